@@ -1,0 +1,80 @@
+"""The one interface every acquirer adapter offers (ActiveMerchant's gateway shape).
+
+Every call carries the idempotency key of our Authorization row: the same key sent twice never
+makes a second hold. A transport failure raises AcquirerUnavailable; the engine then records
+UNKNOWN and the reconciler asks `status(key)` later."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from enum import StrEnum
+from typing import Protocol, runtime_checkable
+
+from d400tui.domain.cards import Brand, CardData
+
+
+class Outcome(StrEnum):
+    APPROVED = "APPROVED"
+    DECLINED = "DECLINED"
+    VOIDED = "VOIDED"
+    CAPTURED = "CAPTURED"
+    NOT_FOUND = "NOT_FOUND"  # status(): the acquirer never saw this key
+
+
+class AcquirerUnavailable(Exception):
+    """No answer: timeout, refused connection, broken socket, open circuit. The outcome of the
+    request is unknown; it may or may not have reached the issuer."""
+
+
+class Unsupported(Exception):
+    """The adapter cannot offer this operation at all (declared in `capabilities`)."""
+
+
+@dataclass(frozen=True, slots=True)
+class AcquirerResponse:
+    outcome: Outcome
+    code: str  # ISO 8583 field-39 style code ('00' approved)
+    reference: str | None = None  # the acquirer's id for the hold (needed for void/capture)
+    auth_code: str | None = None  # the authorization number the operator reads out
+    token: str | None = None  # reusable card token when the request carried card data
+    amount: Decimal | None = None  # held (status) or captured
+    message: str = ""
+
+    @property
+    def approved(self) -> bool:
+        return self.outcome is Outcome.APPROVED
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentSource:
+    """Card data at entry, or the token the acquirer gave for it afterwards. Never both stored."""
+
+    token: str | None = None
+    card: CardData | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        if (self.token is None) == (self.card is None):
+            raise ValueError("a payment source is a card or a token")
+
+
+OPERATIONS = frozenset({"authorize", "verify", "void", "capture", "status"})
+
+
+@runtime_checkable
+class Acquirer(Protocol):
+    name: str
+    brands: frozenset[Brand]
+    capabilities: frozenset[str]
+
+    async def authorize(self, source: PaymentSource, amount: Decimal, key: str) -> AcquirerResponse: ...
+
+    async def verify(self, source: PaymentSource, key: str) -> AcquirerResponse: ...
+
+    async def void(self, reference: str, key: str) -> AcquirerResponse: ...
+
+    async def capture(self, reference: str, amount: Decimal, key: str) -> AcquirerResponse: ...
+
+    async def status(self, key: str) -> AcquirerResponse: ...
+
+    async def close(self) -> None: ...

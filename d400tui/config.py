@@ -1,0 +1,90 @@
+"""Settings from `D400_*` environment variables, then a TOML file, then defaults.
+
+The TOML file is `$D400_CONFIG` or `d400.toml` in the user's config directory. Secrets are
+SecretStr: never printed, logged or shown as a `--help` default."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from platformdirs import user_config_dir, user_data_dir
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
+
+APP = "d400tui"
+
+
+def default_data_dir() -> Path:
+    return Path(os.environ.get("D400_HOME") or user_data_dir(APP, appauthor=False))
+
+
+def config_file() -> Path:
+    return Path(os.environ.get("D400_CONFIG") or Path(user_config_dir(APP, appauthor=False)) / "d400.toml")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="D400_", extra="ignore")
+
+    db_url: str | None = None
+    """SQLAlchemy URL; default: a SQLite file in the user's data directory, created on first use."""
+    lang: Literal["fr", "en"] = "fr"
+    """Language of every operator-facing string."""
+
+    acquirer: Literal["simulator", "http", "stripe", "iso8583"] = "simulator"
+    """Which payment provider adapter to use."""
+    acquirer_timeout: float = Field(10.0, gt=0, le=120)
+    """Seconds to wait for an acquirer answer before the authorization is UNKNOWN."""
+    acquirer_connect_timeout: float = Field(3.0, gt=0, le=60)
+    acquirer_url: str = "http://127.0.0.1:8410"
+    acquirer_host: str = "127.0.0.1"
+    acquirer_port: int = 8583
+    acquirer_key: SecretStr = SecretStr("")
+    acquirer_brands: list[str] | None = None
+    """Brands the contract takes; default: what the adapter declares."""
+    breaker_failures: int = Field(5, ge=1)
+    """Consecutive transport failures that open the circuit breaker."""
+    breaker_reset_s: float = Field(15.0, gt=0)
+    validity_days: dict[str, int] = {"CB": 7, "VISA": 7, "MASTERCARD": 7, "MAESTRO": 30, "AMEX": 7}
+    """Days an approved authorization stays capturable, per brand."""
+
+    simulator_db: Path | None = None
+    """The simulated issuer's own state file (holds, captures); default next to the database."""
+    simulator_latency_ms: float = Field(0.0, ge=0)
+    simulator_fault_rate: float = Field(0.0, ge=0, le=1)
+
+    operator: str | None = None
+    """CLI identity (with D400_PASSWORD); the TUI signs on instead."""
+    password: SecretStr | None = None
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml = TomlConfigSettingsSource(settings_cls, toml_file=config_file())
+        return init_settings, env_settings, toml
+
+    @property
+    def data_dir(self) -> Path:
+        return default_data_dir()
+
+    @property
+    def database_url(self) -> str:
+        if self.db_url:
+            return self.db_url
+        return f"sqlite:///{self.data_dir / 'd400.db'}"
+
+    @property
+    def simulator_path(self) -> Path:
+        if self.simulator_db:
+            return self.simulator_db
+        url = self.database_url
+        if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
+            return Path(url.removeprefix("sqlite:///")).with_name("simulator.db")
+        return self.data_dir / "simulator.db"

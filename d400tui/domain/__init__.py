@@ -1,0 +1,1 @@
+"""Pure Python domain: no framework, no I/O."""

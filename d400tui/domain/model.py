@@ -1,0 +1,514 @@
+"""The order-entry aggregate and the authorization lifecycle, in plain Python.
+
+Invariants live here (illegal transitions raise); the engine decides *when*, the domain says
+*whether*."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from enum import StrEnum
+
+from .cards import Brand, MaskedCard
+from .money import money, split
+
+
+class DomainError(Exception):
+    """An operation the rules refuse; its message is for the operator."""
+
+
+class Channel(StrEnum):
+    PHONE = "PHONE"
+    MAIL = "MAIL"
+    WEB = "WEB"
+    SHOP = "SHOP"
+
+
+class OrderStatus(StrEnum):
+    DRAFT = "DRAFT"
+    VALIDATED = "VALIDATED"
+    INVOICED = "INVOICED"
+    CANCELLED = "CANCELLED"
+    DELETED = "DELETED"  # removed from every list; the row stays for the audit trail and pending voids
+
+
+class PaymentHold(StrEnum):
+    NONE = "NONE"
+    BLOCKED = "BLOCKED"
+    RELEASED = "RELEASED"
+
+
+class PaymentMethod(StrEnum):
+    CARD = "CARD"
+    CHEQUE = "CHEQUE"
+    TRANSFER = "TRANSFER"
+    COD = "COD"
+
+
+class InstalmentState(StrEnum):
+    PENDING = "PENDING"      # due, not yet paid
+    CAPTURED = "CAPTURED"    # paid through capture
+    CANCELLED = "CANCELLED"  # dropped (deferred cancelled) or order cancelled
+
+
+class AuthState(StrEnum):
+    REQUESTED = "REQUESTED"
+    APPROVED = "APPROVED"
+    DECLINED = "DECLINED"
+    UNKNOWN = "UNKNOWN"
+    VOIDED = "VOIDED"
+    CAPTURED = "CAPTURED"
+    EXPIRED = "EXPIRED"
+
+
+class AuthKind(StrEnum):
+    AUTHORIZE = "AUTHORIZE"  # holds an amount
+    VERIFY = "VERIFY"        # zero-amount card check for instalments due later
+
+
+class Category(StrEnum):
+    APPROVED = "APPROVED"
+    IDENTIFICATION = "IDENTIFICATION"
+    BLOCKED = "BLOCKED"
+    CEILING = "CEILING"
+    UNAVAILABLE = "UNAVAILABLE"
+    OTHER = "OTHER"
+    NOT_ACCEPTED = "NOT_ACCEPTED"  # brand the acquirer's contract does not take: refused before any call
+
+
+class DecisionKind(StrEnum):
+    BLOCK = "BLOCK"
+    RELEASE = "RELEASE"
+    CHANGE_METHOD = "CHANGE_METHOD"
+    RETRY = "RETRY"
+
+
+class VoidState(StrEnum):
+    NONE = "NONE"
+    PENDING = "PENDING"  # a void was asked and did not get through: the reconciler retries it
+    DONE = "DONE"
+
+
+_TRANSITIONS: dict[AuthState, set[AuthState]] = {
+    AuthState.REQUESTED: {AuthState.APPROVED, AuthState.DECLINED, AuthState.UNKNOWN},
+    AuthState.UNKNOWN: {AuthState.APPROVED, AuthState.DECLINED, AuthState.VOIDED},
+    AuthState.APPROVED: {AuthState.CAPTURED, AuthState.VOIDED, AuthState.EXPIRED},
+    AuthState.DECLINED: set(),
+    AuthState.VOIDED: set(),
+    AuthState.CAPTURED: set(),
+    AuthState.EXPIRED: {AuthState.VOIDED},
+}
+
+
+class IllegalTransition(DomainError):
+    pass
+
+
+def check_transition(current: AuthState, target: AuthState) -> None:
+    if target not in _TRANSITIONS[current]:
+        raise IllegalTransition(f"autorisation {current} → {target} interdit")
+
+
+@dataclass
+class Customer:
+    id: int
+    name: str
+    postcode: str
+    city: str
+    phone: str = ""
+
+
+@dataclass
+class Article:
+    code: str
+    label: str
+    unit_price: Decimal
+    vat_rate: Decimal  # percent, e.g. 20.00
+
+
+@dataclass(eq=False)
+class OrderLine:
+    article_code: str
+    label: str
+    quantity: int
+    unit_price: Decimal  # excluding VAT
+    vat_rate: Decimal
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.quantity <= 9999:
+            raise DomainError("quantité entre 1 et 9999")
+
+    @property
+    def net(self) -> Decimal:
+        return money(self.unit_price * self.quantity)
+
+    @property
+    def vat(self) -> Decimal:
+        return money(self.net * self.vat_rate / 100)
+
+    @property
+    def gross(self) -> Decimal:
+        return self.net + self.vat
+
+
+@dataclass(eq=False)
+class Instalment:
+    seq: int
+    due_date: date
+    amount: Decimal
+    state: InstalmentState = InstalmentState.PENDING
+    id: int | None = None
+    order_id: int | None = None
+    authorized_until: datetime | None = None
+    """Validity limit of the live authorization, None when none: the pre-check selects on it."""
+
+    def is_deferred(self, order_date: date) -> bool:
+        return self.seq > 1 or self.due_date > order_date
+
+
+class PlanKind(StrEnum):
+    IMMEDIATE = "immediate"
+    DEFERRED = "deferred"
+    INSTALMENTS = "instalments"
+
+
+@dataclass(frozen=True)
+class Plan:
+    kind: PlanKind = PlanKind.IMMEDIATE
+    deferred_to: date | None = None
+    count: int = 1
+
+    @staticmethod
+    def parse(text: str, today: date) -> Plan:
+        """`immediate`, `deferred:YYYY-MM-DD` or `instalments:N` (CLI and screen alike)."""
+        t = text.strip().lower()
+        if t in ("", "immediate", "i"):
+            return Plan()
+        kind, _, arg = t.partition(":")
+        if kind in ("deferred", "d"):
+            try:
+                when = date.fromisoformat(arg)
+            except ValueError as exc:
+                raise DomainError("différé : date AAAA-MM-JJ") from exc
+            if when <= today:
+                raise DomainError("différé : la date doit être future")
+            if when > today + timedelta(days=366):
+                raise DomainError("différé : un an au plus")
+            return Plan(PlanKind.DEFERRED, deferred_to=when)
+        if kind in ("instalments", "n"):
+            if not arg.isdigit() or not 2 <= int(arg) <= 12:
+                raise DomainError("paiement en N fois : N entre 2 et 12")
+            return Plan(PlanKind.INSTALMENTS, count=int(arg))
+        raise DomainError("plan : immediate, deferred:AAAA-MM-JJ ou instalments:N")
+
+    def __str__(self) -> str:
+        if self.kind is PlanKind.DEFERRED:
+            return f"deferred:{self.deferred_to}"
+        if self.kind is PlanKind.INSTALMENTS:
+            return f"instalments:{self.count}"
+        return "immediate"
+
+    def schedule(self, total: Decimal, today: date) -> list[Instalment]:
+        """Immediate: one instalment today. Deferred: one instalment at the date. N instalments:
+        the first today, the others monthly (same day, clamped to month end)."""
+        if self.kind is PlanKind.DEFERRED:
+            assert self.deferred_to
+            return [Instalment(1, self.deferred_to, total)]
+        if self.kind is PlanKind.INSTALMENTS:
+            return [Instalment(i + 1, add_months(today, i), a) for i, a in enumerate(split(total, self.count))]
+        return [Instalment(1, today, total)]
+
+
+def add_months(d: date, n: int) -> date:
+    import calendar
+
+    y, m = divmod(d.month - 1 + n, 12)
+    year, month = d.year + y, m + 1
+    return date(year, month, min(d.day, calendar.monthrange(year, month)[1]))
+
+
+@dataclass(eq=False)
+class Authorization:
+    """One request to the acquirer for one instalment (or a verify for the card)."""
+
+    order_id: int
+    instalment_id: int | None
+    kind: AuthKind
+    amount: Decimal
+    idempotency_key: str
+    acquirer: str
+    card: MaskedCard
+    state: AuthState = AuthState.REQUESTED
+    id: int | None = None
+    response_code: str | None = None
+    category: Category | None = None
+    label: str | None = None
+    auth_code: str | None = None
+    acquirer_ref: str | None = None
+    captured_amount: Decimal = Decimal("0.00")
+    requested_at: datetime | None = None
+    answered_at: datetime | None = None
+    expires_at: datetime | None = None
+    void_state: VoidState = VoidState.NONE
+    operator: str = ""
+
+    @property
+    def live(self) -> bool:
+        """Holds money on the cardholder's account (or might, while unknown)."""
+        return self.kind is AuthKind.AUTHORIZE and self.state in (AuthState.APPROVED, AuthState.UNKNOWN)
+
+    def move(self, target: AuthState) -> None:
+        check_transition(self.state, target)
+        self.state = target
+
+    def check_capture(self, amount: Decimal, now: datetime) -> None:
+        if self.state is not AuthState.APPROVED:
+            raise DomainError(f"capture impossible : autorisation {self.state}")
+        if amount > self.amount:
+            raise DomainError(f"capture {amount} € supérieure à l'autorisation {self.amount} €")
+        if amount <= 0:
+            raise DomainError("capture d'un montant nul")
+        if self.expires_at and now > self.expires_at:
+            raise DomainError("autorisation expirée : relancer l'autorisation")
+
+
+def validity_days(brand: Brand, table: dict[str, int], default: int = 7) -> int:
+    return table.get(brand.value, default)
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who asks: every engine call carries one, supervisor rights are checked in the engine."""
+
+    name: str
+    supervisor: bool = False
+
+
+@dataclass(eq=False)
+class Decision:
+    order_id: int
+    kind: DecisionKind
+    operator: str
+    at: datetime
+    shown_category: str = ""
+    shown_code: str = ""
+    shown_label: str = ""
+    authorization_id: int | None = None
+
+
+@dataclass
+class ResponseCode:
+    code: str
+    category: Category
+    label_fr: str
+    label_en: str
+
+
+def order_totals(lines: list[OrderLine]) -> tuple[Decimal, Decimal, Decimal]:
+    net = sum((ln.net for ln in lines), Decimal("0.00"))
+    vat = sum((ln.vat for ln in lines), Decimal("0.00"))
+    return net, vat, net + vat
+
+
+@dataclass
+class OrderDraft:
+    """What an order entry carries before it is saved (screen or CLI)."""
+
+    customer_id: int
+    lines: list[OrderLine] = field(default_factory=list)
+    channel: Channel = Channel.PHONE
+    payment_method: PaymentMethod = PaymentMethod.CARD
+    plan: Plan = field(default_factory=Plan)
+
+
+LIVE_STATES = (AuthState.APPROVED, AuthState.UNKNOWN)
+
+
+@dataclass(eq=False)
+class Order:
+    """The aggregate: header, lines, instalments, their authorizations and the decisions taken."""
+
+    customer_id: int
+    channel: Channel
+    payment_method: PaymentMethod
+    created_by: str
+    created_at: datetime
+    order_date: date
+    plan: str = "immediate"
+    status: OrderStatus = OrderStatus.DRAFT
+    hold: PaymentHold = PaymentHold.NONE
+    awaiting_decision: bool = False
+    total: Decimal = Decimal("0.00")
+    card_token: str | None = None
+    card_brand: str | None = None
+    card_first6: str | None = None
+    card_last4: str | None = None
+    card_expiry: str | None = None
+    cancel_reason: str | None = None
+    updated_at: datetime | None = None
+    id: int | None = None
+    version: int = 1
+    lines: list[OrderLine] = field(default_factory=list)
+    instalments: list[Instalment] = field(default_factory=list)
+    authorizations: list[Authorization] = field(default_factory=list)
+    decisions: list[Decision] = field(default_factory=list)
+
+    # -- card ----------------------------------------------------------------------------
+    @property
+    def card(self) -> MaskedCard | None:
+        if not self.card_last4:
+            return None
+        return MaskedCard(Brand(self.card_brand or "UNKNOWN"), self.card_first6 or "", self.card_last4,
+                          self.card_expiry or "")
+
+    def set_card(self, card: MaskedCard | None, token: str | None) -> None:
+        self.card_brand = card.brand.value if card else None
+        self.card_first6 = card.first6 if card else None
+        self.card_last4 = card.last4 if card else None
+        self.card_expiry = card.expiry if card else None
+        self.card_token = token
+
+    # -- instalments and authorizations ----------------------------------------------------
+    def instalment(self, seq: int) -> Instalment:
+        for inst in self.instalments:
+            if inst.seq == seq:
+                return inst
+        raise DomainError(f"échéance {seq} inconnue")
+
+    def pending_instalments(self) -> list[Instalment]:
+        return [i for i in sorted(self.instalments, key=lambda i: i.seq) if i.state is InstalmentState.PENDING]
+
+    def authorizations_of(self, inst: Instalment) -> list[Authorization]:
+        return [a for a in self.authorizations if a.instalment_id == inst.id and a.kind is AuthKind.AUTHORIZE]
+
+    def live_authorization(self, inst: Instalment) -> Authorization | None:
+        for a in reversed(self.authorizations_of(inst)):
+            if a.state in LIVE_STATES:
+                return a
+        return None
+
+    def live_authorizations(self) -> list[Authorization]:
+        return [a for a in self.authorizations if a.live]
+
+    def check_settled(self, inst: Instalment) -> None:
+        """An UNKNOWN authorization freezes its instalment until the reconciler settles it."""
+        for a in self.authorizations_of(inst):
+            if a.state is AuthState.UNKNOWN or a.void_state is VoidState.PENDING:
+                raise DomainError(
+                    f"échéance {inst.seq} : autorisation {a.id} en attente de rapprochement (d400 reconcile)"
+                )
+
+    # -- status ----------------------------------------------------------------------------
+    def touch(self, now: datetime) -> None:
+        self.updated_at = now
+
+    def ensure_open(self) -> None:
+        if self.status in (OrderStatus.CANCELLED, OrderStatus.DELETED, OrderStatus.INVOICED):
+            raise DomainError(f"commande {self.id} {STATUS_WORD[self.status]}")
+
+    def ensure_phone(self) -> None:
+        if self.channel is not Channel.PHONE:
+            raise DomainError(f"commande {self.id} : canal {self.channel.value}, hors autorisation temps réel")
+
+    def recompute_total(self) -> None:
+        self.total = order_totals(self.lines)[2]
+
+    def validate(self) -> None:
+        if self.status is not OrderStatus.DRAFT:
+            raise DomainError(f"commande {self.id} déjà {STATUS_WORD[self.status]}")
+        if not self.lines:
+            raise DomainError("commande sans ligne")
+        self.status = OrderStatus.VALIDATED
+
+    def cancel(self, reason: str) -> None:
+        self.ensure_open()
+        if not reason.strip():
+            raise DomainError("motif d'annulation obligatoire")
+        self.status = OrderStatus.CANCELLED
+        self.cancel_reason = reason.strip()[:200]
+        for inst in self.pending_instalments():
+            inst.state = InstalmentState.CANCELLED
+
+    def delete(self) -> None:
+        if self.status is OrderStatus.INVOICED:
+            raise DomainError(f"commande {self.id} facturée : suppression impossible")
+        if any(i.state is InstalmentState.CAPTURED for i in self.instalments):
+            raise DomainError(f"commande {self.id} déjà encaissée en partie : suppression impossible")
+        if self.status is OrderStatus.DELETED:
+            raise DomainError(f"commande {self.id} déjà supprimée")
+        self.status = OrderStatus.DELETED
+        for inst in self.pending_instalments():
+            inst.state = InstalmentState.CANCELLED
+
+    def settle_if_done(self) -> None:
+        """All instalments captured or dropped: invoiced (or cancelled when nothing was paid)."""
+        if self.pending_instalments():
+            return
+        if any(i.state is InstalmentState.CAPTURED for i in self.instalments):
+            self.status = OrderStatus.INVOICED
+        elif self.status is not OrderStatus.DELETED:
+            self.status = OrderStatus.CANCELLED
+            self.cancel_reason = self.cancel_reason or "plus rien à payer"
+
+    def set_hold(self, kind: DecisionKind) -> None:
+        self.ensure_open()
+        if kind is DecisionKind.BLOCK:
+            self.hold = PaymentHold.BLOCKED
+        elif kind is DecisionKind.RELEASE:
+            self.hold = PaymentHold.RELEASED
+
+
+STATUS_WORD = {
+    OrderStatus.DRAFT: "en saisie",
+    OrderStatus.VALIDATED: "validée",
+    OrderStatus.INVOICED: "facturée",
+    OrderStatus.CANCELLED: "annulée",
+    OrderStatus.DELETED: "supprimée",
+}
+
+
+@dataclass(eq=False)
+class Operator:
+    name: str
+    password_hash: str
+    supervisor: bool = False
+    failures: int = 0
+    locked: bool = False
+    created_at: datetime | None = None
+
+    @property
+    def actor(self) -> Actor:
+        return Actor(self.name, self.supervisor)
+
+
+@dataclass(eq=False)
+class PrecheckRun:
+    """One batch run — invoicing pre-check or capture — and its per-instalment results."""
+
+    kind: str  # PRECHECK | CAPTURE
+    run_date: date
+    started_at: datetime
+    operator: str
+    concurrency: int = 1
+    finished_at: datetime | None = None
+    selected: int = 0
+    approved: int = 0
+    refused: int = 0
+    unavailable: int = 0
+    skipped: int = 0
+    id: int | None = None
+
+
+@dataclass(eq=False)
+class RunResult:
+    run_id: int
+    order_id: int
+    instalment_seq: int
+    outcome: str  # APPROVED | REFUSED | UNAVAILABLE | SKIPPED | CAPTURED
+    amount: Decimal
+    code: str = ""
+    category: str = ""
+    reason: str = ""
+    authorization_id: int | None = None
+    id: int | None = None

@@ -1,0 +1,136 @@
+"""Database connection, migrations and the unit of work. Same code for SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event, inspect, insert
+from sqlalchemy.orm import Session, sessionmaker
+
+from d400tui.domain.cards import scrub
+
+from . import tables as t
+from .repositories import (
+    ArticleRepository,
+    CustomerRepository,
+    OperatorRepository,
+    OrderRepository,
+    RunRepository,
+)
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+
+
+class StoreError(Exception):
+    """The database cannot be reached or is not in the expected shape."""
+
+
+def make_engine(url: str) -> Engine:
+    if url.startswith("sqlite"):
+        path = url.removeprefix("sqlite:///")
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+
+        @event.listens_for(engine, "connect")
+        def _pragmas(dbapi_conn, _record):  # type: ignore[no-untyped-def]
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.close()
+
+        return engine
+    if url.startswith("postgresql://"):
+        url = url.replace("postgresql://", "postgresql+psycopg://", 1)
+    return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+
+
+class Database:
+    def __init__(self, url: str) -> None:
+        t.start_mappers()
+        self.url = url
+        self.engine = make_engine(url)
+        self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    def alembic_config(self):  # type: ignore[no-untyped-def]
+        from alembic.config import Config
+
+        cfg = Config()
+        cfg.set_main_option("script_location", str(MIGRATIONS))
+        cfg.attributes["connection"] = None
+        cfg.attributes["engine"] = self.engine
+        return cfg
+
+    def upgrade(self) -> None:
+        from alembic import command
+
+        command.upgrade(self.alembic_config(), "head")
+
+    def current_revision(self) -> str | None:
+        from alembic.runtime.migration import MigrationContext
+
+        with self.engine.connect() as conn:
+            return MigrationContext.configure(conn).get_current_revision()
+
+    def is_migrated(self) -> bool:
+        return "orders" in inspect(self.engine).get_table_names()
+
+    def uow(self) -> UnitOfWork:
+        return UnitOfWork(self.sessions)
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+class UnitOfWork:
+    """Owns one session; rolls back unless `commit()` was called."""
+
+    session: Session
+
+    def __init__(self, factory: sessionmaker[Session]) -> None:
+        self._factory = factory
+
+    def __enter__(self) -> UnitOfWork:
+        self.session = self._factory()
+        self.orders = OrderRepository(self.session)
+        self.customers = CustomerRepository(self.session)
+        self.articles = ArticleRepository(self.session)
+        self.operators = OperatorRepository(self.session)
+        self.runs = RunRepository(self.session)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.session.rollback()
+        self.session.close()
+
+    def commit(self) -> None:
+        self.session.commit()
+
+    def rollback(self) -> None:
+        self.session.rollback()
+
+    def audit(self, actor: str, action: str, order_id: int | None = None, **detail: Any) -> None:
+        """Append one audit record; free text passes through the card-number scrubber."""
+        text = scrub(json.dumps(detail, default=str, ensure_ascii=False))
+        self.session.execute(
+            insert(t.audit).values(at=datetime.now(), actor=actor, action=action, order_id=order_id, detail=text)
+        )
+
+
+@contextmanager
+def connect(url: str) -> Iterator[Database]:
+    db = Database(url)
+    try:
+        yield db
+    finally:
+        db.dispose()

@@ -1,0 +1,279 @@
+"""Tables on one MetaData, mapped imperatively onto the plain domain classes (domain/ stays
+free of SQLAlchemy). Money is integer cents in the database, Decimal euros in Python.
+
+No column can hold a full card number: first 6 / last 4, brand, expiry, and the acquirer's token."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+)
+from sqlalchemy.orm import composite, registry, relationship
+
+from d400tui.domain import model as m
+from d400tui.domain.cards import Brand, MaskedCard
+from d400tui.domain.money import from_cents, to_cents
+
+
+class Cents(TypeDecorator[Decimal]):
+    """Decimal euros ↔ integer cents: exact on every backend."""
+
+    impl = BigInteger
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):  # type: ignore[no-untyped-def]
+        return None if value is None else to_cents(value)
+
+    def process_result_value(self, value, dialect):  # type: ignore[no-untyped-def]
+        return None if value is None else from_cents(value)
+
+
+class StrEnumType(TypeDecorator[str]):
+    impl = String(20)
+    cache_ok = True
+
+    def __init__(self, enum: type) -> None:
+        super().__init__()
+        self.enum = enum
+
+    def process_bind_param(self, value, dialect):  # type: ignore[no-untyped-def]
+        return None if value is None else str(value.value if hasattr(value, "value") else value)
+
+    def process_result_value(self, value, dialect):  # type: ignore[no-untyped-def]
+        return None if value is None else self.enum(value)
+
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+customers = Table(
+    "customers", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("name", String(60), nullable=False),
+    Column("postcode", String(10), nullable=False),
+    Column("city", String(40), nullable=False),
+    Column("phone", String(20), nullable=False, default=""),
+    Index("ix_customers_name", "name"),
+    Index("ix_customers_postcode", "postcode"),
+)
+
+articles = Table(
+    "articles", metadata,
+    Column("code", String(12), primary_key=True),
+    Column("label", String(80), nullable=False),
+    Column("unit_price", Cents, nullable=False),
+    Column("vat_rate", Cents, nullable=False),
+)
+
+orders = Table(
+    "orders", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("customer_id", Integer, ForeignKey("customers.id"), nullable=False),
+    Column("channel", StrEnumType(m.Channel), nullable=False),
+    Column("payment_method", StrEnumType(m.PaymentMethod), nullable=False),
+    Column("plan", String(30), nullable=False),
+    Column("status", StrEnumType(m.OrderStatus), nullable=False),
+    Column("hold", StrEnumType(m.PaymentHold), nullable=False),
+    Column("awaiting_decision", Boolean, nullable=False, default=False),
+    Column("total", Cents, nullable=False),
+    Column("card_token", String(80)),
+    Column("card_brand", String(12)),
+    Column("card_first6", String(6)),
+    Column("card_last4", String(4)),
+    Column("card_expiry", String(5)),
+    Column("cancel_reason", String(200)),
+    Column("created_by", String(20), nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    Column("order_date", Date, nullable=False),
+    Column("updated_at", DateTime),
+    Column("version", Integer, nullable=False),
+    Index("ix_orders_status_id", "status", "id"),
+    Index("ix_orders_customer", "customer_id", "id"),
+    Index("ix_orders_hold", "hold", "id"),
+)
+
+order_lines = Table(
+    "order_lines", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("order_id", Integer, ForeignKey("orders.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("line_no", Integer, nullable=False),
+    Column("article_code", String(12), nullable=False),
+    Column("label", String(80), nullable=False),
+    Column("quantity", Integer, nullable=False),
+    Column("unit_price", Cents, nullable=False),
+    Column("vat_rate", Cents, nullable=False),
+)
+
+instalments = Table(
+    "instalments", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("order_id", Integer, ForeignKey("orders.id", ondelete="CASCADE"), nullable=False),
+    Column("seq", Integer, nullable=False),
+    Column("due_date", Date, nullable=False),
+    Column("amount", Cents, nullable=False),
+    Column("state", StrEnumType(m.InstalmentState), nullable=False),
+    Column("authorized_until", DateTime),
+    # The pre-check and capture select pending instalments by due date: this index serves both.
+    Index("ix_instalments_state_due", "state", "due_date"),
+    Index("ix_instalments_order", "order_id", "seq", unique=True),
+)
+
+authorizations = Table(
+    "authorizations", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("order_id", Integer, ForeignKey("orders.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("instalment_id", Integer, ForeignKey("instalments.id", ondelete="CASCADE")),
+    Column("kind", StrEnumType(m.AuthKind), nullable=False),
+    Column("state", StrEnumType(m.AuthState), nullable=False),
+    Column("amount", Cents, nullable=False),
+    Column("captured_amount", Cents, nullable=False),
+    Column("idempotency_key", String(64), nullable=False, unique=True),
+    Column("acquirer", String(20), nullable=False),
+    Column("card_brand", StrEnumType(Brand), nullable=False),
+    Column("card_first6", String(6), nullable=False),
+    Column("card_last4", String(4), nullable=False),
+    Column("card_expiry", String(5), nullable=False),
+    Column("response_code", String(4)),
+    Column("category", String(16)),
+    Column("label", String(120)),
+    Column("auth_code", String(12)),
+    Column("acquirer_ref", String(80)),
+    Column("requested_at", DateTime),
+    Column("answered_at", DateTime),
+    Column("expires_at", DateTime),
+    Column("void_state", StrEnumType(m.VoidState), nullable=False),
+    Column("operator", String(20), nullable=False),
+    # The reconciler looks for UNKNOWN rows and pending voids without scanning the table.
+    Index("ix_authorizations_state", "state"),
+    Index("ix_authorizations_void_state", "void_state"),
+)
+
+decisions = Table(
+    "decisions", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("order_id", Integer, ForeignKey("orders.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("kind", StrEnumType(m.DecisionKind), nullable=False),
+    Column("operator", String(20), nullable=False),
+    Column("at", DateTime, nullable=False),
+    Column("shown_category", String(16), nullable=False),
+    Column("shown_code", String(4), nullable=False),
+    Column("shown_label", String(120), nullable=False),
+    Column("authorization_id", Integer),
+)
+
+operators = Table(
+    "operators", metadata,
+    Column("name", String(20), primary_key=True),
+    Column("password_hash", String(200), nullable=False),
+    Column("supervisor", Boolean, nullable=False),
+    Column("failures", Integer, nullable=False),
+    Column("locked", Boolean, nullable=False),
+    Column("created_at", DateTime),
+)
+
+precheck_runs = Table(
+    "precheck_runs", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("kind", String(10), nullable=False),
+    Column("run_date", Date, nullable=False),
+    Column("started_at", DateTime, nullable=False),
+    Column("finished_at", DateTime),
+    Column("operator", String(20), nullable=False),
+    Column("concurrency", Integer, nullable=False),
+    Column("selected", Integer, nullable=False),
+    Column("approved", Integer, nullable=False),
+    Column("refused", Integer, nullable=False),
+    Column("unavailable", Integer, nullable=False),
+    Column("skipped", Integer, nullable=False),
+)
+
+run_results = Table(
+    "run_results", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("run_id", Integer, ForeignKey("precheck_runs.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("order_id", Integer, nullable=False),
+    Column("instalment_seq", Integer, nullable=False),
+    Column("outcome", String(12), nullable=False),
+    Column("amount", Cents, nullable=False),
+    Column("code", String(4), nullable=False),
+    Column("category", String(16), nullable=False),
+    Column("reason", String(200), nullable=False),
+    Column("authorization_id", Integer),
+)
+
+audit = Table(
+    "audit", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("at", DateTime, nullable=False, index=True),
+    Column("actor", String(20), nullable=False),
+    Column("action", String(30), nullable=False),
+    Column("order_id", Integer, index=True),
+    Column("detail", Text, nullable=False),
+)
+
+mapper_registry = registry(metadata=metadata)
+_mapped = False
+
+
+def start_mappers() -> None:
+    """Map the domain classes once per process."""
+    global _mapped
+    if _mapped:
+        return
+    _mapped = True
+    mr = mapper_registry
+    mr.map_imperatively(m.Customer, customers)
+    mr.map_imperatively(m.Article, articles)
+    mr.map_imperatively(m.OrderLine, order_lines)
+    mr.map_imperatively(m.Instalment, instalments)
+    mr.map_imperatively(
+        m.Authorization,
+        authorizations,
+        properties={
+            "card": composite(
+                MaskedCard,
+                authorizations.c.card_brand,
+                authorizations.c.card_first6,
+                authorizations.c.card_last4,
+                authorizations.c.card_expiry,
+            )
+        },
+    )
+    mr.map_imperatively(m.Decision, decisions)
+    mr.map_imperatively(m.Operator, operators)
+    mr.map_imperatively(m.PrecheckRun, precheck_runs)
+    mr.map_imperatively(m.RunResult, run_results)
+    mr.map_imperatively(
+        m.Order,
+        orders,
+        version_id_col=orders.c.version,
+        properties={
+            "lines": relationship(m.OrderLine, order_by=order_lines.c.line_no, cascade="all, delete-orphan"),
+            "instalments": relationship(m.Instalment, order_by=instalments.c.seq, cascade="all, delete-orphan"),
+            "authorizations": relationship(
+                m.Authorization, order_by=authorizations.c.id, cascade="all, delete-orphan"
+            ),
+            "decisions": relationship(m.Decision, order_by=decisions.c.id, cascade="all, delete-orphan"),
+        },
+    )
+
