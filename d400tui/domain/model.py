@@ -162,6 +162,10 @@ class Instalment:
     order_id: int | None = None
     authorized_until: datetime | None = None
     """Validity limit of the live authorization, None when none: the pre-check selects on it."""
+    auth_pending: bool = False
+    """An authorization for it is REQUESTED or UNKNOWN: no new operation until it is settled."""
+    precheck_run_id: int | None = None
+    """The last pre-check run that claimed it, so one run never takes it twice."""
 
     def is_deferred(self, order_date: date) -> bool:
         return self.seq > 1 or self.due_date > order_date

@@ -9,7 +9,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, inspect, insert
+from sqlalchemy import Engine, create_engine, event, insert, inspect
 from sqlalchemy.orm import Session, sessionmaker
 
 from d400tui.domain.cards import scrub

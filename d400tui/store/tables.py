@@ -133,6 +133,8 @@ instalments = Table(
     Column("amount", Cents, nullable=False),
     Column("state", StrEnumType(m.InstalmentState), nullable=False),
     Column("authorized_until", DateTime),
+    Column("auth_pending", Boolean, nullable=False, default=False),
+    Column("precheck_run_id", Integer),
     # The pre-check and capture select pending instalments by due date: this index serves both.
     Index("ix_instalments_state_due", "state", "due_date"),
     Index("ix_instalments_order", "order_id", "seq", unique=True),

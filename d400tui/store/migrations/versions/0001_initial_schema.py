@@ -3,9 +3,8 @@
 Revision ID: 0001
 Revises: 
 """
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 revision = '0001'
 down_revision = None
@@ -141,6 +140,8 @@ def upgrade() -> None:
     sa.Column('amount', sa.BigInteger(), nullable=False),
     sa.Column('state', sa.String(length=20), nullable=False),
     sa.Column('authorized_until', sa.DateTime(), nullable=True),
+    sa.Column('auth_pending', sa.Boolean(), nullable=False),
+    sa.Column('precheck_run_id', sa.Integer(), nullable=True),
     sa.ForeignKeyConstraint(['order_id'], ['orders.id'], name=op.f('fk_instalments_order_id_orders'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_instalments'))
     )

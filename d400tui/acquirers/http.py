@@ -1,0 +1,160 @@
+"""The `http` acquirer: the simulated issuer reached over a real socket as a JSON API
+(`http_server`), through one shared httpx.AsyncClient.
+
+One pooled client for the whole process, because a pre-check run sends thousands of
+requests and a new TCP connection each time would halve the throughput. Connect and read
+timeouts come from config; a timeout raises AcquirerUnavailable (the engine records UNKNOWN).
+Retries happen only when the request certainly never reached the server (connection refused,
+connect timeout, a pooled keep-alive connection closed under us) and always with the same
+Idempotency-Key, which the server honours: a retry can never make a second hold."""
+
+from __future__ import annotations
+
+import asyncio
+from decimal import Decimal, InvalidOperation
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from d400tui.domain.cards import Brand
+
+from .base import OPERATIONS, AcquirerResponse, AcquirerUnavailable, Outcome, PaymentSource
+from .simulator import DEFAULT_BRANDS
+
+API_KEY_HEADER = "X-Api-Key"
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+
+# Errors where httpx did not send the request (or the server closed an idle pooled connection
+# before reading it): safe to send again with the same key.
+_SAFE_TO_RETRY = (httpx.ConnectError, httpx.ConnectTimeout, httpx.RemoteProtocolError, httpx.PoolTimeout)
+
+
+def response_to_json(resp: AcquirerResponse) -> dict[str, Any]:
+    return {
+        "outcome": resp.outcome.value,
+        "code": resp.code,
+        "reference": resp.reference,
+        "auth_code": resp.auth_code,
+        "token": resp.token,
+        "amount": None if resp.amount is None else str(resp.amount),
+        "message": resp.message,
+    }
+
+
+def response_from_json(data: dict[str, Any]) -> AcquirerResponse:
+    amount = data.get("amount")
+    return AcquirerResponse(
+        outcome=Outcome(data["outcome"]),
+        code=str(data["code"]),
+        reference=data.get("reference"),
+        auth_code=data.get("auth_code"),
+        token=data.get("token"),
+        amount=None if amount is None else Decimal(str(amount)),
+        message=data.get("message") or "",
+    )
+
+
+def source_to_json(source: PaymentSource) -> dict[str, Any]:
+    if source.card is not None:
+        card: dict[str, Any] = {"pan": source.card.pan, "expiry": str(source.card.expiry)}
+        if source.card.cvv:
+            card["cvv"] = source.card.cvv
+        return {"card": card}
+    return {"token": source.token}
+
+
+class HttpAcquirer:
+    """Adapter to `d400 acquirer serve` (or any service speaking the same OpenAPI document)."""
+
+    name = "http"
+    capabilities = OPERATIONS
+
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str | None = None,
+        brands: frozenset[Brand] = DEFAULT_BRANDS,
+        timeout_s: float = 10.0,
+        connect_timeout_s: float = 3.0,
+        retries: int = 1,
+        max_connections: int = 128,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.brands = brands
+        self.timeout_s = timeout_s
+        self.retries = retries
+        headers = {"Accept": "application/json"}
+        if api_key:
+            headers[API_KEY_HEADER] = api_key
+        self._client = httpx.AsyncClient(
+            base_url=self.base_url,
+            headers=headers,
+            timeout=httpx.Timeout(timeout_s, connect=connect_timeout_s, pool=timeout_s),
+            limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
+            transport=transport,
+        )
+
+    def __repr__(self) -> str:  # the API key stays out of reprs
+        return f"HttpAcquirer({self.base_url!r})"
+
+    async def _send(self, method: str, path: str, key: str | None, body: dict[str, Any] | None) -> AcquirerResponse:
+        headers = {IDEMPOTENCY_HEADER: key} if key else None
+        attempt = 0
+        while True:
+            try:
+                r = await self._client.request(method, path, json=body, headers=headers)
+                break
+            except _SAFE_TO_RETRY as e:
+                if attempt >= self.retries:
+                    raise AcquirerUnavailable(f"{self.name}: {type(e).__name__} ({self.base_url})") from None
+                attempt += 1
+                await asyncio.sleep(0.05 * attempt)
+            except httpx.TimeoutException:
+                raise AcquirerUnavailable(f"{self.name}: no answer within {self.timeout_s:g} s") from None
+            except httpx.HTTPError as e:
+                raise AcquirerUnavailable(f"{self.name}: {type(e).__name__}") from None
+        if r.status_code == 401:
+            raise AcquirerUnavailable(f"{self.name}: API key refused by the acquirer (401)")
+        if r.status_code >= 500:
+            raise AcquirerUnavailable(f"{self.name}: acquirer error {r.status_code}")
+        try:
+            data = r.json()
+        except ValueError:
+            raise AcquirerUnavailable(f"{self.name}: unreadable answer ({r.status_code})") from None
+        if r.status_code != 200:
+            # 400/404/422: the request itself was wrong; an answer, not an outage.
+            return AcquirerResponse(Outcome.DECLINED, "30", message=str(data.get("error", "bad request"))[:200])
+        try:
+            return response_from_json(data)
+        except (KeyError, ValueError, InvalidOperation):
+            raise AcquirerUnavailable(f"{self.name}: malformed answer") from None
+
+    async def authorize(self, source: PaymentSource, amount: Decimal, key: str) -> AcquirerResponse:
+        return await self._send("POST", "/v1/authorizations", key, {**source_to_json(source), "amount": str(amount)})
+
+    async def verify(self, source: PaymentSource, key: str) -> AcquirerResponse:
+        return await self._send("POST", "/v1/verifications", key, source_to_json(source))
+
+    async def void(self, reference: str, key: str) -> AcquirerResponse:
+        return await self._send("POST", f"/v1/authorizations/{quote(reference, safe='')}/void", key, {})
+
+    async def capture(self, reference: str, amount: Decimal, key: str) -> AcquirerResponse:
+        return await self._send("POST", f"/v1/authorizations/{quote(reference, safe='')}/capture", key, {"amount": str(amount)})
+
+    async def status(self, key: str) -> AcquirerResponse:
+        return await self._send("GET", f"/v1/operations/{quote(key, safe='')}", None, None)
+
+    async def health(self) -> dict[str, Any]:
+        """For `d400 acquirer check`: raises AcquirerUnavailable when the service does not answer."""
+        try:
+            r = await self._client.get("/v1/health")
+        except httpx.HTTPError as e:
+            raise AcquirerUnavailable(f"{self.name}: {type(e).__name__} ({self.base_url})") from None
+        if r.status_code != 200:
+            raise AcquirerUnavailable(f"{self.name}: health answered {r.status_code}")
+        return r.json()
+
+    async def close(self) -> None:
+        await self._client.aclose()

@@ -1,0 +1,232 @@
+"""The simulated issuer served as a JSON API (Starlette under uvicorn): `d400 acquirer serve`.
+
+It answers from the same `Issuer` as the in-process simulator, so the HTTP transport shows the
+same rules. Every POST needs an Idempotency-Key: the same key returns the same answer and never
+makes a second hold. An API key header guards everything but the OpenAPI document. Card numbers
+travel only in request bodies (never in a path or a log line)."""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import re
+from decimal import Decimal
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from d400tui.domain.cards import CardData, CardError, clean_pan, parse_expiry
+
+from .base import AcquirerResponse, PaymentSource
+from .http import API_KEY_HEADER, IDEMPOTENCY_HEADER, response_to_json
+from .issuer import Issuer, IssuerAnswer
+
+_AMOUNT = re.compile(r"^[0-9]{1,9}(\.[0-9]{1,2})?$")
+_KEY = re.compile(r"^[\x21-\x7e]{1,200}$")
+
+
+class BadRequest(Exception):
+    pass
+
+
+def _error(status: int, message: str) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status)
+
+
+def _amount(value: Any) -> Decimal:
+    if not isinstance(value, str) or not _AMOUNT.match(value):
+        raise BadRequest("amount: a decimal string such as '12.50'")
+    return Decimal(value)
+
+
+def _source(body: dict[str, Any]) -> PaymentSource:
+    card, token = body.get("card"), body.get("token")
+    if (card is None) == (token is None):
+        raise BadRequest("give either card or token")
+    if token is not None:
+        if not isinstance(token, str) or not 1 <= len(token) <= 100:
+            raise BadRequest("token: a string")
+        return PaymentSource(token=token)
+    if not isinstance(card, dict):
+        raise BadRequest("card: an object")
+    pan, expiry, cvv = card.get("pan"), card.get("expiry"), card.get("cvv")
+    if not isinstance(pan, str) or not isinstance(expiry, str) or (cvv is not None and not isinstance(cvv, str)):
+        raise BadRequest("card: pan and expiry strings, optional cvv string")
+    try:
+        return PaymentSource(card=CardData(clean_pan(pan), parse_expiry(expiry), cvv))
+    except CardError as e:  # the message never quotes the number
+        raise BadRequest(f"card: {e}") from None
+
+
+def create_app(issuer: Issuer, api_key: str | None = None, latency_s: float = 0.0, hang_s: float = 60.0) -> Starlette:
+    """The ASGI app. `latency_s` is added to every answer (benches); a card that "never answers"
+    holds the request `hang_s` seconds and then answers 504."""
+
+    async def answer(ans: IssuerAnswer) -> JSONResponse:
+        if latency_s:
+            await asyncio.sleep(latency_s)
+        if ans.hang:
+            await asyncio.sleep(hang_s)
+            return _error(504, "issuer did not answer")
+        if ans.delay_s:
+            await asyncio.sleep(ans.delay_s)
+        return JSONResponse(response_to_json(ans.response))
+
+    def authorized(request: Request) -> bool:
+        if not api_key:
+            return True
+        given = request.headers.get(API_KEY_HEADER, "")
+        return hmac.compare_digest(given.encode(), api_key.encode())
+
+    async def body_and_key(request: Request) -> tuple[dict[str, Any], str]:
+        key = request.headers.get(IDEMPOTENCY_HEADER, "")
+        if not _KEY.match(key):
+            raise BadRequest(f"{IDEMPOTENCY_HEADER} header: 1 to 200 printable characters")
+        try:
+            body = await request.json()
+        except ValueError:
+            raise BadRequest("body: JSON object expected") from None
+        if not isinstance(body, dict):
+            raise BadRequest("body: JSON object expected")
+        return body, key
+
+    def guarded(handler):  # type: ignore[no-untyped-def]
+        async def endpoint(request: Request) -> JSONResponse:
+            if not authorized(request):
+                return _error(401, f"missing or wrong {API_KEY_HEADER}")
+            try:
+                return await handler(request)
+            except BadRequest as e:
+                return _error(400, str(e))
+
+        return endpoint
+
+    async def authorize(request: Request) -> JSONResponse:
+        body, key = await body_and_key(request)
+        source, amount = _source(body), _amount(body.get("amount"))
+        return await answer(issuer.authorize(source, amount, key))
+
+    async def verify(request: Request) -> JSONResponse:
+        body, key = await body_and_key(request)
+        return await answer(issuer.authorize(_source(body), Decimal("0.00"), key, "VERIFY"))
+
+    async def void(request: Request) -> JSONResponse:
+        _, key = await body_and_key(request)
+        return await answer(issuer.void(request.path_params["reference"], key))
+
+    async def capture(request: Request) -> JSONResponse:
+        body, key = await body_and_key(request)
+        return await answer(issuer.capture(request.path_params["reference"], _amount(body.get("amount")), key))
+
+    async def status(request: Request) -> JSONResponse:
+        if latency_s:
+            await asyncio.sleep(latency_s)
+        resp: AcquirerResponse = issuer.status(request.path_params["key"])
+        return JSONResponse(response_to_json(resp))
+
+    async def health(request: Request) -> JSONResponse:
+        return JSONResponse({"status": "ok", "service": "d400 simulated issuer"})
+
+    async def openapi(request: Request) -> JSONResponse:
+        return JSONResponse(OPENAPI)
+
+    routes = [
+        Route("/openapi.json", openapi, methods=["GET"]),
+        Route("/v1/health", guarded(health), methods=["GET"]),
+        Route("/v1/authorizations", guarded(authorize), methods=["POST"]),
+        Route("/v1/verifications", guarded(verify), methods=["POST"]),
+        Route("/v1/authorizations/{reference}/void", guarded(void), methods=["POST"]),
+        Route("/v1/authorizations/{reference}/capture", guarded(capture), methods=["POST"]),
+        Route("/v1/operations/{key}", guarded(status), methods=["GET"]),
+    ]
+    return Starlette(routes=routes)
+
+
+# -- the OpenAPI document (hand-written: it is the contract other clients are built from) ------
+_ERR = {"type": "object", "properties": {"error": {"type": "string"}}, "required": ["error"]}
+_AMOUNT_SCHEMA = {"type": "string", "pattern": _AMOUNT.pattern, "example": "49.90"}
+_CARD = {
+    "type": "object",
+    "properties": {
+        "pan": {"type": "string", "description": "card number (12-19 digits)"},
+        "expiry": {"type": "string", "description": "MM/YY"},
+        "cvv": {"type": "string"},
+    },
+    "required": ["pan", "expiry"],
+}
+_SOURCE_PROPS = {"card": {"$ref": "#/components/schemas/Card"}, "token": {"type": "string", "maxLength": 100}}
+_ANSWER = {
+    "type": "object",
+    "properties": {
+        "outcome": {"type": "string", "enum": ["APPROVED", "DECLINED", "VOIDED", "CAPTURED", "NOT_FOUND"]},
+        "code": {"type": "string", "description": "ISO 8583 field-39 response code"},
+        "reference": {"type": ["string", "null"]},
+        "auth_code": {"type": ["string", "null"]},
+        "token": {"type": ["string", "null"]},
+        "amount": {"type": ["string", "null"]},
+        "message": {"type": "string"},
+    },
+    "required": ["outcome", "code", "reference", "auth_code", "token", "amount", "message"],
+}
+_KEY_PARAM = {
+    "name": IDEMPOTENCY_HEADER,
+    "in": "header",
+    "required": True,
+    "schema": {"type": "string", "minLength": 1, "maxLength": 200, "pattern": _KEY.pattern},
+}
+
+
+def _op(summary: str, body: dict[str, Any] | None, params: list[dict[str, Any]]) -> dict[str, Any]:
+    op: dict[str, Any] = {
+        "summary": summary,
+        "parameters": params,
+        "responses": {
+            "200": {"description": "the issuer's answer (approvals and refusals alike)",
+                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Answer"}}}},
+            "400": {"description": "malformed request", "content": {"application/json": {"schema": _ERR}}},
+            "401": {"description": "missing or wrong API key", "content": {"application/json": {"schema": _ERR}}},
+            "504": {"description": "the issuer did not answer", "content": {"application/json": {"schema": _ERR}}},
+        },
+    }
+    if body is not None:
+        op["requestBody"] = {"required": True, "content": {"application/json": {"schema": body}}}
+    return op
+
+
+def _path(name: str) -> dict[str, Any]:
+    return {"name": name, "in": "path", "required": True, "schema": {"type": "string", "minLength": 1}}
+
+
+OPENAPI: dict[str, Any] = {
+    "openapi": "3.1.0",
+    "info": {"title": "d400 simulated issuer", "version": "1.0",
+             "description": "Card authorization, verification, void, capture and status by idempotency key."},
+    "components": {
+        "schemas": {"Card": _CARD, "Answer": _ANSWER},
+        "securitySchemes": {"apiKey": {"type": "apiKey", "in": "header", "name": API_KEY_HEADER}},
+    },
+    "security": [{"apiKey": []}],
+    "paths": {
+        "/v1/health": {"get": {**_op("the service answers", None, []),
+                               "responses": {"200": {"description": "up"},
+                                             "401": {"description": "missing or wrong API key"}}}},
+        "/v1/authorizations": {"post": _op(
+            "hold an amount on a card or token",
+            {"type": "object", "properties": {**_SOURCE_PROPS, "amount": _AMOUNT_SCHEMA}, "required": ["amount"]},
+            [_KEY_PARAM])},
+        "/v1/verifications": {"post": _op(
+            "check a card without holding any amount",
+            {"type": "object", "properties": _SOURCE_PROPS}, [_KEY_PARAM])},
+        "/v1/authorizations/{reference}/void": {"post": _op(
+            "release a hold (refused once captured)", {"type": "object"}, [_path("reference"), _KEY_PARAM])},
+        "/v1/authorizations/{reference}/capture": {"post": _op(
+            "capture at most the authorized amount",
+            {"type": "object", "properties": {"amount": _AMOUNT_SCHEMA}, "required": ["amount"]},
+            [_path("reference"), _KEY_PARAM])},
+        "/v1/operations/{key}": {"get": _op(
+            "what became of the request sent under this idempotency key", None, [_path("key")])},
+    },
+}

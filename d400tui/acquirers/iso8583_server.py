@@ -1,0 +1,162 @@
+"""An ISO 8583 acquirer host over TCP that answers from the simulated `Issuer`:
+`d400 acquirer serve --protocol iso8583`. Field conventions are described in `iso8583`.
+
+Each connection is read continuously and every request is answered as soon as the issuer has
+answered, in whatever order: clients pipeline many requests on one connection, matched by STAN.
+A card that "never answers" gets no reply at all, as with a real host that lost the message."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from decimal import Decimal
+from typing import Any
+
+import iso8583
+
+from d400tui.domain.cards import CardData, CardError, clean_pan, parse_expiry
+from d400tui.domain.money import from_cents, to_cents
+
+from .base import AcquirerResponse, Outcome, PaymentSource
+from .iso8583 import PC_VERIFY, Doc, decode_message, encode_frame, read_frame
+from .issuer import Issuer, IssuerAnswer
+
+log = logging.getLogger(__name__)
+
+_ECHOED = ("3", "7", "11", "37", "41", "42", "49", "62")
+_RESPONSE_MTI = {"0100": "0110", "0101": "0110", "0400": "0410", "0220": "0230", "0800": "0810"}
+
+
+class Iso8583Host:
+    """The host: `await host.start(host, port)`, then `await host.stop()`; or `serve_forever`."""
+
+    def __init__(self, issuer: Issuer, latency_s: float = 0.0) -> None:
+        self.issuer = issuer
+        self.latency_s = latency_s
+        self._server: asyncio.Server | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._writers: set[asyncio.StreamWriter] = set()
+
+    async def start(self, host: str = "127.0.0.1", port: int = 8583) -> int:
+        self._server = await asyncio.start_server(self._connection, host, port)
+        return self._server.sockets[0].getsockname()[1]
+
+    async def serve_forever(self, host: str, port: int) -> None:
+        await self.start(host, port)
+        assert self._server is not None
+        async with self._server:
+            await self._server.serve_forever()
+
+    async def stop(self) -> None:
+        """Closes the listener and every client connection (as a host crash would)."""
+        if self._server is not None:
+            self._server.close()
+        for w in list(self._writers):
+            w.close()
+        for t in list(self._tasks):
+            t.cancel()
+        if self._server is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._server.wait_closed(), 2)
+            self._server = None
+
+    async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._writers.add(writer)
+        try:
+            while True:
+                raw = await read_frame(reader)
+                task = asyncio.create_task(self._answer(raw, writer))
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+        except (asyncio.IncompleteReadError, ConnectionError, OSError):
+            pass
+        finally:
+            self._writers.discard(writer)
+            writer.close()
+
+    async def _answer(self, raw: bytes, writer: asyncio.StreamWriter) -> None:
+        try:
+            req = decode_message(raw)
+        except iso8583.DecodeError as e:
+            log.warning("undecodable message dropped: %s", e.__class__.__name__)
+            return
+        if self.latency_s:
+            await asyncio.sleep(self.latency_s)
+        reply = await self.handle(req)
+        if reply is None or writer.is_closing():
+            return
+        writer.write(encode_frame(reply))
+
+    async def handle(self, req: Doc) -> Doc | None:
+        """One request → its answer (None: the issuer never answers this one)."""
+        mti = req.get("t", "")
+        base = {k: req[k] for k in _ECHOED if k in req}
+        if mti not in _RESPONSE_MTI:
+            return {**base, "t": "0" + mti[1:2] + "10" if len(mti) == 4 else "0810", "39": "12"}
+        base["t"] = _RESPONSE_MTI[mti]
+        if mti == "0800":
+            return {**base, "70": req.get("70", "301"), "39": "00"}
+        key = req.get("62")
+        if not key:
+            return {**base, "39": "30", "44": Outcome.DECLINED.value, "60": "field 62 (key) missing"}
+        try:
+            if mti == "0101":
+                return self._reply(base, self.issuer.status(key))
+            if mti == "0100":
+                source = self._source(req)
+                if source is None:
+                    return {**base, "39": "30", "44": Outcome.DECLINED.value, "60": "no card or token"}
+                if req.get("3") == PC_VERIFY:
+                    ans = self.issuer.authorize(source, Decimal("0.00"), key, "VERIFY")
+                else:
+                    ans = self.issuer.authorize(source, from_cents(int(req.get("4", "0"))), key)
+                return await self._deliver(base, ans)
+            if mti == "0400":
+                ref = req.get("63")
+                if not ref and req.get("61"):  # reversal of an authorization whose answer never came
+                    ref = self.issuer.status(req["61"]).reference
+                if not ref:
+                    return self._reply(base, AcquirerResponse(Outcome.DECLINED, "25", message="nothing to reverse"))
+                return await self._deliver(base, self.issuer.void(ref, key))
+            # 0220 completion
+            if not req.get("63") or not req.get("4"):
+                return {**base, "39": "30", "44": Outcome.DECLINED.value, "60": "fields 4 and 63 required"}
+            return await self._deliver(base, self.issuer.capture(req["63"], from_cents(int(req["4"])), key))
+        except ValueError:
+            return {**base, "39": "30", "44": Outcome.DECLINED.value, "60": "format error"}
+
+    @staticmethod
+    def _source(req: Doc) -> PaymentSource | None:
+        if req.get("2"):
+            exp = req.get("14", "")
+            try:
+                card = CardData(clean_pan(req["2"]), parse_expiry(f"{exp[2:4]}/{exp[0:2]}"))
+            except CardError:
+                return None
+            return PaymentSource(card=card)
+        if req.get("48"):
+            return PaymentSource(token=req["48"])
+        return None
+
+    async def _deliver(self, base: Doc, ans: IssuerAnswer) -> Doc | None:
+        if ans.hang:
+            return None
+        if ans.delay_s:
+            await asyncio.sleep(ans.delay_s)
+        return self._reply(base, ans.response)
+
+    @staticmethod
+    def _reply(base: Doc, resp: AcquirerResponse) -> Doc:
+        doc: Doc = {**base, "39": resp.code, "44": resp.outcome.value}
+        if resp.amount is not None:
+            doc["4"] = f"{to_cents(resp.amount):012d}"
+        if resp.auth_code:
+            doc["38"] = resp.auth_code
+        if resp.token:
+            doc["48"] = resp.token
+        if resp.reference:
+            doc["63"] = resp.reference
+        if resp.message:
+            doc["60"] = resp.message[:999]
+        return doc

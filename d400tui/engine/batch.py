@@ -1,0 +1,410 @@
+"""Batch runs: the invoicing pre-check and the capture run.
+
+The pre-check is the hot path (tens of thousands of authorizations): it claims instalments in
+batches (`FOR UPDATE SKIP LOCKED` on PostgreSQL, so several workers on several machines can share
+one run), commits the REQUESTED rows before any call, keeps `concurrency` calls in flight, and
+writes answers back in batches with SQLAlchemy Core."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import and_, bindparam, func, insert, or_, select, update
+
+from d400tui.acquirers.base import AcquirerResponse, AcquirerUnavailable, Outcome, PaymentSource
+from d400tui.domain import model as m
+from d400tui.store import tables as t
+
+from .codes import NO_ANSWER, lookup
+from .errors import EngineError
+
+if TYPE_CHECKING:
+    from .service import Engine
+
+Progress = Callable[[int, int], None]
+PENDING, VALIDATED, PHONE, CARD = "PENDING", "VALIDATED", "PHONE", "CARD"
+
+
+@dataclass
+class _Claim:
+    inst_id: int
+    order_id: int
+    seq: int
+    amount: Decimal
+    token: str | None
+    brand: str = "UNKNOWN"
+    auth_id: int | None = None
+    key: str = ""
+    old_auth_id: int | None = None
+    old_ref: str | None = None
+    old_key: str | None = None
+
+
+@dataclass
+class _Done:
+    claim: _Claim
+    resp: AcquirerResponse | None
+    void_ok: bool | None
+
+
+def _day_end(d: date) -> datetime:
+    return datetime.combine(d + timedelta(days=1), time.min)
+
+
+class Batches:
+    def __init__(self, engine: Engine) -> None:
+        self.e = engine
+
+    # -- selection ---------------------------------------------------------------------------
+    def _due_where(self, run_date: date) -> Any:
+        i, o = t.instalments, t.orders
+        return and_(
+            i.c.state == PENDING, i.c.due_date <= run_date,
+            o.c.status == VALIDATED, o.c.channel == PHONE, o.c.payment_method == CARD,
+        )
+
+    def _precheck_where(self, run_date: date, run_id: int) -> Any:
+        i = t.instalments
+        return and_(
+            self._due_where(run_date),
+            i.c.auth_pending.is_(False),
+            or_(i.c.precheck_run_id.is_(None), i.c.precheck_run_id != run_id),
+            or_(i.c.authorized_until.is_(None), i.c.authorized_until < _day_end(run_date)),
+        )
+
+    def precheck_selection(self, run_date: date) -> list[tuple[int, int]]:
+        """(order id, instalment seq) the pre-check would authorize at `run_date` (tests, CLI --dry-run)."""
+        i, o = t.instalments, t.orders
+        with self.e.db.uow() as uow:
+            rows = uow.session.execute(
+                select(i.c.order_id, i.c.seq).join(o, o.c.id == i.c.order_id)
+                .where(self._precheck_where(run_date, -1)).order_by(i.c.order_id, i.c.seq)
+            ).all()
+        return [(r[0], r[1]) for r in rows]
+
+    def _claim(self, run_id: int, run_date: date, n: int, actor: str) -> list[_Claim]:
+        i, o, a = t.instalments, t.orders, t.authorizations
+        now = self.e.clock()
+        with self.e.db.uow() as uow:
+            s = uow.session
+            q = (
+                select(i.c.id, i.c.order_id, i.c.seq, i.c.amount, i.c.authorized_until, o.c.card_token,
+                       o.c.card_brand, o.c.card_first6, o.c.card_last4, o.c.card_expiry)
+                .join(o, o.c.id == i.c.order_id)
+                .where(self._precheck_where(run_date, run_id))
+                .order_by(i.c.id).limit(n)
+            )
+            if self.e.db.dialect == "postgresql":
+                q = q.with_for_update(of=i, skip_locked=True)
+            rows = s.execute(q).all()
+            if not rows:
+                return []
+            claims = [_Claim(r[0], r[1], r[2], r[3], r[5], r[6] or "UNKNOWN") for r in rows]
+            cards = {r[0]: r for r in rows}
+            expired_ids = [r[0] for r in rows if r[4] is not None]
+            old: dict[int, tuple[int, str | None, str]] = {}
+            if expired_ids:
+                for aid, inst_id, ref, key in s.execute(
+                    select(a.c.id, a.c.instalment_id, a.c.acquirer_ref, a.c.idempotency_key).where(
+                        a.c.instalment_id.in_(expired_ids), a.c.state == m.AuthState.APPROVED.value,
+                        a.c.kind == m.AuthKind.AUTHORIZE.value)
+                ):
+                    old[inst_id] = (aid, ref, key)
+                if old:
+                    s.execute(update(a).where(a.c.id.in_([v[0] for v in old.values()])).values(
+                        state=m.AuthState.EXPIRED.value, void_state=m.VoidState.PENDING.value))
+            todo = [c for c in claims if c.token]
+            for c in todo:
+                c.key = uuid.uuid4().hex
+                if c.inst_id in old:
+                    c.old_auth_id, c.old_ref, c.old_key = old[c.inst_id]
+            if todo:
+                ids = s.execute(
+                    insert(a).returning(a.c.id, sort_by_parameter_order=True),
+                    [dict(order_id=c.order_id, instalment_id=c.inst_id, kind=m.AuthKind.AUTHORIZE.value,
+                          state=m.AuthState.REQUESTED.value, amount=c.amount, captured_amount=Decimal(0),
+                          idempotency_key=c.key, acquirer=self.e.acquirer.name,
+                          card_brand=cards[c.inst_id][6] or "UNKNOWN", card_first6=cards[c.inst_id][7] or "",
+                          card_last4=cards[c.inst_id][8] or "", card_expiry=cards[c.inst_id][9] or "",
+                          requested_at=now, void_state=m.VoidState.NONE.value, operator=actor)
+                     for c in todo],
+                ).scalars().all()
+                for c, aid in zip(todo, ids, strict=True):
+                    c.auth_id = aid
+            s.execute(update(i).where(i.c.id.in_([c.inst_id for c in claims])).values(
+                precheck_run_id=run_id, authorized_until=None))
+            if todo:
+                s.execute(update(i).where(i.c.id.in_([c.inst_id for c in todo])).values(auth_pending=True))
+            skipped = [c for c in claims if not c.token]
+            if skipped:
+                s.execute(insert(t.run_results), [
+                    dict(run_id=run_id, order_id=c.order_id, instalment_seq=c.seq, outcome="SKIPPED",
+                         amount=c.amount, code="", category="", reason="carte à ressaisir (pas de jeton)",
+                         authorization_id=None) for c in skipped])
+                s.execute(update(t.precheck_runs).where(t.precheck_runs.c.id == run_id).values(
+                    skipped=t.precheck_runs.c.skipped + len(skipped)))
+            uow.commit()
+            return todo
+
+    # -- the pre-check -------------------------------------------------------------------------
+    async def precheck(self, actor: m.Actor, run_date: date | None = None, concurrency: int = 16,
+                       progress: Progress | None = None, run_id: int | None = None,
+                       claim_size: int = 256) -> m.PrecheckRun:
+        self.e.require_supervisor(actor, "pré-contrôle de facturation")
+        if not 1 <= concurrency <= 512:
+            raise EngineError("concurrence entre 1 et 512", field="concurrency")
+        run_date = run_date or self.e.today()
+        if run_id is None:
+            run = m.PrecheckRun("PRECHECK", run_date, self.e.clock(), actor.name, concurrency)
+            with self.e.db.uow() as uow:
+                uow.runs.add(run)
+                uow.audit(actor.name, "PRECHECK_START", None, run_date=run_date, concurrency=concurrency)
+                uow.commit()
+            run_id = run.id or 0
+        total = self._count_due(run_date, run_id)
+        queue: asyncio.Queue[_Claim | None] = asyncio.Queue(maxsize=max(claim_size, concurrency * 2))
+        done: list[_Done] = []
+        counter = [0]
+        claim_n = max(32, min(claim_size, concurrency * 4))
+
+        async def producer() -> None:
+            while True:
+                claims = self._claim(run_id, run_date, claim_n, actor.name)
+                if not claims:
+                    break
+                for c in claims:
+                    await queue.put(c)
+            for _ in range(concurrency):
+                await queue.put(None)
+
+        async def worker() -> None:
+            while (c := await queue.get()) is not None:
+                void_ok: bool | None = None
+                if c.old_ref and c.old_key:
+                    try:
+                        v = await self.e.acquirer.void(c.old_ref, c.old_key + "-void")
+                        void_ok = v.outcome is Outcome.VOIDED
+                    except AcquirerUnavailable:
+                        void_ok = False
+                try:
+                    resp: AcquirerResponse | None = await self.e.acquirer.authorize(
+                        PaymentSource(token=c.token), c.amount, c.key)
+                except AcquirerUnavailable:
+                    resp = None
+                done.append(_Done(c, resp, void_ok))
+                if len(done) >= claim_n:
+                    self._flush(run_id, done, actor.name)
+                    counter[0] += claim_n
+                    if progress:
+                        progress(min(counter[0], total), total)
+
+        await asyncio.gather(producer(), *(worker() for _ in range(concurrency)))
+        self._flush(run_id, done, actor.name)
+        with self.e.db.uow() as uow:
+            i, o = t.instalments, t.orders
+            frozen = uow.session.scalar(
+                select(func.count()).select_from(i.join(o, o.c.id == i.c.order_id))
+                .where(self._due_where(run_date), i.c.auth_pending.is_(True))) or 0
+            others = uow.session.scalar(
+                select(func.count()).select_from(i.join(o, o.c.id == i.c.order_id)).where(
+                    i.c.state == PENDING, i.c.due_date <= run_date, o.c.status == VALIDATED,
+                    or_(o.c.channel != PHONE, o.c.payment_method != CARD))) or 0
+            run = uow.runs.get(run_id)
+            assert run is not None
+            run.skipped += frozen
+            run.selected = run.approved + run.refused + run.unavailable + run.skipped
+            run.finished_at = self.e.clock()
+            uow.audit(actor.name, "PRECHECK_END", None, run=run_id, approved=run.approved, refused=run.refused,
+                      unavailable=run.unavailable, skipped=run.skipped, awaiting_reconcile=frozen,
+                      other_channels_or_methods=others)
+            uow.commit()
+            run.other_skipped = others  # type: ignore[attr-defined]
+        if progress:
+            progress(total, total)
+        return run
+
+    def _count_due(self, run_date: date, run_id: int) -> int:
+        i, o = t.instalments, t.orders
+        with self.e.db.uow() as uow:
+            return uow.session.scalar(
+                select(func.count()).select_from(i.join(o, o.c.id == i.c.order_id))
+                .where(self._precheck_where(run_date, run_id))) or 0
+
+    def _flush(self, run_id: int, done: list[_Done], actor: str) -> None:
+        """Write a batch of answers in one transaction, then empty the buffer."""
+        if not done:
+            return
+        batch, done[:] = list(done), []
+        now = self.e.clock()
+        a, i, o = t.authorizations, t.instalments, t.orders
+        auth_rows, inst_rows, results, audits = [], [], [], []
+        refused_orders: set[int] = set()
+        voided, void_failed = [], []
+        counts = {"approved": 0, "refused": 0, "unavailable": 0}
+        for d in batch:
+            c, resp = d.claim, d.resp
+            if d.void_ok is True:
+                voided.append(c.old_auth_id)
+            elif d.void_ok is False:
+                void_failed.append(c.old_auth_id)
+            if resp is None:
+                state, code, cat, outcome = m.AuthState.UNKNOWN, NO_ANSWER, m.Category.UNAVAILABLE, "UNAVAILABLE"
+                counts["unavailable"] += 1
+                refused_orders.add(c.order_id)
+            elif resp.outcome is Outcome.APPROVED:
+                state, code, cat, outcome = m.AuthState.APPROVED, resp.code, m.Category.APPROVED, "APPROVED"
+                counts["approved"] += 1
+            else:
+                rc = lookup(resp.code)
+                state, code, cat = m.AuthState.DECLINED, resp.code, rc.category
+                outcome = "UNAVAILABLE" if cat is m.Category.UNAVAILABLE else "REFUSED"
+                counts["unavailable" if outcome == "UNAVAILABLE" else "refused"] += 1
+                refused_orders.add(c.order_id)
+            # The validity window is per brand; the claim kept the brand on the row.
+            expires = now + self.e.validity(c.brand) if state is m.AuthState.APPROVED else None
+            label = self.e.label(code)
+            auth_rows.append(dict(b_id=c.auth_id, b_state=state.value, b_code=code, b_cat=cat.value, b_label=label,
+                                  b_auth_code=resp.auth_code if resp else None,
+                                  b_ref=resp.reference if resp else None,
+                                  b_answered=now if resp else None, b_expires=expires))
+            inst_rows.append(dict(b_id=c.inst_id, b_pending=state is m.AuthState.UNKNOWN, b_until=expires))
+            results.append(dict(run_id=run_id, order_id=c.order_id, instalment_seq=c.seq, outcome=outcome,
+                                amount=c.amount, code=code, category=cat.value,
+                                reason="" if outcome == "APPROVED" else label, authorization_id=c.auth_id))
+            audits.append(dict(at=now, actor=actor, action="AUTHORIZE", order_id=c.order_id,
+                               detail=f'{{"run": {run_id}, "authorization": {c.auth_id}, "state": "{state.value}", '
+                                      f'"code": "{code}", "amount": "{c.amount}"}}'))
+        with self.e.db.uow() as uow:
+            s = uow.session
+            conn = s.connection()
+            conn.execute(
+                update(a).where(a.c.id == bindparam("b_id")).values(
+                    state=bindparam("b_state"), response_code=bindparam("b_code"), category=bindparam("b_cat"),
+                    label=bindparam("b_label"), auth_code=bindparam("b_auth_code"),
+                    acquirer_ref=bindparam("b_ref"), answered_at=bindparam("b_answered"),
+                    expires_at=bindparam("b_expires")),
+                auth_rows,
+            )
+            conn.execute(
+                update(i).where(i.c.id == bindparam("b_id")).values(
+                    auth_pending=bindparam("b_pending"), authorized_until=bindparam("b_until")),
+                inst_rows,
+            )
+            if voided:
+                conn.execute(update(a).where(a.c.id.in_(voided)).values(
+                    state=m.AuthState.VOIDED.value, void_state=m.VoidState.DONE.value))
+            if refused_orders:
+                conn.execute(update(o).where(o.c.id.in_(refused_orders)).values(
+                    awaiting_decision=True, version=o.c.version + 1))
+            conn.execute(insert(t.run_results), results)
+            conn.execute(insert(t.audit), audits)
+            r = t.precheck_runs
+            conn.execute(update(r).where(r.c.id == run_id).values(
+                approved=r.c.approved + counts["approved"], refused=r.c.refused + counts["refused"],
+                unavailable=r.c.unavailable + counts["unavailable"]))
+            uow.commit()
+
+    # -- capture -----------------------------------------------------------------------------
+    async def capture(self, actor: m.Actor, run_date: date | None = None, concurrency: int = 8,
+                      progress: Progress | None = None) -> m.PrecheckRun:
+        """Capture what is due: validated, not blocked, phone card orders whose instalment is due
+        and holds a live, unexpired authorization. Never above what was authorized; rerunnable."""
+        self.e.require_supervisor(actor, "remise en paiement")
+        run_date = run_date or self.e.today()
+        i, o = t.instalments, t.orders
+        run = m.PrecheckRun("CAPTURE", run_date, self.e.clock(), actor.name, concurrency)
+        with self.e.db.uow() as uow:
+            uow.runs.add(run)
+            uow.audit(actor.name, "CAPTURE_START", None, run_date=run_date)
+            uow.commit()
+            todo = uow.session.execute(
+                select(i.c.order_id, i.c.seq).join(o, o.c.id == i.c.order_id)
+                .where(self._due_where(run_date), o.c.hold != m.PaymentHold.BLOCKED.value)
+                .order_by(i.c.order_id, i.c.seq)).all()
+        sem = asyncio.Semaphore(concurrency)
+        finished = [0]
+
+        async def one(order_id: int, seq: int) -> None:
+            async with sem:
+                outcome, amount, code, reason, auth_id = await self.capture_one(actor, order_id, seq, run_date)
+            with self.e.db.uow() as uow:
+                uow.session.execute(insert(t.run_results).values(
+                    run_id=run.id, order_id=order_id, instalment_seq=seq, outcome=outcome, amount=amount,
+                    code=code, category="", reason=reason, authorization_id=auth_id))
+                uow.commit()
+            key = {"CAPTURED": "approved", "REFUSED": "refused", "UNAVAILABLE": "unavailable"}.get(outcome, "skipped")
+            setattr(run, key, getattr(run, key) + 1)
+            finished[0] += 1
+            if progress:
+                progress(finished[0], len(todo))
+
+        await asyncio.gather(*(one(oid, seq) for oid, seq in todo))
+        with self.e.db.uow() as uow:
+            run.selected = len(todo)
+            run.finished_at = self.e.clock()
+            uow.session.merge(run)
+            uow.audit(actor.name, "CAPTURE_END", None, run=run.id, captured=run.approved, refused=run.refused,
+                      unavailable=run.unavailable, skipped=run.skipped)
+            uow.commit()
+        return run
+
+    async def capture_one(self, actor: m.Actor, order_id: int, seq: int, run_date: date | None = None,
+                          amount: Decimal | None = None) -> tuple[str, Decimal, str, str, int | None]:
+        """Capture one instalment; returns (outcome, amount, code, reason, authorization id)."""
+        self.e.require_supervisor(actor, "remise en paiement")
+        run_date = run_date or self.e.today()
+        with self.e.db.uow() as uow:
+            order = self.e._load_any(uow, order_id)
+            inst = order.instalment(seq)
+            want = amount if amount is not None else inst.amount
+            if order.hold is m.PaymentHold.BLOCKED:
+                return "SKIPPED", want, "", "commande bloquée", None
+            if inst.state is not m.InstalmentState.PENDING:
+                return "SKIPPED", want, "", f"échéance {inst.state.value.lower()}", None
+            auth = order.live_authorization(inst)
+            if auth is None:
+                return "SKIPPED", want, "", "pas d'autorisation : relancer le pré-contrôle", None
+            if auth.state is m.AuthState.UNKNOWN or auth.void_state is m.VoidState.PENDING:
+                return "SKIPPED", want, "", "autorisation en attente de rapprochement", auth.id
+            if auth.expires_at and auth.expires_at < datetime.combine(run_date, time.min):
+                return "SKIPPED", want, "", "autorisation expirée : relancer le pré-contrôle", auth.id
+            try:
+                auth.check_capture(want, self.e.clock())
+            except m.DomainError as exc:
+                uow.audit(actor.name, "CAPTURE_REFUSED", order_id, authorization=auth.id, reason=str(exc))
+                uow.commit()
+                return "REFUSED", want, "", str(exc), auth.id
+            ref, key, auth_id = auth.acquirer_ref or "", auth.idempotency_key + "-cap", auth.id
+        try:
+            resp: AcquirerResponse | None = await self.e.acquirer.capture(ref, want, key)
+        except AcquirerUnavailable:
+            resp = None
+        with self.e.db.uow() as uow:
+            order = self.e._load_any(uow, order_id)
+            inst = order.instalment(seq)
+            auth = next(x for x in order.authorizations if x.id == auth_id)
+            if resp is None:
+                uow.audit(actor.name, "CAPTURE", order_id, authorization=auth_id, amount=want, state="NO_ANSWER")
+                uow.commit()
+                return "UNAVAILABLE", want, NO_ANSWER, self.e.label(NO_ANSWER), auth_id
+            if resp.outcome is Outcome.CAPTURED:
+                if auth.state is m.AuthState.APPROVED:
+                    auth.move(m.AuthState.CAPTURED)
+                auth.captured_amount = resp.amount if resp.amount is not None else want
+                inst.state = m.InstalmentState.CAPTURED
+                inst.authorized_until = None
+                order.settle_if_done()
+                order.touch(self.e.clock())
+                uow.audit(actor.name, "CAPTURE", order_id, authorization=auth_id, amount=want, state="CAPTURED")
+                self.e._commit(uow)
+                return "CAPTURED", want, resp.code, "", auth_id
+            uow.audit(actor.name, "CAPTURE", order_id, authorization=auth_id, amount=want, code=resp.code,
+                      state="REFUSED")
+            uow.commit()
+            return "REFUSED", want, resp.code, resp.message or self.e.label(resp.code), auth_id

@@ -1,0 +1,65 @@
+"""What engine operations hand back to screens and CLI: plain data, nothing to call."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from d400tui.domain.model import AuthKind, AuthState, Category, Order
+
+
+@dataclass(frozen=True)
+class AuthAnswer:
+    """One acquirer answer as the operator sees it: which check failed, then code and label."""
+
+    authorization_id: int | None
+    instalment_seq: int | None
+    kind: AuthKind
+    amount: Decimal
+    state: AuthState
+    category: Category
+    code: str
+    label: str
+    auth_code: str | None = None
+
+    @property
+    def approved(self) -> bool:
+        return self.state is AuthState.APPROVED
+
+
+@dataclass(frozen=True)
+class VoidOutcome:
+    authorization_id: int
+    amount: Decimal
+    done: bool
+    message: str
+
+
+@dataclass
+class ValidationResult:
+    order: Order
+    answers: list[AuthAnswer] = field(default_factory=list)
+    voids: list[VoidOutcome] = field(default_factory=list)
+    note: str = ""  # e.g. "canal courrier : pas d'autorisation temps réel"
+
+    @property
+    def approved(self) -> bool:
+        return all(a.approved for a in self.answers)
+
+    @property
+    def failed(self) -> AuthAnswer | None:
+        return next((a for a in self.answers if not a.approved), None)
+
+    @property
+    def needs_decision(self) -> bool:
+        return self.failed is not None
+
+
+@dataclass
+class ReconcileReport:
+    settled: list[str] = field(default_factory=list)
+    still_unknown: list[str] = field(default_factory=list)
+
+    @property
+    def lines(self) -> list[str]:
+        return self.settled + [f"toujours inconnu : {s}" for s in self.still_unknown]

@@ -1,0 +1,610 @@
+"""The payment-authorization engine: the only code that combines the store and the acquirer.
+
+Rules kept here, whatever the caller:
+- the Authorization row is committed (REQUESTED) before the acquirer is called, and every call
+  carries that row's idempotency key; a transport failure leaves it UNKNOWN for the reconciler;
+- nothing is ever blocked automatically: refusals set `awaiting_decision`, the operator decides;
+- a void that fails is left PENDING, retried by the reconciler, and reported;
+- supervisor-only operations are refused here, not only hidden on screen."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+
+from sqlalchemy.orm.exc import StaleDataError
+
+from d400tui.acquirers.base import Acquirer, AcquirerResponse, AcquirerUnavailable, Outcome, PaymentSource
+from d400tui.config import Settings
+from d400tui.domain import model as m
+from d400tui.domain.cards import Brand, CardData
+from d400tui.store.db import Database, UnitOfWork
+from d400tui.store.repositories import OrderFilter, OrderRow
+
+from .codes import NO_ANSWER, NOT_ACCEPTED, lookup
+from .errors import ConcurrentChange, EngineError, NotFound, PermissionDenied
+from .results import AuthAnswer, ReconcileReport, ValidationResult, VoidOutcome
+
+log = logging.getLogger("d400.engine")
+
+
+class Engine:
+    def __init__(
+        self,
+        settings: Settings,
+        db: Database,
+        acquirer: Acquirer,
+        clock: Callable[[], datetime] = datetime.now,
+    ) -> None:
+        self.settings = settings
+        self.db = db
+        self.acquirer = acquirer
+        self.clock = clock
+
+    # -- small helpers ---------------------------------------------------------------------
+    def today(self) -> date:
+        return self.clock().date()
+
+    def label(self, code: str) -> str:
+        rc = lookup(code)
+        return rc.label_en if self.settings.lang == "en" else rc.label_fr
+
+    def validity(self, brand: str | Brand) -> timedelta:
+        key = brand.value if isinstance(brand, Brand) else brand
+        return timedelta(days=self.settings.validity_days.get(key, 7))
+
+    @staticmethod
+    def require_supervisor(actor: m.Actor, what: str) -> None:
+        if not actor.supervisor:
+            raise PermissionDenied(f"{what} : réservé aux superviseurs")
+
+    def _load(self, uow: UnitOfWork, order_id: int) -> m.Order:
+        order = uow.orders.get(order_id, lock=True)
+        if order is None or order.status is m.OrderStatus.DELETED:
+            raise NotFound(f"commande {order_id} inconnue")
+        return order
+
+    def _commit(self, uow: UnitOfWork) -> None:
+        try:
+            uow.commit()
+        except StaleDataError as exc:
+            raise ConcurrentChange("Commande modifiée sur un autre poste — F5 pour recharger") from exc
+
+    def _answer(self, auth: m.Authorization, seq: int | None) -> AuthAnswer:
+        return AuthAnswer(auth.id, seq, auth.kind, auth.amount, auth.state,
+                          auth.category or m.Category.OTHER, auth.response_code or "",
+                          auth.label or "", auth.auth_code)
+
+    # -- reference data --------------------------------------------------------------------
+    def get_customer(self, customer_id: int) -> m.Customer:
+        with self.db.uow() as uow:
+            c = uow.customers.get(customer_id)
+            if c is None:
+                raise NotFound(f"client {customer_id} inconnu", field="customer")
+            return c
+
+    def search_customers(self, text: str = "", limit: int = 50, after_id: int = 0) -> list[m.Customer]:
+        with self.db.uow() as uow:
+            return uow.customers.search(text[:60], limit, after_id)
+
+    def get_article(self, code: str) -> m.Article:
+        code = code.strip().upper()[:12]
+        with self.db.uow() as uow:
+            a = uow.articles.get(code) if code else None
+            if a is None:
+                raise NotFound(f"article {code or '?'} inconnu", field="article")
+            return a
+
+    def search_articles(self, text: str = "", limit: int = 50, after_code: str = "") -> list[m.Article]:
+        with self.db.uow() as uow:
+            return uow.articles.search(text[:60], limit, after_code)
+
+    # -- reading orders --------------------------------------------------------------------
+    def get_order(self, order_id: int) -> m.Order:
+        with self.db.uow() as uow:
+            order = uow.orders.get(order_id)
+            if order is None:
+                raise NotFound(f"commande {order_id} inconnue")
+            return order
+
+    def list_orders(self, f: OrderFilter | None = None, after_id: int | None = None,
+                    before_id: int | None = None, limit: int = 15) -> list[OrderRow]:
+        with self.db.uow() as uow:
+            return uow.orders.page(f or OrderFilter(), after_id, before_id, limit)
+
+    # -- order entry -----------------------------------------------------------------------
+    def create_order(
+        self,
+        actor: m.Actor,
+        customer_id: int,
+        lines: list[tuple[str, int]],
+        channel: m.Channel = m.Channel.PHONE,
+        payment_method: m.PaymentMethod = m.PaymentMethod.CARD,
+        plan: m.Plan | None = None,
+    ) -> m.Order:
+        """Save a DRAFT order with its lines and instalment schedule (no acquirer call)."""
+        plan = plan or m.Plan()
+        if not lines:
+            raise EngineError("au moins une ligne de commande", field="article")
+        if len(lines) > 99:
+            raise EngineError("99 lignes au plus", field="article")
+        now = self.clock()
+        with self.db.uow() as uow:
+            if uow.customers.get(customer_id) is None:
+                raise NotFound(f"client {customer_id} inconnu", field="customer")
+            order = m.Order(customer_id, channel, payment_method, actor.name, now, now.date(), plan=str(plan))
+            for code, qty in lines:
+                art = uow.articles.get(code)
+                if art is None:
+                    raise NotFound(f"article {code.strip().upper()[:12]} inconnu", field="article")
+                order.lines.append(m.OrderLine(art.code, art.label, qty, art.unit_price, art.vat_rate))
+            for i, line in enumerate(order.lines, 1):
+                line.line_no = i  # type: ignore[attr-defined]
+            order.recompute_total()
+            order.instalments = plan.schedule(order.total, now.date())
+            order.touch(now)
+            uow.orders.add(order)
+            uow.session.flush()
+            uow.audit(actor.name, "ORDER_CREATE", order.id, total=order.total, plan=str(plan),
+                      channel=channel.value, method=payment_method.value)
+            self._commit(uow)
+            return order
+
+    async def place_order(
+        self,
+        actor: m.Actor,
+        customer_id: int,
+        lines: list[tuple[str, int]],
+        card: CardData | None,
+        channel: m.Channel = m.Channel.PHONE,
+        payment_method: m.PaymentMethod = m.PaymentMethod.CARD,
+        plan: m.Plan | None = None,
+    ) -> ValidationResult:
+        """Create and validate in one go (the F10 of order entry, `d400 order new`)."""
+        if payment_method is m.PaymentMethod.CARD:
+            self._check_card(card, channel)
+        order = self.create_order(actor, customer_id, lines, channel, payment_method, plan)
+        return await self.validate_order(actor, order.id or 0, card)
+
+    def _check_card(self, card: CardData | None, channel: m.Channel) -> None:
+        if card is None:
+            raise EngineError("numéro de carte obligatoire", field="card")
+        if card.brand not in self.acquirer.brands:
+            raise EngineError(f"{self.label(NOT_ACCEPTED)} ({card.brand.value})", field="card")
+
+    async def validate_order(self, actor: m.Actor, order_id: int, card: CardData | None) -> ValidationResult:
+        """Validate a draft: authorize every instalment due within its validity window (the
+        immediate one always), verify the card for those due later. Never sets the hold."""
+        with self.db.uow() as uow:
+            order = self._load(uow, order_id)
+            if order.status is not m.OrderStatus.DRAFT:
+                raise EngineError(f"commande {order_id} déjà {m.STATUS_WORD[order.status]}")
+            if order.channel is not m.Channel.PHONE or order.payment_method is not m.PaymentMethod.CARD:
+                order.validate()
+                order.touch(self.clock())
+                uow.audit(actor.name, "ORDER_VALIDATE", order.id, authorization="none")
+                self._commit(uow)
+                note = (f"canal {order.channel.value} : hors autorisation temps réel"
+                        if order.channel is not m.Channel.PHONE else
+                        f"paiement {order.payment_method.value} : pas d'autorisation carte")
+                return ValidationResult(order, note=note)
+            self._check_card(card, order.channel)
+            assert card is not None
+            order.set_card(card.masked, None)
+            order.validate()
+            order.touch(self.clock())
+            uow.audit(actor.name, "ORDER_VALIDATE", order.id, card=str(card.masked))
+            self._commit(uow)
+        return await self._authorize_due(actor, order_id, card)
+
+    async def _authorize_due(self, actor: m.Actor, order_id: int, card: CardData | None,
+                             only_seq: int | None = None) -> ValidationResult:
+        """Authorize the pending instalments due within the validity window, verify the card for
+        later ones; stop at the first refusal (the operator decides before anything else)."""
+        answers: list[AuthAnswer] = []
+        with self.db.uow() as uow:
+            order = self._load(uow, order_id)
+            brand = order.card_brand or (card.brand.value if card else "UNKNOWN")
+            limit = self.today() + self.validity(brand)
+            todo = [i for i in order.pending_instalments()
+                    if (only_seq is None or i.seq == only_seq) and order.live_authorization(i) is None]
+            for inst in todo:
+                order.check_settled(inst)
+            due_now = [i.seq for i in todo if i.due_date <= limit]
+            later = [i.seq for i in todo if i.due_date > limit]
+            has_verify = any(a.kind is m.AuthKind.VERIFY and a.state is m.AuthState.APPROVED
+                             for a in order.authorizations)
+        steps: list[tuple[int | None, m.AuthKind]] = [(s, m.AuthKind.AUTHORIZE) for s in due_now]
+        if later and not has_verify and only_seq is None:
+            steps.append((None, m.AuthKind.VERIFY))
+        source_card = card
+        for seq, kind in steps:
+            auth, answer = await self._request(actor, order_id, seq, kind, source_card)
+            answers.append(answer)
+            source_card = None  # later calls use the token the first one brought back
+            if not answer.approved:
+                break
+        with self.db.uow() as uow:
+            order = self._load(uow, order_id)
+            order.awaiting_decision = any(not a.approved for a in answers)
+            order.touch(self.clock())
+            self._commit(uow)
+        return ValidationResult(order, answers)
+
+    async def _request(self, actor: m.Actor, order_id: int, seq: int | None, kind: m.AuthKind,
+                       card: CardData | None) -> tuple[m.Authorization, AuthAnswer]:
+        """One authorization (or verify): row committed first, then the call, then the answer."""
+        with self.db.uow() as uow:
+            order = self._load(uow, order_id)
+            inst = order.instalment(seq) if seq is not None else None
+            if card is None and not order.card_token:
+                raise EngineError("carte à ressaisir (pas de jeton prestataire)", field="card")
+            masked = card.masked if card else order.card
+            assert masked is not None
+            auth = m.Authorization(
+                order_id=order_id,
+                instalment_id=inst.id if inst else None,
+                kind=kind,
+                amount=inst.amount if inst and kind is m.AuthKind.AUTHORIZE else Decimal("0.00"),
+                idempotency_key=uuid.uuid4().hex,
+                acquirer=self.acquirer.name,
+                card=masked,
+                requested_at=self.clock(),
+                operator=actor.name,
+            )
+            order.authorizations.append(auth)
+            if inst is not None and kind is m.AuthKind.AUTHORIZE:
+                inst.auth_pending = True
+            order.touch(self.clock())
+            self._commit(uow)
+            auth_id, key, amount, token = auth.id, auth.idempotency_key, auth.amount, order.card_token
+        source = PaymentSource(card=card) if card else PaymentSource(token=token)
+        try:
+            if kind is m.AuthKind.VERIFY:
+                resp: AcquirerResponse | None = await self.acquirer.verify(source, key)
+            else:
+                resp = await self.acquirer.authorize(source, amount, key)
+        except AcquirerUnavailable as exc:
+            log.warning("authorization %s: no answer (%s)", auth_id, exc)
+            resp = None
+        with self.db.uow() as uow:
+            order = self._load(uow, order_id)
+            auth = next(a for a in order.authorizations if a.id == auth_id)
+            self._record_answer(order, auth, resp)
+            uow.audit(actor.name, "AUTHORIZE" if kind is m.AuthKind.AUTHORIZE else "VERIFY", order_id,
+                      authorization=auth_id, amount=amount, state=auth.state.value, code=auth.response_code)
+            order.touch(self.clock())
+            self._commit(uow)
+            return auth, self._answer(auth, seq)
+
+    def _record_answer(self, order: m.Order, auth: m.Authorization, resp: AcquirerResponse | None) -> None:
+        now = self.clock()
+        inst = next((i for i in order.instalments if i.id == auth.instalment_id), None)
+        if resp is None:
+            auth.move(m.AuthState.UNKNOWN)
+            auth.response_code, auth.category, auth.label = NO_ANSWER, m.Category.UNAVAILABLE, self.label(NO_ANSWER)
+            return  # the instalment stays auth_pending until the reconciler settles it
+        auth.answered_at = now
+        auth.response_code = resp.code
+        auth.acquirer_ref = resp.reference
+        if resp.token and not order.card_token:
+            order.card_token = resp.token
+        if resp.outcome in (Outcome.APPROVED, Outcome.CAPTURED, Outcome.VOIDED):
+            auth.move(m.AuthState.APPROVED)
+            auth.category = m.Category.APPROVED
+            auth.auth_code = resp.auth_code
+            auth.label = self.label("00")
+            auth.expires_at = (auth.requested_at or now) + self.validity(auth.card.brand)
+            if inst is not None and auth.kind is m.AuthKind.AUTHORIZE:
+                inst.authorized_until = auth.expires_at
+            if resp.outcome is Outcome.VOIDED:
+                auth.move(m.AuthState.VOIDED)
+                auth.void_state = m.VoidState.DONE
+                if inst is not None:
+                    inst.authorized_until = None
+        else:
+            auth.move(m.AuthState.DECLINED)
+            rc = lookup(resp.code)
+            auth.category = rc.category
+            auth.label = self.label(resp.code)
+        if inst is not None and auth.kind is m.AuthKind.AUTHORIZE:
+            inst.auth_pending = False
+
+    # -- decisions -------------------------------------------------------------------------
+    async def decide(self, actor: m.Actor, order_id: int, kind: m.DecisionKind,
+                     card: CardData | None = None) -> ValidationResult:
+        """Record the operator's choice with what was shown; RETRY asks the acquirer again."""
+        with self.db.uow() as uow:
+            order = self._load(uow, order_id)
+            order.ensure_open()
+            shown = next((a for a in reversed(order.authorizations)
+                          if a.state is not m.AuthState.APPROVED and a.category), None)
+            order.decisions.append(m.Decision(
+                order_id, kind, actor.name, self.clock(),
+                shown.category.value if shown and shown.category else "",
+                shown.response_code or "" if shown else "",
+                (shown.label or "") if shown else "",
+                shown.id if shown else None,
+            ))
+            if kind in (m.DecisionKind.BLOCK, m.DecisionKind.RELEASE):
+                order.set_hold(kind)
+                order.awaiting_decision = False
+            uow.audit(actor.name, f"DECISION_{kind.value}", order_id,
+                      shown=f"{shown.category} {shown.response_code}" if shown else "")
+            order.touch(self.clock())
+            self._commit(uow)
+        if kind is m.DecisionKind.RETRY:
+            return await self._authorize_due(actor, order_id, card)
+        return ValidationResult(self.get_order(order_id))
+
+    # -- voids -----------------------------------------------------------------------------
+    async def _void(self, actor: m.Actor, order_id: int, auth_id: int) -> VoidOutcome:
+        """Void one live authorization in real time. Marked PENDING (committed) before the call,
+        so a crash or a dead acquirer leaves a void the reconciler will finish."""
+        with self.db.uow() as uow:
+            order = self._load_any(uow, order_id)
+            auth = next(a for a in order.authorizations if a.id == auth_id)
+            auth.void_state = m.VoidState.PENDING
+            ref, key, amount = auth.acquirer_ref, auth.idempotency_key + "-void", auth.amount
+            state = auth.state
+            self._commit(uow)
+        if state is m.AuthState.UNKNOWN or not ref:
+            return VoidOutcome(auth_id, amount, False, "annulation en attente de rapprochement")
+        try:
+            resp: AcquirerResponse | None = await self.acquirer.void(ref, key)
+        except AcquirerUnavailable as exc:
+            log.warning("void of authorization %s: no answer (%s)", auth_id, exc)
+            resp = None
+        with self.db.uow() as uow:
+            order = self._load_any(uow, order_id)
+            auth = next(a for a in order.authorizations if a.id == auth_id)
+            outcome = self._record_void(order, auth, resp)
+            uow.audit(actor.name, "VOID", order_id, authorization=auth_id, amount=amount,
+                      done=outcome.done, message=outcome.message)
+            self._commit(uow)
+            return outcome
+
+    def _record_void(self, order: m.Order, auth: m.Authorization, resp: AcquirerResponse | None) -> VoidOutcome:
+        inst = next((i for i in order.instalments if i.id == auth.instalment_id), None)
+        if resp is None:
+            return VoidOutcome(auth.id or 0, auth.amount, False,
+                               "prestataire injoignable : annulation reprise par le rapprochement")
+        if resp.outcome is Outcome.VOIDED:
+            if auth.state is not m.AuthState.VOIDED:
+                auth.move(m.AuthState.VOIDED)
+            auth.void_state = m.VoidState.DONE
+            if inst is not None and inst.authorized_until is not None and inst.authorized_until == auth.expires_at:
+                inst.authorized_until = None
+            return VoidOutcome(auth.id or 0, auth.amount, True, f"autorisation {auth.auth_code or auth.id} annulée")
+        auth.void_state = m.VoidState.DONE  # the acquirer refused: nothing to retry, report it
+        return VoidOutcome(auth.id or 0, auth.amount, False,
+                           f"annulation refusée ({resp.code} {resp.message or self.label(resp.code)})")
+
+    def _load_any(self, uow: UnitOfWork, order_id: int) -> m.Order:
+        order = uow.orders.get(order_id, lock=True)
+        if order is None:
+            raise NotFound(f"commande {order_id} inconnue")
+        return order
+
+    async def _void_all(self, actor: m.Actor, order_id: int, auth_ids: list[int]) -> list[VoidOutcome]:
+        return [await self._void(actor, order_id, a) for a in auth_ids]
+
+    async def delete_order(self, actor: m.Actor, order_id: int) -> ValidationResult:
+        return await self._close_order(actor, order_id, None)
+
+    async def cancel_order(self, actor: m.Actor, order_id: int, reason: str) -> ValidationResult:
+        if not reason or not reason.strip():
+            raise EngineError("motif d'annulation obligatoire", field="reason")
+        return await self._close_order(actor, order_id, reason)
+
+    async def _close_order(self, actor: m.Actor, order_id: int, reason: str | None) -> ValidationResult:
+        with self.db.uow() as uow:
+            order = self._load(uow, order_id)
+            live = [a.id for a in order.live_authorizations() if a.id is not None]
+            if reason is None:
+                order.delete()
+                uow.audit(actor.name, "ORDER_DELETE", order_id, total=order.total, voids=len(live))
+            else:
+                order.cancel(reason)
+                uow.audit(actor.name, "ORDER_CANCEL", order_id, reason=reason[:200], voids=len(live))
+            order.awaiting_decision = False
+            order.touch(self.clock())
+            self._commit(uow)
+        voids = await self._void_all(actor, order_id, live)
+        with self.db.uow() as uow:
+            return ValidationResult(self._load_any(uow, order_id), voids=voids)
+
+    # -- deferred payments -----------------------------------------------------------------
+    async def cancel_deferred(self, actor: m.Actor, order_id: int, seq: int, pay_now: bool) -> ValidationResult:
+        """DESIGN §1.4: void the deferred instalment's authorization, then drop it or pay it now."""
+        with self.db.uow() as uow:
+            order = self._load(uow, order_id)
+            order.ensure_open()
+            order.ensure_phone()
+            inst = order.instalment(seq)
+            if inst.state is not m.InstalmentState.PENDING:
+                raise EngineError(f"échéance {seq} déjà {inst.state.value.lower()}", field="instalment")
+            if not inst.is_deferred(order.order_date):
+                raise EngineError(f"échéance {seq} : paiement immédiat, pas un différé", field="instalment")
+            order.check_settled(inst)
+            live = order.live_authorization(inst)
+            live_id = live.id if live else None
+            self._commit(uow)
+        voids = await self._void_all(actor, order_id, [live_id] if live_id else [])
+        with self.db.uow() as uow:
+            order = self._load(uow, order_id)
+            inst = order.instalment(seq)
+            if pay_now:
+                inst.due_date = self.today()
+                uow.audit(actor.name, "DEFERRED_PAY_NOW", order_id, instalment=seq, amount=inst.amount)
+            else:
+                inst.state = m.InstalmentState.CANCELLED
+                order.total = order.total - inst.amount
+                order.settle_if_done()
+                uow.audit(actor.name, "DEFERRED_DROP", order_id, instalment=seq, amount=inst.amount,
+                          order_status=order.status.value)
+            order.touch(self.clock())
+            self._commit(uow)
+        if pay_now:
+            result = await self._authorize_due(actor, order_id, None, only_seq=seq)
+            result.voids = voids
+            return result
+        return ValidationResult(self.get_order(order_id), voids=voids)
+
+    # -- payment method --------------------------------------------------------------------
+    async def change_payment_method(self, actor: m.Actor, order_id: int, method: m.PaymentMethod,
+                                    card: CardData | None = None) -> ValidationResult:
+        """Void what the old card holds, then authorize the new card (or nothing for cheque/transfer)."""
+        if method is m.PaymentMethod.CARD:
+            if card is None:
+                raise EngineError("numéro de carte obligatoire", field="card")
+            if card.brand not in self.acquirer.brands:
+                raise EngineError(f"{self.label(NOT_ACCEPTED)} ({card.brand.value})", field="card")
+        with self.db.uow() as uow:
+            order = self._load(uow, order_id)
+            order.ensure_open()
+            for inst in order.pending_instalments():
+                order.check_settled(inst)
+            live = [a.id for a in order.live_authorizations() if a.id is not None]
+            old = f"{order.payment_method.value} {order.card or ''}".strip()
+            self._commit(uow)
+        voids = await self._void_all(actor, order_id, live)
+        with self.db.uow() as uow:
+            order = self._load(uow, order_id)
+            order.payment_method = method
+            order.set_card(card.masked if card else None, None)
+            order.awaiting_decision = False
+            order.hold = m.PaymentHold.NONE
+            uow.audit(actor.name, "PAYMENT_CHANGE", order_id, old=old,
+                      new=f"{method.value} {card.masked if card else ''}".strip())
+            order.touch(self.clock())
+            self._commit(uow)
+            status = order.status
+        if method is m.PaymentMethod.CARD and status is m.OrderStatus.VALIDATED:
+            result = await self._authorize_due(actor, order_id, card)
+            result.voids = voids
+            return result
+        return ValidationResult(self.get_order(order_id), voids=voids)
+
+    # -- batch runs (supervisors) -----------------------------------------------------------
+    async def precheck(self, actor: m.Actor, run_date: date | None = None, concurrency: int = 16,
+                       progress: Callable[[int, int], None] | None = None) -> m.PrecheckRun:
+        from .batch import Batches
+
+        return await Batches(self).precheck(actor, run_date, concurrency, progress)
+
+    async def capture(self, actor: m.Actor, run_date: date | None = None, concurrency: int = 8,
+                      progress: Callable[[int, int], None] | None = None) -> m.PrecheckRun:
+        from .batch import Batches
+
+        return await Batches(self).capture(actor, run_date, concurrency, progress)
+
+    async def capture_one(self, actor: m.Actor, order_id: int, seq: int, amount: Decimal | None = None,
+                          ) -> tuple[str, Decimal, str, str, int | None]:
+        from .batch import Batches
+
+        return await Batches(self).capture_one(actor, order_id, seq, None, amount)
+
+    def precheck_selection(self, run_date: date) -> list[tuple[int, int]]:
+        from .batch import Batches
+
+        return Batches(self).precheck_selection(run_date)
+
+    def last_runs(self, kind: str | None = None, limit: int = 10) -> list[m.PrecheckRun]:
+        with self.db.uow() as uow:
+            return uow.runs.last(kind, limit)
+
+    def run_results(self, run_id: int, after_id: int = 0, limit: int = 1000,
+                    outcome: str | None = None) -> list[m.RunResult]:
+        with self.db.uow() as uow:
+            return uow.runs.results(run_id, after_id, limit, outcome)
+
+    # -- reconciliation --------------------------------------------------------------------
+    async def reconcile(self, actor: m.Actor) -> ReconcileReport:
+        """Settle UNKNOWN authorizations (ask the acquirer by key) and finish pending voids."""
+        from sqlalchemy import or_, select
+
+        from d400tui.store import tables as t
+
+        report = ReconcileReport()
+        with self.db.uow() as uow:
+            rows = uow.session.execute(
+                select(t.authorizations.c.id, t.authorizations.c.order_id).where(or_(
+                    t.authorizations.c.state == m.AuthState.UNKNOWN.value,
+                    t.authorizations.c.void_state == m.VoidState.PENDING.value,
+                )).order_by(t.authorizations.c.id)
+            ).all()
+        for auth_id, order_id in rows:
+            try:
+                line = await self._reconcile_one(actor, order_id, auth_id)
+            except AcquirerUnavailable as exc:
+                report.still_unknown.append(f"autorisation {auth_id} (commande {order_id}) : {exc}")
+                continue
+            if line.startswith("?"):
+                report.still_unknown.append(line[1:])
+            else:
+                report.settled.append(line)
+        return report
+
+    async def _reconcile_one(self, actor: m.Actor, order_id: int, auth_id: int) -> str:
+        with self.db.uow() as uow:
+            order = self._load_any(uow, order_id)
+            auth = next(a for a in order.authorizations if a.id == auth_id)
+            state, key, kind = auth.state, auth.idempotency_key, auth.kind
+        if state is m.AuthState.UNKNOWN:
+            resp = await self.acquirer.status(key)
+            with self.db.uow() as uow:
+                order = self._load_any(uow, order_id)
+                auth = next(a for a in order.authorizations if a.id == auth_id)
+                if resp.outcome is Outcome.NOT_FOUND:
+                    # The request never reached the issuer: nothing is held.
+                    auth.move(m.AuthState.VOIDED)
+                    auth.void_state = m.VoidState.DONE
+                    auth.label = "jamais parvenue au prestataire"
+                    inst = next((i for i in order.instalments if i.id == auth.instalment_id), None)
+                    if inst is not None:
+                        inst.auth_pending = False
+                    msg = f"autorisation {auth_id} (commande {order_id}) : jamais parvenue, rien à annuler"
+                else:
+                    self._record_answer_reconciled(order, auth, resp)
+                    msg = f"autorisation {auth_id} (commande {order_id}) : {auth.state.value} {auth.response_code}"
+                uow.audit(actor.name, "RECONCILE", order_id, authorization=auth_id, state=auth.state.value)
+                order.touch(self.clock())
+                self._commit(uow)
+                needs_void = (auth.state is m.AuthState.APPROVED and kind is m.AuthKind.AUTHORIZE
+                              and (order.status in (m.OrderStatus.CANCELLED, m.OrderStatus.DELETED)
+                                   or auth.void_state is m.VoidState.PENDING
+                                   or not self._still_needed(order, auth)))
+            if needs_void:
+                v = await self._void(actor, order_id, auth_id)
+                msg += f", {v.message}"
+            return msg
+        # a pending void
+        v = await self._void(actor, order_id, auth_id)
+        if not v.done and "injoignable" in v.message:
+            return f"?autorisation {auth_id} (commande {order_id}) : {v.message}"
+        return f"autorisation {auth_id} (commande {order_id}) : {v.message}"
+
+    @staticmethod
+    def _still_needed(order: m.Order, auth: m.Authorization) -> bool:
+        inst = next((i for i in order.instalments if i.id == auth.instalment_id), None)
+        if inst is None or inst.state is not m.InstalmentState.PENDING:
+            return False
+        others = [a for a in order.authorizations_of(inst) if a.id != auth.id and a.state is m.AuthState.APPROVED]
+        return not others
+
+    def _record_answer_reconciled(self, order: m.Order, auth: m.Authorization, resp: AcquirerResponse) -> None:
+        if resp.outcome is Outcome.DECLINED:
+            self._record_answer(order, auth, resp)
+            return
+        if resp.outcome is Outcome.CAPTURED:
+            auth.move(m.AuthState.APPROVED)
+            auth.move(m.AuthState.CAPTURED)
+            auth.captured_amount = resp.amount or auth.amount
+            auth.acquirer_ref, auth.auth_code, auth.response_code = resp.reference, resp.auth_code, resp.code
+            auth.category = m.Category.APPROVED
+            return
+        self._record_answer(order, auth, resp)
