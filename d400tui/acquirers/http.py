@@ -99,7 +99,9 @@ class HttpAcquirer:
     def __repr__(self) -> str:  # the API key stays out of reprs
         return f"HttpAcquirer({self.base_url!r})"
 
-    async def _send(self, method: str, path: str, key: str | None, body: dict[str, Any] | None) -> AcquirerResponse:
+    async def _send(
+        self, method: str, path: str, key: str | None, body: dict[str, Any] | None
+    ) -> AcquirerResponse:
         headers = {IDEMPOTENCY_HEADER: key} if key else None
         attempt = 0
         while True:
@@ -125,14 +127,18 @@ class HttpAcquirer:
             raise AcquirerUnavailable(f"{self.name}: unreadable answer ({r.status_code})") from None
         if r.status_code != 200:
             # 400/404/422: the request itself was wrong; an answer, not an outage.
-            return AcquirerResponse(Outcome.DECLINED, "30", message=str(data.get("error", "bad request"))[:200])
+            return AcquirerResponse(
+                Outcome.DECLINED, "30", message=str(data.get("error", "bad request"))[:200]
+            )
         try:
             return response_from_json(data)
         except (KeyError, ValueError, InvalidOperation):
             raise AcquirerUnavailable(f"{self.name}: malformed answer") from None
 
     async def authorize(self, source: PaymentSource, amount: Decimal, key: str) -> AcquirerResponse:
-        return await self._send("POST", "/v1/authorizations", key, {**source_to_json(source), "amount": str(amount)})
+        return await self._send(
+            "POST", "/v1/authorizations", key, {**source_to_json(source), "amount": str(amount)}
+        )
 
     async def verify(self, source: PaymentSource, key: str) -> AcquirerResponse:
         return await self._send("POST", "/v1/verifications", key, source_to_json(source))
@@ -141,7 +147,8 @@ class HttpAcquirer:
         return await self._send("POST", f"/v1/authorizations/{quote(reference, safe='')}/void", key, {})
 
     async def capture(self, reference: str, amount: Decimal, key: str) -> AcquirerResponse:
-        return await self._send("POST", f"/v1/authorizations/{quote(reference, safe='')}/capture", key, {"amount": str(amount)})
+        path = f"/v1/authorizations/{quote(reference, safe='')}/capture"
+        return await self._send("POST", path, key, {"amount": str(amount)})
 
     async def status(self, key: str) -> AcquirerResponse:
         return await self._send("GET", f"/v1/operations/{quote(key, safe='')}", None, None)

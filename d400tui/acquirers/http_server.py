@@ -53,7 +53,11 @@ def _source(body: dict[str, Any]) -> PaymentSource:
     if not isinstance(card, dict):
         raise BadRequest("card: an object")
     pan, expiry, cvv = card.get("pan"), card.get("expiry"), card.get("cvv")
-    if not isinstance(pan, str) or not isinstance(expiry, str) or (cvv is not None and not isinstance(cvv, str)):
+    if (
+        not isinstance(pan, str)
+        or not isinstance(expiry, str)
+        or (cvv is not None and not isinstance(cvv, str))
+    ):
         raise BadRequest("card: pan and expiry strings, optional cvv string")
     try:
         return PaymentSource(card=CardData(clean_pan(pan), parse_expiry(expiry), cvv))
@@ -61,7 +65,9 @@ def _source(body: dict[str, Any]) -> PaymentSource:
         raise BadRequest(f"card: {e}") from None
 
 
-def create_app(issuer: Issuer, api_key: str | None = None, latency_s: float = 0.0, hang_s: float = 60.0) -> Starlette:
+def create_app(
+    issuer: Issuer, api_key: str | None = None, latency_s: float = 0.0, hang_s: float = 60.0
+) -> Starlette:
     """The ASGI app. `latency_s` is added to every answer (benches); a card that "never answers"
     holds the request `hang_s` seconds and then answers 504."""
 
@@ -119,7 +125,9 @@ def create_app(issuer: Issuer, api_key: str | None = None, latency_s: float = 0.
 
     async def capture(request: Request) -> JSONResponse:
         body, key = await body_and_key(request)
-        return await answer(issuer.capture(request.path_params["reference"], _amount(body.get("amount")), key))
+        return await answer(
+            issuer.capture(request.path_params["reference"], _amount(body.get("amount")), key)
+        )
 
     async def status(request: Request) -> JSONResponse:
         if latency_s:
@@ -184,11 +192,19 @@ def _op(summary: str, body: dict[str, Any] | None, params: list[dict[str, Any]])
         "summary": summary,
         "parameters": params,
         "responses": {
-            "200": {"description": "the issuer's answer (approvals and refusals alike)",
-                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Answer"}}}},
+            "200": {
+                "description": "the issuer's answer (approvals and refusals alike)",
+                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Answer"}}},
+            },
             "400": {"description": "malformed request", "content": {"application/json": {"schema": _ERR}}},
-            "401": {"description": "missing or wrong API key", "content": {"application/json": {"schema": _ERR}}},
-            "504": {"description": "the issuer did not answer", "content": {"application/json": {"schema": _ERR}}},
+            "401": {
+                "description": "missing or wrong API key",
+                "content": {"application/json": {"schema": _ERR}},
+            },
+            "504": {
+                "description": "the issuer did not answer",
+                "content": {"application/json": {"schema": _ERR}},
+            },
         },
     }
     if body is not None:
@@ -202,31 +218,58 @@ def _path(name: str) -> dict[str, Any]:
 
 OPENAPI: dict[str, Any] = {
     "openapi": "3.1.0",
-    "info": {"title": "d400 simulated issuer", "version": "1.0",
-             "description": "Card authorization, verification, void, capture and status by idempotency key."},
+    "info": {
+        "title": "d400 simulated issuer",
+        "version": "1.0",
+        "description": "Card authorization, verification, void, capture and status by idempotency key.",
+    },
     "components": {
         "schemas": {"Card": _CARD, "Answer": _ANSWER},
         "securitySchemes": {"apiKey": {"type": "apiKey", "in": "header", "name": API_KEY_HEADER}},
     },
     "security": [{"apiKey": []}],
     "paths": {
-        "/v1/health": {"get": {**_op("the service answers", None, []),
-                               "responses": {"200": {"description": "up"},
-                                             "401": {"description": "missing or wrong API key"}}}},
-        "/v1/authorizations": {"post": _op(
-            "hold an amount on a card or token",
-            {"type": "object", "properties": {**_SOURCE_PROPS, "amount": _AMOUNT_SCHEMA}, "required": ["amount"]},
-            [_KEY_PARAM])},
-        "/v1/verifications": {"post": _op(
-            "check a card without holding any amount",
-            {"type": "object", "properties": _SOURCE_PROPS}, [_KEY_PARAM])},
-        "/v1/authorizations/{reference}/void": {"post": _op(
-            "release a hold (refused once captured)", {"type": "object"}, [_path("reference"), _KEY_PARAM])},
-        "/v1/authorizations/{reference}/capture": {"post": _op(
-            "capture at most the authorized amount",
-            {"type": "object", "properties": {"amount": _AMOUNT_SCHEMA}, "required": ["amount"]},
-            [_path("reference"), _KEY_PARAM])},
-        "/v1/operations/{key}": {"get": _op(
-            "what became of the request sent under this idempotency key", None, [_path("key")])},
+        "/v1/health": {
+            "get": {
+                **_op("the service answers", None, []),
+                "responses": {
+                    "200": {"description": "up"},
+                    "401": {"description": "missing or wrong API key"},
+                },
+            }
+        },
+        "/v1/authorizations": {
+            "post": _op(
+                "hold an amount on a card or token",
+                {
+                    "type": "object",
+                    "properties": {**_SOURCE_PROPS, "amount": _AMOUNT_SCHEMA},
+                    "required": ["amount"],
+                },
+                [_KEY_PARAM],
+            )
+        },
+        "/v1/verifications": {
+            "post": _op(
+                "check a card without holding any amount",
+                {"type": "object", "properties": _SOURCE_PROPS},
+                [_KEY_PARAM],
+            )
+        },
+        "/v1/authorizations/{reference}/void": {
+            "post": _op(
+                "release a hold (refused once captured)", {"type": "object"}, [_path("reference"), _KEY_PARAM]
+            )
+        },
+        "/v1/authorizations/{reference}/capture": {
+            "post": _op(
+                "capture at most the authorized amount",
+                {"type": "object", "properties": {"amount": _AMOUNT_SCHEMA}, "required": ["amount"]},
+                [_path("reference"), _KEY_PARAM],
+            )
+        },
+        "/v1/operations/{key}": {
+            "get": _op("what became of the request sent under this idempotency key", None, [_path("key")])
+        },
     },
 }

@@ -150,8 +150,9 @@ class Iso8583Acquirer:
                     asyncio.open_connection(self.host, self.port), self.connect_timeout_s
                 )
             except (OSError, TimeoutError) as e:
-                raise AcquirerUnavailable(f"{self.name}: cannot connect to {self.host}:{self.port} "
-                                          f"({type(e).__name__})") from None
+                raise AcquirerUnavailable(
+                    f"{self.name}: cannot connect to {self.host}:{self.port} ({type(e).__name__})"
+                ) from None
             self._reader_task = asyncio.create_task(self._read_loop(self._reader, self._writer))
             return self._writer
 
@@ -225,12 +226,30 @@ class Iso8583Acquirer:
         return answer_of(await self.exchange(doc))
 
     async def authorize(self, source: PaymentSource, amount: Decimal, key: str) -> AcquirerResponse:
-        return await self._ask({"t": "0100", "3": PC_AUTH, "4": f"{to_cents(amount):012d}", "25": "08",
-                                "49": CURRENCY_EUR, "62": key, **self._source_fields(source)})
+        return await self._ask(
+            {
+                "t": "0100",
+                "3": PC_AUTH,
+                "4": f"{to_cents(amount):012d}",
+                "25": "08",
+                "49": CURRENCY_EUR,
+                "62": key,
+                **self._source_fields(source),
+            }
+        )
 
     async def verify(self, source: PaymentSource, key: str) -> AcquirerResponse:
-        return await self._ask({"t": "0100", "3": PC_VERIFY, "4": f"{0:012d}", "25": "08",
-                                "49": CURRENCY_EUR, "62": key, **self._source_fields(source)})
+        return await self._ask(
+            {
+                "t": "0100",
+                "3": PC_VERIFY,
+                "4": f"{0:012d}",
+                "25": "08",
+                "49": CURRENCY_EUR,
+                "62": key,
+                **self._source_fields(source),
+            }
+        )
 
     async def void(self, reference: str, key: str) -> AcquirerResponse:
         return await self._ask({"t": "0400", "3": PC_AUTH, "49": CURRENCY_EUR, "62": key, "63": reference})
@@ -240,8 +259,16 @@ class Iso8583Acquirer:
         return await self._ask({"t": "0400", "3": PC_AUTH, "49": CURRENCY_EUR, "62": key, "61": original_key})
 
     async def capture(self, reference: str, amount: Decimal, key: str) -> AcquirerResponse:
-        return await self._ask({"t": "0220", "3": PC_AUTH, "4": f"{to_cents(amount):012d}",
-                                "49": CURRENCY_EUR, "62": key, "63": reference})
+        return await self._ask(
+            {
+                "t": "0220",
+                "3": PC_AUTH,
+                "4": f"{to_cents(amount):012d}",
+                "49": CURRENCY_EUR,
+                "62": key,
+                "63": reference,
+            }
+        )
 
     async def status(self, key: str) -> AcquirerResponse:
         return await self._ask({"t": "0101", "3": PC_AUTH, "62": key})

@@ -93,7 +93,8 @@ class Iso8583Host:
         mti = req.get("t", "")
         base = {k: req[k] for k in _ECHOED if k in req}
         if mti not in _RESPONSE_MTI:
-            return {**base, "t": "0" + mti[1:2] + "10" if len(mti) == 4 else "0810", "39": "12"}
+            log.warning("message type %s not handled: dropped", mti)
+            return None
         base["t"] = _RESPONSE_MTI[mti]
         if mti == "0800":
             return {**base, "70": req.get("70", "301"), "39": "00"}
@@ -117,7 +118,9 @@ class Iso8583Host:
                 if not ref and req.get("61"):  # reversal of an authorization whose answer never came
                     ref = self.issuer.status(req["61"]).reference
                 if not ref:
-                    return self._reply(base, AcquirerResponse(Outcome.DECLINED, "25", message="nothing to reverse"))
+                    return self._reply(
+                        base, AcquirerResponse(Outcome.DECLINED, "25", message="nothing to reverse")
+                    )
                 return await self._deliver(base, self.issuer.void(ref, key))
             # 0220 completion
             if not req.get("63") or not req.get("4"):
