@@ -489,6 +489,17 @@ class Engine:
             return result
         return ValidationResult(self.get_order(order_id), voids=voids)
 
+    def audit_trail(self, since: date | None = None, limit: int = 200) -> list[dict[str, object]]:
+        from sqlalchemy import select
+
+        from d400tui.store import tables as t
+
+        q = select(t.audit)
+        if since:
+            q = q.where(t.audit.c.at >= datetime.combine(since, datetime.min.time()))
+        with self.db.uow() as uow:
+            return [dict(r._mapping) for r in uow.session.execute(q.order_by(t.audit.c.id.desc()).limit(limit))]
+
     # -- batch runs (supervisors) -----------------------------------------------------------
     async def precheck(self, actor: m.Actor, run_date: date | None = None, concurrency: int = 16,
                        progress: Callable[[int, int], None] | None = None) -> m.PrecheckRun:

@@ -110,7 +110,8 @@ class UnitOfWork:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.session.rollback()
+        # close() rolls back whatever was not committed without expiring loaded objects, so the
+        # engine can hand them to screens as read-only views.
         self.session.close()
 
     def commit(self) -> None:

@@ -156,7 +156,7 @@ authorizations = Table(
     Column("card_last4", String(4), nullable=False),
     Column("card_expiry", String(5), nullable=False),
     Column("response_code", String(4)),
-    Column("category", String(16)),
+    Column("category", StrEnumType(m.Category)),
     Column("label", String(120)),
     Column("auth_code", String(12)),
     Column("acquirer_ref", String(80)),

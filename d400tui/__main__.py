@@ -1,0 +1,3 @@
+from d400tui.cli import main
+
+main()

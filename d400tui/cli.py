@@ -1,0 +1,560 @@
+"""The `d400` command. Every command builds a request and calls the engine; errors are one clear
+line and a non-zero exit, never a traceback. The card number is read from standard input only."""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import json
+import sys
+from collections.abc import Callable, Coroutine
+from dataclasses import asdict, is_dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from enum import Enum
+from typing import Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from d400tui.config import Settings
+from d400tui.domain import model as m
+from d400tui.domain.cards import CardData, card_from_entry
+
+app = typer.Typer(help="d400 — phone order entry with real-time card authorization.", no_args_is_help=False,
+                  add_completion=False, pretty_exceptions_enable=False)
+db_app = typer.Typer(help="Database: migrations and demo data.")
+order_app = typer.Typer(help="Orders: entry, decisions, cancellation, payment changes.")
+customer_app = typer.Typer(help="Customers (the CLI's F4 prompt).")
+article_app = typer.Typer(help="Articles (the CLI's F4 prompt).")
+operator_app = typer.Typer(help="Operators and supervisors.")
+acquirer_app = typer.Typer(help="Acquirers: serve the simulator, check the configured one.")
+for sub, name in ((db_app, "db"), (order_app, "order"), (customer_app, "customer"), (article_app, "article"),
+                  (operator_app, "operator"), (acquirer_app, "acquirer")):
+    app.add_typer(sub, name=name)
+
+out = Console()
+err = Console(stderr=True)
+T = TypeVar("T")
+
+
+class CliError(Exception):
+    pass
+
+
+# -- plumbing ---------------------------------------------------------------------------------
+def _settings() -> Settings:
+    return Settings()
+
+
+def _engine():  # type: ignore[no-untyped-def]
+    from d400tui.engine import open_engine
+
+    return open_engine(_settings())
+
+
+def _actor(engine) -> m.Actor:  # type: ignore[no-untyped-def]
+    """CLI identity: D400_OPERATOR and D400_PASSWORD, or asked on the terminal."""
+    from d400tui.engine.operators import sign_on
+
+    s = engine.settings
+    name = s.operator
+    password = s.password.get_secret_value() if s.password else None
+    if not name or password is None:
+        if not sys.stdin.isatty():
+            raise CliError("identify yourself: set D400_OPERATOR and D400_PASSWORD")
+        name = name or typer.prompt("Operator")
+        password = getpass.getpass("Password: ")
+    return sign_on(engine.db, name, password)
+
+
+def _run(coro: Coroutine[Any, Any, T]) -> T:
+    return asyncio.run(coro)
+
+
+async def _with_close(engine, coro: Coroutine[Any, Any, T]) -> T:  # type: ignore[no-untyped-def]
+    try:
+        return await coro
+    finally:
+        await engine.acquirer.close()
+
+
+def _plain(obj: Any) -> Any:
+    """JSON-safe view of engine results (Decimal as string, enums as values, no card token)."""
+    if isinstance(obj, Enum):
+        return obj.value
+    if isinstance(obj, Decimal):
+        return str(obj)
+    if isinstance(obj, datetime | date):
+        return obj.isoformat()
+    if is_dataclass(obj) and not isinstance(obj, type):
+        d = asdict(obj)
+        d.pop("card_token", None)
+        d.pop("password_hash", None)
+        return {k: _plain(v) for k, v in d.items()}
+    if isinstance(obj, dict):
+        return {k: _plain(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_plain(v) for v in obj]
+    return obj
+
+
+def _json(obj: Any) -> None:
+    out.print_json(json.dumps(_plain(obj), ensure_ascii=False))
+
+
+def _read_card(expiry: str, need_cvv: bool = False) -> CardData:
+    """Card number (and optional CVV on a second line) from standard input, never from argv."""
+    if sys.stdin.isatty():
+        pan = getpass.getpass("Card number: ")
+        cvv = getpass.getpass("CVV (optional): ")
+    else:
+        data = sys.stdin.read(4096).splitlines()
+        pan = data[0] if data else ""
+        cvv = data[1].strip() if len(data) > 1 else ""
+    return card_from_entry(pan, expiry, cvv or None, date.today())
+
+
+def _progress(label: str, quiet: bool) -> tuple[Progress | None, Callable[[int, int], None] | None]:
+    if quiet:
+        return None, None
+    bar = Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err)
+    task = bar.add_task(label, total=None)
+
+    def update(done: int, total: int) -> None:
+        bar.update(task, completed=done, total=total)
+
+    return bar, update
+
+
+def _answer_line(result) -> str:  # type: ignore[no-untyped-def]
+    from d400tui.i18n_core import headline
+
+    lines = [f"order {result.order.id} {result.order.status.value} hold={result.order.hold.value}"]
+    if result.note:
+        lines.append(result.note)
+    for v in result.voids:
+        lines.append(f"void: {v.message}")
+    for a in result.answers:
+        what = "verify" if a.kind is m.AuthKind.VERIFY else f"instalment {a.instalment_seq} {a.amount} EUR"
+        if a.approved:
+            lines.append(f"{what}: APPROVED authorization {a.auth_code} (code {a.code})")
+        else:
+            lines.append(f"{what}: {a.state.value} {a.category.value} — {headline(a.category)} — "
+                         f"code {a.code} {a.label}")
+    if result.needs_decision:
+        lines.append("operator decision needed: d400 order decide N block|release|retry")
+    return "\n".join(lines)
+
+
+def _print_result(result, as_json: bool) -> None:  # type: ignore[no-untyped-def]
+    if as_json:
+        _json({"order": result.order.id, "status": result.order.status, "hold": result.order.hold,
+               "note": result.note, "answers": result.answers, "voids": result.voids,
+               "needs_decision": result.needs_decision})
+    else:
+        out.print(_answer_line(result), markup=False, highlight=False)
+
+
+def _parse_date(text: str | None) -> date | None:
+    if text is None:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError as exc:
+        raise CliError(f"date: YYYY-MM-DD expected, got {text[:20]!r}") from exc
+
+
+# -- top level ----------------------------------------------------------------------------------
+@app.callback(invoke_without_command=True)
+def root(ctx: typer.Context) -> None:
+    """With no command: open the TUI on the configured database (created and seeded on first run)."""
+    if ctx.invoked_subcommand is None:
+        from d400tui.app import run_tui
+
+        run_tui(_settings())
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply the Alembic migrations (and seed reference data on an empty database)."""
+    from d400tui.engine import open_database
+
+    db = open_database(_settings())
+    out.print(f"database at revision {db.current_revision()} ({db.dialect})")
+
+
+@db_app.command("demo")
+def db_demo(orders: int = typer.Option(200, "--orders", min=0, max=5_000_000, help="Demo orders to add.")) -> None:
+    """Seed reference data and add N demo orders in mixed states and channels."""
+    from d400tui.engine.demo import demo_tokens, generate_orders
+
+    engine = _engine()
+    cards = _run(_with_close(engine, demo_tokens(engine.acquirer)))
+    bar, update = _progress("demo orders", orders < 5000)
+    if bar:
+        with bar:
+            n = generate_orders(engine.db, orders, cards, progress=update)
+    else:
+        n = generate_orders(engine.db, orders, cards)
+    out.print(f"{n} demo orders added; operators OPER1 / SUPER1 (passwords in the README)")
+
+
+# -- orders ---------------------------------------------------------------------------------------
+def _lines(values: list[str]) -> list[tuple[str, int]]:
+    lines = []
+    for v in values:
+        code, sep, qty = v.partition(":")
+        if not sep or not code.strip():
+            raise CliError(f"--line ARTICLE:QTY expected, got {v[:30]!r}")
+        if not qty.strip().isdigit() or not 1 <= int(qty) <= 9999:
+            raise CliError(f"quantity of {code[:12]!r}: a whole number from 1 to 9999")
+        lines.append((code.strip().upper(), int(qty)))
+    return lines
+
+
+@order_app.command("new")
+def order_new(
+    customer: int = typer.Option(..., "--customer", help="Customer number."),
+    line: list[str] = typer.Option(..., "--line", help="ARTICLE:QTY, repeatable."),
+    expiry: str = typer.Option("", "--expiry", help="Card expiry MM/YY (card read from stdin)."),
+    plan: str = typer.Option("immediate", "--plan", help="immediate | deferred:YYYY-MM-DD | instalments:N"),
+    channel: m.Channel = typer.Option(m.Channel.PHONE, "--channel", case_sensitive=False),
+    method: m.PaymentMethod = typer.Option(m.PaymentMethod.CARD, "--method", case_sensitive=False),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Take an order and validate it: prints the order number and the authorization answer."""
+    lines = _lines(line)
+    the_plan = m.Plan.parse(plan, date.today())
+    card = _read_card(expiry) if method is m.PaymentMethod.CARD else None
+    engine = _engine()
+    actor = _actor(engine)
+    result = _run(_with_close(engine, engine.place_order(actor, customer, lines, card, channel, method, the_plan)))
+    _print_result(result, as_json)
+    if result.needs_decision:
+        raise typer.Exit(3)
+
+
+@order_app.command("list")
+def order_list(
+    status: m.OrderStatus | None = typer.Option(None, "--status", case_sensitive=False),
+    hold: m.PaymentHold | None = typer.Option(None, "--hold", case_sensitive=False),
+    customer: int | None = typer.Option(None, "--customer"),
+    channel: m.Channel | None = typer.Option(None, "--channel", case_sensitive=False),
+    limit: int = typer.Option(20, "--limit", min=1, max=1000),
+    after: int | None = typer.Option(None, "--after", help="Page: orders older than this number."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Orders, newest first, paged from the database."""
+    from d400tui.engine.views import OrderFilter
+
+    engine = _engine()
+    rows = engine.list_orders(OrderFilter(status=status, hold=hold, customer_id=customer, channel=channel),
+                              after_id=after, limit=limit)
+    if as_json:
+        _json(rows)
+        return
+    table = Table("N°", "Date", "Client", "Canal", "Statut", "Blocage", "Paiement", "Total", "Carte", "Décision")
+    for r in rows:
+        table.add_row(str(r.id), str(r.order_date), r.customer_name[:24], r.channel, r.status, r.hold,
+                      r.payment_method, f"{r.total}", r.card, "à décider" if r.awaiting_decision else "")
+    out.print(table)
+
+
+@order_app.command("show")
+def order_show(number: int, as_json: bool = typer.Option(False, "--json")) -> None:
+    """One order: lines, instalments, authorization history, decisions."""
+    engine = _engine()
+    o = engine.get_order(number)
+    if as_json:
+        _json(o)
+        return
+    out.print(f"Commande {o.id}  client {o.customer_id}  {o.channel.value}  {o.status.value}  "
+              f"blocage {o.hold.value}  {o.payment_method.value} {o.card or ''}  total {o.total} EUR", markup=False)
+    for ln in o.lines:
+        out.print(f"  {ln.article_code:<8} {ln.label[:40]:<40} {ln.quantity:>4} × {ln.unit_price} TVA {ln.vat_rate}%",
+                  markup=False)
+    for i in o.instalments:
+        out.print(f"  échéance {i.seq} {i.due_date} {i.amount} EUR {i.state.value}", markup=False)
+    for a in o.authorizations:
+        out.print(f"  autorisation {a.id} {a.kind.value} {a.card} {a.amount} {a.state.value} code {a.response_code} "
+                  f"{a.label or ''} n°{a.auth_code or '-'} réf {a.acquirer_ref or '-'} {a.requested_at:%Y-%m-%d %H:%M}"
+                  f"{' annulation en attente' if a.void_state is m.VoidState.PENDING else ''}", markup=False)
+    for d in o.decisions:
+        out.print(f"  décision {d.kind.value} par {d.operator} le {d.at:%Y-%m-%d %H:%M} "
+                  f"(affiché : {d.shown_category} {d.shown_code} {d.shown_label})", markup=False)
+
+
+@order_app.command("decide")
+def order_decide(
+    number: int,
+    decision: str = typer.Argument(..., help="block | release | retry"),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Record the operator's decision on a refused or unanswered authorization."""
+    kinds = {"block": m.DecisionKind.BLOCK, "release": m.DecisionKind.RELEASE, "retry": m.DecisionKind.RETRY}
+    kind = kinds.get(decision.lower())
+    if kind is None:
+        raise CliError("decision: block, release or retry")
+    engine = _engine()
+    actor = _actor(engine)
+    _print_result(_run(_with_close(engine, engine.decide(actor, number, kind))), as_json)
+
+
+@order_app.command("cancel")
+def order_cancel(number: int, reason: str = typer.Option(..., "--reason", help="Why (required)."),
+                 as_json: bool = typer.Option(False, "--json")) -> None:
+    """Cancel an order: its live authorizations are voided in real time."""
+    engine = _engine()
+    actor = _actor(engine)
+    _print_result(_run(_with_close(engine, engine.cancel_order(actor, number, reason))), as_json)
+
+
+@order_app.command("delete")
+def order_delete(number: int, as_json: bool = typer.Option(False, "--json")) -> None:
+    """Delete a non-invoiced order (kept in the audit trail); authorizations voided in real time."""
+    engine = _engine()
+    actor = _actor(engine)
+    _print_result(_run(_with_close(engine, engine.delete_order(actor, number))), as_json)
+
+
+@order_app.command("cancel-deferred")
+def order_cancel_deferred(
+    number: int,
+    instalment: int = typer.Option(..., "--instalment", min=1, help="Instalment number."),
+    drop: bool = typer.Option(False, "--drop", help="The deferred goods or service are cancelled."),
+    pay_now: bool = typer.Option(False, "--pay-now", help="The amount becomes due now and is authorized."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Cancel a deferred payment: void its authorization, then drop it or make it due now."""
+    if drop == pay_now:
+        raise CliError("say what becomes of the amount: --drop or --pay-now")
+    engine = _engine()
+    actor = _actor(engine)
+    _print_result(_run(_with_close(engine, engine.cancel_deferred(actor, number, instalment, pay_now))), as_json)
+
+
+@order_app.command("change-payment")
+def order_change_payment(
+    number: int,
+    method: m.PaymentMethod = typer.Option(..., "--method", case_sensitive=False),
+    expiry: str = typer.Option("", "--expiry", help="New card expiry MM/YY (card read from stdin)."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Change the payment method: void the old card's authorizations, authorize the new card."""
+    card = _read_card(expiry) if method is m.PaymentMethod.CARD else None
+    engine = _engine()
+    actor = _actor(engine)
+    _print_result(_run(_with_close(engine, engine.change_payment_method(actor, number, method, card))), as_json)
+
+
+# -- reference data ----------------------------------------------------------------------------
+@customer_app.command("list")
+def customer_list(search: str = typer.Option("", "--search"), limit: int = typer.Option(50, "--limit", min=1,
+                                                                                     max=1000),
+                  as_json: bool = typer.Option(False, "--json")) -> None:
+    """Customers by name, postcode or city."""
+    rows = _engine().search_customers(search, limit)
+    if as_json:
+        _json(rows)
+        return
+    table = Table("N°", "Nom", "CP", "Ville")
+    for c in rows:
+        table.add_row(str(c.id), c.name, c.postcode, c.city)
+    out.print(table)
+
+
+@article_app.command("list")
+def article_list(search: str = typer.Option("", "--search"), limit: int = typer.Option(50, "--limit", min=1,
+                                                                                    max=1000),
+                 as_json: bool = typer.Option(False, "--json")) -> None:
+    """Articles by code or label."""
+    rows = _engine().search_articles(search, limit)
+    if as_json:
+        _json(rows)
+        return
+    table = Table("Code", "Libellé", "Prix HT", "TVA %")
+    for a in rows:
+        table.add_row(a.code, a.label, str(a.unit_price), str(a.vat_rate))
+    out.print(table)
+
+
+# -- batch runs -----------------------------------------------------------------------------------
+def _run_summary(run: m.PrecheckRun, results: list[m.RunResult], as_json: bool) -> None:
+    if as_json:
+        _json({"run": run, "results": results})
+        return
+    out.print(f"{run.kind} run {run.id} for {run.run_date}: selected {run.selected}, approved {run.approved}, "
+              f"refused {run.refused}, unavailable {run.unavailable}, skipped {run.skipped}", markup=False)
+    other = getattr(run, "other_skipped", 0)
+    if other:
+        out.print(f"{other} due orders of other channels or methods left untouched (no real-time authorization)")
+    for r in results:
+        if r.outcome not in ("APPROVED", "CAPTURED"):
+            out.print(f"  order {r.order_id} instalment {r.instalment_seq} {r.amount} EUR: {r.outcome} "
+                      f"{r.code} {r.reason}", markup=False)
+
+
+@app.command("precheck")
+def precheck(
+    on: str | None = typer.Option(None, "--date", help="Invoicing date YYYY-MM-DD (default today)."),
+    concurrency: int = typer.Option(16, "--concurrency", min=1, max=512),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Invoicing pre-check (supervisors): authorize what needs it; refusals listed for decision."""
+    run_date = _parse_date(on)
+    engine = _engine()
+    actor = _actor(engine)
+    bar, update = _progress("pre-check", as_json)
+
+    async def go() -> m.PrecheckRun:
+        return await _with_close(engine, engine.precheck(actor, run_date, concurrency, update))
+
+    if bar:
+        with bar:
+            run = _run(go())
+    else:
+        run = _run(go())
+    _run_summary(run, engine.run_results(run.id, limit=200), as_json)
+
+
+@app.command("capture")
+def capture(
+    on: str | None = typer.Option(None, "--date", help="Capture date YYYY-MM-DD (default today)."),
+    concurrency: int = typer.Option(8, "--concurrency", min=1, max=256),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Capture due payments (supervisors), never above what was authorized; rerunnable."""
+    run_date = _parse_date(on)
+    engine = _engine()
+    actor = _actor(engine)
+    bar, update = _progress("capture", as_json)
+
+    async def go() -> m.PrecheckRun:
+        return await _with_close(engine, engine.capture(actor, run_date, concurrency, update))
+
+    if bar:
+        with bar:
+            run = _run(go())
+    else:
+        run = _run(go())
+    _run_summary(run, engine.run_results(run.id, limit=200), as_json)
+
+
+@app.command("reconcile")
+def reconcile(as_json: bool = typer.Option(False, "--json")) -> None:
+    """Settle UNKNOWN authorizations with the acquirer and finish pending voids."""
+    engine = _engine()
+    actor = _actor(engine)
+    report = _run(_with_close(engine, engine.reconcile(actor)))
+    if as_json:
+        _json({"settled": report.settled, "still_unknown": report.still_unknown})
+        return
+    for line in report.lines or ["nothing to reconcile"]:
+        out.print(line, markup=False)
+    if report.still_unknown:
+        raise typer.Exit(4)
+
+
+@app.command("audit")
+def audit(since: str | None = typer.Option(None, "--since", help="YYYY-MM-DD"),
+          limit: int = typer.Option(200, "--limit", min=1, max=100000),
+          as_json: bool = typer.Option(False, "--json")) -> None:
+    """The append-only audit trail (sign-on, decisions, voids, captures, runs)."""
+    engine = _engine()
+    rows = engine.audit_trail(_parse_date(since), limit)
+    if as_json:
+        _json(rows)
+        return
+    for r in rows:
+        out.print(f"{r['at']:%Y-%m-%d %H:%M:%S} {r['actor']:<8} {r['action']:<18} {r['order_id'] or '':>7} {r['detail']}",
+                  markup=False, highlight=False)
+
+
+# -- operators ---------------------------------------------------------------------------------
+def _password_twice() -> str:
+    if sys.stdin.isatty():
+        p1 = getpass.getpass("Password: ")
+        p2 = getpass.getpass("Again: ")
+    else:
+        lines = sys.stdin.read(1024).splitlines()
+        p1, p2 = (lines + ["", ""])[:2]
+    if p1 != p2:
+        raise CliError("the two passwords differ")
+    return p1
+
+
+@operator_app.command("add")
+def operator_add(name: str, supervisor: bool = typer.Option(False, "--supervisor")) -> None:
+    """Create an operator; the password is asked twice (or read as two lines from stdin)."""
+    from d400tui.engine import open_database
+    from d400tui.engine.operators import add_operator
+
+    op = add_operator(open_database(_settings()), name, _password_twice(), supervisor)
+    out.print(f"operator {op.name} created{' (supervisor)' if op.supervisor else ''}")
+
+
+@operator_app.command("unlock")
+def operator_unlock(name: str) -> None:
+    """Unlock an account locked after repeated sign-on failures."""
+    from d400tui.engine import open_database
+    from d400tui.engine.operators import unlock_operator
+
+    unlock_operator(open_database(_settings()), name)
+    out.print(f"operator {name.upper()} unlocked")
+
+
+# -- acquirers ----------------------------------------------------------------------------------
+@acquirer_app.command("serve")
+def acquirer_serve(
+    protocol: str = typer.Option("http", "--protocol", help="http | iso8583"),
+    host: str = typer.Option("127.0.0.1", "--host"),
+    port: int | None = typer.Option(None, "--port", help="Default 8410 (http) or 8583 (iso8583)."),
+) -> None:
+    """Serve the simulated issuer over HTTP (JSON API) or ISO 8583 over TCP."""
+    from d400tui.acquirers.serve import serve
+
+    if protocol not in ("http", "iso8583"):
+        raise CliError("protocol: http or iso8583")
+    serve(_settings(), protocol, host, port or (8410 if protocol == "http" else 8583))
+
+
+@acquirer_app.command("check")
+def acquirer_check(as_json: bool = typer.Option(False, "--json")) -> None:
+    """Which acquirer is configured, whether it answers, which brands it takes."""
+    from d400tui.acquirers.serve import check
+
+    info = asyncio.run(check(_settings()))
+    if as_json:
+        _json(info)
+        return
+    for k, v in info.items():
+        out.print(f"{k}: {v}", markup=False)
+
+
+def main() -> None:
+    from sqlalchemy.exc import OperationalError, SQLAlchemyError
+
+    from d400tui.engine import USER_ERRORS
+
+    try:
+        app()
+    except (CliError, *USER_ERRORS) as exc:
+        err.print(f"d400: {exc}", markup=False, highlight=False)
+        sys.exit(2)
+    except OperationalError as exc:
+        err.print(f"d400: database unreachable ({str(exc.orig).splitlines()[0][:120]})", markup=False)
+        sys.exit(2)
+    except SQLAlchemyError as exc:
+        err.print(f"d400: database error ({type(exc).__name__})", markup=False)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        err.print("d400: interrupted")
+        sys.exit(130)
+    except Exception as exc:  # the last line of defence: one line, no traceback, no card data
+        from d400tui.domain.cards import scrub
+
+        err.print(f"d400: unexpected error: {type(exc).__name__}: {scrub(str(exc))[:200]}", markup=False)
+        sys.exit(1)
