@@ -277,6 +277,12 @@ class Iso8583Acquirer:
         """0800/0810 network echo: True when the host answers '00'."""
         return (await self.exchange({"t": "0800", "70": ECHO_CODE})).get("39") == "00"
 
+    async def ping(self) -> str:
+        """For `d400 acquirer check`."""
+        if not await self.echo():
+            raise AcquirerUnavailable(f"{self.name}: echo refused")
+        return "0800/0810 echo 00"
+
     async def close(self) -> None:
         writer, self._writer = self._writer, None
         if writer is not None:

@@ -1,0 +1,96 @@
+"""What `d400 acquirer serve` and `d400 acquirer check` run: kept here so the CLI stays a thin
+layer and the tests and benches can start the very same servers."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+from d400tui.config import Settings
+
+from .base import AcquirerUnavailable
+
+DEFAULT_PORTS = {"http": 8410, "iso8583": 8583}
+log = logging.getLogger(__name__)
+
+
+def _issuer(settings: Settings):  # type: ignore[no-untyped-def]
+    from .issuer import Issuer
+
+    return Issuer(settings.simulator_path, validity_days=settings.validity_days)
+
+
+def serve(
+    settings: Settings, protocol: str = "http", host: str = "127.0.0.1", port: int | None = None
+) -> None:
+    """Serve the simulated issuer until interrupted (blocking).
+
+    protocol "http": the JSON API under uvicorn (OpenAPI at /openapi.json; when D400_ACQUIRER_KEY
+    is set, requests must carry it in X-Api-Key). protocol "iso8583": the TCP host.
+    port defaults to 8410 (http) or 8583 (iso8583). The issuer's state file is
+    settings.simulator_path; D400_SIMULATOR_LATENCY_MS adds latency to every answer."""
+    if protocol not in DEFAULT_PORTS:
+        raise ValueError(f"protocol must be one of {', '.join(DEFAULT_PORTS)}")
+    port = DEFAULT_PORTS[protocol] if port is None else port
+    issuer = _issuer(settings)
+    latency_s = settings.simulator_latency_ms / 1000
+    try:
+        if protocol == "http":
+            import uvicorn
+
+            from .http_server import create_app
+
+            key = settings.acquirer_key.get_secret_value() or None
+            app = create_app(issuer, api_key=key, latency_s=latency_s)
+            uvicorn.run(
+                app, host=host, port=port, log_level="warning", access_log=False, timeout_graceful_shutdown=2
+            )
+        else:
+            from .iso8583_server import Iso8583Host
+
+            with contextlib.suppress(KeyboardInterrupt):
+                asyncio.run(Iso8583Host(issuer, latency_s=latency_s).serve_forever(host, port))
+    finally:
+        issuer.close()
+
+
+async def check(settings: Settings) -> dict[str, Any]:
+    """Which acquirer is configured, whether it answers, which brands it takes.
+
+    Returns {"acquirer": name, "target": where (never a secret), "answers": bool,
+    "detail": text, "brands": [brand, ...]}. Never raises for an unreachable acquirer."""
+    from . import make_acquirer
+    from .breaker import CircuitBreaker
+
+    acquirer = make_acquirer(settings)
+    inner = acquirer.inner if isinstance(acquirer, CircuitBreaker) else acquirer
+    target = {
+        "simulator": str(settings.simulator_path),
+        "http": settings.acquirer_url,
+        "stripe": getattr(inner, "base_url", ""),
+        "iso8583": f"{settings.acquirer_host}:{settings.acquirer_port}",
+    }[settings.acquirer]
+    result: dict[str, Any] = {
+        "acquirer": acquirer.name,
+        "target": target,
+        "answers": False,
+        "detail": "",
+        "brands": sorted(b.value for b in acquirer.brands),
+    }
+    try:
+        ping = getattr(inner, "ping", None)
+        if ping is None:
+            result["answers"], result["detail"] = True, "in-process"
+        else:
+            result["detail"] = await asyncio.wait_for(ping(), settings.acquirer_timeout)
+            result["answers"] = True
+    except (AcquirerUnavailable, TimeoutError) as e:
+        result["detail"] = str(e) or "no answer"
+    finally:
+        await acquirer.close()
+        issuer = getattr(inner, "issuer", None)
+        if issuer is not None:
+            issuer.close()
+    return result

@@ -1,0 +1,301 @@
+"""The `stripe` acquirer: PaymentIntents with manual capture (card not present), over httpx.
+
+authorize = create a PaymentMethod from the card (its id is the token kept afterwards), then
+create and confirm a PaymentIntent with capture_method=manual; capture = /capture with
+amount_to_capture; void = /cancel; verify = a minimal authorization cancelled at once (what
+ActiveMerchant does). Every POST carries an Idempotency-Key derived from our key, and every
+intent carries our key in its metadata so status(key) can find it after a lost answer.
+
+The adapter keeps no state of its own. It re-reads the intent before a capture or a void and
+refuses what the provider might let through: capturing a cancelled or already captured
+intent, capturing above what is capturable, capturing past the brand's validity window (some
+servers, localstripe among them, never expire authorizations). Where the provider does not
+honour idempotency keys (localstripe), `dedupe=True` makes authorize look the key up first."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import time
+from collections.abc import Callable
+from decimal import Decimal
+from functools import cache
+from typing import Any
+
+import httpx
+
+from d400tui.data import data_path
+from d400tui.domain.cards import Brand
+from d400tui.domain.money import from_cents, to_cents
+
+from .base import OPERATIONS, AcquirerResponse, AcquirerUnavailable, Outcome, PaymentSource
+
+STRIPE_BRANDS = frozenset({Brand.CB, Brand.VISA, Brand.MASTERCARD, Brand.MAESTRO})
+KEY_META = "d400_key"
+BRAND_META = "d400_brand"
+VERIFY_AMOUNT_CENTS = 100  # above Stripe's minimum charge in EUR (0.50)
+_SAFE_TO_RETRY = (httpx.ConnectError, httpx.ConnectTimeout, httpx.RemoteProtocolError, httpx.PoolTimeout)
+
+
+@cache
+def stripe_codes() -> dict[str, str]:
+    """Stripe decline_code / error code → our field-39 code (data/stripe_codes.csv)."""
+    with open(data_path("stripe_codes.csv"), newline="", encoding="utf-8") as f:
+        return {r["stripe_code"]: r["code"] for r in csv.DictReader(f)}
+
+
+def field39(error: dict[str, Any] | None) -> str:
+    """decline_code first (the issuer's reason), then the error code; unknown → '05'."""
+    if not error:
+        return "05"
+    codes = stripe_codes()
+    for name in (error.get("decline_code"), error.get("code")):
+        if name and name in codes:
+            return codes[name]
+    return "05"
+
+
+class StripeAcquirer:
+    """Adapter to the Stripe API (or a server speaking it, such as localstripe in the tests)."""
+
+    name = "stripe"
+    capabilities = OPERATIONS
+
+    def __init__(
+        self,
+        api_key: str,
+        base_url: str = "https://api.stripe.com",
+        brands: frozenset[Brand] = STRIPE_BRANDS,
+        timeout_s: float = 10.0,
+        connect_timeout_s: float = 3.0,
+        validity_days: dict[str, int] | None = None,
+        currency: str = "eur",
+        dedupe: bool = False,
+        retries: int = 1,
+        max_connections: int = 64,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.brands = brands
+        self.timeout_s = timeout_s
+        self.validity_days = {"MAESTRO": 30, **(validity_days or {})}
+        self.currency = currency
+        self.dedupe = dedupe
+        self.retries = retries
+        self.clock = clock
+        self._search = True  # cleared if the server has no search endpoint (localstripe)
+        self._client = httpx.AsyncClient(
+            base_url=self.base_url,
+            auth=(api_key, ""),
+            timeout=httpx.Timeout(timeout_s, connect=connect_timeout_s, pool=timeout_s),
+            limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
+        )
+
+    def __repr__(self) -> str:  # the secret key stays out of reprs and tracebacks
+        return f"StripeAcquirer({self.base_url!r})"
+
+    # -- transport ---------------------------------------------------------------------------
+    async def _request(
+        self,
+        method: str,
+        path: str,
+        data: dict[str, Any] | None = None,
+        key: str | None = None,
+        params: dict[str, str] | None = None,
+    ) -> tuple[int, dict[str, Any]]:
+        headers = {"Idempotency-Key": key} if key else None
+        attempt = 0
+        while True:
+            try:
+                r = await self._client.request(method, path, data=data, params=params, headers=headers)
+                break
+            except _SAFE_TO_RETRY as e:
+                if attempt >= self.retries:
+                    raise AcquirerUnavailable(f"stripe: {type(e).__name__}") from None
+                attempt += 1
+                await asyncio.sleep(0.05 * attempt)
+            except httpx.TimeoutException:
+                raise AcquirerUnavailable(f"stripe: no answer within {self.timeout_s:g} s") from None
+            except httpx.HTTPError as e:
+                raise AcquirerUnavailable(f"stripe: {type(e).__name__}") from None
+        if r.status_code == 401:
+            raise AcquirerUnavailable("stripe: API key refused (401)")
+        if r.status_code == 429 or r.status_code >= 500:
+            raise AcquirerUnavailable(f"stripe: provider error {r.status_code}")
+        try:
+            body = r.json()
+        except ValueError:
+            raise AcquirerUnavailable(f"stripe: unreadable answer ({r.status_code})") from None
+        return r.status_code, body
+
+    # -- mapping -----------------------------------------------------------------------------
+    def _from_intent(self, pi: dict[str, Any], token: str | None = None) -> AcquirerResponse:
+        status = pi.get("status")
+        ref = pi.get("id")
+        amount = from_cents(int(pi.get("amount") or 0))
+        charge = pi.get("latest_charge")
+        charge_id = charge.get("id") if isinstance(charge, dict) else charge
+        auth_code = charge_id[-6:].upper() if isinstance(charge_id, str) else None
+        if status == "requires_capture":
+            capturable = pi.get("amount_capturable")
+            held = from_cents(int(capturable)) if capturable is not None else amount
+            return AcquirerResponse(Outcome.APPROVED, "00", ref, auth_code, token, held)
+        if status == "succeeded":
+            received = pi.get("amount_received")
+            got = from_cents(int(received)) if received else amount
+            return AcquirerResponse(Outcome.CAPTURED, "00", ref, auth_code, token, got)
+        if status == "canceled":
+            return AcquirerResponse(Outcome.VOIDED, "00", ref, auth_code, token, amount)
+        err = pi.get("last_payment_error")
+        message = (err or {}).get("message") or f"payment intent {status}"
+        return AcquirerResponse(Outcome.DECLINED, field39(err), ref, token=token, message=message)
+
+    @staticmethod
+    def _declined(body: dict[str, Any], token: str | None = None) -> AcquirerResponse:
+        err = body.get("error") or {}
+        pi = err.get("payment_intent") or {}
+        code = field39(err) if err.get("type") == "card_error" or err.get("code") else "12"
+        message = str(err.get("message") or "refused")[:200]
+        return AcquirerResponse(Outcome.DECLINED, code, pi.get("id"), token=token, message=message)
+
+    # -- operations --------------------------------------------------------------------------
+    async def _payment_method(
+        self, source: PaymentSource, key: str
+    ) -> tuple[str | None, AcquirerResponse | None]:
+        if source.token is not None:
+            return source.token, None
+        assert source.card is not None
+        card = source.card
+        data = {
+            "type": "card",
+            "card[number]": card.pan,
+            "card[exp_month]": str(card.expiry.month),
+            "card[exp_year]": str(card.expiry.year),
+        }
+        if card.cvv:
+            data["card[cvc]"] = card.cvv
+        status, body = await self._request("POST", "/v1/payment_methods", data, f"{key}:pm")
+        if status != 200:
+            return None, self._declined(body)
+        return body["id"], None
+
+    async def _hold(self, source: PaymentSource, cents: int, key: str, meta_key: str) -> AcquirerResponse:
+        pm, refused = await self._payment_method(source, key)
+        if refused is not None:
+            return refused
+        data = {
+            "amount": str(cents),
+            "currency": self.currency,
+            "payment_method": pm,
+            "payment_method_types[]": "card",
+            "capture_method": "manual",
+            "confirm": "true",
+            f"metadata[{KEY_META}]": meta_key,
+        }
+        if source.card is not None:
+            data[f"metadata[{BRAND_META}]"] = source.card.brand.value
+        status, body = await self._request("POST", "/v1/payment_intents", data, key)
+        if status != 200:
+            return self._declined(body, token=pm)
+        return self._from_intent(body, token=pm)
+
+    async def authorize(self, source: PaymentSource, amount: Decimal, key: str) -> AcquirerResponse:
+        if self.dedupe:
+            seen = await self.status(key)
+            if seen.outcome is not Outcome.NOT_FOUND:
+                return seen
+        return await self._hold(source, to_cents(amount), key, key)
+
+    async def verify(self, source: PaymentSource, key: str) -> AcquirerResponse:
+        """A small hold released at once: the answer says whether the card would be authorized."""
+        resp = await self._hold(source, VERIFY_AMOUNT_CENTS, key, f"{key}:verify")
+        if resp.outcome is Outcome.APPROVED and resp.reference:
+            await self._request("POST", f"/v1/payment_intents/{resp.reference}/cancel", {}, f"{key}:release")
+            return AcquirerResponse(Outcome.APPROVED, "00", None, resp.auth_code, resp.token, Decimal("0.00"))
+        return resp
+
+    async def _intent(self, reference: str) -> dict[str, Any] | None:
+        status, body = await self._request("GET", f"/v1/payment_intents/{reference}")
+        return body if status == 200 else None
+
+    async def void(self, reference: str, key: str) -> AcquirerResponse:
+        pi = await self._intent(reference)
+        if pi is None:
+            return AcquirerResponse(Outcome.DECLINED, "12", reference, message="unknown authorization")
+        if pi.get("status") == "canceled":  # voided before (a retry whose answer was lost)
+            return self._from_intent(pi)
+        if pi.get("status") == "succeeded":
+            return AcquirerResponse(Outcome.DECLINED, "12", reference, message="captured: no void")
+        status, body = await self._request("POST", f"/v1/payment_intents/{reference}/cancel", {}, key)
+        if status != 200:
+            return self._declined(body)
+        return self._from_intent(body)
+
+    def _expired(self, pi: dict[str, Any]) -> bool:
+        brand = (pi.get("metadata") or {}).get(BRAND_META, "")
+        days = self.validity_days.get(brand, 7)
+        return self.clock() - float(pi.get("created") or 0) > days * 86400
+
+    async def capture(self, reference: str, amount: Decimal, key: str) -> AcquirerResponse:
+        pi = await self._intent(reference)
+        cents = to_cents(amount)
+        if pi is None:
+            return AcquirerResponse(Outcome.DECLINED, "12", reference, message="unknown authorization")
+        state = pi.get("status")
+        if state != "requires_capture":
+            word = {"canceled": "voided", "succeeded": "already captured"}.get(str(state), str(state))
+            return AcquirerResponse(Outcome.DECLINED, "12", reference, message=f"authorization {word}")
+        if self._expired(pi):
+            return AcquirerResponse(Outcome.DECLINED, "12", reference, message="authorization expired")
+        capturable = int(pi.get("amount_capturable") or pi.get("amount") or 0)
+        if cents <= 0 or cents > capturable:
+            return AcquirerResponse(Outcome.DECLINED, "13", reference, message="above the authorized amount")
+        path = f"/v1/payment_intents/{reference}/capture"
+        status, body = await self._request("POST", path, {"amount_to_capture": str(cents)}, key)
+        if status != 200:
+            return self._declined(body)
+        resp = self._from_intent(body)
+        if resp.outcome is Outcome.CAPTURED:
+            return AcquirerResponse(
+                Outcome.CAPTURED, "00", reference, resp.auth_code, amount=from_cents(cents)
+            )
+        return resp
+
+    async def status(self, key: str) -> AcquirerResponse:
+        """The intent created under this authorization key, as it stands now."""
+        pi = await self._find(key)
+        if pi is None:
+            return AcquirerResponse(Outcome.NOT_FOUND, "25")
+        return self._from_intent(pi, token=pi.get("payment_method"))
+
+    async def _find(self, key: str) -> dict[str, Any] | None:
+        if self._search:
+            escaped = key.replace("\\", "\\\\").replace("'", "\\'")
+            q = f"metadata['{KEY_META}']:'{escaped}'"
+            status, body = await self._request("GET", "/v1/payment_intents/search", params={"query": q})
+            if status == 200:
+                found = body.get("data") or []
+                return found[0] if found else None
+            self._search = False  # no search endpoint: list and filter instead
+        after: str | None = None
+        while True:
+            params = {"limit": "100", **({"starting_after": after} if after else {})}
+            status, body = await self._request("GET", "/v1/payment_intents", params=params)
+            if status != 200:
+                raise AcquirerUnavailable(f"stripe: cannot list payment intents ({status})")
+            for pi in body.get("data") or []:
+                if (pi.get("metadata") or {}).get(KEY_META) == key:
+                    return pi
+            if not body.get("has_more") or not body.get("data"):
+                return None
+            after = body["data"][-1]["id"]
+
+    async def ping(self) -> str:
+        """For `d400 acquirer check`: a cheap authenticated read."""
+        status, _ = await self._request("GET", "/v1/payment_intents", params={"limit": "1"})
+        if status != 200:
+            raise AcquirerUnavailable(f"stripe: answered {status}")
+        return "authenticated read 200"
+
+    async def close(self) -> None:
+        await self._client.aclose()
