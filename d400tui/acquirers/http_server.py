@@ -24,7 +24,7 @@ from .base import AcquirerResponse, PaymentSource
 from .http import API_KEY_HEADER, IDEMPOTENCY_HEADER, response_to_json
 from .issuer import Issuer, IssuerAnswer
 
-_AMOUNT = re.compile(r"^[0-9]{1,9}(\.[0-9]{1,2})?$")
+_AMOUNT = re.compile(r"^[0-9]{1,7}(\.[0-9]{1,2})?$")  # up to MAX_AMOUNT
 _KEY = re.compile(r"^[\x21-\x7e]{1,200}$")
 
 
@@ -166,6 +166,7 @@ _CARD = {
     "required": ["pan", "expiry"],
 }
 _SOURCE_PROPS = {"card": {"$ref": "#/components/schemas/Card"}, "token": {"type": "string", "maxLength": 100}}
+_ONE_SOURCE = {"oneOf": [{"required": ["card"]}, {"required": ["token"]}]}  # a card or a token, not both
 _ANSWER = {
     "type": "object",
     "properties": {
@@ -244,6 +245,7 @@ OPENAPI: dict[str, Any] = {
                 {
                     "type": "object",
                     "properties": {**_SOURCE_PROPS, "amount": _AMOUNT_SCHEMA},
+                    **_ONE_SOURCE,
                     "required": ["amount"],
                 },
                 [_KEY_PARAM],
@@ -252,7 +254,7 @@ OPENAPI: dict[str, Any] = {
         "/v1/verifications": {
             "post": _op(
                 "check a card without holding any amount",
-                {"type": "object", "properties": _SOURCE_PROPS},
+                {"type": "object", "properties": _SOURCE_PROPS, **_ONE_SOURCE},
                 [_KEY_PARAM],
             )
         },
