@@ -148,16 +148,29 @@ def card_from_entry(pan: str, expiry: str, cvv: str | None, today: date) -> Card
     return CardData(number, exp, code)
 
 
-_PAN_RUN = re.compile(r"(?<!\d)\d(?:[ -]?\d){12,18}(?!\d)")
+_DIGIT_RUN = re.compile(r"\d(?:[ -]?\d)*")
 
 
 def scrub(text: str) -> str:
-    """Mask every Luhn-valid 13–19 digit run (spaces or dashes allowed) in free text."""
+    """Hide the middle digits of every Luhn-valid 13–19 digit window in free text (spaces or
+    dashes between digits allowed): `4970100000000014` becomes `497010******0014`. Windows
+    inside longer runs are checked too, so no valid number hides in a longer digit string."""
 
     def _mask(m: re.Match[str]) -> str:
-        digits = re.sub(r"[ -]", "", m.group(0))
-        if 13 <= len(digits) <= 19 and luhn.is_valid(digits):
-            return f"{digits[:6]}…{digits[-4:]}"
-        return m.group(0)
+        run = m.group(0)
+        idx = [i for i, ch in enumerate(run) if ch.isdigit()]
+        digits = "".join(run[i] for i in idx)
+        if len(digits) < 13:
+            return run
+        if len(digits) > 512:  # no log line carries that many digits honestly: hide them all
+            return re.sub(r"\d", "*", run)
+        hide: set[int] = set()
+        for size in range(13, 20):
+            for start in range(0, len(digits) - size + 1):
+                if luhn.is_valid(digits[start:start + size]):
+                    hide.update(idx[k] for k in range(start + 6, start + size - 4))
+        if not hide:
+            return run
+        return "".join("*" if i in hide else ch for i, ch in enumerate(run))
 
-    return _PAN_RUN.sub(_mask, text)
+    return _DIGIT_RUN.sub(_mask, text)

@@ -344,7 +344,7 @@ class Order:
     hold: PaymentHold = PaymentHold.NONE
     awaiting_decision: bool = False
     total: Decimal = Decimal("0.00")
-    card_token: str | None = None
+    card_token: str | None = field(default=None, repr=False)  # the acquirer's token: no use in a log
     card_brand: str | None = None
     card_first6: str | None = None
     card_last4: str | None = None

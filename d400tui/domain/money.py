@@ -22,10 +22,9 @@ def money(value: Decimal | int | str) -> Decimal:
         raise MoneyError(f"not an amount: {str(value)[:20]!r}") from exc
     if not d.is_finite():
         raise MoneyError("not an amount")
-    d = d.quantize(CENT, rounding=ROUND_HALF_UP)
     if abs(d) > MAX_AMOUNT:
         raise MoneyError("amount too large")
-    return d
+    return d.quantize(CENT, rounding=ROUND_HALF_UP)
 
 
 def to_cents(amount: Decimal) -> int:

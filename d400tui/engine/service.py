@@ -209,10 +209,10 @@ class Engine:
             order = self._load(uow, order_id)
             brand = order.card_brand or (card.brand.value if card else "UNKNOWN")
             limit = self.today() + self.validity(brand)
-            todo = [i for i in order.pending_instalments()
-                    if (only_seq is None or i.seq == only_seq) and order.live_authorization(i) is None]
-            for inst in todo:
+            considered = [i for i in order.pending_instalments() if only_seq is None or i.seq == only_seq]
+            for inst in considered:
                 order.check_settled(inst)
+            todo = [i for i in considered if order.live_authorization(i) is None]
             due_now = [i.seq for i in todo if i.due_date <= limit]
             later = [i.seq for i in todo if i.due_date > limit]
             has_verify = any(a.kind is m.AuthKind.VERIFY and a.state is m.AuthState.APPROVED

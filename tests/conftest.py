@@ -1,0 +1,90 @@
+"""Shared fixtures: every test gets its own database (SQLite file, or a fresh PostgreSQL schema when
+D400_TEST_PG_URL is set — CI sets it) and its own simulated-issuer state file."""
+
+from __future__ import annotations
+
+import os
+from datetime import date
+
+import pytest
+from sqlalchemy import create_engine
+
+from d400tui.config import Settings
+from d400tui.domain import model as m
+from d400tui.domain.cards import CardData, parse_expiry
+
+PG_URL = os.environ.get("D400_TEST_PG_URL")
+
+TEST_CARDS = {
+    # pan: (expiry, expected code, expected category)
+    "4970100000000014": ("12/30", "00", "APPROVED"),
+    "4970100000000022": ("12/30", "00", "APPROVED"),
+    "4970100000000030": ("12/30", "41", "BLOCKED"),
+    "4970100000000048": ("12/30", "43", "BLOCKED"),
+    "4970100000000055": ("12/30", "51", "CEILING"),
+    "4970100000000063": ("12/30", "05", "OTHER"),
+    "4970100000000071": ("12/30", "91", "UNAVAILABLE"),
+    "4970100000000089": ("12/30", "A0", "UNAVAILABLE"),
+    "4970100000000097": ("12/30", "57", "OTHER"),
+    "4970100000000105": ("12/30", "00", "APPROVED"),
+    "5130100000000018": ("06/31", "00", "APPROVED"),
+    "374010000000015": ("09/30", "A1", "NOT_ACCEPTED"),
+}
+
+
+def card(pan: str, expiry: str | None = None) -> CardData:
+    return CardData(pan, parse_expiry(expiry or TEST_CARDS[pan][0]), None)
+
+
+def pg_reset(url: str) -> None:
+    eng = create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
+    with eng.begin() as conn:
+        conn.exec_driver_sql("DROP SCHEMA IF EXISTS public CASCADE")
+        conn.exec_driver_sql("CREATE SCHEMA public")
+    eng.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def db_url(request: pytest.FixtureRequest, tmp_path) -> str:  # type: ignore[no-untyped-def]
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/d400.db"
+    if not PG_URL:
+        pytest.skip("PostgreSQL tests need D400_TEST_PG_URL (.ci/run sets it)")
+    pg_reset(PG_URL)
+    return PG_URL
+
+
+@pytest.fixture
+def settings(db_url: str, tmp_path, monkeypatch: pytest.MonkeyPatch) -> Settings:  # type: ignore[no-untyped-def]
+    for k in list(os.environ):
+        if k.startswith("D400_") and k != "D400_TEST_PG_URL":
+            monkeypatch.delenv(k)
+    monkeypatch.setenv("D400_HOME", str(tmp_path))
+    monkeypatch.setenv("D400_CONFIG", str(tmp_path / "absent.toml"))
+    monkeypatch.setenv("D400_DB_URL", db_url)
+    monkeypatch.setenv("D400_ACQUIRER_TIMEOUT", "0.3")
+    return Settings()
+
+
+@pytest.fixture
+def engine(settings: Settings):  # type: ignore[no-untyped-def]
+    from d400tui.engine import open_engine
+
+    e = open_engine(settings)
+    yield e
+    e.acquirer.issuer.close()  # type: ignore[attr-defined]
+    e.db.dispose()
+
+
+@pytest.fixture
+def issuer(engine):  # type: ignore[no-untyped-def]
+    return engine.acquirer.issuer
+
+
+SUPER = m.Actor("SUPER1", True)
+OPER = m.Actor("OPER1", False)
+
+
+@pytest.fixture
+def today() -> date:
+    return date.today()
