@@ -1,0 +1,154 @@
+"""CHGPAY — payment-method change: void what the old card holds, authorize the new card (or nothing
+for cheque / transfer), show both, and the same decision panel on a refusal."""
+
+from __future__ import annotations
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.widgets import Input, Static
+
+from d400tui.domain import model as m
+from d400tui.domain.cards import CardData
+from d400tui.engine import USER_ERRORS, ValidationResult
+from d400tui.i18n import t
+from d400tui.widgets import EntryField
+
+from .base import CardEntry, D400Screen
+from .decision import DecisionScreen
+from .fmt import amount
+from .order_entry import AuthorizingMixin, parse_method, summary
+
+
+class PaymentChangeScreen(AuthorizingMixin, CardEntry, D400Screen):
+    SCREEN_ID = "CHGPAY"
+    TITLE_KEY = "payment.title"
+    LEGEND_KEY = "legend.payment"
+    BINDINGS = [*D400Screen.BINDINGS,
+                Binding("f10", "validate", t("key.f10"), show=False, id="d400.validate", tooltip=t("key.f10"))]
+
+    def __init__(self, order_id: int) -> None:
+        super().__init__()
+        self.order_id = order_id
+        self._card: CardData | None = None
+
+    def compose(self) -> ComposeResult:
+        yield from self.frame_top()
+        with Vertical(classes="body"):
+            yield Static("", id="current", markup=False)
+            yield Static("", classes="gap")
+            with Horizontal(classes="row"):
+                yield Static(t("entry.method"), classes="lbl", markup=False)
+                yield EntryField("CARD", width=8, upper=True, id="method")
+                yield Static(t("entry.method_hint"), classes="hint", markup=False)
+            with Horizontal(classes="row"):
+                yield Static(t("entry.card"), classes="lbl", markup=False)
+                yield EntryField(width=19, max_length=23, id="card")
+                yield Static(t("entry.expiry"), classes="lbl", markup=False)
+                yield EntryField(width=5, max_length=7, id="expiry")
+                yield Static(t("entry.cvv"), classes="lbl", markup=False)
+                yield EntryField(width=4, password=True, id="cvv")
+            yield Static("", classes="gap")
+            yield Static("", id="result", markup=False)
+            yield Static("", id="status", classes="strong", markup=False)
+        yield from self.frame_bottom()
+
+    def on_mount(self) -> None:
+        self.show_current()
+        self.query_one("#method", EntryField).focus()
+
+    def show_current(self) -> None:
+        try:
+            o = self.engine.get_order(self.order_id)
+        except USER_ERRORS as exc:
+            self.message(str(exc), error=True)
+            return
+        self.query_one("#current", Static).update(t(
+            "payment.current", order=o.id, method=t(f"method.{o.payment_method.value}"), card=str(o.card or "-"),
+            total=amount(o.total), status=t(f"status.{o.status.value}"), hold=t(f"hold.{o.hold.value}")))
+
+    def fields(self) -> dict[str, EntryField]:
+        q = self.query_one
+        return {"method": q("#method", EntryField), "card": q("#card", EntryField),
+                "expiry": q("#expiry", EntryField), "cvv": q("#cvv", EntryField)}
+
+    @on(Input.Blurred, "#card")
+    def _card_left(self) -> None:
+        err = self.leave_card_field()
+        if err:
+            self.field_error(None, err)
+            self.query_one("#card", EntryField).mark_error(True)
+
+    @on(Input.Submitted)
+    def _enter(self) -> None:
+        if self.focused is not None and self.focused.id == "card":
+            self._card_left()
+        self.message(t("entry.press_f10"))
+
+    def action_validate(self) -> None:
+        if self.busy:
+            self.message(t("entry.authorizing"))
+            return
+        self.clear_errors()
+        fields = self.fields()
+        try:
+            method = parse_method(fields["method"].text or "CARD")
+        except ValueError:
+            self.field_error(fields["method"], t("entry.method_invalid"))
+            return
+        card = None
+        if method is m.PaymentMethod.CARD:
+            try:
+                card = self.read_card(self.today())
+            except USER_ERRORS as exc:
+                self.show_error(exc, fields)
+                return
+        self._card = card
+        self.run_auth(lambda: self.engine.change_payment_method(self.actor, self.order_id, method, card),
+                      self._answered, self._failed)
+
+    def _failed(self, exc: Exception) -> None:
+        self.show_error(exc, self.fields())
+
+    def _answered(self, res: ValidationResult) -> None:
+        lines = [t("payment.void", message=v.message, amount=amount(v.amount)) for v in res.voids]
+        lines.append(summary(res))
+        self.query_one("#result", Static).update("\n".join(lines))
+        self.show_current()
+        if res.needs_decision and res.failed is not None:
+            self.app.push_screen(DecisionScreen(res.failed, self.order_id), self._decided)
+            return
+        self._forget()
+        self.message(summary(res))
+
+    def _decided(self, kind: m.DecisionKind | None) -> None:
+        if kind is None:
+            self._forget()
+            self.message(t("entry.undecided", order=self.order_id), error=True)
+            return
+        if kind is m.DecisionKind.CHANGE_METHOD:
+            self._forget()
+            self.run_auth(lambda: self.engine.decide(self.actor, self.order_id, kind),
+                          lambda res: self.message(t("payment.enter_new")), self._failed)
+            return
+        card = self._card if kind is m.DecisionKind.RETRY else None
+
+        def after(res: ValidationResult) -> None:
+            if kind is m.DecisionKind.RETRY:
+                self._answered(res)
+            else:
+                self._forget()
+                self.show_current()
+                self.message(t("decision.recorded", order=self.order_id, decision=t(f"decision.kind_{kind.value}")))
+
+        self.run_auth(lambda: self.engine.decide(self.actor, self.order_id, kind, card=card), after, self._failed)
+
+    def _forget(self) -> None:
+        self._card = None
+        self.forget_card()
+
+    def action_back(self) -> None:
+        self._card = None
+        self._pan = None
+        super().action_back()

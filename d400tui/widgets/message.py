@@ -1,0 +1,21 @@
+"""The message line: errors and outcomes, on the last row."""
+
+from __future__ import annotations
+
+from textual.widgets import Static
+
+
+class MessageLine(Static):
+    DEFAULT_CSS = "MessageLine { height: 1; dock: bottom; }"
+
+    def __init__(self) -> None:
+        super().__init__("", id="message", markup=False)
+        self.text = ""
+
+    def show(self, text: str, error: bool = False) -> None:
+        self.text = " ".join(str(text).split())[:300]
+        self.set_class(error, "error")
+        self.update(self.text)
+
+    def clear(self) -> None:
+        self.show("")
