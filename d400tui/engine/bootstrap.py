@@ -13,7 +13,7 @@ from .service import Engine
 def open_database(settings: Settings, migrate: bool = True) -> Database:
     db = Database(settings.database_url)
     if migrate:
-        db.upgrade()
+        db.ensure_schema()
         seed_reference(db)
     return db
 

@@ -39,3 +39,17 @@ async def wait_for(pilot: Pilot, cond, tries: int = 100) -> None:
             return
         await pilot.pause(0.02)
     raise AssertionError("condition not met")
+
+
+def screen_text(app) -> str:
+    """Everything the operator sees: labels, rows, messages and field contents, on every stacked screen."""
+    from textual.widgets import Input, Static
+
+    parts = []
+    for scr in app.screen_stack:
+        for w in scr.query("*"):
+            if isinstance(w, Input):
+                parts.append(w.value)
+            elif isinstance(w, Static):
+                parts.append(str(w.render()))
+    return "\n".join(parts)
