@@ -23,7 +23,8 @@ class ConfirmScreen(D400Modal):
     SCREEN_ID = "CONFIRM"
     LEGEND_KEY = "legend.confirm"
     BINDINGS = [*D400Modal.BINDINGS,
-                Binding("f10", "confirm", t("key.f10"), show=False, id="d400.validate", tooltip=t("key.f10"))]
+                Binding("f10", "confirm", t("key.f10"), show=False, id="d400.validate", tooltip=t("key.f10")),
+                Binding("enter", "confirm", t("key.f10"), show=False, id="d400.enter", tooltip=t("key.f10"))]
     DEFAULT_CSS = """
     ConfirmScreen { align: center middle; }
     ConfirmScreen > #panel { width: 76; height: auto; border: heavy #ffff55; background: black; padding: 0 1; }

@@ -4,7 +4,6 @@ and shows the answer inline (the decision panel on a refusal or an unavailable s
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from decimal import Decimal
 
 from textual import on
 from textual.app import ComposeResult
