@@ -56,6 +56,8 @@ class Settings(BaseSettings):
 
     simulator_db: Path | None = None
     """The simulated issuer's own state file (holds, captures); default next to the database."""
+    simulator_cards: Path | None = None
+    """The simulated issuer's card file; default: the shipped data/test_cards.csv."""
     simulator_latency_ms: float = Field(0.0, ge=0)
     simulator_fault_rate: float = Field(0.0, ge=0, le=1)
 

@@ -16,10 +16,10 @@ def make_acquirer(settings: Settings) -> Acquirer:
     )
     key = settings.acquirer_key.get_secret_value() or None
     if settings.acquirer == "simulator":
-        from .issuer import Issuer
+        from .issuer import issuer_from_settings
         from .simulator import DEFAULT_BRANDS, SimulatorAcquirer
 
-        issuer = Issuer(settings.simulator_path, validity_days=settings.validity_days)
+        issuer = issuer_from_settings(settings)
         return SimulatorAcquirer(
             issuer,
             brands=brands or DEFAULT_BRANDS,

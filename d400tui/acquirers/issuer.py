@@ -20,6 +20,7 @@ from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
+from d400tui.config import Settings
 from d400tui.data import data_path
 from d400tui.domain.cards import Brand, CardData, Expiry, parse_expiry
 from d400tui.domain.money import from_cents, to_cents
@@ -282,3 +283,9 @@ class Issuer:
 
     def close(self) -> None:
         self.db.close()
+
+
+def issuer_from_settings(settings: Settings) -> Issuer:
+    """The one way every simulator transport builds its issuer from configuration."""
+    return Issuer(settings.simulator_path, validity_days=settings.validity_days,
+                  cards=load_cards(settings.simulator_cards) if settings.simulator_cards else None)

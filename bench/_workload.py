@@ -1,0 +1,38 @@
+"""Shared set-up for the engine benches: a throw-away database, a card file of N synthetic
+Luhn-valid cards (so no single card's ceiling or hold list dominates), tokens, due orders."""
+
+from __future__ import annotations
+
+import csv
+import os
+import random
+import tempfile
+from pathlib import Path
+
+from stdnum import luhn
+
+
+def synthetic_cards(path: Path, n: int, ceiling: int = 100000, seed: int = 7) -> list[str]:
+    """Write a card file in the shape of data/test_cards.csv; returns the PANs."""
+    rnd = random.Random(seed)
+    pans: list[str] = []
+    seen = set()
+    while len(pans) < n:
+        body = "497011" + f"{rnd.randrange(10**9):09d}"
+        pan = body + luhn.calc_check_digit(body)
+        if pan not in seen:
+            seen.add(pan)
+            pans.append(pan)
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["pan", "brand", "expiry", "ceiling_30d", "behaviour", "code", "delay_s"])
+        for p in pans:
+            w.writerow([p, "VISA", "12/30", ceiling, "approves", "00", "0"])
+    return pans
+
+
+def bench_home(name: str) -> Path:
+    d = Path(tempfile.mkdtemp(prefix=f"d400-bench-{name}-"))
+    os.environ["D400_HOME"] = str(d)
+    os.environ["D400_CONFIG"] = str(d / "absent.toml")
+    return d
