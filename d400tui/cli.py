@@ -173,8 +173,11 @@ def root(ctx: typer.Context) -> None:
     """With no command: open the TUI on the configured database (created and seeded on first run)."""
     if ctx.invoked_subcommand is None:
         from d400tui.app import run_tui
+        from d400tui.engine.bootstrap import first_run
 
-        run_tui(_settings())
+        settings = _settings()
+        first_run(settings)
+        run_tui(settings)
 
 
 @db_app.command("upgrade")
@@ -469,7 +472,8 @@ def audit(since: str | None = typer.Option(None, "--since", help="YYYY-MM-DD"),
         _json(rows)
         return
     for r in rows:
-        out.print(f"{r['at']:%Y-%m-%d %H:%M:%S} {r['actor']:<8} {r['action']:<18} {r['order_id'] or '':>7} {r['detail']}",
+        at, who, what, oid = r["at"], r["actor"], r["action"], r["order_id"] or ""
+        out.print(f"{at:%Y-%m-%d %H:%M:%S} {who:<8} {what:<18} {oid:>7} {r['detail']}",
                   markup=False, highlight=False)
 
 
