@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.containers import Vertical
 from textual.screen import ModalScreen, Screen
 from textual.widget import Widget
 
@@ -58,8 +59,9 @@ class D400Mixin:
         yield HeaderLine(self.SCREEN_ID, t(self.TITLE_KEY))
 
     def frame_bottom(self) -> ComposeResult:
-        yield FKeyLegend(t(self.LEGEND_KEY))
-        yield MessageLine()
+        with Vertical(id="footer"):
+            yield FKeyLegend(t(self.LEGEND_KEY))
+            yield MessageLine()
 
     def message(self, text: str, error: bool = False) -> None:
         self.query_one(MessageLine).show(text, error)  # type: ignore[attr-defined]

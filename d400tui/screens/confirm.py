@@ -28,7 +28,6 @@ class ConfirmScreen(D400Modal):
     DEFAULT_CSS = """
     ConfirmScreen { align: center middle; }
     ConfirmScreen > #panel { width: 76; height: auto; border: heavy #ffff55; background: black; padding: 0 1; }
-    ConfirmScreen MessageLine, ConfirmScreen FKeyLegend { dock: none; }
     """
 
     def __init__(self, kind: str, order: m.Order) -> None:

@@ -37,7 +37,6 @@ class DecisionScreen(D400Modal):
         margin-bottom: 2;
     }
     DecisionScreen #headline { color: #ff5555; text-style: bold reverse; }
-    DecisionScreen MessageLine, DecisionScreen FKeyLegend { dock: none; }
     """
 
     def __init__(self, answer: AuthAnswer, order_id: int, allow_change: bool = True) -> None:

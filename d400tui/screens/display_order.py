@@ -16,6 +16,10 @@ from .base import D400Screen
 from .fmt import amount, day, stamp
 
 
+def void_part(a: m.Authorization) -> str:
+    return f"  {t('display.void')} {a.void_state.value}" if a.void_state is not m.VoidState.NONE else ""
+
+
 def order_text(o: m.Order, customer: str) -> str:
     out = [
         t("display.header", order=o.id, date=day(o.order_date), channel=o.channel.value,
@@ -45,9 +49,10 @@ def order_text(o: m.Order, customer: str) -> str:
         seq = next((i.seq for i in o.instalments if i.id == a.instalment_id), "-")
         out.append(f" {a.id or 0:>4} {a.kind.value[:4]} {t('display.seq')} {seq} {a.card} {amount(a.amount):>10} "
                    f"{a.state.value:<9} {a.response_code or '':>3} {(a.label or '')[:20]}")
-        out.append(f"      {t('display.auth_code')} {a.auth_code or '-'}  {t('display.asked')} {stamp(a.requested_at)}"
+        out.append(f"      {t('display.auth_code')} {a.auth_code or '-'}  "
+                   f"{t('display.asked')} {stamp(a.requested_at)}"
                    f"  {t('display.answered')} {stamp(a.answered_at)}  {t('display.ref')} {(a.acquirer_ref or '-')[:24]}"
-                   + (f"  {t('display.void')} {a.void_state.value}" if a.void_state is not m.VoidState.NONE else ""))
+                   + void_part(a))
     out.append(t("display.decisions"))
     if not o.decisions:
         out.append(t("display.none"))

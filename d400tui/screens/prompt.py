@@ -28,7 +28,6 @@ class PromptScreen(D400Modal):
     DEFAULT_CSS = """
     PromptScreen { align: center middle; }
     PromptScreen > #panel { width: 76; height: auto; border: heavy #40e0d0; background: black; padding: 0 1; }
-    PromptScreen MessageLine, PromptScreen FKeyLegend { dock: none; }
     """
 
     def __init__(self, kind: str, text: str = "") -> None:

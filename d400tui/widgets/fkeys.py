@@ -6,7 +6,7 @@ from textual.widgets import Static
 
 
 class FKeyLegend(Static):
-    DEFAULT_CSS = "FKeyLegend { height: auto; max-height: 2; dock: bottom; }"
+    DEFAULT_CSS = "FKeyLegend { height: auto; max-height: 2; }"
 
     def __init__(self, legend: str) -> None:
         super().__init__(legend, id="fkeys", markup=False)
