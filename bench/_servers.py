@@ -1,0 +1,71 @@
+"""Start a d400 simulator server (http or iso8583) or localstripe in a subprocess for a bench."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port: int, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+            return
+        time.sleep(0.05)
+    raise RuntimeError(f"nothing listens on 127.0.0.1:{port}")
+
+
+@contextlib.contextmanager
+def subprocess_server(argv: list[str], port: int, env: dict[str, str] | None = None) -> Iterator[None]:
+    proc = subprocess.Popen(
+        argv, env={**os.environ, **(env or {})}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        wait_port(port)
+        yield
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+@contextlib.contextmanager
+def simulator_server(protocol: str, latency_ms: float = 0.0, api_key: str = "") -> Iterator[int]:
+    """`serve(settings, protocol, host, port)` in a child process, on a fresh issuer file."""
+    port = free_port()
+    with tempfile.TemporaryDirectory() as d:
+        code = (
+            "import sys; from d400tui.config import Settings; from d400tui.acquirers.serve import serve; "
+            f"serve(Settings(), {protocol!r}, '127.0.0.1', {port})"
+        )
+        env = {
+            "D400_SIMULATOR_DB": f"{d}/issuer.db",
+            "D400_SIMULATOR_LATENCY_MS": str(latency_ms),
+            "D400_ACQUIRER_KEY": api_key,
+            "D400_CONFIG": f"{d}/none.toml",
+        }
+        with subprocess_server([sys.executable, "-c", code], port, env):
+            yield port
+
+
+@contextlib.contextmanager
+def localstripe_server() -> Iterator[str]:
+    port = free_port()
+    with subprocess_server(
+        [sys.executable, "-m", "localstripe", "--port", str(port), "--from-scratch"], port
+    ):
+        yield f"http://127.0.0.1:{port}"
