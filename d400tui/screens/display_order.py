@@ -51,7 +51,8 @@ def order_text(o: m.Order, customer: str) -> str:
                    f"{a.state.value:<9} {a.response_code or '':>3} {(a.label or '')[:20]}")
         out.append(f"      {t('display.auth_code')} {a.auth_code or '-'}  "
                    f"{t('display.asked')} {stamp(a.requested_at)}"
-                   f"  {t('display.answered')} {stamp(a.answered_at)}  {t('display.ref')} {(a.acquirer_ref or '-')[:24]}"
+                   f"  {t('display.answered')} {stamp(a.answered_at)}"
+                   f"  {t('display.ref')} {(a.acquirer_ref or '-')[:24]}"
                    + void_part(a))
     out.append(t("display.decisions"))
     if not o.decisions:
