@@ -115,7 +115,7 @@ def bench_cold_start(runs: int = 5) -> None:
         "asyncio.run(main())\n"
     )
     times = []
-    for i in range(runs):
+    for _ in range(runs):
         env = dict(os.environ, D400_HOME=tempfile.mkdtemp(prefix="d400cold"))
         out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
         times.append(float(out.stdout.strip().splitlines()[-1]) * 1000)
