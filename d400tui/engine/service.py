@@ -126,32 +126,43 @@ class Engine:
         plan: m.Plan | None = None,
     ) -> m.Order:
         """Save a DRAFT order with its lines and instalment schedule (no acquirer call)."""
+        with self.db.uow() as uow:
+            order = self._build_order(uow, actor, customer_id, lines, channel, payment_method, plan)
+            self._commit(uow)
+            return order
+
+    def _build_order(self, uow: UnitOfWork, actor: m.Actor, customer_id: int, lines: list[tuple[str, int]],
+                     channel: m.Channel, payment_method: m.PaymentMethod, plan: m.Plan | None) -> m.Order:
         plan = plan or m.Plan()
+        now = self.clock()
+        if uow.customers.get(customer_id) is None:
+            raise NotFound(f"client {customer_id} inconnu", field="customer")
+        order = m.Order(customer_id, channel, payment_method, actor.name, now, now.date(), plan=str(plan))
+        self._set_lines(uow, order, lines)
+        order.instalments = plan.schedule(order.total, now.date())
+        order.touch(now)
+        uow.orders.add(order)
+        uow.session.flush()
+        uow.audit(actor.name, "ORDER_CREATE", order.id, total=order.total, plan=str(plan),
+                  channel=channel.value, method=payment_method.value)
+        return order
+
+    @staticmethod
+    def _set_lines(uow: UnitOfWork, order: m.Order, lines: list[tuple[str, int]]) -> None:
         if not lines:
             raise EngineError("au moins une ligne de commande", field="article")
         if len(lines) > 99:
             raise EngineError("99 lignes au plus", field="article")
-        now = self.clock()
-        with self.db.uow() as uow:
-            if uow.customers.get(customer_id) is None:
-                raise NotFound(f"client {customer_id} inconnu", field="customer")
-            order = m.Order(customer_id, channel, payment_method, actor.name, now, now.date(), plan=str(plan))
-            for code, qty in lines:
-                art = uow.articles.get(code)
-                if art is None:
-                    raise NotFound(f"article {code.strip().upper()[:12]} inconnu", field="article")
-                order.lines.append(m.OrderLine(art.code, art.label, qty, art.unit_price, art.vat_rate))
-            for i, line in enumerate(order.lines, 1):
-                line.line_no = i  # type: ignore[attr-defined]
-            order.recompute_total()
-            order.instalments = plan.schedule(order.total, now.date())
-            order.touch(now)
-            uow.orders.add(order)
-            uow.session.flush()
-            uow.audit(actor.name, "ORDER_CREATE", order.id, total=order.total, plan=str(plan),
-                      channel=channel.value, method=payment_method.value)
-            self._commit(uow)
-            return order
+        new: list[m.OrderLine] = []
+        for code, qty in lines:
+            art = uow.articles.get(code)
+            if art is None:
+                raise NotFound(f"article {code.strip().upper()[:12]} inconnu", field="article")
+            new.append(m.OrderLine(art.code, art.label, qty, art.unit_price, art.vat_rate))
+        for i, line in enumerate(new, 1):
+            line.line_no = i  # type: ignore[attr-defined]
+        order.lines = new
+        order.recompute_total()
 
     async def place_order(
         self,
@@ -163,11 +174,17 @@ class Engine:
         payment_method: m.PaymentMethod = m.PaymentMethod.CARD,
         plan: m.Plan | None = None,
     ) -> ValidationResult:
-        """Create and validate in one go (the F10 of order entry, `d400 order new`)."""
-        if payment_method is m.PaymentMethod.CARD:
-            self._check_card(card, channel)
-        order = self.create_order(actor, customer_id, lines, channel, payment_method, plan)
-        return await self.validate_order(actor, order.id or 0, card)
+        """Create and validate (the F10 of order entry, `d400 order new`). For a phone card order,
+        the order, its validation and the first REQUESTED row are one transaction before the call."""
+        if channel is not m.Channel.PHONE or payment_method is not m.PaymentMethod.CARD:
+            order = self.create_order(actor, customer_id, lines, channel, payment_method, plan)
+            return await self.validate_order(actor, order.id or 0, card)
+        self._check_card(card, channel)
+        assert card is not None
+        with self.db.uow() as uow:
+            order = self._build_order(uow, actor, customer_id, lines, channel, payment_method, plan)
+            self._prepare_validation(uow, order, actor, card)
+            return await self._authorize_planned(uow, actor, order, card)
 
     def _check_card(self, card: CardData | None, channel: m.Channel) -> None:
         if card is None:
@@ -193,92 +210,106 @@ class Engine:
                 return ValidationResult(order, note=note)
             self._check_card(card, order.channel)
             assert card is not None
-            order.set_card(card.masked, None)
-            order.validate()
-            order.touch(self.clock())
-            uow.audit(actor.name, "ORDER_VALIDATE", order.id, card=str(card.masked))
-            self._commit(uow)
-        return await self._authorize_due(actor, order_id, card)
+            self._prepare_validation(uow, order, actor, card)
+            return await self._authorize_planned(uow, actor, order, card)
+
+    def _prepare_validation(self, uow: UnitOfWork, order: m.Order, actor: m.Actor, card: CardData) -> None:
+        order.set_card(card.masked, None)
+        order.validate()
+        uow.audit(actor.name, "ORDER_VALIDATE", order.id, card=str(card.masked))
+
+    def _plan(self, order: m.Order, card: CardData | None, only_seq: int | None) -> list[tuple[int | None, m.AuthKind]]:
+        """Which calls to make: AUTHORIZE each pending instalment due within the validity window,
+        one VERIFY of the card when others fall due later. Refuses while anything is unsettled."""
+        brand = order.card_brand or (card.brand.value if card else "UNKNOWN")
+        limit = self.today() + self.validity(brand)
+        considered = [i for i in order.pending_instalments() if only_seq is None or i.seq == only_seq]
+        for inst in considered:
+            order.check_settled(inst)
+        todo = [i for i in considered if order.live_authorization(i) is None]
+        steps: list[tuple[int | None, m.AuthKind]] = [(i.seq, m.AuthKind.AUTHORIZE) for i in todo
+                                                       if i.due_date <= limit]
+        has_verify = any(a.kind is m.AuthKind.VERIFY and a.state is m.AuthState.APPROVED for a in order.authorizations)
+        if only_seq is None and not has_verify and any(i.due_date > limit for i in todo):
+            steps.append((None, m.AuthKind.VERIFY))
+        return steps
+
+    def _open_request(self, uow: UnitOfWork, order: m.Order, actor: m.Actor, seq: int | None, kind: m.AuthKind,
+                      card: CardData | None) -> tuple[int, str, Decimal, str | None]:
+        """Add the REQUESTED row (the caller commits it before any call); returns what the call needs."""
+        inst = order.instalment(seq) if seq is not None else None
+        if card is None and not order.card_token:
+            raise EngineError("carte à ressaisir (pas de jeton prestataire)", field="card")
+        masked = card.masked if card else order.card
+        assert masked is not None
+        auth = m.Authorization(
+            order_id=order.id or 0,
+            instalment_id=inst.id if inst else None,
+            kind=kind,
+            amount=inst.amount if inst and kind is m.AuthKind.AUTHORIZE else Decimal("0.00"),
+            idempotency_key=uuid.uuid4().hex,
+            acquirer=self.acquirer.name,
+            card=masked,
+            requested_at=self.clock(),
+            operator=actor.name,
+        )
+        order.authorizations.append(auth)
+        if inst is not None and kind is m.AuthKind.AUTHORIZE:
+            inst.auth_pending = True
+        order.touch(self.clock())
+        uow.session.flush()
+        return auth.id or 0, auth.idempotency_key, auth.amount, order.card_token
 
     async def _authorize_due(self, actor: m.Actor, order_id: int, card: CardData | None,
                              only_seq: int | None = None) -> ValidationResult:
-        """Authorize the pending instalments due within the validity window, verify the card for
-        later ones; stop at the first refusal (the operator decides before anything else)."""
-        answers: list[AuthAnswer] = []
         with self.db.uow() as uow:
-            order = self._load(uow, order_id)
-            brand = order.card_brand or (card.brand.value if card else "UNKNOWN")
-            limit = self.today() + self.validity(brand)
-            considered = [i for i in order.pending_instalments() if only_seq is None or i.seq == only_seq]
-            for inst in considered:
-                order.check_settled(inst)
-            todo = [i for i in considered if order.live_authorization(i) is None]
-            due_now = [i.seq for i in todo if i.due_date <= limit]
-            later = [i.seq for i in todo if i.due_date > limit]
-            has_verify = any(a.kind is m.AuthKind.VERIFY and a.state is m.AuthState.APPROVED
-                             for a in order.authorizations)
-        steps: list[tuple[int | None, m.AuthKind]] = [(s, m.AuthKind.AUTHORIZE) for s in due_now]
-        if later and not has_verify and only_seq is None:
-            steps.append((None, m.AuthKind.VERIFY))
-        source_card = card
-        for seq, kind in steps:
-            auth, answer = await self._request(actor, order_id, seq, kind, source_card)
-            answers.append(answer)
-            source_card = None  # later calls use the token the first one brought back
-            if not answer.approved:
-                break
-        with self.db.uow() as uow:
-            order = self._load(uow, order_id)
-            order.awaiting_decision = any(not a.approved for a in answers)
-            order.touch(self.clock())
-            self._commit(uow)
-        return ValidationResult(order, answers)
+            return await self._authorize_planned(uow, actor, self._load(uow, order_id), card, only_seq)
 
-    async def _request(self, actor: m.Actor, order_id: int, seq: int | None, kind: m.AuthKind,
-                       card: CardData | None) -> tuple[m.Authorization, AuthAnswer]:
-        """One authorization (or verify): row committed first, then the call, then the answer."""
-        with self.db.uow() as uow:
-            order = self._load(uow, order_id)
-            inst = order.instalment(seq) if seq is not None else None
-            if card is None and not order.card_token:
-                raise EngineError("carte à ressaisir (pas de jeton prestataire)", field="card")
-            masked = card.masked if card else order.card
-            assert masked is not None
-            auth = m.Authorization(
-                order_id=order_id,
-                instalment_id=inst.id if inst else None,
-                kind=kind,
-                amount=inst.amount if inst and kind is m.AuthKind.AUTHORIZE else Decimal("0.00"),
-                idempotency_key=uuid.uuid4().hex,
-                acquirer=self.acquirer.name,
-                card=masked,
-                requested_at=self.clock(),
-                operator=actor.name,
-            )
-            order.authorizations.append(auth)
-            if inst is not None and kind is m.AuthKind.AUTHORIZE:
-                inst.auth_pending = True
+    async def _authorize_planned(self, uow: UnitOfWork, actor: m.Actor, order: m.Order, card: CardData | None,
+                                 only_seq: int | None = None) -> ValidationResult:
+        """Plan the calls, commit the first REQUESTED row with whatever `uow` already holds, then
+        run the calls one after the other, stopping at the first refusal (the operator decides
+        before anything else). One transaction after each call."""
+        steps = self._plan(order, card, only_seq)
+        if not steps:
+            order.awaiting_decision = False
             order.touch(self.clock())
             self._commit(uow)
-            auth_id, key, amount, token = auth.id, auth.idempotency_key, auth.amount, order.card_token
-        source = PaymentSource(card=card) if card else PaymentSource(token=token)
-        try:
-            if kind is m.AuthKind.VERIFY:
-                resp: AcquirerResponse | None = await self.acquirer.verify(source, key)
-            else:
-                resp = await self.acquirer.authorize(source, amount, key)
-        except AcquirerUnavailable as exc:
-            log.warning("authorization %s: no answer (%s)", auth_id, exc)
-            resp = None
-        with self.db.uow() as uow:
-            order = self._load(uow, order_id)
-            auth = next(a for a in order.authorizations if a.id == auth_id)
-            self._record_answer(order, auth, resp)
-            uow.audit(actor.name, "AUTHORIZE" if kind is m.AuthKind.AUTHORIZE else "VERIFY", order_id,
-                      authorization=auth_id, amount=amount, state=auth.state.value, code=auth.response_code)
-            order.touch(self.clock())
-            self._commit(uow)
-            return auth, self._answer(auth, seq)
+            return ValidationResult(order)
+        pending = self._open_request(uow, order, actor, *steps[0], card)
+        self._commit(uow)
+        order_id = order.id or 0
+        answers: list[AuthAnswer] = []
+        source_card = card
+        for n, (seq, kind) in enumerate(steps):
+            auth_id, key, amount, token = pending
+            source = PaymentSource(card=source_card) if source_card else PaymentSource(token=token)
+            source_card = None  # later calls use the token the first one brought back
+            try:
+                if kind is m.AuthKind.VERIFY:
+                    resp: AcquirerResponse | None = await self.acquirer.verify(source, key)
+                else:
+                    resp = await self.acquirer.authorize(source, amount, key)
+            except AcquirerUnavailable as exc:
+                log.warning("authorization %s: no answer (%s)", auth_id, exc)
+                resp = None
+            with self.db.uow() as after:
+                order = self._load_any(after, order_id)
+                auth = next(a for a in order.authorizations if a.id == auth_id)
+                self._record_answer(order, auth, resp)
+                after.audit(actor.name, "AUTHORIZE" if kind is m.AuthKind.AUTHORIZE else "VERIFY", order_id,
+                            authorization=auth_id, amount=amount, state=auth.state.value, code=auth.response_code)
+                answers.append(self._answer(auth, seq))
+                more = answers[-1].approved and n + 1 < len(steps) and order.status is m.OrderStatus.VALIDATED
+                if more:
+                    pending = self._open_request(after, order, actor, *steps[n + 1], None)
+                else:
+                    order.awaiting_decision = any(not a.approved for a in answers)
+                order.touch(self.clock())
+                self._commit(after)
+            if not more:
+                return ValidationResult(order, answers)
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def _record_answer(self, order: m.Order, auth: m.Authorization, resp: AcquirerResponse | None) -> None:
         now = self.clock()
