@@ -62,6 +62,7 @@ async def validations(n: int) -> None:
     print(f"  engine place_order      p50 {e50:7.2f} ms   p99 {e99:7.2f} ms")
     print(f"  baseline acquirer call  p50 {r50:7.2f} ms   p99 {r99:7.2f} ms")
     print(f"  engine overhead         p50 {e50 - r50:7.2f} ms   p99 {e99 - r99:7.2f} ms")
+    await engine.close()
 
 
 async def precheck(n: int, latency_ms: float, concurrency: int, acquirer: str) -> None:
@@ -92,10 +93,15 @@ async def precheck(n: int, latency_ms: float, concurrency: int, acquirer: str) -
         from d400tui.acquirers.base import PaymentSource
 
         t0 = time.perf_counter()
-        cards = []
-        for i, p in enumerate(pans):
-            resp = await engine.acquirer.verify(PaymentSource(card=CardData(p, exp)), f"bench-tok-{i}")
-            cards.append((resp.token, "VISA", p[:6], p[-4:], "12/30"))
+        gate = asyncio.Semaphore(concurrency)
+
+        async def tokenize(i: int, p: str) -> tuple[str, str, str, str, str]:
+            async with gate:
+                resp = await engine.acquirer.verify(PaymentSource(card=CardData(p, exp)), f"bench-tok-{i}")
+            assert resp.token, resp
+            return (resp.token, "VISA", p[:6], p[-4:], "12/30")
+
+        cards = list(await asyncio.gather(*(tokenize(i, p) for i, p in enumerate(pans))))
         generate_orders(engine.db, n, cards, date.today(), all_due=True)
         setup = time.perf_counter() - t0
         if acquirer == "simulator":
@@ -103,6 +109,7 @@ async def precheck(n: int, latency_ms: float, concurrency: int, acquirer: str) -
         t0 = time.perf_counter()
         run = await engine.precheck(m.Actor("SUPER1", True), date.today(), concurrency)
         elapsed = time.perf_counter() - t0
+        await engine.close()
     finally:
         if server:
             server.__exit__(None, None, None)

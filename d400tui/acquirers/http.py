@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import quote
 
 import httpx
+from httpx_aiohttp import AiohttpTransport
 
 from d400tui.domain.cards import Brand
 
@@ -88,11 +89,16 @@ class HttpAcquirer:
         headers = {"Accept": "application/json"}
         if api_key:
             headers[API_KEY_HEADER] = api_key
+        limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
+        if transport is None:
+            # httpcore's own pool tops out near 950 requests/s here and falls to 110-660/s with 64
+            # requests in flight; the aiohttp transport keeps httpx's API and does ~1,140/s (bench/).
+            transport = AiohttpTransport(limits=limits)
         self._client = httpx.AsyncClient(
             base_url=self.base_url,
             headers=headers,
             timeout=httpx.Timeout(timeout_s, connect=connect_timeout_s, pool=timeout_s),
-            limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
+            limits=limits,
             transport=transport,
         )
 

@@ -11,15 +11,10 @@ from typing import Any
 from d400tui.config import Settings
 
 from .base import AcquirerUnavailable
+from .issuer import issuer_from_settings
 
 DEFAULT_PORTS = {"http": 8410, "iso8583": 8583}
 log = logging.getLogger(__name__)
-
-
-def _issuer(settings: Settings):  # type: ignore[no-untyped-def]
-    from .issuer import Issuer
-
-    return Issuer(settings.simulator_path, validity_days=settings.validity_days)
 
 
 def serve(
@@ -34,7 +29,7 @@ def serve(
     if protocol not in DEFAULT_PORTS:
         raise ValueError(f"protocol must be one of {', '.join(DEFAULT_PORTS)}")
     port = DEFAULT_PORTS[protocol] if port is None else port
-    issuer = _issuer(settings)
+    issuer = issuer_from_settings(settings)
     latency_s = settings.simulator_latency_ms / 1000
     try:
         if protocol == "http":

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 
 Progress = Callable[[int, int], None]
 PENDING, VALIDATED, PHONE, CARD = "PENDING", "VALIDATED", "PHONE", "CARD"
+STALE_RUN = timedelta(hours=2)  # a run unfinished after this long died (killed process): its claims are free
 
 
 @dataclass
@@ -70,11 +71,17 @@ class Batches:
         )
 
     def _precheck_where(self, run_date: date, run_id: int) -> Any:
-        i = t.instalments
+        """Due, not in flight, not already tried by this run nor by another run still going (two
+        pre-checks at the same time never ask twice for one instalment; a later rerun retries),
+        and with no authorization valid through the run date."""
+        i, r = t.instalments, t.precheck_runs
+        over = select(r.c.id).where(or_(r.c.finished_at.isnot(None),
+                                        r.c.started_at < self.e.clock() - STALE_RUN))
         return and_(
             self._due_where(run_date),
             i.c.auth_pending.is_(False),
-            or_(i.c.precheck_run_id.is_(None), i.c.precheck_run_id != run_id),
+            or_(i.c.precheck_run_id.is_(None),
+                and_(i.c.precheck_run_id != run_id, i.c.precheck_run_id.in_(over))),
             or_(i.c.authorized_until.is_(None), i.c.authorized_until < _day_end(run_date)),
         )
 
@@ -102,6 +109,11 @@ class Batches:
             )
             if self.e.db.dialect == "postgresql":
                 q = q.with_for_update(of=i, skip_locked=True)
+            else:
+                # SQLite: take the write lock before selecting (a no-op write opens the transaction),
+                # so two claims never read the same free instalments.
+                s.execute(update(t.precheck_runs).where(t.precheck_runs.c.id == run_id)
+                          .values(selected=t.precheck_runs.c.selected))
             rows = s.execute(q).all()
             if not rows:
                 return []
@@ -173,9 +185,23 @@ class Batches:
         counter = [0]
         claim_n = max(32, min(claim_size, concurrency * 4))
 
+        # Database work runs in a thread, one piece at a time, so the event loop keeps the
+        # acquirer calls flowing while a batch is claimed or written (SQLite and psycopg release
+        # the GIL while they work).
+        db_turn = asyncio.Lock()
+        flushes: list[asyncio.Task[None]] = []
+
+        async def flush(batch: list[_Done]) -> None:
+            async with db_turn:
+                await asyncio.to_thread(self._flush, run_id, batch, actor.name)
+            counter[0] += len(batch)
+            if progress:
+                progress(min(counter[0], total), total)
+
         async def producer() -> None:
             while True:
-                claims = self._claim(run_id, run_date, claim_n, actor.name)
+                async with db_turn:
+                    claims = await asyncio.to_thread(self._claim, run_id, run_date, claim_n, actor.name)
                 if not claims:
                     break
                 for c in claims:
@@ -199,13 +225,14 @@ class Batches:
                     resp = None
                 done.append(_Done(c, resp, void_ok))
                 if len(done) >= claim_n:
-                    self._flush(run_id, done, actor.name)
-                    counter[0] += claim_n
-                    if progress:
-                        progress(min(counter[0], total), total)
+                    batch = done[:]
+                    done.clear()
+                    flushes.append(asyncio.create_task(flush(batch)))
 
         await asyncio.gather(producer(), *(worker() for _ in range(concurrency)))
-        self._flush(run_id, done, actor.name)
+        if done:
+            flushes.append(asyncio.create_task(flush(done[:])))
+        await asyncio.gather(*flushes)
         with self.e.db.uow() as uow:
             i, o = t.instalments, t.orders
             frozen = uow.session.scalar(
@@ -236,11 +263,10 @@ class Batches:
                 select(func.count()).select_from(i.join(o, o.c.id == i.c.order_id))
                 .where(self._precheck_where(run_date, run_id))) or 0
 
-    def _flush(self, run_id: int, done: list[_Done], actor: str) -> None:
-        """Write a batch of answers in one transaction, then empty the buffer."""
-        if not done:
+    def _flush(self, run_id: int, batch: list[_Done], actor: str) -> None:
+        """Write a batch of answers in one transaction."""
+        if not batch:
             return
-        batch, done[:] = list(done), []
         now = self.e.clock()
         a, i, o = t.authorizations, t.instalments, t.orders
         auth_rows, inst_rows, results, audits = [], [], [], []

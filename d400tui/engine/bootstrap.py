@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import datetime
 from decimal import Decimal
 from uuid import uuid4
 
@@ -23,10 +25,11 @@ def open_database(settings: Settings, migrate: bool = True) -> Database:
     return db
 
 
-def open_engine(settings: Settings | None = None) -> Engine:
+def open_engine(settings: Settings | None = None, clock: Callable[[], datetime] | None = None) -> Engine:
+    """`clock` fixes "now" for tests and snapshots; default: the wall clock."""
     settings = settings or Settings()
     db = open_database(settings)
-    return Engine(settings, db, make_acquirer(settings))
+    return Engine(settings, db, make_acquirer(settings), clock)
 
 
 def first_run(settings: Settings, orders: int = FIRST_RUN_DEMO_ORDERS) -> bool:

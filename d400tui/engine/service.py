@@ -37,12 +37,17 @@ class Engine:
         settings: Settings,
         db: Database,
         acquirer: Acquirer,
-        clock: Callable[[], datetime] = datetime.now,
+        clock: Callable[[], datetime] | None = None,
     ) -> None:
         self.settings = settings
         self.db = db
         self.acquirer = acquirer
-        self.clock = clock
+        self.clock = clock or datetime.now
+
+    async def close(self) -> None:
+        """Close the acquirer's connections and the database pool (end of a CLI command, app exit)."""
+        await self.acquirer.close()
+        self.db.dispose()
 
     # -- small helpers ---------------------------------------------------------------------
     def today(self) -> date:
