@@ -21,6 +21,7 @@ from d400tui.acquirers.base import Acquirer, AcquirerResponse, AcquirerUnavailab
 from d400tui.config import Settings
 from d400tui.domain import model as m
 from d400tui.domain.cards import Brand, CardData
+from d400tui.domain.money import split
 from d400tui.store.db import Database, UnitOfWork
 from d400tui.store.repositories import OrderFilter, OrderRow
 
@@ -348,6 +349,89 @@ class Engine:
             auth.label = self.label(resp.code)
         if inst is not None and auth.kind is m.AuthKind.AUTHORIZE:
             inst.auth_pending = False
+
+    # -- drafts: an order being typed survives a dropped terminal ----------------------------
+    MAX_DRAFT = 64 * 1024
+
+    def save_draft(self, actor: m.Actor, content: dict[str, object]) -> None:
+        """Save the entry screen's fields (never the card number nor the CVV: refused here)."""
+        import json
+
+        from sqlalchemy.dialects import postgresql, sqlite
+
+        from d400tui.domain.cards import scrub
+        from d400tui.store import tables as t
+
+        text = json.dumps(content, ensure_ascii=False, default=str)
+        if len(text) > self.MAX_DRAFT:
+            raise EngineError("brouillon trop volumineux")
+        text = scrub(text)  # a card number typed in a free field is masked, never stored
+        ins = (postgresql.insert if self.db.dialect == "postgresql" else sqlite.insert)(t.order_drafts)
+        stmt = ins.values(operator=actor.name, saved_at=self.clock(), content=text)
+        stmt = stmt.on_conflict_do_update(index_elements=["operator"],
+                                          set_={"saved_at": stmt.excluded.saved_at, "content": stmt.excluded.content})
+        with self.db.uow() as uow:
+            uow.session.execute(stmt)
+            uow.commit()
+
+    def load_draft(self, actor: m.Actor) -> tuple[datetime, dict[str, object]] | None:
+        import json
+
+        from sqlalchemy import select
+
+        from d400tui.store import tables as t
+
+        with self.db.uow() as uow:
+            row = uow.session.execute(select(t.order_drafts.c.saved_at, t.order_drafts.c.content)
+                                      .where(t.order_drafts.c.operator == actor.name)).first()
+        if row is None:
+            return None
+        try:
+            return row[0], json.loads(row[1])
+        except ValueError:
+            return None
+
+    def discard_draft(self, actor: m.Actor) -> None:
+        from sqlalchemy import delete
+
+        from d400tui.store import tables as t
+
+        with self.db.uow() as uow:
+            uow.session.execute(delete(t.order_drafts).where(t.order_drafts.c.operator == actor.name))
+            uow.commit()
+
+    # -- modifying lines (option 2) ----------------------------------------------------------
+    async def modify_lines(self, actor: m.Actor, order_id: int, lines: list[tuple[str, int]]) -> ValidationResult:
+        """Replace the lines of an open order. The new total is spread over the pending
+        instalments; a validated card order's live authorizations are voided and the card (its
+        token) authorized again for the new amounts."""
+        with self.db.uow() as uow:
+            order = self._load(uow, order_id)
+            order.ensure_open()
+            if any(i.state is m.InstalmentState.CAPTURED for i in order.instalments):
+                raise EngineError(f"commande {order_id} déjà encaissée en partie : modification impossible")
+            pending = order.pending_instalments()
+            for inst in pending:
+                order.check_settled(inst)
+            old_total = order.total
+            self._set_lines(uow, order, lines)
+            if not pending:
+                raise EngineError(f"commande {order_id} : plus d'échéance à payer")
+            for inst, amount in zip(pending, split(order.total, len(pending)), strict=True):
+                inst.amount = amount
+            live = [a.id for a in order.live_authorizations() if a.id is not None]
+            reauthorize = (order.status is m.OrderStatus.VALIDATED and order.channel is m.Channel.PHONE
+                           and order.payment_method is m.PaymentMethod.CARD and bool(order.card_token))
+            uow.audit(actor.name, "ORDER_MODIFY", order_id, old_total=old_total, new_total=order.total,
+                      lines=len(order.lines), voids=len(live))
+            order.touch(self.clock())
+            self._commit(uow)
+        voids = await self._void_all(actor, order_id, live) if reauthorize else []
+        if reauthorize:
+            result = await self._authorize_due(actor, order_id, None)
+            result.voids = voids
+            return result
+        return ValidationResult(self.get_order(order_id), voids=voids)
 
     # -- decisions -------------------------------------------------------------------------
     async def decide(self, actor: m.Actor, order_id: int, kind: m.DecisionKind,

@@ -233,6 +233,15 @@ audit = Table(
     Column("detail", Text, nullable=False),
 )
 
+order_drafts = Table(
+    "order_drafts", metadata,
+    # One order being typed per operator, saved at each step so a dropped terminal loses nothing.
+    # Never holds a card number: the engine refuses and scrubs one.
+    Column("operator", String(20), primary_key=True),
+    Column("saved_at", DateTime, nullable=False),
+    Column("content", Text, nullable=False),
+)
+
 mapper_registry = registry(metadata=metadata)
 _mapped = False
 
