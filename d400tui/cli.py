@@ -544,6 +544,10 @@ def main() -> None:
     from d400tui.engine import USER_ERRORS
 
     try:
+        from d400tui.logs import configure
+
+        settings = _settings()
+        configure(settings.log_file, settings.log_level)
         app()
     except (CliError, *USER_ERRORS) as exc:
         err.print(f"d400: {exc}", markup=False, highlight=False)

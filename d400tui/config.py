@@ -61,6 +61,9 @@ class Settings(BaseSettings):
     simulator_latency_ms: float = Field(0.0, ge=0)
     simulator_fault_rate: float = Field(0.0, ge=0, le=1)
 
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    """Level of the JSON log file `d400.log` in the data directory (card numbers always masked)."""
+
     operator: str | None = None
     """CLI identity (with D400_PASSWORD); the TUI signs on instead."""
     password: SecretStr | None = None
@@ -86,6 +89,10 @@ class Settings(BaseSettings):
         if self.db_url:
             return self.db_url
         return f"sqlite:///{self.data_dir / 'd400.db'}"
+
+    @property
+    def log_file(self) -> Path:
+        return self.data_dir / "d400.log"
 
     @property
     def simulator_path(self) -> Path:

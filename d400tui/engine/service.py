@@ -303,6 +303,8 @@ class Engine:
                 order = self._load_any(after, order_id)
                 auth = next(a for a in order.authorizations if a.id == auth_id)
                 self._record_answer(order, auth, resp)
+                log.info("order %s %s %s %s: %s %s", order_id, kind.value.lower(), auth.card, amount,
+                         auth.state.value, auth.response_code)
                 after.audit(actor.name, "AUTHORIZE" if kind is m.AuthKind.AUTHORIZE else "VERIFY", order_id,
                             authorization=auth_id, amount=amount, state=auth.state.value, code=auth.response_code)
                 answers.append(self._answer(auth, seq))

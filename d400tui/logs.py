@@ -1,0 +1,54 @@
+"""Structured logging: one JSON object per line in `d400.log` next to the database, every
+message, argument and traceback passed through the card-number scrubber first."""
+
+from __future__ import annotations
+
+import json
+import logging
+import logging.handlers
+from datetime import datetime
+from pathlib import Path
+
+from d400tui.domain.cards import scrub
+
+
+class ScrubFilter(logging.Filter):
+    """Renders the message with its arguments, then masks any Luhn-valid digit run in it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            text = record.getMessage()
+        except Exception:  # noqa: BLE001 - a bad format string must not lose the line
+            text = str(record.msg)
+        record.msg, record.args = scrub(text), None
+        return True
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "at": datetime.fromtimestamp(record.created).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            entry["exception"] = scrub(self.formatException(record.exc_info))
+        return json.dumps(entry, ensure_ascii=False)
+
+
+def configure(log_file: Path, level: str = "INFO") -> logging.Handler:
+    """Attach the scrubbed JSON file handler to the `d400` loggers (idempotent)."""
+    root = logging.getLogger("d400")
+    for h in root.handlers:
+        if getattr(h, "_d400", False):
+            return h
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    handler = logging.handlers.RotatingFileHandler(log_file, maxBytes=10_000_000, backupCount=3, encoding="utf-8")
+    handler.addFilter(ScrubFilter())
+    handler.setFormatter(JsonFormatter())
+    handler._d400 = True  # type: ignore[attr-defined]
+    root.addHandler(handler)
+    root.setLevel(level)
+    root.propagate = True
+    return handler
