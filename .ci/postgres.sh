@@ -13,7 +13,7 @@ if ! pg_ok; then
     if ! pg_lsclusters 2>/dev/null | grep -q "^$ver *main"; then pg_createcluster "$ver" main >/dev/null || true; fi
     pg_ctlcluster "$ver" main start 2>/dev/null || true
     for _ in $(seq 1 30); do su postgres -c "psql -tAc 'select 1'" >/dev/null 2>&1 && break; sleep 1; done
-    su postgres -c "psql -v ON_ERROR_STOP=0 -qc \"CREATE ROLE d400test LOGIN PASSWORD 'd400test'\"" >/dev/null 2>&1 || true
+    su postgres -c "psql -v ON_ERROR_STOP=0 -qc \"CREATE ROLE d400test LOGIN CREATEDB PASSWORD 'd400test'\"" >/dev/null 2>&1 || true
     su postgres -c "psql -v ON_ERROR_STOP=0 -qc \"CREATE DATABASE d400test OWNER d400test\"" >/dev/null 2>&1 || true
   fi
 fi

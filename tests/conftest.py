@@ -13,7 +13,48 @@ from d400tui.config import Settings
 from d400tui.domain import model as m
 from d400tui.domain.cards import CardData, parse_expiry
 
-PG_URL = os.environ.get("D400_TEST_PG_URL")
+PG_BASE_URL = os.environ.get("D400_TEST_PG_URL")
+
+
+def _session_pg_url() -> str | None:
+    """A database of this test session's own, so parallel runs (CI, developers, helpers) never
+    drop each other's schema. Needs CREATEDB (.ci/postgres.sh grants it); falls back to the given
+    database otherwise."""
+    if not PG_BASE_URL:
+        return None
+    import uuid
+
+    name = f"d400t_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    admin = create_engine(PG_BASE_URL.replace("postgresql://", "postgresql+psycopg://", 1),
+                          isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    except Exception:  # noqa: BLE001 - no CREATEDB right: share the given database
+        return PG_BASE_URL
+    finally:
+        admin.dispose()
+    _created.append(name)
+    return PG_BASE_URL.rsplit("/", 1)[0] + "/" + name
+
+
+_created: list[str] = []
+PG_URL = _session_pg_url()
+
+
+def pytest_sessionfinish(session, exitstatus):  # type: ignore[no-untyped-def]
+    if not _created or not PG_BASE_URL:
+        return
+    admin = create_engine(PG_BASE_URL.replace("postgresql://", "postgresql+psycopg://", 1),
+                          isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            for name in _created:
+                conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    except Exception:  # noqa: BLE001 - best effort clean-up
+        pass
+    finally:
+        admin.dispose()
 
 TEST_CARDS = {
     # pan: (expiry, expected code, expected category)
