@@ -689,11 +689,14 @@ class Engine:
             state, key, kind = auth.state, auth.idempotency_key, auth.kind
         if state is m.AuthState.UNKNOWN:
             resp = await self.acquirer.status(key)
+            if resp.outcome is Outcome.NOT_FOUND:
+                # Never reached the issuer: nothing is held. An acquirer that speaks ISO 8583 still
+                # gets the reversal its network expects for an unanswered request.
+                await self._reverse_unanswered(key)
             with self.db.uow() as uow:
                 order = self._load_any(uow, order_id)
                 auth = next(a for a in order.authorizations if a.id == auth_id)
                 if resp.outcome is Outcome.NOT_FOUND:
-                    # The request never reached the issuer: nothing is held.
                     auth.move(m.AuthState.VOIDED)
                     auth.void_state = m.VoidState.DONE
                     auth.label = "jamais parvenue au prestataire"
@@ -720,6 +723,16 @@ class Engine:
         if not v.done and "injoignable" in v.message:
             return f"?autorisation {auth_id} (commande {order_id}) : {v.message}"
         return f"autorisation {auth_id} (commande {order_id}) : {v.message}"
+
+    async def _reverse_unanswered(self, key: str) -> None:
+        inner = getattr(self.acquirer, "inner", None)  # under the circuit breaker
+        reverse = getattr(self.acquirer, "reverse", None) or getattr(inner, "reverse", None)
+        if reverse is None:
+            return
+        try:
+            await reverse(key, key + "-reversal")
+        except AcquirerUnavailable as exc:
+            log.warning("reversal of %s not sent (%s): the host will time it out", key, exc)
 
     @staticmethod
     def _still_needed(order: m.Order, auth: m.Authorization) -> bool:

@@ -263,3 +263,39 @@ async def test_supervisor_only_operations_refused_for_operators(engine) -> None:
         await engine.capture(OPER)
     with pytest.raises(PermissionDenied):
         await engine.capture_one(OPER, 1, 1)
+
+
+async def test_request_that_never_arrived_is_settled_and_reversed(engine, issuer) -> None:
+    """The connection dropped before the issuer saw the request: UNKNOWN, then the reconciler
+    finds nothing under the key, sends the reversal an ISO network expects, and voids the row."""
+    from d400tui.acquirers.base import AcquirerUnavailable
+
+    real = engine.acquirer
+    reversed_keys: list[str] = []
+
+    class Dropping:
+        name, brands, capabilities = real.name, real.brands, real.capabilities
+        inner = None
+
+        async def authorize(self, source, amount, key):  # type: ignore[no-untyped-def]
+            raise AcquirerUnavailable("connection reset before sending")
+
+        async def reverse(self, original_key, key):  # type: ignore[no-untyped-def]
+            reversed_keys.append(original_key)
+
+        def __getattr__(self, name):  # type: ignore[no-untyped-def]
+            return getattr(real, name)
+
+    engine.acquirer = Dropping()
+    r = await engine.place_order(OPER, 100001, [A], card("4970100000000014"))
+    assert r.answers[0].state is m.AuthState.UNKNOWN
+    engine.acquirer = Dropping()
+    report = await engine.reconcile(SUPER)
+    assert "jamais parvenue" in report.settled[0]
+    o = engine.get_order(r.order.id)
+    assert o.authorizations[0].state is m.AuthState.VOIDED
+    assert reversed_keys == [o.authorizations[0].idempotency_key]
+    assert issuer.holds() == []
+    engine.acquirer = real
+    retry = await engine.decide(OPER, r.order.id, m.DecisionKind.RETRY, card("4970100000000014"))
+    assert retry.approved  # the instalment is free again once settled
