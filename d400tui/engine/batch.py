@@ -271,14 +271,16 @@ class Batches:
         a, i, o = t.authorizations, t.instalments, t.orders
         auth_rows, inst_rows, results, audits = [], [], [], []
         refused_orders: set[int] = set()
-        voided, void_failed = [], []
+        voided = []  # a void that failed stays EXPIRED with void PENDING: the reconciler finishes it
         counts = {"approved": 0, "refused": 0, "unavailable": 0}
         for d in batch:
             c, resp = d.claim, d.resp
-            if d.void_ok is True:
-                voided.append(c.old_auth_id)
-            elif d.void_ok is False:
-                void_failed.append(c.old_auth_id)
+            if d.void_ok is not None:
+                if d.void_ok:
+                    voided.append(c.old_auth_id)
+                audits.append(dict(at=now, actor=actor, action="VOID", order_id=c.order_id,
+                                   detail=f'{{"run": {run_id}, "authorization": {c.old_auth_id}, '
+                                          f'"reason": "validity limit", "done": {str(d.void_ok).lower()}}}'))
             if resp is None:
                 state, code, cat, outcome = m.AuthState.UNKNOWN, NO_ANSWER, m.Category.UNAVAILABLE, "UNAVAILABLE"
                 counts["unavailable"] += 1
