@@ -439,7 +439,7 @@ class Report:
         return [v for v in self.violations if not v.known_bug]
 
     def lines(self) -> list[str]:
-        kb = len(self.violations) - len(self.unexplained)
+        bugs = Counter(v.bug for v in self.violations if v.bug)
         return [
             f"cycles {self.cycles}, kill -9 of the traffic process {self.kills}, of the acquirer server "
             f"{self.server_kills}",
@@ -448,8 +448,8 @@ class Report:
             f"server kill: {self.unknown_after_server_kill} authorizations UNKNOWN, {self.breaker_fast_failures} "
             f"breaker fast failures, {self.reconcile_still_unknown_while_down} still unknown while down",
             f"engine errors (not user errors) {len(self.errors)}",
-            f"inconsistencies {self.inconsistencies} ({kb} from the known engine bug '{KNOWN_BUG}', "
-            f"{len(self.unexplained)} other)",
+            f"inconsistencies {self.inconsistencies} (known engine bugs: "
+            f"{', '.join(f'{k} {v}' for k, v in sorted(bugs.items())) or 'none'}; {len(self.unexplained)} other)",
         ]
 
 
