@@ -1,11 +1,16 @@
-"""The green-screen application: sign-on first, then the main menu and its panels."""
+"""The green-screen application: sign-on first, then the main menu and its panels.
+
+Start-up order: the sign-on screen is painted first, with only Textual, the settings and the
+catalogue of strings loaded; the engine (SQLAlchemy, migrations, the acquirer) and the other
+panels are loaded in a thread afterwards, while the operator types a name and a password."""
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable
 from datetime import datetime
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from textual.app import App
 
@@ -14,11 +19,16 @@ from d400tui.i18n import set_lang, t
 
 if TYPE_CHECKING:
     from d400tui.domain import model as m
-    from d400tui.engine import Engine
+    from d400tui.engine import AuthAnswer, Engine
+    from d400tui.screens.decision import DecisionScreen
+
+# loaded in the background once sign-on is on screen, so the first F10 or list does not import them
+WARM_MODULES = ("d400tui.screens.menu", "d400tui.screens.order_entry", "d400tui.screens.work_orders",
+                "d400tui.screens.decision", "d400tui.screens.prompt", "d400tui.screens.draft")
 
 
 class D400App(App[None]):
-    CSS_PATH = "d400.tcss"
+    CSS_PATH = str(Path(__file__).with_name("d400.tcss"))  # absolute: subclasses elsewhere (bench, tests) find it
     ENABLE_COMMAND_PALETTE = False
     TITLE = "d400"
 
@@ -28,36 +38,61 @@ class D400App(App[None]):
         set_lang(self.settings.lang)
         super().__init__()
         self._engine = engine
+        self._owns_engine = engine is None  # an engine handed in is closed by whoever opened it
         self._engine_lock = threading.Lock()
+        self._clock = clock
         self.d400_now: Callable[[], datetime] = clock or datetime.now
         self.actor: m.Actor | None = None
 
-    # -- engine: opened in a thread at start so the sign-on screen shows at once -----------------
+    # -- engine: opened in a thread once sign-on is painted --------------------------------------
     @property
     def engine(self) -> Engine:
         with self._engine_lock:
             if self._engine is None:
                 from d400tui.engine import open_engine
 
-                self._engine = open_engine(self.settings)
+                self._engine = open_engine(self.settings, clock=self._clock)
             return self._engine
 
-    def _warm_engine(self) -> None:
+    def _warm(self) -> None:
+        import importlib
+
         _ = self.engine
+        for name in WARM_MODULES:
+            importlib.import_module(name)
 
     def on_mount(self) -> None:
         from d400tui.screens.signon import SignOnScreen
 
         self.push_screen(SignOnScreen())
-        if self._engine is None:
-            self.run_worker(self._warm_engine, thread=True, exit_on_error=False, group="engine")
+        self.call_after_refresh(self._start_warm)
+
+    def _start_warm(self) -> None:
+        self.run_worker(self._warm, thread=True, exit_on_error=False, group="engine")
 
     # -- navigation ------------------------------------------------------------------------------
-    def signed_on(self, actor: m.Actor) -> None:
+    def signed_on(self, actor: m.Actor, draft: tuple[datetime, dict[str, Any]] | None = None) -> None:
+        """To the menu; with a draft left by a dropped session, ask whether to resume it first."""
         from d400tui.screens.menu import MenuScreen
 
         self.actor = actor
         self.switch_screen(MenuScreen())
+        if draft is not None:
+            from d400tui.screens.draft import DraftScreen
+
+            self.push_screen(DraftScreen(*draft), lambda resume: self._draft_answer(resume, draft[1]))
+
+    def _draft_answer(self, resume: bool | None, content: dict[str, Any]) -> None:
+        from d400tui.screens.order_entry import OrderEntryScreen
+
+        if resume is None:
+            return  # F12: kept, asked again at the next sign-on
+        if resume:
+            self.push_screen(OrderEntryScreen(draft=content))
+            return
+        assert self.actor is not None
+        self.engine.discard_draft(self.actor)
+        self.notify(t("draft.discarded"), timeout=4)
 
     def sign_off(self) -> None:
         from d400tui.screens.signon import SignOnScreen
@@ -73,18 +108,26 @@ class D400App(App[None]):
         while len(self.screen_stack) > 2 and not isinstance(self.screen, MenuScreen):
             self.pop_screen()
 
+    def decision_screen(self, answer: AuthAnswer, order_id: int, allow_change: bool = True) -> DecisionScreen:
+        """The decision panel, composed once and kept installed: a refusal shows it without building a screen."""
+        from d400tui.screens.decision import DecisionScreen
+
+        if not self.is_screen_installed("decision"):
+            self.install_screen(DecisionScreen(), "decision")
+        screen = self.get_screen("decision")
+        assert isinstance(screen, DecisionScreen)
+        return screen.prepare(answer, order_id, allow_change)
+
     def notify_outcome(self, text: str, error: bool = False) -> None:
         """An outcome that arrives after its panel was left (a worker finishing)."""
         self.notify(text, severity="error" if error else "information", timeout=8)
 
     async def on_unmount(self) -> None:
-        if self._engine is not None:
-            close = getattr(self._engine.acquirer, "close", None)
-            if close is not None:
-                try:
-                    await close()
-                except Exception:  # noqa: BLE001 - closing on the way out must not mask the exit
-                    pass
+        if self._engine is not None and self._owns_engine:
+            try:
+                await self._engine.close()
+            except Exception:  # noqa: BLE001 - closing on the way out must not mask the exit
+                pass
 
 
 def run_tui(settings: Settings | None = None) -> None:

@@ -1,4 +1,7 @@
-"""What every panel shares: header line, function-key legend, message line, F3/F12 and error display."""
+"""What every panel shares: header line, function-key legend, message line, F3/F12 and error display.
+
+Nothing here imports the engine or the domain at module level: the sign-on screen is built on this
+module and must be on screen before SQLAlchemy, the acquirers and the card parser are loaded."""
 
 from __future__ import annotations
 
@@ -12,14 +15,13 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen, Screen
 from textual.widget import Widget
 
-from d400tui.domain.cards import CardData, MaskedCard, card_from_entry, clean_pan
-from d400tui.engine import USER_ERRORS
 from d400tui.i18n import t
 from d400tui.widgets import EntryField, FKeyLegend, HeaderLine, MessageLine
 
 if TYPE_CHECKING:
     from d400tui.app import D400App
     from d400tui.domain import model as m
+    from d400tui.domain.cards import CardData, MaskedCard
     from d400tui.engine import Engine
 
 
@@ -123,6 +125,9 @@ class CardEntry:
         if not shown.strip():
             self._pan = None
             return None
+        from d400tui.domain.cards import clean_pan
+        from d400tui.engine import USER_ERRORS
+
         try:
             self._pan = clean_pan(shown)
         except USER_ERRORS as exc:
@@ -139,15 +144,13 @@ class CardEntry:
 
     def read_card(self, today: date) -> CardData | None:
         """CardData for the acquirer (raises CardError with the field to fix)."""
+        from d400tui.domain.cards import CardError, card_from_entry
+
         pan_f, exp_f, cvv_f = self.card_fields()
         err = self.leave_card_field()
         if err:
-            from d400tui.domain.cards import CardError
-
             raise CardError(err, field="card")
         if not self._pan:
-            from d400tui.domain.cards import CardError
-
             raise CardError(t("card.required"), field="card")
         return card_from_entry(self._pan, exp_f.text, cvv_f.text or None, today)
 

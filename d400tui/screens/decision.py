@@ -39,32 +39,57 @@ class DecisionScreen(D400Modal):
     DecisionScreen #headline { color: #ff5555; text-style: bold reverse; }
     """
 
-    def __init__(self, answer: AuthAnswer, order_id: int, allow_change: bool = True) -> None:
+    def __init__(self, answer: AuthAnswer | None = None, order_id: int = 0, allow_change: bool = True) -> None:
         super().__init__()
         self.answer = answer
         self.order_id = order_id
         self.allow_change = allow_change
 
+    def prepare(self, answer: AuthAnswer, order_id: int, allow_change: bool = True) -> DecisionScreen:
+        """Reuse one composed panel for every refusal of the session (the app keeps it installed):
+        showing it is then an update of six lines, not a new screen to compose and style."""
+        self.answer, self.order_id, self.allow_change = answer, order_id, allow_change
+        if self.is_mounted:
+            self._fill()
+        return self
+
     def compose(self) -> ComposeResult:
-        a = self.answer
         with Vertical(id="panel"):
-            yield Static(t("decision.heading", order=self.order_id), classes="label", markup=False)
-            yield Static(headline(a.category), id="headline", markup=False)
-            yield Static(t("decision.code", code=a.code or "--", label=a.label or ""), id="code", markup=False)
-            seq = a.instalment_seq if a.instalment_seq is not None else "-"
-            yield Static(t("decision.amount", amount=amount(a.amount), seq=seq), markup=False)
+            yield Static("", id="heading", classes="label", markup=False)
+            yield Static("", id="headline", markup=False)
+            yield Static("", id="code", markup=False)
+            yield Static("", id="amount", markup=False)
             yield Static("", classes="gap")
             yield Static(t("decision.choices1"), markup=False)
-            yield Static(t("decision.choices2") if self.allow_change else t("decision.choices2_nochange"),
-                         markup=False)
+            yield Static("", id="choices2", markup=False)
             with Horizontal(classes="row"):
                 yield Static(t("decision.prompt"), classes="lbl", markup=False)
                 yield EntryField(width=1, upper=True, id="choice")
             yield MessageLine()
             yield FKeyLegend(t(self.LEGEND_KEY))
 
+    def _fill(self) -> None:
+        a = self.answer
+        if a is None:
+            return
+        q = self.query_one
+        q("#heading", Static).update(t("decision.heading", order=self.order_id))
+        q("#headline", Static).update(headline(a.category))
+        q("#code", Static).update(t("decision.code", code=a.code or "--", label=a.label or ""))
+        seq = a.instalment_seq if a.instalment_seq is not None else "-"
+        q("#amount", Static).update(t("decision.amount", amount=amount(a.amount), seq=seq))
+        q("#choices2", Static).update(t("decision.choices2") if self.allow_change else t("decision.choices2_nochange"))
+        choice = q("#choice", EntryField)
+        choice.value = ""
+        choice.mark_error(False)
+        self.message("")
+        choice.focus()
+
     def on_mount(self) -> None:
-        self.query_one("#choice", EntryField).focus()
+        self._fill()
+
+    def on_screen_resume(self) -> None:
+        self._fill()
 
     @on(Input.Submitted)
     def process(self) -> None:

@@ -1,9 +1,17 @@
 """ORDENT — phone order entry: customer, lines, payment method, card, plan; F10 authorizes in a worker
-and shows the answer inline (the decision panel on a refusal or an unavailable service)."""
+and shows the answer inline (the decision panel on a refusal or an unavailable service).
+
+What is typed is saved as the operator's draft each time a field is left (never the card number,
+expiry or CVV), so a dropped terminal finds it again at the next sign-on; the draft is discarded
+once the order exists or the operator leaves the panel with F3/F12.
+
+ORDMOD is the same panel in "modify" mode (option 2 of work with orders): the lines of an existing
+order, F10 = engine.modify_lines, which voids and re-authorizes a validated card order."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from textual import on
 from textual.app import ComposeResult
@@ -19,7 +27,6 @@ from d400tui.i18n import t
 from d400tui.widgets import EntryField
 
 from .base import CardEntry, D400Screen
-from .decision import DecisionScreen
 from .fmt import amount
 
 LINES = 6
@@ -104,12 +111,24 @@ class OrderEntryScreen(AuthorizingMixin, CardEntry, D400Screen):
     LEGEND_KEY = "legend.entry"
     BINDINGS = [*D400Screen.BINDINGS,
                 Binding("f4", "prompt", t("key.f4"), show=False, id="d400.prompt", tooltip=t("key.f4")),
+                Binding("f5", "refresh", t("key.f5"), show=False, id="d400.refresh", tooltip=t("key.f5")),
+                Binding("ctrl+r", "refresh", t("key.f5"), show=False, id="d400.refresh.ctrl", tooltip=t("key.f5")),
                 Binding("f10", "validate", t("key.f10"), show=False, id="d400.validate", tooltip=t("key.f10"))]
 
-    def __init__(self) -> None:
+    def __init__(self, draft: dict[str, Any] | None = None, modify: m.Order | None = None) -> None:
         super().__init__()
+        self._draft = draft
+        self._modify = modify
+        self._saved: dict[str, Any] | None = None  # the draft last written, to skip identical saves
+        if modify is not None:
+            self.SCREEN_ID = "ORDMOD"
+            self.TITLE_KEY = "entry.modify_title"
+            self.LEGEND_KEY = "legend.modify"
         self._card: CardData | None = None
         self._order_id: int | None = None
+        # what was read from the catalogue while typing: F10 does not read it again (F5 does)
+        self._customers: dict[int, m.Customer] = {}
+        self._articles: dict[str, m.Article] = {}
 
     def compose(self) -> ComposeResult:
         yield from self.frame_top()
@@ -144,7 +163,96 @@ class OrderEntryScreen(AuthorizingMixin, CardEntry, D400Screen):
         yield from self.frame_bottom()
 
     def on_mount(self) -> None:
+        if self._modify is not None:
+            self._fill_from_order(self._modify)
+            return
+        if self._draft is not None:
+            self._fill_from_draft(self._draft)
+            self._saved = self.draft_content()
+            self.message(t("draft.resumed"))
+            return
         self.query_one("#customer", EntryField).focus()
+
+    # -- drafts ------------------------------------------------------------------------------------
+    def draft_content(self) -> dict[str, Any]:
+        """The fields worth keeping if the terminal drops. Never the card number, expiry or CVV."""
+        return {"v": 1, "customer": self.f("customer").value[:9],
+                "lines": [[self.f(f"art-{i}").value[:12], self.f(f"qty-{i}").value[:4]] for i in range(LINES)],
+                "method": self.f("method").value[:8], "plan": self.f("plan").value[:14]}
+
+    @staticmethod
+    def _is_empty(content: dict[str, Any]) -> bool:
+        return not content["customer"].strip() and not any(a.strip() or q.strip() for a, q in content["lines"])
+
+    def save_draft(self) -> None:
+        """Each step (a field left, a line added) is saved; nothing while the order is being placed."""
+        if self._modify is not None or self.busy or self._order_id is not None or not self.is_mounted:
+            return
+        content = self.draft_content()
+        if content == self._saved or (self._saved is None and self._is_empty(content)):
+            return
+        try:
+            self.engine.save_draft(self.actor, content)
+        except USER_ERRORS as exc:
+            self.message(str(exc), error=True)
+            return
+        self._saved = content
+
+    def discard_draft(self) -> None:
+        if self._modify is not None:
+            return
+        self._saved = None
+        try:
+            self.engine.discard_draft(self.actor)
+        except USER_ERRORS:
+            pass
+
+    def _fill_from_draft(self, d: dict[str, Any]) -> None:
+        def text(v: object, n: int) -> str:
+            return "".join(ch for ch in str(v or "") if ch.isprintable())[:n]
+
+        self.f("customer").value = text(d.get("customer"), 9)
+        rows = d.get("lines") if isinstance(d.get("lines"), list) else []
+        for i, row in enumerate(rows[:LINES]):  # type: ignore[index]
+            if isinstance(row, list) and len(row) == 2:
+                self.f(f"art-{i}").value = text(row[0], 12)
+                self.f(f"qty-{i}").value = text(row[1], 4)
+        self.f("method").value = text(d.get("method"), 8) or "CARD"
+        self.f("plan").value = text(d.get("plan"), 14) or "I"
+        self._read_customer(quiet=True)
+        self._show_totals()
+        first_empty = next((i for i in range(LINES) if not self.f(f"art-{i}").text), None)
+        target = "customer" if not self.f("customer").text else (
+            f"art-{first_empty}" if first_empty is not None else "card")
+        self.f(target).focus()
+
+    def _fill_from_order(self, o: m.Order) -> None:
+        self.f("customer").value = str(o.customer_id)
+        for i, line in enumerate(o.lines[:LINES]):
+            self.f(f"art-{i}").value = line.article_code
+            self.f(f"qty-{i}").value = str(line.quantity)
+        self.f("method").value = o.payment_method.value
+        self.f("plan").value = (o.plan or "")[:14]
+        self.f("card").value = str(o.card or "")
+        for wid in ("customer", "method", "plan", "card", "expiry", "cvv"):
+            self.f(wid).disabled = True
+        self._read_customer(quiet=True)
+        self._show_totals()
+        self.query_one("#status", Static).update(t("entry.modify_head", order=o.id))
+        self.f("art-0").focus()
+
+    @on(Input.Blurred, "#method, #plan")
+    def _other_left(self) -> None:
+        self.save_draft()
+
+    # -- F5: prices and labels read again ----------------------------------------------------------
+    def action_refresh(self) -> None:
+        self._customers.clear()
+        self._articles.clear()
+        self.clear_errors()
+        self._read_customer(quiet=True)
+        self._show_totals()
+        self.message(t("entry.refreshed"))
 
     # -- field helpers -----------------------------------------------------------------------------
     def f(self, wid: str) -> EntryField:
@@ -165,6 +273,7 @@ class OrderEntryScreen(AuthorizingMixin, CardEntry, D400Screen):
     @on(Input.Blurred, "#customer")
     def _customer_left(self) -> None:
         self._read_customer(quiet=True)
+        self.save_draft()
 
     @on(Input.Blurred)
     def _line_left(self, event: Input.Blurred) -> None:
@@ -172,6 +281,7 @@ class OrderEntryScreen(AuthorizingMixin, CardEntry, D400Screen):
         if wid.startswith(("art-", "qty-")):
             self._read_line(int(wid.split("-")[1]), quiet=True)
             self._show_totals()
+            self.save_draft()
 
     def _read_customer(self, quiet: bool = False) -> m.Customer | None:
         field = self.f("customer")
@@ -188,12 +298,13 @@ class OrderEntryScreen(AuthorizingMixin, CardEntry, D400Screen):
                 self.field_error(field, t("entry.customer_digits"))
             return None
         try:
-            c = self.engine.get_customer(int(text))
+            c = self._customers.get(int(text)) or self.engine.get_customer(int(text))
         except USER_ERRORS as exc:
             name.update("")
             if not quiet:
                 self.show_error(exc, {"customer": field})
             return None
+        self._customers[c.id] = c
         name.update(f" {c.name[:30]}, {c.postcode} {c.city[:20]}")
         return c
 
@@ -216,7 +327,8 @@ class OrderEntryScreen(AuthorizingMixin, CardEntry, D400Screen):
                 raise
             return None
         try:
-            art = self.engine.get_article(code)
+            art = self._articles.get(code) or self.engine.get_article(code)
+            self._articles[code] = art
         except USER_ERRORS as exc:
             out.update("")
             if not quiet:
@@ -301,6 +413,12 @@ class OrderEntryScreen(AuthorizingMixin, CardEntry, D400Screen):
         if not lines:
             self.field_error(self.f("art-0"), t("entry.no_line"))
             return
+        if self._modify is not None:
+            oid = self._modify.id or 0
+            self._order_id = oid
+            items = [(a.code, q) for a, q in lines]
+            self.run_auth(lambda: self.engine.modify_lines(self.actor, oid, items), self._modified, self._refused)
+            return
         try:
             method = parse_method(fields["method"].text or "CARD")
         except ValueError:
@@ -327,13 +445,24 @@ class OrderEntryScreen(AuthorizingMixin, CardEntry, D400Screen):
 
     # -- outcomes ----------------------------------------------------------------------------------
     def _refused(self, exc: Exception) -> None:
+        if self._modify is not None:
+            self._order_id = None
         self.show_error(exc, self.fields())
+
+    def _modified(self, res: ValidationResult) -> None:
+        """Modify mode: what was voided and the new answers, then the decision panel on a refusal."""
+        notes = [t("entry.modify_void", message=v.message, amount=amount(v.amount)) for v in res.voids]
+        head = t("entry.modified", order=res.order.id, total=amount(res.order.total))
+        self.query_one("#status", Static).update("\n".join([head, *notes])[:400])
+        self._modify = res.order
+        self._answered(res)
 
     def _answered(self, res: ValidationResult) -> None:
         self._order_id = res.order.id
         if res.needs_decision and res.failed is not None:
             self.message(summary(res), error=True)
-            self.app.push_screen(DecisionScreen(res.failed, res.order.id or 0), self._decided)
+            self.app.push_screen(self.d400.decision_screen(res.failed, res.order.id or 0), self._decided)
+            self.call_after_refresh(self.discard_draft)  # the order exists now; after the panel is painted
             return
         self._finish(summary(res))
 
@@ -361,7 +490,13 @@ class OrderEntryScreen(AuthorizingMixin, CardEntry, D400Screen):
         self._finish(str(exc), error=True)
 
     def _finish(self, text: str, error: bool = False) -> None:
-        """The order is done with (validated, decided or left awaiting): clear for the next call."""
+        """The order is done with (validated, decided or left awaiting): clear for the next call
+        (in modify mode: back to the list, with the outcome on its message line)."""
+        if self._modify is not None:
+            self._order_id = None
+            self.dismiss(text)
+            return
+        self.discard_draft()
         self._card = None
         self.forget_card()
         for fld in self.query(EntryField):
@@ -378,6 +513,14 @@ class OrderEntryScreen(AuthorizingMixin, CardEntry, D400Screen):
         self.f("customer").focus()
 
     def action_back(self) -> None:
+        """F12 abandons the order being typed: its draft goes too (a dropped terminal keeps it)."""
         self._card = None
         self._pan = None
+        self.discard_draft()
         super().action_back()
+
+    def action_exit(self) -> None:
+        self._card = None
+        self._pan = None
+        self.discard_draft()
+        super().action_exit()

@@ -16,7 +16,6 @@ from d400tui.i18n import t
 from d400tui.widgets import EntryField
 
 from .base import CardEntry, D400Screen
-from .decision import DecisionScreen
 from .fmt import amount
 from .order_entry import AuthorizingMixin, parse_method, summary
 
@@ -117,7 +116,7 @@ class PaymentChangeScreen(AuthorizingMixin, CardEntry, D400Screen):
         self.query_one("#result", Static).update("\n".join(lines))
         self.show_current()
         if res.needs_decision and res.failed is not None:
-            self.app.push_screen(DecisionScreen(res.failed, self.order_id), self._decided)
+            self.app.push_screen(self.d400.decision_screen(res.failed, self.order_id), self._decided)
             return
         self._forget()
         self.message(summary(res))

@@ -1,4 +1,7 @@
-"""SIGNON — operator and password; same message for an unknown name and a wrong password."""
+"""SIGNON — operator and password; same message for an unknown name and a wrong password.
+
+The password check (argon2, ~0.2 s) and the draft look-up run in a thread: the screen keeps
+answering, and the engine may still be opening in the background when Enter is pressed."""
 
 from __future__ import annotations
 
@@ -7,7 +10,6 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Input, Static
 
-from d400tui.engine import USER_ERRORS, operators
 from d400tui.i18n import t
 from d400tui.widgets import EntryField
 
@@ -44,6 +46,8 @@ class SignOnScreen(D400Screen):
 
     @on(Input.Submitted)
     def process(self) -> None:
+        if self.checking:
+            return
         self.clear_errors()
         fields = field_map(self, [("operator", "operator"), ("password", "password")])
         name, password = fields["operator"].text, fields["password"].value
@@ -53,11 +57,33 @@ class SignOnScreen(D400Screen):
         if not password:
             self.field_error(fields["password"], t("signon.password_required"))
             return
+        self.checking = True
+        self.message(t("signon.checking"))
+        self.run_worker(lambda: self._check(name, password), thread=True, exit_on_error=False, group="signon")
+
+    checking = False
+
+    def _check(self, name: str, password: str) -> None:
+        from d400tui.engine import USER_ERRORS, operators
+
         try:
             actor = operators.sign_on(self.engine.db, name, password)
+            draft = self.engine.load_draft(actor)
         except USER_ERRORS as exc:
-            fields["password"].value = ""
-            self.show_error(exc, fields)
+            self.app.call_from_thread(self._refused, exc)
             return
+        except Exception as exc:  # noqa: BLE001 - a broken database must not leave the screen waiting
+            self.app.call_from_thread(self._refused, RuntimeError(t("signon.failed", error=type(exc).__name__)))
+            return
+        self.app.call_from_thread(self._accepted, actor, draft)
+
+    def _refused(self, exc: Exception) -> None:
+        self.checking = False
+        fields = field_map(self, [("operator", "operator"), ("password", "password")])
         fields["password"].value = ""
-        self.d400.signed_on(actor)
+        self.show_error(exc, fields)
+
+    def _accepted(self, actor: object, draft: object) -> None:
+        self.checking = False
+        self.query_one("#password", EntryField).value = ""
+        self.d400.signed_on(actor, draft)  # type: ignore[arg-type]

@@ -227,7 +227,12 @@ class WorkOrdersScreen(AuthorizingMixin, D400Screen):
         elif code == "8":
             self.app.push_screen(PaymentChangeScreen(oid), lambda _: self.done())
         elif code == "2":
-            self.done(t("work.modify_unavailable", order=oid))
+            from .order_entry import OrderEntryScreen
+
+            order = self.engine.get_order(oid)
+            order.ensure_open()
+            self.app.push_screen(OrderEntryScreen(modify=order), lambda note: self.done(
+                note if isinstance(note, str) else t("work.not_done", order=oid)))
         elif code in ("B", "L"):
             kind = m.DecisionKind.BLOCK if code == "B" else m.DecisionKind.RELEASE
             self.engine_call(lambda: self.engine.decide(self.actor, oid, kind),

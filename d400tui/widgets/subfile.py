@@ -4,6 +4,7 @@ The page comes from the database (keyset paging by the owner); the widget keeps 
 
 from __future__ import annotations
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Static
@@ -13,15 +14,14 @@ from d400tui.i18n import t
 from .field import EntryField
 
 
-class SubfileRow(Horizontal):
-    DEFAULT_CSS = "SubfileRow { height: 1; } SubfileRow > Static { width: 1fr; }"
-
-
 class Subfile(Vertical):
     DEFAULT_CSS = """
     Subfile { height: auto; }
     Subfile #sfl-more { text-align: right; height: 1; }
     Subfile .sfl-head { height: 1; }
+    Subfile #sfl-body { height: auto; }
+    Subfile #sfl-opts { width: auto; height: auto; }
+    Subfile #sfl-text { width: 1fr; height: auto; }
     """
 
     def __init__(self, heading: str, page_size: int, id: str | None = None, option_width: int = 1) -> None:
@@ -32,11 +32,16 @@ class Subfile(Vertical):
         self.keys: list[object] = []
 
     def compose(self) -> ComposeResult:
+        # one column of option fields and one Static for every row's text: a page is page_size + 5
+        # widgets, not 3 × page_size, which is what the first page of a list costs to style and lay out
         yield Static(self.heading, classes="sfl-head label", markup=False)
-        for i in range(self.page_size):
-            with SubfileRow(id=f"sfl-row-{i}"):
-                yield EntryField(width=self.option_width, upper=True, id=f"sfl-opt-{i}")
-                yield Static("", id=f"sfl-text-{i}", markup=False)
+        with Horizontal(id="sfl-body"):
+            with Vertical(id="sfl-opts"):
+                for i in range(self.page_size):
+                    yield EntryField(width=self.option_width, upper=True, id=f"sfl-opt-{i}")
+            text = Static("", id="sfl-text", markup=False)
+            text.styles.height = self.page_size  # "Plus…"/"Fin" stays at the lower right of the page
+            yield text
         yield Static("", id="sfl-more", markup=False)
 
     def set_rows(self, rows: list[tuple[object, str]], more: bool) -> None:
@@ -45,12 +50,9 @@ class Subfile(Vertical):
             opt = self.query_one(f"#sfl-opt-{i}", EntryField)
             opt.value = ""
             opt.mark_error(False)
-            if i < len(rows):
-                self.query_one(f"#sfl-text-{i}", Static).update(rows[i][1])
-                opt.display = True
-            else:
-                self.query_one(f"#sfl-text-{i}", Static).update("")
-                opt.display = False
+            opt.visible = i < len(rows)
+        texts = "\n".join(text for _, text in rows[: self.page_size])
+        self.query_one("#sfl-text", Static).update(Text(texts, no_wrap=True, overflow="crop"))
         self.query_one("#sfl-more", Static).update(t("common.more") if more else t("common.bottom"))
 
     def options(self) -> list[tuple[int, object, str]]:

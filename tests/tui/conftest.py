@@ -30,9 +30,9 @@ def settings() -> Settings:
 def engine(settings):
     from d400tui.engine import open_engine
 
-    eng = open_engine(settings)
-    eng.clock = lambda: FIXED
-    return eng
+    eng = open_engine(settings, clock=lambda: FIXED)
+    yield eng
+    eng.db.dispose()
 
 
 @pytest.fixture

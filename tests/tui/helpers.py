@@ -26,6 +26,12 @@ async def sign_on(pilot: Pilot, name: str = "OPER1", password: str = "oper1-demo
     await pilot.press("tab")
     await type_text(pilot, password)
     await pilot.press("enter")
+    await signed_on(pilot)
+
+
+async def signed_on(pilot: Pilot) -> None:
+    """The password is checked in a thread: wait for its answer (menu, draft question or message)."""
+    await wait_for(pilot, lambda: not getattr(pilot.app.screen, "checking", False), tries=250)
     await pilot.pause()
 
 

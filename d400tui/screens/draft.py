@@ -1,0 +1,60 @@
+"""DRAFT — at sign-on, an order left half-typed by a dropped terminal: resume it (O), discard it (N)
+or decide later (F12, asked again at the next sign-on)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from textual import on
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.widgets import Input, Static
+
+from d400tui.i18n import t
+from d400tui.widgets import EntryField, FKeyLegend, MessageLine
+
+from .base import D400Modal
+
+YES, NO = {"O", "Y"}, {"N"}
+
+
+class DraftScreen(D400Modal):
+    """Dismisses with True (resume), False (discard) or None (F12: keep it for later)."""
+
+    SCREEN_ID = "DRAFT"
+    LEGEND_KEY = "draft.legend"
+    DEFAULT_CSS = """
+    DraftScreen { align: center middle; }
+    DraftScreen > #panel { width: 70; height: auto; border: heavy #ffff55; background: black; padding: 0 1; }
+    """
+
+    def __init__(self, saved_at: datetime, content: dict[str, object] | None = None) -> None:
+        super().__init__()
+        self.saved_at = saved_at
+        self.content = content or {}
+
+    def compose(self) -> ComposeResult:
+        lines = self.content.get("lines")
+        n = sum(1 for row in lines if isinstance(row, list) and row and row[0]) if isinstance(lines, list) else 0
+        with Vertical(id="panel"):
+            yield Static(t("draft.question"), classes="strong", markup=False)
+            yield Static(t("draft.saved", when=self.saved_at.strftime("%d/%m/%Y %H:%M"),
+                           customer=str(self.content.get("customer") or "-")[:9], lines=n), markup=False)
+            with Horizontal(classes="row"):
+                yield Static(t("draft.prompt"), classes="lbl", markup=False)
+                yield EntryField(width=1, upper=True, id="answer")
+            yield MessageLine()
+            yield FKeyLegend(t(self.LEGEND_KEY))
+
+    def on_mount(self) -> None:
+        self.query_one("#answer", EntryField).focus()
+
+    @on(Input.Submitted)
+    def process(self) -> None:
+        field = self.query_one("#answer", EntryField)
+        code = field.text
+        if code in YES or code in NO:
+            self.dismiss(code in YES)
+            return
+        field.value = ""
+        self.field_error(field, t("draft.bad"))
