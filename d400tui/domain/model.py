@@ -62,6 +62,9 @@ class AuthState(StrEnum):
     EXPIRED = "EXPIRED"
 
 
+LIVE_STATES = (AuthState.REQUESTED, AuthState.APPROVED, AuthState.UNKNOWN)
+
+
 class AuthKind(StrEnum):
     AUTHORIZE = "AUTHORIZE"  # holds an amount
     VERIFY = "VERIFY"        # zero-amount card check for instalments due later
@@ -256,11 +259,13 @@ class Authorization:
     expires_at: datetime | None = None
     void_state: VoidState = VoidState.NONE
     operator: str = ""
+    capture_pending: bool = False
+    """A capture was sent and its answer not yet recorded: the reconciler asks the acquirer."""
 
     @property
     def live(self) -> bool:
-        """Holds money on the cardholder's account (or might, while unknown)."""
-        return self.kind is AuthKind.AUTHORIZE and self.state in (AuthState.APPROVED, AuthState.UNKNOWN)
+        """Holds money on the cardholder's account, or might: in flight (REQUESTED) or unknown."""
+        return self.kind is AuthKind.AUTHORIZE and self.state in LIVE_STATES
 
     def move(self, target: AuthState) -> None:
         check_transition(self.state, target)
@@ -325,8 +330,6 @@ class OrderDraft:
     payment_method: PaymentMethod = PaymentMethod.CARD
     plan: Plan = field(default_factory=Plan)
 
-
-LIVE_STATES = (AuthState.APPROVED, AuthState.UNKNOWN)
 
 
 @dataclass(eq=False)
@@ -396,9 +399,12 @@ class Order:
         return [a for a in self.authorizations if a.live]
 
     def check_settled(self, inst: Instalment) -> None:
-        """An UNKNOWN authorization freezes its instalment until the reconciler settles it."""
+        """An authorization in flight, unknown, being voided or captured freezes its instalment
+        until it is answered or the reconciler settles it (no second hold, no double capture)."""
         for a in self.authorizations_of(inst):
-            if a.state is AuthState.UNKNOWN or a.void_state is VoidState.PENDING:
+            if a.state is AuthState.REQUESTED:
+                raise DomainError(f"échéance {inst.seq} : autorisation {a.id} en cours sur un autre poste")
+            if a.state is AuthState.UNKNOWN or a.void_state is VoidState.PENDING or a.capture_pending:
                 raise DomainError(
                     f"échéance {inst.seq} : autorisation {a.id} en attente de rapprochement (d400 reconcile)"
                 )

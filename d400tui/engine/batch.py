@@ -193,7 +193,9 @@ class Batches:
 
         async def flush(batch: list[_Done]) -> None:
             async with db_turn:
-                await asyncio.to_thread(self._flush, run_id, batch, actor.name)
+                orphans = await asyncio.to_thread(self._flush, run_id, batch, actor.name)
+            for order_id, auth_id in orphans:
+                await self.e._void(actor, order_id, auth_id)
             counter[0] += len(batch)
             if progress:
                 progress(min(counter[0], total), total)
@@ -263,10 +265,10 @@ class Batches:
                 select(func.count()).select_from(i.join(o, o.c.id == i.c.order_id))
                 .where(self._precheck_where(run_date, run_id))) or 0
 
-    def _flush(self, run_id: int, batch: list[_Done], actor: str) -> None:
-        """Write a batch of answers in one transaction."""
+    def _flush(self, run_id: int, batch: list[_Done], actor: str) -> list[tuple[int, int]]:
+        """Write a batch of answers in one transaction; returns (order, authorization) to void."""
         if not batch:
-            return
+            return []
         now = self.e.clock()
         a, i, o = t.authorizations, t.instalments, t.orders
         auth_rows, inst_rows, results, audits = [], [], [], []
@@ -336,7 +338,19 @@ class Batches:
             conn.execute(update(r).where(r.c.id == run_id).values(
                 approved=r.c.approved + counts["approved"], refused=r.c.refused + counts["refused"],
                 unavailable=r.c.unavailable + counts["unavailable"]))
+            # Holds made for orders cancelled, deleted or re-paid on a terminal while the call was in
+            # flight: marked for void here, voided by the caller right after.
+            approved_ids = [c.auth_id for c in (d.claim for d in batch) if c.auth_id is not None]
+            orphans = [tuple(row) for row in conn.execute(
+                select(a.c.order_id, a.c.id).join(o, o.c.id == a.c.order_id).join(i, i.c.id == a.c.instalment_id)
+                .where(a.c.id.in_(approved_ids), a.c.state == m.AuthState.APPROVED.value,
+                       or_(a.c.void_state == m.VoidState.PENDING.value, o.c.status != VALIDATED,
+                           i.c.state != PENDING, o.c.payment_method != CARD)))]
+            if orphans:
+                conn.execute(update(a).where(a.c.id.in_([x[1] for x in orphans]))
+                             .values(void_state=m.VoidState.PENDING.value))
             uow.commit()
+        return orphans  # type: ignore[return-value]
 
     # -- capture -----------------------------------------------------------------------------
     async def capture(self, actor: m.Actor, run_date: date | None = None, concurrency: int = 8,
@@ -398,7 +412,9 @@ class Batches:
             auth = order.live_authorization(inst)
             if auth is None:
                 return "SKIPPED", want, "", "pas d'autorisation : relancer le pré-contrôle", None
-            if auth.state is m.AuthState.UNKNOWN or auth.void_state is m.VoidState.PENDING:
+            if auth.state is m.AuthState.REQUESTED:
+                return "SKIPPED", want, "", "autorisation en cours", auth.id
+            if auth.state is m.AuthState.UNKNOWN or auth.void_state is m.VoidState.PENDING or auth.capture_pending:
                 return "SKIPPED", want, "", "autorisation en attente de rapprochement", auth.id
             if auth.expires_at and auth.expires_at < datetime.combine(run_date, time.min):
                 return "SKIPPED", want, "", "autorisation expirée : relancer le pré-contrôle", auth.id
@@ -408,6 +424,13 @@ class Batches:
                 uow.audit(actor.name, "CAPTURE_REFUSED", order_id, authorization=auth.id, reason=str(exc))
                 uow.commit()
                 return "REFUSED", want, "", str(exc), auth.id
+            # Crash safety: the capture in flight is recorded (and the instalment frozen) before the
+            # call, so a process killed before the answer is written leaves work the reconciler finishes.
+            auth.capture_pending = True
+            auth.captured_amount = want
+            inst.auth_pending = True
+            order.touch(self.e.clock())
+            self.e._commit(uow)
             ref, key, auth_id = auth.acquirer_ref or "", auth.idempotency_key + "-cap", auth.id
         try:
             resp: AcquirerResponse | None = await self.e.acquirer.capture(ref, want, key)
@@ -417,10 +440,12 @@ class Batches:
             order = self.e._load_any(uow, order_id)
             inst = order.instalment(seq)
             auth = next(x for x in order.authorizations if x.id == auth_id)
-            if resp is None:
+            if resp is None:  # stays capture_pending: the reconciler asks the acquirer what happened
                 uow.audit(actor.name, "CAPTURE", order_id, authorization=auth_id, amount=want, state="NO_ANSWER")
                 uow.commit()
                 return "UNAVAILABLE", want, NO_ANSWER, self.e.label(NO_ANSWER), auth_id
+            auth.capture_pending = False
+            inst.auth_pending = False
             if resp.outcome is Outcome.CAPTURED:
                 if auth.state is m.AuthState.APPROVED:
                     auth.move(m.AuthState.CAPTURED)
@@ -432,7 +457,8 @@ class Batches:
                 uow.audit(actor.name, "CAPTURE", order_id, authorization=auth_id, amount=want, state="CAPTURED")
                 self.e._commit(uow)
                 return "CAPTURED", want, resp.code, "", auth_id
+            auth.captured_amount = Decimal("0.00")
             uow.audit(actor.name, "CAPTURE", order_id, authorization=auth_id, amount=want, code=resp.code,
                       state="REFUSED")
-            uow.commit()
+            self.e._commit(uow)
             return "REFUSED", want, resp.code, resp.message or self.e.label(resp.code), auth_id

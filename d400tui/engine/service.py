@@ -79,6 +79,12 @@ class Engine:
         except StaleDataError as exc:
             raise ConcurrentChange("Commande modifiée sur un autre poste — F5 pour recharger") from exc
 
+    def _flush(self, uow: UnitOfWork) -> None:
+        try:
+            uow.session.flush()
+        except StaleDataError as exc:
+            raise ConcurrentChange("Commande modifiée sur un autre poste — F5 pour recharger") from exc
+
     def _answer(self, auth: m.Authorization, seq: int | None) -> AuthAnswer:
         return AuthAnswer(auth.id, seq, auth.kind, auth.amount, auth.state,
                           auth.category or m.Category.OTHER, auth.response_code or "",
@@ -263,7 +269,7 @@ class Engine:
         if inst is not None and kind is m.AuthKind.AUTHORIZE:
             inst.auth_pending = True
         order.touch(self.clock())
-        uow.session.flush()
+        self._flush(uow)
         return auth.id or 0, auth.idempotency_key, auth.amount, order.card_token
 
     async def _authorize_due(self, actor: m.Actor, order_id: int, card: CardData | None,
@@ -309,12 +315,21 @@ class Engine:
                             authorization=auth_id, amount=amount, state=auth.state.value, code=auth.response_code)
                 answers.append(self._answer(auth, seq))
                 more = answers[-1].approved and n + 1 < len(steps) and order.status is m.OrderStatus.VALIDATED
+                # Cancelled, deleted or re-paid on another terminal while the call was in flight:
+                # the hold just made must go at once.
+                orphan = auth.state is m.AuthState.APPROVED and (
+                    auth.void_state is m.VoidState.PENDING or order.status is not m.OrderStatus.VALIDATED)
+                more = more and not orphan
                 if more:
                     pending = self._open_request(after, order, actor, *steps[n + 1], None)
                 else:
-                    order.awaiting_decision = any(not a.approved for a in answers)
+                    order.awaiting_decision = any(not a.approved for a in answers) and not orphan
                 order.touch(self.clock())
                 self._commit(after)
+            if orphan:
+                voids = [await self._void(actor, order_id, auth_id)]
+                return ValidationResult(self.get_order(order_id), answers, voids,
+                                        note="commande modifiée pendant l'autorisation : autorisation annulée")
             if not more:
                 return ValidationResult(order, answers)
         raise AssertionError("unreachable")  # pragma: no cover
@@ -656,19 +671,30 @@ class Engine:
             return uow.runs.results(run_id, after_id, limit, outcome)
 
     # -- reconciliation --------------------------------------------------------------------
-    async def reconcile(self, actor: m.Actor) -> ReconcileReport:
-        """Settle UNKNOWN authorizations (ask the acquirer by key) and finish pending voids."""
-        from sqlalchemy import or_, select
+    async def reconcile(self, actor: m.Actor, grace_s: float | None = None) -> ReconcileReport:
+        """Settle UNKNOWN authorizations (ask the acquirer by key), finish pending voids and
+        captures. A row still REQUESTED after `grace_s` (default: the acquirer timeout + 5 s, past
+        which no live process can still be waiting for it) belonged to a killed process: it is
+        treated as UNKNOWN."""
+        from sqlalchemy import and_, or_, select, update
 
         from d400tui.store import tables as t
 
+        a = t.authorizations
+        grace = timedelta(seconds=self.settings.acquirer_timeout + 5 if grace_s is None else grace_s)
         report = ReconcileReport()
         with self.db.uow() as uow:
+            uow.session.execute(update(a).where(
+                a.c.state == m.AuthState.REQUESTED.value, a.c.requested_at <= self.clock() - grace,
+            ).values(state=m.AuthState.UNKNOWN.value, response_code=NO_ANSWER,
+                     category=m.Category.UNAVAILABLE.value, label=self.label(NO_ANSWER)))
+            uow.commit()
             rows = uow.session.execute(
-                select(t.authorizations.c.id, t.authorizations.c.order_id).where(or_(
-                    t.authorizations.c.state == m.AuthState.UNKNOWN.value,
-                    t.authorizations.c.void_state == m.VoidState.PENDING.value,
-                )).order_by(t.authorizations.c.id)
+                select(a.c.id, a.c.order_id).where(or_(
+                    a.c.state == m.AuthState.UNKNOWN.value,
+                    a.c.void_state == m.VoidState.PENDING.value,
+                    and_(a.c.capture_pending.is_(True), a.c.state == m.AuthState.APPROVED.value),
+                )).order_by(a.c.id)
             ).all()
         for auth_id, order_id in rows:
             try:
@@ -687,6 +713,9 @@ class Engine:
             order = self._load_any(uow, order_id)
             auth = next(a for a in order.authorizations if a.id == auth_id)
             state, key, kind = auth.state, auth.idempotency_key, auth.kind
+            capturing = auth.capture_pending and auth.state is m.AuthState.APPROVED
+        if capturing:
+            return await self._settle_capture(actor, order_id, auth_id, key)
         if state is m.AuthState.UNKNOWN:
             resp = await self.acquirer.status(key)
             if resp.outcome is Outcome.NOT_FOUND:
@@ -723,6 +752,31 @@ class Engine:
         if not v.done and "injoignable" in v.message:
             return f"?autorisation {auth_id} (commande {order_id}) : {v.message}"
         return f"autorisation {auth_id} (commande {order_id}) : {v.message}"
+
+    async def _settle_capture(self, actor: m.Actor, order_id: int, auth_id: int, key: str) -> str:
+        """A capture sent by a process that died before writing its answer: the acquirer knows."""
+        resp = await self.acquirer.status(key)
+        with self.db.uow() as uow:
+            order = self._load_any(uow, order_id)
+            auth = next(a for a in order.authorizations if a.id == auth_id)
+            inst = next((i for i in order.instalments if i.id == auth.instalment_id), None)
+            auth.capture_pending = False
+            if inst is not None:
+                inst.auth_pending = False
+            if resp.outcome is Outcome.CAPTURED:
+                auth.move(m.AuthState.CAPTURED)  # captured_amount already holds the amount that was sent
+                if inst is not None:
+                    inst.state = m.InstalmentState.CAPTURED
+                    inst.authorized_until = None
+                order.settle_if_done()
+                msg = f"autorisation {auth_id} (commande {order_id}) : remise faite ({auth.captured_amount} €)"
+            else:
+                auth.captured_amount = Decimal("0.00")
+                msg = f"autorisation {auth_id} (commande {order_id}) : remise non faite, à relancer"
+            uow.audit(actor.name, "RECONCILE_CAPTURE", order_id, authorization=auth_id, outcome=resp.outcome.value)
+            order.touch(self.clock())
+            self._commit(uow)
+            return msg
 
     async def _reverse_unanswered(self, key: str) -> None:
         inner = getattr(self.acquirer, "inner", None)  # under the circuit breaker

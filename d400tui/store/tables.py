@@ -165,9 +165,11 @@ authorizations = Table(
     Column("expires_at", DateTime),
     Column("void_state", StrEnumType(m.VoidState), nullable=False),
     Column("operator", String(20), nullable=False),
+    Column("capture_pending", Boolean, nullable=False, default=False),
     # The reconciler looks for UNKNOWN rows and pending voids without scanning the table.
     Index("ix_authorizations_state", "state"),
     Index("ix_authorizations_void_state", "void_state"),
+    Index("ix_authorizations_capture_pending", "capture_pending"),
 )
 
 decisions = Table(
