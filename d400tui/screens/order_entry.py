@@ -221,10 +221,10 @@ class OrderEntryScreen(AuthorizingMixin, CardEntry, D400Screen):
         self.f("plan").value = text(d.get("plan"), 14) or "I"
         self._read_customer(quiet=True)
         self._show_totals()
-        first_empty = next((i for i in range(LINES) if not self.f(f"art-{i}").text), None)
-        target = "customer" if not self.f("customer").text else (
-            f"art-{first_empty}" if first_empty is not None else "card")
-        self.f(target).focus()
+        has_line = any(self.f(f"art-{i}").text for i in range(LINES))
+        card = self.f("method").text in ("", "CARD", "CARTE", "CB")
+        target = "customer" if not self.f("customer").text else "art-0" if not has_line else "card" if card else "plan"
+        self.f(target).focus()  # what is left to type: the card is never in a draft
 
     def _fill_from_order(self, o: m.Order) -> None:
         self.f("customer").value = str(o.customer_id)

@@ -12,9 +12,9 @@ from textual.widgets import Input, ProgressBar, Static
 from d400tui.domain import model as m
 from d400tui.engine import USER_ERRORS
 from d400tui.i18n import t
-from d400tui.widgets import EntryField, Subfile
+from d400tui.widgets import EntryField, FKeyLegend, MessageLine, Subfile
 
-from .base import D400Screen
+from .base import D400Modal, D400Screen
 from .fmt import amount, day, parse_day
 
 
@@ -125,8 +125,11 @@ class PrecheckScreen(D400Screen):
         if not (conc_f.text.isascii() and conc_f.text.isdigit()) or not 1 <= int(conc_f.text) <= 64:
             self.field_error(conc_f, t("precheck.bad_concurrency"))
             return
-        if act_f.text not in ("1", "2"):
+        if act_f.text not in ("1", "2", "3"):
             self.field_error(act_f, t("precheck.bad_action"))
+            return
+        if act_f.text == "3":
+            self.app.push_screen(RunsScreen(self.engine.last_runs(None, 10)), self._run_chosen)
             return
         concurrency, capture = int(conc_f.text), act_f.text == "2"
         bar = self.query_one(ProgressBar)
@@ -154,6 +157,15 @@ class PrecheckScreen(D400Screen):
             self.message(run_line(run))
 
         self.app.run_worker(job(), exclusive=True, group="batch", exit_on_error=False)
+
+    def _run_chosen(self, run_id: object) -> None:
+        if not isinstance(run_id, int):
+            return
+        self.run_id, self.pages = run_id, [0]
+        self.load()
+        run = next((r for r in self.engine.last_runs(None, 10) if r.id == run_id), None)
+        if run is not None:
+            self.message(t("precheck.shown_run", line=run_line(run)))
 
     @on(Input.Submitted)
     def process(self) -> None:
@@ -197,3 +209,44 @@ class PrecheckScreen(D400Screen):
             self.next_option()
 
         self.app.run_worker(job(), exclusive=True, group="decide", exit_on_error=False)
+
+
+class RunsScreen(D400Modal):
+    """The last 10 runs (action 3); 1 in front of one shows its results. Dismisses with the run id or None."""
+
+    SCREEN_ID = "RUNS"
+    LEGEND_KEY = "precheck.runs_legend"
+    DEFAULT_CSS = """
+    RunsScreen { align: center middle; }
+    RunsScreen > #panel { width: 100%; max-width: 100; height: auto; border: heavy #40e0d0; background: black;
+                          padding: 0 1; }
+    """
+
+    def __init__(self, runs: list[m.PrecheckRun]) -> None:
+        super().__init__()
+        self.runs = runs[:10]
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="panel"):
+            yield Static(t("precheck.runs_title"), classes="strong", markup=False)
+            yield Subfile(t("precheck.runs_head"), 10, id="runs-list")
+            yield MessageLine()
+            yield FKeyLegend(t(self.LEGEND_KEY))
+
+    def on_mount(self) -> None:
+        sf = self.query_one(Subfile)
+        sf.set_rows([(r.id, run_line(r)) for r in self.runs], False)
+        sf.focus_first()
+        if not self.runs:
+            self.message(t("precheck.no_run"))
+
+    @on(Input.Submitted)
+    def process(self) -> None:
+        self.clear_errors()
+        sf = self.query_one(Subfile)
+        for i, key, code in sf.options():
+            if code == "1":
+                self.dismiss(key)
+                return
+            self.field_error(sf.option_field(i), t("common.bad_option", code=code[:1]))
+            return
