@@ -261,6 +261,8 @@ class Authorization:
     operator: str = ""
     capture_pending: bool = False
     """A capture was sent and its answer not yet recorded: the reconciler asks the acquirer."""
+    owner: str | None = None
+    """host:pid:start of the process that sent the call, while REQUESTED."""
 
     @property
     def live(self) -> bool:

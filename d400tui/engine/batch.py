@@ -21,6 +21,7 @@ from d400tui.acquirers.base import AcquirerResponse, AcquirerUnavailable, Outcom
 from d400tui.domain import model as m
 from d400tui.store import tables as t
 
+from . import owner
 from .codes import NO_ANSWER, lookup
 from .errors import EngineError
 
@@ -88,7 +89,7 @@ class Batches:
     def precheck_selection(self, run_date: date) -> list[tuple[int, int]]:
         """(order id, instalment seq) the pre-check would authorize at `run_date` (tests, CLI --dry-run)."""
         i, o = t.instalments, t.orders
-        with self.e.db.uow() as uow:
+        with self.e._unit() as uow:
             rows = uow.session.execute(
                 select(i.c.order_id, i.c.seq).join(o, o.c.id == i.c.order_id)
                 .where(self._precheck_where(run_date, -1)).order_by(i.c.order_id, i.c.seq)
@@ -98,7 +99,7 @@ class Batches:
     def _claim(self, run_id: int, run_date: date, n: int, actor: str) -> list[_Claim]:
         i, o, a = t.instalments, t.orders, t.authorizations
         now = self.e.clock()
-        with self.e.db.uow() as uow:
+        with self.e._unit() as uow:
             s = uow.session
             q = (
                 select(i.c.id, i.c.order_id, i.c.seq, i.c.amount, i.c.authorized_until, o.c.card_token,
@@ -144,7 +145,7 @@ class Batches:
                           idempotency_key=c.key, acquirer=self.e.acquirer.name,
                           card_brand=cards[c.inst_id][6] or "UNKNOWN", card_first6=cards[c.inst_id][7] or "",
                           card_last4=cards[c.inst_id][8] or "", card_expiry=cards[c.inst_id][9] or "",
-                          requested_at=now, void_state=m.VoidState.NONE.value, operator=actor)
+                          requested_at=now, void_state=m.VoidState.NONE.value, operator=actor, owner=owner.me())
                      for c in todo],
                 ).scalars().all()
                 for c, aid in zip(todo, ids, strict=True):
@@ -174,7 +175,7 @@ class Batches:
         run_date = run_date or self.e.today()
         if run_id is None:
             run = m.PrecheckRun("PRECHECK", run_date, self.e.clock(), actor.name, concurrency)
-            with self.e.db.uow() as uow:
+            with self.e._unit() as uow:
                 uow.runs.add(run)
                 uow.audit(actor.name, "PRECHECK_START", None, run_date=run_date, concurrency=concurrency)
                 uow.commit()
@@ -235,7 +236,7 @@ class Batches:
         if done:
             flushes.append(asyncio.create_task(flush(done[:])))
         await asyncio.gather(*flushes)
-        with self.e.db.uow() as uow:
+        with self.e._unit() as uow:
             i, o = t.instalments, t.orders
             frozen = uow.session.scalar(
                 select(func.count()).select_from(i.join(o, o.c.id == i.c.order_id))
@@ -260,7 +261,7 @@ class Batches:
 
     def _count_due(self, run_date: date, run_id: int) -> int:
         i, o = t.instalments, t.orders
-        with self.e.db.uow() as uow:
+        with self.e._unit() as uow:
             return uow.session.scalar(
                 select(func.count()).select_from(i.join(o, o.c.id == i.c.order_id))
                 .where(self._precheck_where(run_date, run_id))) or 0
@@ -310,11 +311,11 @@ class Batches:
             audits.append(dict(at=now, actor=actor, action="AUTHORIZE", order_id=c.order_id,
                                detail=f'{{"run": {run_id}, "authorization": {c.auth_id}, "state": "{state.value}", '
                                       f'"code": "{code}", "amount": "{c.amount}"}}'))
-        with self.e.db.uow() as uow:
+        with self.e._unit() as uow:
             s = uow.session
             conn = s.connection()
             conn.execute(
-                update(a).where(a.c.id == bindparam("b_id")).values(
+                update(a).where(a.c.id == bindparam("b_id"), a.c.state == m.AuthState.REQUESTED.value).values(
                     state=bindparam("b_state"), response_code=bindparam("b_code"), category=bindparam("b_cat"),
                     label=bindparam("b_label"), auth_code=bindparam("b_auth_code"),
                     acquirer_ref=bindparam("b_ref"), answered_at=bindparam("b_answered"),
@@ -361,7 +362,7 @@ class Batches:
         run_date = run_date or self.e.today()
         i, o = t.instalments, t.orders
         run = m.PrecheckRun("CAPTURE", run_date, self.e.clock(), actor.name, concurrency)
-        with self.e.db.uow() as uow:
+        with self.e._unit() as uow:
             uow.runs.add(run)
             uow.audit(actor.name, "CAPTURE_START", None, run_date=run_date)
             uow.commit()
@@ -375,7 +376,7 @@ class Batches:
         async def one(order_id: int, seq: int) -> None:
             async with sem:
                 outcome, amount, code, reason, auth_id = await self.capture_one(actor, order_id, seq, run_date)
-            with self.e.db.uow() as uow:
+            with self.e._unit() as uow:
                 uow.session.execute(insert(t.run_results).values(
                     run_id=run.id, order_id=order_id, instalment_seq=seq, outcome=outcome, amount=amount,
                     code=code, category="", reason=reason, authorization_id=auth_id))
@@ -387,7 +388,7 @@ class Batches:
                 progress(finished[0], len(todo))
 
         await asyncio.gather(*(one(oid, seq) for oid, seq in todo))
-        with self.e.db.uow() as uow:
+        with self.e._unit() as uow:
             run.selected = len(todo)
             run.finished_at = self.e.clock()
             uow.session.merge(run)
@@ -401,7 +402,7 @@ class Batches:
         """Capture one instalment; returns (outcome, amount, code, reason, authorization id)."""
         self.e.require_supervisor(actor, "remise en paiement")
         run_date = run_date or self.e.today()
-        with self.e.db.uow() as uow:
+        with self.e._unit() as uow:
             order = self.e._load_any(uow, order_id)
             inst = order.instalment(seq)
             want = amount if amount is not None else inst.amount
@@ -436,7 +437,7 @@ class Batches:
             resp: AcquirerResponse | None = await self.e.acquirer.capture(ref, want, key)
         except AcquirerUnavailable:
             resp = None
-        with self.e.db.uow() as uow:
+        with self.e._unit() as uow:
             order = self.e._load_any(uow, order_id)
             inst = order.instalment(seq)
             auth = next(x for x in order.authorizations if x.id == auth_id)

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
@@ -25,6 +26,7 @@ from d400tui.domain.money import split
 from d400tui.store.db import Database, UnitOfWork
 from d400tui.store.repositories import OrderFilter, OrderRow
 
+from . import owner
 from .codes import NO_ANSWER, NOT_ACCEPTED, lookup
 from .errors import ConcurrentChange, EngineError, NotFound, PermissionDenied
 from .results import AuthAnswer, ReconcileReport, ValidationResult, VoidOutcome
@@ -67,6 +69,15 @@ class Engine:
         if not actor.supervisor:
             raise PermissionDenied(f"{what} : réservé aux superviseurs")
 
+    @contextmanager
+    def _unit(self) -> Iterator[UnitOfWork]:
+        """A unit of work whose lost optimistic race (on flush or commit) reads as ConcurrentChange."""
+        try:
+            with self.db.uow() as uow:
+                yield uow
+        except StaleDataError as exc:
+            raise ConcurrentChange("Commande modifiée sur un autre poste — F5 pour recharger") from exc
+
     def _load(self, uow: UnitOfWork, order_id: int) -> m.Order:
         order = uow.orders.get(order_id, lock=True)
         if order is None or order.status is m.OrderStatus.DELETED:
@@ -92,31 +103,31 @@ class Engine:
 
     # -- reference data --------------------------------------------------------------------
     def get_customer(self, customer_id: int) -> m.Customer:
-        with self.db.uow() as uow:
+        with self._unit() as uow:
             c = uow.customers.get(customer_id)
             if c is None:
                 raise NotFound(f"client {customer_id} inconnu", field="customer")
             return c
 
     def search_customers(self, text: str = "", limit: int = 50, after_id: int = 0) -> list[m.Customer]:
-        with self.db.uow() as uow:
+        with self._unit() as uow:
             return uow.customers.search(text[:60], limit, after_id)
 
     def get_article(self, code: str) -> m.Article:
         code = code.strip().upper()[:12]
-        with self.db.uow() as uow:
+        with self._unit() as uow:
             a = uow.articles.get(code) if code else None
             if a is None:
                 raise NotFound(f"article {code or '?'} inconnu", field="article")
             return a
 
     def search_articles(self, text: str = "", limit: int = 50, after_code: str = "") -> list[m.Article]:
-        with self.db.uow() as uow:
+        with self._unit() as uow:
             return uow.articles.search(text[:60], limit, after_code)
 
     # -- reading orders --------------------------------------------------------------------
     def get_order(self, order_id: int) -> m.Order:
-        with self.db.uow() as uow:
+        with self._unit() as uow:
             order = uow.orders.get(order_id)
             if order is None:
                 raise NotFound(f"commande {order_id} inconnue")
@@ -124,7 +135,7 @@ class Engine:
 
     def list_orders(self, f: OrderFilter | None = None, after_id: int | None = None,
                     before_id: int | None = None, limit: int = 15) -> list[OrderRow]:
-        with self.db.uow() as uow:
+        with self._unit() as uow:
             return uow.orders.page(f or OrderFilter(), after_id, before_id, limit)
 
     # -- order entry -----------------------------------------------------------------------
@@ -138,7 +149,7 @@ class Engine:
         plan: m.Plan | None = None,
     ) -> m.Order:
         """Save a DRAFT order with its lines and instalment schedule (no acquirer call)."""
-        with self.db.uow() as uow:
+        with self._unit() as uow:
             order = self._build_order(uow, actor, customer_id, lines, channel, payment_method, plan)
             self._commit(uow)
             return order
@@ -193,7 +204,7 @@ class Engine:
             return await self.validate_order(actor, order.id or 0, card)
         self._check_card(card, channel)
         assert card is not None
-        with self.db.uow() as uow:
+        with self._unit() as uow:
             order = self._build_order(uow, actor, customer_id, lines, channel, payment_method, plan)
             self._prepare_validation(uow, order, actor, card)
             return await self._authorize_planned(uow, actor, order, card)
@@ -207,7 +218,7 @@ class Engine:
     async def validate_order(self, actor: m.Actor, order_id: int, card: CardData | None) -> ValidationResult:
         """Validate a draft: authorize every instalment due within its validity window (the
         immediate one always), verify the card for those due later. Never sets the hold."""
-        with self.db.uow() as uow:
+        with self._unit() as uow:
             order = self._load(uow, order_id)
             if order.status is not m.OrderStatus.DRAFT:
                 raise EngineError(f"commande {order_id} déjà {m.STATUS_WORD[order.status]}")
@@ -264,6 +275,7 @@ class Engine:
             card=masked,
             requested_at=self.clock(),
             operator=actor.name,
+            owner=owner.me(),
         )
         order.authorizations.append(auth)
         if inst is not None and kind is m.AuthKind.AUTHORIZE:
@@ -274,7 +286,7 @@ class Engine:
 
     async def _authorize_due(self, actor: m.Actor, order_id: int, card: CardData | None,
                              only_seq: int | None = None) -> ValidationResult:
-        with self.db.uow() as uow:
+        with self._unit() as uow:
             return await self._authorize_planned(uow, actor, self._load(uow, order_id), card, only_seq)
 
     async def _authorize_planned(self, uow: UnitOfWork, actor: m.Actor, order: m.Order, card: CardData | None,
@@ -305,7 +317,7 @@ class Engine:
             except AcquirerUnavailable as exc:
                 log.warning("authorization %s: no answer (%s)", auth_id, exc)
                 resp = None
-            with self.db.uow() as after:
+            with self._unit() as after:
                 order = self._load_any(after, order_id)
                 auth = next(a for a in order.authorizations if a.id == auth_id)
                 self._record_answer(order, auth, resp)
@@ -336,6 +348,14 @@ class Engine:
 
     def _record_answer(self, order: m.Order, auth: m.Authorization, resp: AcquirerResponse | None) -> None:
         now = self.clock()
+        if auth.state not in (m.AuthState.REQUESTED, m.AuthState.UNKNOWN):
+            # Settled meanwhile by a reconciler that took this caller for dead: keep its verdict, but
+            # a hold the acquirer made after all must not stay unknown to us.
+            if resp is not None and resp.approved and auth.state is not m.AuthState.APPROVED:
+                log.warning("authorization %s answered after it was settled %s", auth.id, auth.state.value)
+                auth.acquirer_ref = auth.acquirer_ref or resp.reference
+                auth.void_state = m.VoidState.PENDING  # the reconciler voids that hold
+            return
         inst = next((i for i in order.instalments if i.id == auth.instalment_id), None)
         if resp is None:
             auth.move(m.AuthState.UNKNOWN)
@@ -387,7 +407,7 @@ class Engine:
         stmt = ins.values(operator=actor.name, saved_at=self.clock(), content=text)
         stmt = stmt.on_conflict_do_update(index_elements=["operator"],
                                           set_={"saved_at": stmt.excluded.saved_at, "content": stmt.excluded.content})
-        with self.db.uow() as uow:
+        with self._unit() as uow:
             uow.session.execute(stmt)
             uow.commit()
 
@@ -398,7 +418,7 @@ class Engine:
 
         from d400tui.store import tables as t
 
-        with self.db.uow() as uow:
+        with self._unit() as uow:
             row = uow.session.execute(select(t.order_drafts.c.saved_at, t.order_drafts.c.content)
                                       .where(t.order_drafts.c.operator == actor.name)).first()
         if row is None:
@@ -413,7 +433,7 @@ class Engine:
 
         from d400tui.store import tables as t
 
-        with self.db.uow() as uow:
+        with self._unit() as uow:
             uow.session.execute(delete(t.order_drafts).where(t.order_drafts.c.operator == actor.name))
             uow.commit()
 
@@ -422,7 +442,7 @@ class Engine:
         """Replace the lines of an open order. The new total is spread over the pending
         instalments; a validated card order's live authorizations are voided and the card (its
         token) authorized again for the new amounts."""
-        with self.db.uow() as uow:
+        with self._unit() as uow:
             order = self._load(uow, order_id)
             order.ensure_open()
             if any(i.state is m.InstalmentState.CAPTURED for i in order.instalments):
@@ -454,7 +474,7 @@ class Engine:
     async def decide(self, actor: m.Actor, order_id: int, kind: m.DecisionKind,
                      card: CardData | None = None) -> ValidationResult:
         """Record the operator's choice with what was shown; RETRY asks the acquirer again."""
-        with self.db.uow() as uow:
+        with self._unit() as uow:
             order = self._load(uow, order_id)
             order.ensure_open()
             shown = next((a for a in reversed(order.authorizations)
@@ -481,7 +501,7 @@ class Engine:
     async def _void(self, actor: m.Actor, order_id: int, auth_id: int) -> VoidOutcome:
         """Void one live authorization in real time. Marked PENDING (committed) before the call,
         so a crash or a dead acquirer leaves a void the reconciler will finish."""
-        with self.db.uow() as uow:
+        with self._unit() as uow:
             order = self._load_any(uow, order_id)
             auth = next(a for a in order.authorizations if a.id == auth_id)
             auth.void_state = m.VoidState.PENDING
@@ -495,7 +515,7 @@ class Engine:
         except AcquirerUnavailable as exc:
             log.warning("void of authorization %s: no answer (%s)", auth_id, exc)
             resp = None
-        with self.db.uow() as uow:
+        with self._unit() as uow:
             order = self._load_any(uow, order_id)
             auth = next(a for a in order.authorizations if a.id == auth_id)
             outcome = self._record_void(order, auth, resp)
@@ -510,7 +530,7 @@ class Engine:
             return VoidOutcome(auth.id or 0, auth.amount, False,
                                "prestataire injoignable : annulation reprise par le rapprochement")
         if resp.outcome is Outcome.VOIDED:
-            if auth.state is not m.AuthState.VOIDED:
+            if auth.state in (m.AuthState.APPROVED, m.AuthState.EXPIRED, m.AuthState.UNKNOWN):
                 auth.move(m.AuthState.VOIDED)
             auth.void_state = m.VoidState.DONE
             if inst is not None and inst.authorized_until is not None and inst.authorized_until == auth.expires_at:
@@ -538,7 +558,7 @@ class Engine:
         return await self._close_order(actor, order_id, reason)
 
     async def _close_order(self, actor: m.Actor, order_id: int, reason: str | None) -> ValidationResult:
-        with self.db.uow() as uow:
+        with self._unit() as uow:
             order = self._load(uow, order_id)
             live = [a.id for a in order.live_authorizations() if a.id is not None]
             if reason is None:
@@ -551,13 +571,13 @@ class Engine:
             order.touch(self.clock())
             self._commit(uow)
         voids = await self._void_all(actor, order_id, live)
-        with self.db.uow() as uow:
+        with self._unit() as uow:
             return ValidationResult(self._load_any(uow, order_id), voids=voids)
 
     # -- deferred payments -----------------------------------------------------------------
     async def cancel_deferred(self, actor: m.Actor, order_id: int, seq: int, pay_now: bool) -> ValidationResult:
         """DESIGN §1.4: void the deferred instalment's authorization, then drop it or pay it now."""
-        with self.db.uow() as uow:
+        with self._unit() as uow:
             order = self._load(uow, order_id)
             order.ensure_open()
             order.ensure_phone()
@@ -571,7 +591,7 @@ class Engine:
             live_id = live.id if live else None
             self._commit(uow)
         voids = await self._void_all(actor, order_id, [live_id] if live_id else [])
-        with self.db.uow() as uow:
+        with self._unit() as uow:
             order = self._load(uow, order_id)
             inst = order.instalment(seq)
             if pay_now:
@@ -600,16 +620,17 @@ class Engine:
                 raise EngineError("numéro de carte obligatoire", field="card")
             if card.brand not in self.acquirer.brands:
                 raise EngineError(f"{self.label(NOT_ACCEPTED)} ({card.brand.value})", field="card")
-        with self.db.uow() as uow:
+        with self._unit() as uow:
             order = self._load(uow, order_id)
             order.ensure_open()
-            for inst in order.pending_instalments():
-                order.check_settled(inst)
+            if method is m.PaymentMethod.CARD:  # a new card is authorized at once: nothing may be in flight
+                for inst in order.pending_instalments():
+                    order.check_settled(inst)
             live = [a.id for a in order.live_authorizations() if a.id is not None]
             old = f"{order.payment_method.value} {order.card or ''}".strip()
             self._commit(uow)
         voids = await self._void_all(actor, order_id, live)
-        with self.db.uow() as uow:
+        with self._unit() as uow:
             order = self._load(uow, order_id)
             order.payment_method = method
             order.set_card(card.masked if card else None, None)
@@ -634,7 +655,7 @@ class Engine:
         q = select(t.audit)
         if since:
             q = q.where(t.audit.c.at >= datetime.combine(since, datetime.min.time()))
-        with self.db.uow() as uow:
+        with self._unit() as uow:
             return [dict(r._mapping) for r in uow.session.execute(q.order_by(t.audit.c.id.desc()).limit(limit))]
 
     # -- batch runs (supervisors) -----------------------------------------------------------
@@ -662,20 +683,20 @@ class Engine:
         return Batches(self).precheck_selection(run_date)
 
     def last_runs(self, kind: str | None = None, limit: int = 10) -> list[m.PrecheckRun]:
-        with self.db.uow() as uow:
+        with self._unit() as uow:
             return uow.runs.last(kind, limit)
 
     def run_results(self, run_id: int, after_id: int = 0, limit: int = 1000,
                     outcome: str | None = None) -> list[m.RunResult]:
-        with self.db.uow() as uow:
+        with self._unit() as uow:
             return uow.runs.results(run_id, after_id, limit, outcome)
 
     # -- reconciliation --------------------------------------------------------------------
     async def reconcile(self, actor: m.Actor, grace_s: float | None = None) -> ReconcileReport:
         """Settle UNKNOWN authorizations (ask the acquirer by key), finish pending voids and
-        captures. A row still REQUESTED after `grace_s` (default: the acquirer timeout + 5 s, past
-        which no live process can still be waiting for it) belonged to a killed process: it is
-        treated as UNKNOWN."""
+        captures. A row still REQUESTED whose sending process is gone (same machine), or older than
+        `grace_s` (default: the acquirer timeout + 5 s, past which no live caller can still be
+        waiting), belonged to a killed process: it is treated as UNKNOWN."""
         from sqlalchemy import and_, or_, select, update
 
         from d400tui.store import tables as t
@@ -683,12 +704,15 @@ class Engine:
         a = t.authorizations
         grace = timedelta(seconds=self.settings.acquirer_timeout + 5 if grace_s is None else grace_s)
         report = ReconcileReport()
-        with self.db.uow() as uow:
-            uow.session.execute(update(a).where(
-                a.c.state == m.AuthState.REQUESTED.value, a.c.requested_at <= self.clock() - grace,
-            ).values(state=m.AuthState.UNKNOWN.value, response_code=NO_ANSWER,
-                     category=m.Category.UNAVAILABLE.value, label=self.label(NO_ANSWER)))
-            uow.commit()
+        with self._unit() as uow:
+            stale = [aid for aid, who, at in uow.session.execute(
+                select(a.c.id, a.c.owner, a.c.requested_at).where(a.c.state == m.AuthState.REQUESTED.value))
+                if owner.is_dead(who) or (at is not None and at <= self.clock() - grace)]
+            if stale:
+                uow.session.execute(update(a).where(a.c.id.in_(stale), a.c.state == m.AuthState.REQUESTED.value)
+                                    .values(state=m.AuthState.UNKNOWN.value, response_code=NO_ANSWER,
+                                            category=m.Category.UNAVAILABLE.value, label=self.label(NO_ANSWER)))
+                uow.commit()
             rows = uow.session.execute(
                 select(a.c.id, a.c.order_id).where(or_(
                     a.c.state == m.AuthState.UNKNOWN.value,
@@ -709,7 +733,7 @@ class Engine:
         return report
 
     async def _reconcile_one(self, actor: m.Actor, order_id: int, auth_id: int) -> str:
-        with self.db.uow() as uow:
+        with self._unit() as uow:
             order = self._load_any(uow, order_id)
             auth = next(a for a in order.authorizations if a.id == auth_id)
             state, key, kind = auth.state, auth.idempotency_key, auth.kind
@@ -722,7 +746,7 @@ class Engine:
                 # Never reached the issuer: nothing is held. An acquirer that speaks ISO 8583 still
                 # gets the reversal its network expects for an unanswered request.
                 await self._reverse_unanswered(key)
-            with self.db.uow() as uow:
+            with self._unit() as uow:
                 order = self._load_any(uow, order_id)
                 auth = next(a for a in order.authorizations if a.id == auth_id)
                 if resp.outcome is Outcome.NOT_FOUND:
@@ -756,7 +780,7 @@ class Engine:
     async def _settle_capture(self, actor: m.Actor, order_id: int, auth_id: int, key: str) -> str:
         """A capture sent by a process that died before writing its answer: the acquirer knows."""
         resp = await self.acquirer.status(key)
-        with self.db.uow() as uow:
+        with self._unit() as uow:
             order = self._load_any(uow, order_id)
             auth = next(a for a in order.authorizations if a.id == auth_id)
             inst = next((i for i in order.instalments if i.id == auth.instalment_id), None)

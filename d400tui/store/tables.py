@@ -166,6 +166,7 @@ authorizations = Table(
     Column("void_state", StrEnumType(m.VoidState), nullable=False),
     Column("operator", String(20), nullable=False),
     Column("capture_pending", Boolean, nullable=False, default=False),
+    Column("owner", String(80)),
     # The reconciler looks for UNKNOWN rows and pending voids without scanning the table.
     Index("ix_authorizations_state", "state"),
     Index("ix_authorizations_void_state", "void_state"),
