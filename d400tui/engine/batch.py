@@ -71,13 +71,12 @@ class Batches:
             o.c.status == VALIDATED, o.c.channel == PHONE, o.c.payment_method == CARD,
         )
 
-    def _precheck_where(self, run_date: date, run_id: int) -> Any:
-        """Due, not in flight, not already tried by this run nor by another run still going (two
-        pre-checks at the same time never ask twice for one instalment; a later rerun retries),
-        and with no authorization valid through the run date."""
+    def _precheck_where(self, run_date: date, run_id: int, since: datetime) -> Any:
+        """Due, not in flight, not tried by this run nor by any run that overlapped it (two
+        pre-checks at the same time never ask twice for one instalment; a rerun started after
+        they ended retries refusals), and with no authorization valid through the run date."""
         i, r = t.instalments, t.precheck_runs
-        over = select(r.c.id).where(or_(r.c.finished_at.isnot(None),
-                                        r.c.started_at < self.e.clock() - STALE_RUN))
+        over = select(r.c.id).where(or_(r.c.finished_at < since, r.c.started_at < self.e.clock() - STALE_RUN))
         return and_(
             self._due_where(run_date),
             i.c.auth_pending.is_(False),
@@ -92,11 +91,11 @@ class Batches:
         with self.e._unit() as uow:
             rows = uow.session.execute(
                 select(i.c.order_id, i.c.seq).join(o, o.c.id == i.c.order_id)
-                .where(self._precheck_where(run_date, -1)).order_by(i.c.order_id, i.c.seq)
+                .where(self._precheck_where(run_date, -1, self.e.clock())).order_by(i.c.order_id, i.c.seq)
             ).all()
         return [(r[0], r[1]) for r in rows]
 
-    def _claim(self, run_id: int, run_date: date, n: int, actor: str) -> list[_Claim]:
+    def _claim(self, run_id: int, run_date: date, since: datetime, n: int, actor: str) -> list[_Claim]:
         i, o, a = t.instalments, t.orders, t.authorizations
         now = self.e.clock()
         with self.e._unit() as uow:
@@ -105,7 +104,7 @@ class Batches:
                 select(i.c.id, i.c.order_id, i.c.seq, i.c.amount, i.c.authorized_until, o.c.card_token,
                        o.c.card_brand, o.c.card_first6, o.c.card_last4, o.c.card_expiry)
                 .join(o, o.c.id == i.c.order_id)
-                .where(self._precheck_where(run_date, run_id))
+                .where(self._precheck_where(run_date, run_id, since))
                 .order_by(i.c.id).limit(n)
             )
             if self.e.db.dialect == "postgresql":
@@ -180,7 +179,12 @@ class Batches:
                 uow.audit(actor.name, "PRECHECK_START", None, run_date=run_date, concurrency=concurrency)
                 uow.commit()
             run_id = run.id or 0
-        total = self._count_due(run_date, run_id)
+        with self.e._unit() as uow:  # a worker joining a run shares its start (and its claims)
+            joined = uow.runs.get(run_id)
+            if joined is None:
+                raise EngineError(f"pré-contrôle {run_id} inconnu")
+            since = joined.started_at
+        total = self._count_due(run_date, run_id, since)
         queue: asyncio.Queue[_Claim | None] = asyncio.Queue(maxsize=max(claim_size, concurrency * 2))
         done: list[_Done] = []
         counter = [0]
@@ -204,7 +208,7 @@ class Batches:
         async def producer() -> None:
             while True:
                 async with db_turn:
-                    claims = await asyncio.to_thread(self._claim, run_id, run_date, claim_n, actor.name)
+                    claims = await asyncio.to_thread(self._claim, run_id, run_date, since, claim_n, actor.name)
                 if not claims:
                     break
                 for c in claims:
@@ -259,12 +263,12 @@ class Batches:
             progress(total, total)
         return run
 
-    def _count_due(self, run_date: date, run_id: int) -> int:
+    def _count_due(self, run_date: date, run_id: int, since: datetime) -> int:
         i, o = t.instalments, t.orders
         with self.e._unit() as uow:
             return uow.session.scalar(
                 select(func.count()).select_from(i.join(o, o.c.id == i.c.order_id))
-                .where(self._precheck_where(run_date, run_id))) or 0
+                .where(self._precheck_where(run_date, run_id, since))) or 0
 
     def _flush(self, run_id: int, batch: list[_Done], actor: str) -> list[tuple[int, int]]:
         """Write a batch of answers in one transaction; returns (order, authorization) to void."""
