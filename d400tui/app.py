@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from d400tui.domain import model as m
     from d400tui.engine import AuthAnswer, Engine
     from d400tui.screens.decision import DecisionScreen
+    from d400tui.screens.work_orders import WorkOrdersScreen
 
 # loaded in the background once sign-on is on screen, so the first F10 or list does not import them
 WARM_MODULES = ("d400tui.screens.menu", "d400tui.screens.order_entry", "d400tui.screens.work_orders",
@@ -77,6 +78,7 @@ class D400App(App[None]):
 
         self.actor = actor
         self.switch_screen(MenuScreen())
+        self.call_after_refresh(self._prebuild)
         if draft is not None:
             from d400tui.screens.draft import DraftScreen
 
@@ -117,6 +119,24 @@ class D400App(App[None]):
         screen = self.get_screen("decision")
         assert isinstance(screen, DecisionScreen)
         return screen.prepare(answer, order_id, allow_change)
+
+    def _prebuild(self) -> None:
+        """Once the menu is painted, build the work-with-orders panel off screen (what push_screen would
+        do on first use), so the operator's first "2" shows its first page as fast as later ones."""
+        screen = self.work_orders_screen()
+        if not screen.is_running:
+            self._register(self, screen)  # starts its message loop: compose, mount, first page
+
+    def work_orders_screen(self, awaiting: bool = False) -> WorkOrdersScreen:
+        """Work with orders, composed once per session and reset at each opening from the menu: the
+        first page is then one query and one text update, not some forty widgets to build and style."""
+        from d400tui.screens.work_orders import WorkOrdersScreen
+
+        if not self.is_screen_installed("work_orders"):
+            self.install_screen(WorkOrdersScreen(), "work_orders")
+        screen = self.get_screen("work_orders")
+        assert isinstance(screen, WorkOrdersScreen)
+        return screen.reset(awaiting)
 
     def notify_outcome(self, text: str, error: bool = False) -> None:
         """An outcome that arrives after its panel was left (a worker finishing)."""

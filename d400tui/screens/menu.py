@@ -65,14 +65,8 @@ class MenuScreen(D400Screen):
             from .order_entry import OrderEntryScreen
 
             self.app.push_screen(OrderEntryScreen())
-        elif code == "2":
-            from .work_orders import WorkOrdersScreen
-
-            self.app.push_screen(WorkOrdersScreen())
-        elif code == "3":
-            from .work_orders import WorkOrdersScreen
-
-            self.app.push_screen(WorkOrdersScreen(awaiting=True))
+        elif code in ("2", "3"):
+            self.app.push_screen(self.d400.work_orders_screen(awaiting=code == "3"))
         elif code == "10":
             if not self.actor.supervisor:
                 self.field_error(field, t("menu.supervisor_only"))

@@ -83,6 +83,22 @@ class WorkOrdersScreen(AuthorizingMixin, D400Screen):
             yield Subfile(t("work.heading"), size, id="orders")
         yield from self.frame_bottom()
 
+    def reset(self, awaiting: bool = False) -> WorkOrdersScreen:
+        """A fresh list (no filter, newest first) for an opening from the menu; the app keeps one
+        composed instance. Returning from a panel opened from the list (5, 8, F6…) keeps the page."""
+        self.awaiting = awaiting
+        self.filter = OrderFilter(awaiting_decision=True if awaiting else None)
+        self.top_id = None
+        self.queue, self.notes = [], []
+        self.busy = False
+        if self.is_mounted:
+            for fid in ("#f-status", "#f-hold", "#f-customer", "#f-channel", "#f-since"):
+                self.query_one(fid, EntryField).value = ""
+            self.clear_errors()
+            self.load()
+            self.query_one(Subfile).focus_first()
+        return self
+
     def on_mount(self) -> None:
         self.load()
         self.query_one(Subfile).focus_first()
