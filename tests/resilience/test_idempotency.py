@@ -79,14 +79,18 @@ async def test_unknown_blocks_every_new_operation_on_the_instalment(engine, issu
     r = await engine.place_order(OPER, 100001, [A], card("4970100000000014"))
     engine.acquirer.lost_answer_rate = 0.0
     oid = r.order.id
-    for attempt in (
-        lambda: engine.decide(OPER, oid, m.DecisionKind.RETRY),
-        lambda: engine.change_payment_method(OPER, oid, m.PaymentMethod.CARD, card("5130100000000018")),
-        lambda: engine.change_payment_method(OPER, oid, m.PaymentMethod.CHEQUE),
-    ):
-        with pytest.raises(USER_ERRORS) as exc:
+    attempts = {
+        "retry": lambda: engine.decide(OPER, oid, m.DecisionKind.RETRY),
+        "new card": lambda: engine.change_payment_method(OPER, oid, m.PaymentMethod.CARD, card("5130100000000018")),
+        "cheque": lambda: engine.change_payment_method(OPER, oid, m.PaymentMethod.CHEQUE),
+    }
+    for name, attempt in attempts.items():
+        try:
             await attempt()
-        assert "rapprochement" in str(exc.value)
+        except USER_ERRORS as exc:
+            assert "rapprochement" in str(exc), (name, str(exc))
+        else:
+            pytest.fail(f"{name} allowed while the authorization is UNKNOWN")
     assert engine.precheck_selection(engine.today()) == []
     outcome, _, _, reason, _ = await engine.capture_one(SUPER, oid, 1)
     assert outcome == "SKIPPED" and "rapprochement" in reason
@@ -148,10 +152,11 @@ def _in_threads(*calls: Callable[[], object]) -> list[object]:
 
 
 STALE_BUG = (
-    "engine bug: the loser of two terminals validating the same order gets a raw SQLAlchemy StaleDataError, "
-    "not ConcurrentChange — Engine._open_request (engine/service.py) flushes the session (the orders version "
-    "UPDATE) outside Engine._commit, the only place StaleDataError is turned into 'Commande modifiée sur un "
-    "autre poste'; the CLI then prints 'database error (StaleDataError)'"
+    "engine bug: the loser of two terminals changing the same order on SQLite gets a raw SQLAlchemy "
+    "StaleDataError, not ConcurrentChange — the orders version UPDATE is flushed outside Engine._commit "
+    "(Engine._open_request's session.flush() in validate_order, the autoflush of uow.audit in decide; "
+    "engine/service.py), and only _commit turns StaleDataError into 'Commande modifiée sur un autre poste'; "
+    "the CLI then prints 'database error (StaleDataError)'"
 )
 
 
@@ -211,9 +216,7 @@ async def test_two_terminals_deciding_at_once_no_lost_decision(engine, engine2, 
 async def test_two_terminals_deciding_at_once_the_loser_is_told_clearly(engine, engine2, monkeypatch,  # type: ignore[no-untyped-def]
                                                                        request) -> None:
     if engine.db.dialect == "sqlite":
-        request.applymarker(pytest.mark.xfail(strict=True, reason=STALE_BUG.replace(
-            "Engine._open_request (engine/service.py) flushes", "Engine.decide (engine/service.py) autoflushes "
-            "in uow.audit, like Engine._open_request")))
+        request.applymarker(pytest.mark.xfail(strict=True, reason=STALE_BUG))
     _, results = await _two_terminals_decide(engine, engine2, monkeypatch)
     errors = [x for x in results if isinstance(x, BaseException)]
     assert all(isinstance(x, ConcurrentChange) for x in errors), errors
