@@ -400,11 +400,11 @@ class Order:
     def live_authorizations(self) -> list[Authorization]:
         return [a for a in self.authorizations if a.live]
 
-    def check_settled(self, inst: Instalment) -> None:
+    def check_settled(self, inst: Instalment, allow_in_flight: bool = False) -> None:
         """An authorization in flight, unknown, being voided or captured freezes its instalment
         until it is answered or the reconciler settles it (no second hold, no double capture)."""
         for a in self.authorizations_of(inst):
-            if a.state is AuthState.REQUESTED:
+            if a.state is AuthState.REQUESTED and not allow_in_flight:
                 raise DomainError(f"échéance {inst.seq} : autorisation {a.id} en cours sur un autre poste")
             if a.state is AuthState.UNKNOWN or a.void_state is VoidState.PENDING or a.capture_pending:
                 raise DomainError(

@@ -387,6 +387,18 @@ class Engine:
         if inst is not None and auth.kind is m.AuthKind.AUTHORIZE:
             inst.auth_pending = False
 
+    async def _authorize_after_change(self, actor: m.Actor, order_id: int, card: CardData | None,
+                                      voids: list[VoidOutcome], only_seq: int | None = None) -> ValidationResult:
+        """The change is committed: whatever stops the new authorization now is reported with it,
+        never as if the change had failed (the operator decides, with the order as it is)."""
+        try:
+            result = await self._authorize_due(actor, order_id, card, only_seq)
+        except (EngineError, m.DomainError) as exc:
+            return ValidationResult(self.get_order(order_id), voids=voids,
+                                    note=f"modification enregistrée ; autorisation non demandée : {exc}")
+        result.voids = voids
+        return result
+
     # -- drafts: an order being typed survives a dropped terminal ----------------------------
     MAX_DRAFT = 64 * 1024
 
@@ -465,9 +477,7 @@ class Engine:
             self._commit(uow)
         voids = await self._void_all(actor, order_id, live) if reauthorize else []
         if reauthorize:
-            result = await self._authorize_due(actor, order_id, None)
-            result.voids = voids
-            return result
+            return await self._authorize_after_change(actor, order_id, None, voids)
         return ValidationResult(self.get_order(order_id), voids=voids)
 
     # -- decisions -------------------------------------------------------------------------
@@ -606,9 +616,7 @@ class Engine:
             order.touch(self.clock())
             self._commit(uow)
         if pay_now:
-            result = await self._authorize_due(actor, order_id, None, only_seq=seq)
-            result.voids = voids
-            return result
+            return await self._authorize_after_change(actor, order_id, None, voids, only_seq=seq)
         return ValidationResult(self.get_order(order_id), voids=voids)
 
     # -- payment method --------------------------------------------------------------------
@@ -623,9 +631,10 @@ class Engine:
         with self._unit() as uow:
             order = self._load(uow, order_id)
             order.ensure_open()
-            if method is m.PaymentMethod.CARD:  # a new card is authorized at once: nothing may be in flight
-                for inst in order.pending_instalments():
-                    order.check_settled(inst)
+            for inst in order.pending_instalments():
+                # A new card is authorized at once: nothing may be in flight. Cheque or transfer only
+                # needs the old holds gone: a call in flight is voided when its answer arrives.
+                order.check_settled(inst, allow_in_flight=method is not m.PaymentMethod.CARD)
             live = [a.id for a in order.live_authorizations() if a.id is not None]
             old = f"{order.payment_method.value} {order.card or ''}".strip()
             self._commit(uow)
@@ -642,9 +651,7 @@ class Engine:
             self._commit(uow)
             status = order.status
         if method is m.PaymentMethod.CARD and status is m.OrderStatus.VALIDATED:
-            result = await self._authorize_due(actor, order_id, card)
-            result.voids = voids
-            return result
+            return await self._authorize_after_change(actor, order_id, card, voids)
         return ValidationResult(self.get_order(order_id), voids=voids)
 
     def audit_trail(self, since: date | None = None, limit: int = 200) -> list[dict[str, object]]:
