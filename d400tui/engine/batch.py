@@ -108,7 +108,9 @@ class Batches:
                 .order_by(i.c.id).limit(n)
             )
             if self.e.db.dialect == "postgresql":
-                q = q.with_for_update(of=i, skip_locked=True)
+                # orders too: an order a terminal is changing right now is left for a later claim,
+                # and no lock is ever waited for here (no deadlock with terminals)
+                q = q.with_for_update(of=[o, i], skip_locked=True)
             else:
                 # SQLite: take the write lock before selecting (a no-op write opens the transaction),
                 # so two claims never read the same free instalments.
@@ -315,9 +317,16 @@ class Batches:
             audits.append(dict(at=now, actor=actor, action="AUTHORIZE", order_id=c.order_id,
                                detail=f'{{"run": {run_id}, "authorization": {c.auth_id}, "state": "{state.value}", '
                                       f'"code": "{code}", "amount": "{c.amount}"}}'))
+        auth_rows.sort(key=lambda r: r["b_id"])
+        inst_rows.sort(key=lambda r: r["b_id"])
         with self.e._unit() as uow:
             s = uow.session
             conn = s.connection()
+            if self.e.db.dialect == "postgresql":
+                # Lock the orders first, in id order — the order terminals lock them in (order row,
+                # then its instalments and authorizations) — so the two never deadlock.
+                conn.execute(select(o.c.id).where(o.c.id.in_(sorted({d.claim.order_id for d in batch})))
+                             .order_by(o.c.id).with_for_update())
             conn.execute(
                 update(a).where(a.c.id == bindparam("b_id"), a.c.state == m.AuthState.REQUESTED.value).values(
                     state=bindparam("b_state"), response_code=bindparam("b_code"), category=bindparam("b_cat"),

@@ -830,6 +830,8 @@ class Engine:
     def _record_answer_reconciled(self, order: m.Order, auth: m.Authorization, resp: AcquirerResponse) -> None:
         if resp.outcome is Outcome.DECLINED:
             self._record_answer(order, auth, resp)
+            if auth.void_state is m.VoidState.PENDING:
+                auth.void_state = m.VoidState.DONE  # refused: nothing was held, nothing to void
             return
         if resp.outcome is Outcome.CAPTURED:
             auth.move(m.AuthState.APPROVED)

@@ -45,26 +45,11 @@ def test_eight_terminals_on_the_same_200_orders(bench_report) -> None:  # type: 
 
 
 @pytest.mark.postgres
-@pytest.mark.xfail(strict=True, reason=(
-    "engine bug (PostgreSQL): the pre-check's batch write (Batches._flush, engine/batch.py: authorizations, "
-    "instalments, then orders) and a terminal's (orders row lock, then instalments/authorizations) take row "
-    "locks in opposite orders: PostgreSQL aborts one of them with DeadlockDetected, shown to the operator as "
-    "an unexpected database error (observed 2-3 times in every 8-terminal run)"))
 def test_eight_terminals_never_deadlock(bench_report) -> None:  # type: ignore[no-untyped-def]
     assert [e for e in bench_report.errors if "Deadlock" in e] == []
 
 
-CHEQUE_RACE_BUG = (
-    "engine bug: a change of payment method to a cheque while a pre-check authorization of the order is in "
-    "flight keeps that hold — Engine.change_payment_method (engine/service.py) voids only the live "
-    "(APPROVED/UNKNOWN) authorizations, and Batches._flush (engine/batch.py) then records the pre-check's "
-    "answer APPROVED on an order no longer paid by card without voiding it (cancel and delete were fixed in "
-    "c218e1f)"
-)
-
-
-@pytest.mark.parametrize("how", ["cancel", "delete", pytest.param(
-    "cheque", marks=pytest.mark.xfail(strict=True, reason=CHEQUE_RACE_BUG))])
+@pytest.mark.parametrize("how", ["cancel", "delete", "cheque"])
 async def test_order_closed_during_a_precheck_call_keeps_no_hold(engine, issuer, how: str) -> None:
     due = engine.today() + timedelta(days=20)
     r = await engine.place_order(OPER, 100001, [A], card("4970100000000014"),

@@ -151,15 +151,6 @@ def _in_threads(*calls: Callable[[], object]) -> list[object]:
     return out
 
 
-STALE_BUG = (
-    "engine bug: the loser of two terminals changing the same order on SQLite gets a raw SQLAlchemy "
-    "StaleDataError, not ConcurrentChange — the orders version UPDATE is flushed outside Engine._commit "
-    "(Engine._open_request's session.flush() in validate_order, the autoflush of uow.audit in decide; "
-    "engine/service.py), and only _commit turns StaleDataError into 'Commande modifiée sur un autre poste'; "
-    "the CLI then prints 'database error (StaleDataError)'"
-)
-
-
 async def _two_terminals_validate(engine, engine2, monkeypatch) -> tuple[int, list[object]]:  # type: ignore[no-untyped-def]
     draft = engine.create_order(OPER, 100001, [A])
     with _meet_in(monkeypatch, m.Order, "validate"):
@@ -180,8 +171,6 @@ async def test_two_terminals_validating_the_same_order_make_one_hold(engine, eng
 
 async def test_two_terminals_validating_the_loser_is_told_clearly(engine, engine2, issuer, monkeypatch,  # type: ignore[no-untyped-def]
                                                                   request) -> None:
-    if engine.db.dialect == "sqlite":
-        request.applymarker(pytest.mark.xfail(strict=True, reason=STALE_BUG))
     _, results = await _two_terminals_validate(engine, engine2, monkeypatch)
     errors = [x for x in results if isinstance(x, BaseException)]
     assert len(errors) == 1 and isinstance(errors[0], EngineError), errors
@@ -215,8 +204,6 @@ async def test_two_terminals_deciding_at_once_no_lost_decision(engine, engine2, 
 
 async def test_two_terminals_deciding_at_once_the_loser_is_told_clearly(engine, engine2, monkeypatch,  # type: ignore[no-untyped-def]
                                                                        request) -> None:
-    if engine.db.dialect == "sqlite":
-        request.applymarker(pytest.mark.xfail(strict=True, reason=STALE_BUG))
     _, results = await _two_terminals_decide(engine, engine2, monkeypatch)
     errors = [x for x in results if isinstance(x, BaseException)]
     assert all(isinstance(x, ConcurrentChange) for x in errors), errors
