@@ -400,20 +400,16 @@ def _run_summary(run: m.PrecheckRun, results: list[m.RunResult], as_json: bool) 
                       f"{r.code} {r.reason}", markup=False)
 
 
-@app.command("precheck")
-def precheck(
-    on: str | None = typer.Option(None, "--date", help="Invoicing date YYYY-MM-DD (default today)."),
-    concurrency: int = typer.Option(16, "--concurrency", min=1, max=512),
-    as_json: bool = typer.Option(False, "--json"),
-) -> None:
-    """Invoicing pre-check (supervisors): authorize what needs it; refusals listed for decision."""
+def _batch(kind: str, on: str | None, concurrency: int, as_json: bool) -> None:
+    """Run a pre-check or capture with a progress bar (not under --json), then print its results."""
     run_date = _parse_date(on)
     engine = _engine()
     actor = _actor(engine)
-    bar, update = _progress("pre-check", as_json)
+    bar, update = _progress(kind, as_json)
+    run_it = engine.precheck if kind == "pre-check" else engine.capture
 
     async def go() -> m.PrecheckRun:
-        return await _with_close(engine, engine.precheck(actor, run_date, concurrency, update))
+        return await _with_close(engine, run_it(actor, run_date, concurrency, update))
 
     if bar:
         with bar:
@@ -421,6 +417,16 @@ def precheck(
     else:
         run = _run(go())
     _run_summary(run, engine.run_results(run.id, limit=200), as_json)
+
+
+@app.command("precheck")
+def precheck(
+    on: str | None = typer.Option(None, "--date", help="Invoicing date YYYY-MM-DD (default today)."),
+    concurrency: int = typer.Option(16, "--concurrency", min=1, max=512),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Invoicing pre-check (supervisors): authorize what needs it; refusals listed for decision."""
+    _batch("pre-check", on, concurrency, as_json)
 
 
 @app.command("capture")
@@ -430,20 +436,7 @@ def capture(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Capture due payments (supervisors), never above what was authorized; rerunnable."""
-    run_date = _parse_date(on)
-    engine = _engine()
-    actor = _actor(engine)
-    bar, update = _progress("capture", as_json)
-
-    async def go() -> m.PrecheckRun:
-        return await _with_close(engine, engine.capture(actor, run_date, concurrency, update))
-
-    if bar:
-        with bar:
-            run = _run(go())
-    else:
-        run = _run(go())
-    _run_summary(run, engine.run_results(run.id, limit=200), as_json)
+    _batch("capture", on, concurrency, as_json)
 
 
 @app.command("reconcile")
