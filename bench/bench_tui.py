@@ -22,6 +22,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 
@@ -35,6 +36,7 @@ def timed_app(settings: Any, engine: Any) -> Any:
     from d400tui.app import D400App
 
     class TimedApp(D400App):
+        CSS_PATH = str(Path(sys.modules[D400App.__module__].__file__ or "").with_name("d400.tcss"))
         waiters: list[tuple[Callable[[], bool], asyncio.Future[float]]] = []
 
         def post_display_hook(self) -> None:
@@ -170,9 +172,12 @@ async def bench_list(n: int, sessions: int = 5) -> None:
 
 COLD = """
 import time, sys, asyncio
+from pathlib import Path
 from d400tui.app import D400App
 
 class Timed(D400App):
+    CSS_PATH = str(Path(sys.modules[D400App.__module__].__file__).with_name("d400.tcss"))
+
     def post_display_hook(self):
         scr = self.screen
         if (type(scr).__name__ == "SignOnScreen" and scr.is_mounted and scr.children

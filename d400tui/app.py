@@ -122,10 +122,15 @@ class D400App(App[None]):
 
     def _prebuild(self) -> None:
         """Once the menu is painted, build the work-with-orders panel off screen (what push_screen would
-        do on first use), so the operator's first "2" shows its first page as fast as later ones."""
-        screen = self.work_orders_screen()
-        if not screen.is_running:
-            self._register(self, screen)  # starts its message loop: compose, mount, first page
+        do on first use), so the operator's first "2" shows its first page as fast as later ones; the
+        same for the decision panel and the first refusal of the session."""
+        from d400tui.screens.decision import DecisionScreen
+
+        if not self.is_screen_installed("decision"):
+            self.install_screen(DecisionScreen(), "decision")
+        for screen in (self.work_orders_screen(), self.get_screen("decision")):
+            if not screen.is_running:
+                self._register(self, screen)  # starts its message loop: compose, mount (first page)
 
     def work_orders_screen(self, awaiting: bool = False) -> WorkOrdersScreen:
         """Work with orders, composed once per session and reset at each opening from the menu: the
