@@ -24,7 +24,7 @@ from .repositories import (
 )
 
 MIGRATIONS = Path(__file__).with_name("migrations")
-HEAD = "0003"
+HEAD = "0004"
 """The newest migration; a test checks it against Alembic's own head so it cannot fall behind."""
 
 

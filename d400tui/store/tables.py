@@ -110,6 +110,8 @@ orders = Table(
     Index("ix_orders_status_id", "status", "id"),
     Index("ix_orders_customer", "customer_id", "id"),
     Index("ix_orders_hold", "hold", "id"),
+    # "Commandes en attente de décision": few rows among many, read newest first.
+    Index("ix_orders_awaiting", "awaiting_decision", "id"),
 )
 
 order_lines = Table(
