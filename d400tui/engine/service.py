@@ -468,9 +468,9 @@ class Engine:
                 raise EngineError(f"commande {order_id} : plus d'échéance à payer")
             for inst, amount in zip(pending, split(order.total, len(pending)), strict=True):
                 inst.amount = amount
-            live = [a.id for a in order.live_authorizations() if a.id is not None]
             reauthorize = (order.status is m.OrderStatus.VALIDATED and order.channel is m.Channel.PHONE
                            and order.payment_method is m.PaymentMethod.CARD and bool(order.card_token))
+            live = self._mark_for_void(order) if reauthorize else []
             uow.audit(actor.name, "ORDER_MODIFY", order_id, old_total=old_total, new_total=order.total,
                       lines=len(order.lines), voids=len(live))
             order.touch(self.clock())
@@ -556,6 +556,15 @@ class Engine:
             raise NotFound(f"commande {order_id} inconnue")
         return order
 
+    @staticmethod
+    def _mark_for_void(order: m.Order) -> list[int]:
+        """Mark the order's live authorizations for void in the same transaction as the change that
+        makes them useless, so a process killed before the voids leaves work the reconciler does."""
+        live = order.live_authorizations()
+        for a in live:
+            a.void_state = m.VoidState.PENDING
+        return [a.id for a in live if a.id is not None]
+
     async def _void_all(self, actor: m.Actor, order_id: int, auth_ids: list[int]) -> list[VoidOutcome]:
         return [await self._void(actor, order_id, a) for a in auth_ids]
 
@@ -570,7 +579,7 @@ class Engine:
     async def _close_order(self, actor: m.Actor, order_id: int, reason: str | None) -> ValidationResult:
         with self._unit() as uow:
             order = self._load(uow, order_id)
-            live = [a.id for a in order.live_authorizations() if a.id is not None]
+            live = self._mark_for_void(order)
             if reason is None:
                 order.delete()
                 uow.audit(actor.name, "ORDER_DELETE", order_id, total=order.total, voids=len(live))
@@ -599,6 +608,8 @@ class Engine:
             order.check_settled(inst)
             live = order.live_authorization(inst)
             live_id = live.id if live else None
+            if live is not None:
+                live.void_state = m.VoidState.PENDING  # committed with the decision: a crash cannot lose it
             self._commit(uow)
         voids = await self._void_all(actor, order_id, [live_id] if live_id else [])
         with self._unit() as uow:
@@ -635,7 +646,7 @@ class Engine:
                 # A new card is authorized at once: nothing may be in flight. Cheque or transfer only
                 # needs the old holds gone: a call in flight is voided when its answer arrives.
                 order.check_settled(inst, allow_in_flight=method is not m.PaymentMethod.CARD)
-            live = [a.id for a in order.live_authorizations() if a.id is not None]
+            live = self._mark_for_void(order)
             old = f"{order.payment_method.value} {order.card or ''}".strip()
             self._commit(uow)
         voids = await self._void_all(actor, order_id, live)
@@ -719,7 +730,16 @@ class Engine:
                 uow.session.execute(update(a).where(a.c.id.in_(stale), a.c.state == m.AuthState.REQUESTED.value)
                                     .values(state=m.AuthState.UNKNOWN.value, response_code=NO_ANSWER,
                                             category=m.Category.UNAVAILABLE.value, label=self.label(NO_ANSWER)))
-                uow.commit()
+            # Safety sweep: a hold that nothing needs any more (order cancelled or deleted, instalment
+            # dropped) is voided even if no void was ever asked for it.
+            o, i = t.orders, t.instalments
+            uow.session.execute(update(a).where(
+                a.c.state == m.AuthState.APPROVED.value, a.c.kind == m.AuthKind.AUTHORIZE.value,
+                a.c.void_state == m.VoidState.NONE.value, a.c.capture_pending.is_(False),
+                or_(a.c.order_id.in_(select(o.c.id).where(o.c.status.in_(["CANCELLED", "DELETED"]))),
+                    a.c.instalment_id.in_(select(i.c.id).where(i.c.state == "CANCELLED"))),
+            ).values(void_state=m.VoidState.PENDING.value))
+            uow.commit()
             rows = uow.session.execute(
                 select(a.c.id, a.c.order_id).where(or_(
                     a.c.state == m.AuthState.UNKNOWN.value,

@@ -299,3 +299,41 @@ async def test_request_that_never_arrived_is_settled_and_reversed(engine, issuer
     engine.acquirer = real
     retry = await engine.decide(OPER, r.order.id, m.DecisionKind.RETRY, card("4970100000000014"))
     assert retry.approved  # the instalment is free again once settled
+
+
+@pytest.mark.parametrize("how", ["cancel", "delete", "cheque", "drop"])
+async def test_killed_between_a_change_and_its_voids_leaves_work_for_the_reconciler(engine, issuer, how: str,
+                                                                                   today: date) -> None:
+    """The change commits the need to void with it: a process killed before the void call loses nothing."""
+    plan = m.Plan(m.PlanKind.DEFERRED, deferred_to=today + timedelta(days=2)) if how == "drop" else None
+    r = await engine.place_order(OPER, 100001, [A], card("4970100000000014"), plan=plan)
+    assert len(issuer.live_holds()) == 1
+
+    async def killed(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise KeyboardInterrupt  # the process dies right after the commit
+
+    engine._void_all = killed
+    with pytest.raises(KeyboardInterrupt):
+        if how == "cancel":
+            await engine.cancel_order(OPER, r.order.id, "client rappelle")
+        elif how == "delete":
+            await engine.delete_order(OPER, r.order.id)
+        elif how == "cheque":
+            await engine.change_payment_method(OPER, r.order.id, m.PaymentMethod.CHEQUE)
+        else:
+            await engine.cancel_deferred(OPER, r.order.id, 1, pay_now=False)
+    del engine._void_all
+    await engine.reconcile(SUPER)
+    assert issuer.live_holds() == {}
+
+
+async def test_reconciler_sweeps_holds_nobody_needs(engine, issuer) -> None:
+    from sqlalchemy import update
+
+    from d400tui.store import tables as t
+
+    r = await engine.place_order(OPER, 100001, [A], card("4970100000000014"))
+    with engine.db.engine.begin() as conn:  # as an older version or a manual fix would leave it
+        conn.execute(update(t.orders).where(t.orders.c.id == r.order.id).values(status="CANCELLED"))
+    await engine.reconcile(SUPER)
+    assert issuer.live_holds() == {}
