@@ -259,10 +259,16 @@ def order_list(
     if as_json:
         _json(rows)
         return
-    table = Table("N°", "Date", "Client", "Canal", "Statut", "Blocage", "Paiement", "Total", "Carte", "Décision")
+    table = Table(box=None, pad_edge=False, padding=(0, 1, 0, 0), header_style="bold underline",
+                  caption="* = en attente de décision opératrice", caption_justify="left")
+    for name, justify in (("N°", "right"), ("Date", "left"), ("Client", "left"), ("Canal", "left"),
+                          ("Statut", "left"), ("Blocage", "left"), ("Paie.", "left"), ("Total", "right"),
+                          ("Carte", "left")):
+        table.add_column(name, justify=justify, no_wrap=True)  # type: ignore[arg-type]
     for r in rows:
-        table.add_row(str(r.id), str(r.order_date), r.customer_name[:24], r.channel, r.status, r.hold,
-                      r.payment_method, f"{r.total}", r.card, "à décider" if r.awaiting_decision else "")
+        table.add_row(f"{r.id}{'*' if r.awaiting_decision else ''}", f"{r.order_date:%d/%m/%y}",
+                      r.customer_name[:16], r.channel, r.status[:9], r.hold, r.payment_method[:5],
+                      f"{r.total}", f"…{r.card[-4:]}" if r.card else "")
     out.print(table)
 
 
