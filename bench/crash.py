@@ -455,7 +455,8 @@ class Report:
 
 class Harness:
     def __init__(self, workdir: Path, db_url: str | None = None, seed: int = 1, cli_reconcile: bool = True,
-                 verbose: bool = False) -> None:
+                 verbose: bool = False, protocol: str = "http") -> None:
+        self.protocol = protocol  # the acquirer server's transport: "http" or "iso8583"
         self.dir = workdir
         self.db_url = db_url or f"sqlite:///{workdir}/d400.db"
         self.issuer_path = workdir / "issuer.db"
@@ -475,8 +476,9 @@ class Harness:
         env.update({
             "D400_HOME": str(self.dir), "D400_CONFIG": str(self.dir / "absent.toml"),
             "D400_DB_URL": self.db_url, "D400_SIMULATOR_DB": str(self.issuer_path),
-            "D400_SIMULATOR_CARDS": str(self.cards), "D400_ACQUIRER": "http",
-            "D400_ACQUIRER_URL": f"http://127.0.0.1:{self.port}", "D400_ACQUIRER_TIMEOUT": "0.5",
+            "D400_SIMULATOR_CARDS": str(self.cards), "D400_ACQUIRER": self.protocol,
+            "D400_ACQUIRER_URL": f"http://127.0.0.1:{self.port}", "D400_ACQUIRER_HOST": "127.0.0.1",
+            "D400_ACQUIRER_PORT": str(self.port), "D400_ACQUIRER_TIMEOUT": "0.5",
             "D400_ACQUIRER_CONNECT_TIMEOUT": "0.5", "D400_BREAKER_FAILURES": "3", "D400_BREAKER_RESET_S": "30",
             "D400_OPERATOR": "SUPER1", "D400_PASSWORD": "super1-demo", "PYTHONPATH": str(ROOT),
         })
@@ -486,7 +488,8 @@ class Harness:
     # server
     def start_server(self) -> None:
         self.server = subprocess.Popen(
-            [sys.executable, "-m", "d400tui", "acquirer", "serve", "--protocol", "http", "--port", str(self.port)],
+            [sys.executable, "-m", "d400tui", "acquirer", "serve", "--protocol", self.protocol, "--port",
+             str(self.port)],
             env=self.env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_port(self.port)
 
@@ -679,6 +682,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--engine-reconcile", action="store_true", help="reconcile in-process instead of `d400 reconcile`")
     p.add_argument("--workdir", default=None)
     p.add_argument("--verbose", action="store_true")
+    p.add_argument("--protocol", choices=["http", "iso8583"], default="http", help="the acquirer server's transport")
     p.add_argument("--driver", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--cycle", type=int, default=0, help=argparse.SUPPRESS)
     p.add_argument("--max-ops", type=int, default=100_000, help=argparse.SUPPRESS)
@@ -688,7 +692,8 @@ def main(argv: list[str] | None = None) -> int:
         asyncio.run(_drive(args.cycle, wd / "journal.log", wd / "cards.csv", args.seed, args.max_ops))
         return 0
     wd = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="d400-crash-"))
-    h = Harness(wd, args.db_url, args.seed, cli_reconcile=not args.engine_reconcile, verbose=args.verbose)
+    h = Harness(wd, args.db_url, args.seed, cli_reconcile=not args.engine_reconcile, verbose=args.verbose,
+                protocol=args.protocol)
     t0 = time.monotonic()
     rep = h.run(args.kills, args.server_kills)
     print(f"crash harness, seed {args.seed}, {date.today()}, work dir {wd}, {time.monotonic() - t0:.0f} s")

@@ -40,9 +40,12 @@ class JsonFormatter(logging.Formatter):
 def configure(log_file: Path, level: str = "INFO") -> logging.Handler:
     """Attach the scrubbed JSON file handler to the `d400` loggers (idempotent)."""
     root = logging.getLogger("d400")
-    for h in root.handlers:
+    for h in list(root.handlers):
         if getattr(h, "_d400", False):
-            return h
+            if getattr(h, "baseFilename", None) == str(Path(log_file).absolute()):
+                return h
+            root.removeHandler(h)  # another file asked for (tests, a second configuration)
+            h.close()
     log_file.parent.mkdir(parents=True, exist_ok=True)
     handler = logging.handlers.RotatingFileHandler(log_file, maxBytes=10_000_000, backupCount=3, encoding="utf-8")
     handler.addFilter(ScrubFilter())
