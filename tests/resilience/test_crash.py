@@ -198,3 +198,16 @@ async def test_void_asked_while_unknown_then_declined_is_settled(engine, issuer)
     (auth,) = engine.get_order(r.order.id).authorizations
     assert auth.state is m.AuthState.DECLINED
     assert auth.void_state is not m.VoidState.PENDING
+
+
+def test_crash_harness_over_iso8583(tmp_path: Path) -> None:
+    """The same kills against the ISO 8583 host (TCP): server killed mid-run, reconcile after restart."""
+    h = Harness(tmp_path, None, seed=20261127, cli_reconcile=True, protocol="iso8583")
+    report = h.run(kills=5, server_kills=1, min_s=0.3, max_s=1.2)
+    print("\n".join(report.lines()))
+    assert report.kills >= 5 and report.server_kills == 1
+    assert report.outcomes["approved"] > 0
+    assert report.unknown_after_server_kill + report.reconcile_still_unknown_while_down >= 1
+    assert report.errors == []
+    assert report.unexplained == [], [str(v) for v in report.unexplained]
+    assert [str(v) for v in report.final_violations] == []
