@@ -11,9 +11,10 @@ from typing import TYPE_CHECKING, Any
 
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Vertical
+from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen, Screen
 from textual.widget import Widget
+from textual.widgets import Static
 
 from d400tui.i18n import t
 from d400tui.widgets import EntryField, FKeyLegend, HeaderLine, MessageLine
@@ -111,6 +112,20 @@ class CardEntry:
     widget, reactive or log) from the moment the field is left until the panel's F10 is processed."""
 
     _pan: str | None = None
+
+    def compose_payment(self) -> ComposeResult:
+        """The payment-method row and the card row (number, expiry, CVV), as both entry panels show them."""
+        with Horizontal(classes="row"):
+            yield Static(t("entry.method"), classes="lbl", markup=False)
+            yield EntryField("CARD", width=8, upper=True, id="method")
+            yield Static(t("entry.method_hint"), classes="hint", markup=False)
+        with Horizontal(classes="row"):
+            yield Static(t("entry.card"), classes="lbl", markup=False)
+            yield EntryField(width=19, max_length=23, id="card")
+            yield Static(t("entry.expiry"), classes="lbl", markup=False)
+            yield EntryField(width=5, max_length=7, id="expiry")
+            yield Static(t("entry.cvv"), classes="lbl", markup=False)
+            yield EntryField(width=4, password=True, id="cvv")
 
     def card_fields(self) -> tuple[EntryField, EntryField, EntryField]:
         q = self.query_one  # type: ignore[attr-defined]

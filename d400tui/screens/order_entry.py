@@ -144,17 +144,7 @@ class OrderEntryScreen(AuthorizingMixin, CardEntry, D400Screen):
                     yield EntryField(width=4, id=f"qty-{i}")
                     yield Static("", id=f"line-{i}", markup=False)
             yield Static("", id="totals", markup=False)
-            with Horizontal(classes="row"):
-                yield Static(t("entry.method"), classes="lbl", markup=False)
-                yield EntryField("CARD", width=8, upper=True, id="method")
-                yield Static(t("entry.method_hint"), classes="hint", markup=False)
-            with Horizontal(classes="row"):
-                yield Static(t("entry.card"), classes="lbl", markup=False)
-                yield EntryField(width=19, max_length=23, id="card")
-                yield Static(t("entry.expiry"), classes="lbl", markup=False)
-                yield EntryField(width=5, max_length=7, id="expiry")
-                yield Static(t("entry.cvv"), classes="lbl", markup=False)
-                yield EntryField(width=4, password=True, id="cvv")
+            yield from self.compose_payment()
             with Horizontal(classes="row"):
                 yield Static(t("entry.plan"), classes="lbl", markup=False)
                 yield EntryField("I", width=14, upper=True, id="plan")

@@ -6,7 +6,7 @@ from __future__ import annotations
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Vertical
 from textual.widgets import Input, Static
 
 from d400tui.domain import model as m
@@ -37,17 +37,7 @@ class PaymentChangeScreen(AuthorizingMixin, CardEntry, D400Screen):
         with Vertical(classes="body"):
             yield Static("", id="current", markup=False)
             yield Static("", classes="gap")
-            with Horizontal(classes="row"):
-                yield Static(t("entry.method"), classes="lbl", markup=False)
-                yield EntryField("CARD", width=8, upper=True, id="method")
-                yield Static(t("entry.method_hint"), classes="hint", markup=False)
-            with Horizontal(classes="row"):
-                yield Static(t("entry.card"), classes="lbl", markup=False)
-                yield EntryField(width=19, max_length=23, id="card")
-                yield Static(t("entry.expiry"), classes="lbl", markup=False)
-                yield EntryField(width=5, max_length=7, id="expiry")
-                yield Static(t("entry.cvv"), classes="lbl", markup=False)
-                yield EntryField(width=4, password=True, id="cvv")
+            yield from self.compose_payment()
             yield Static("", classes="gap")
             yield Static("", id="result", markup=False)
             yield Static("", id="status", classes="strong", markup=False)

@@ -12,13 +12,10 @@ test gets a fresh adapter bound to its own event loop."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import importlib.util
-import socket
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,23 +40,13 @@ STRIPE_KEY = "sk_test_contract"
 BACKENDS = ["simulator", "http", "iso8583", "stripe"]
 
 
+from bench._servers import free_port, wait_port  # noqa: E402
+
+
 def card(pan: str, expiry: str = "12/30") -> CardData:
     return CardData(pan, parse_expiry(expiry), "123")
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_port(port: int, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
-            return
-        time.sleep(0.05)
-    raise RuntimeError(f"nothing listens on 127.0.0.1:{port}")
 
 
 # -- servers -----------------------------------------------------------------------------------
