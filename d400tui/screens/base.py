@@ -106,6 +106,18 @@ class D400Modal(D400Mixin, ModalScreen[Any]):
     def action_back(self) -> None:
         self.dismiss(None)
 
+    def select_from(self, sf: Any) -> bool:
+        """A prompt list: "1" typed in front of a row returns that row's key; any other code is
+        refused on the message line. True when an option was typed (handled), False when none."""
+        self.clear_errors()
+        for i, key, code in sf.options():
+            if code == "1":
+                self.dismiss(key)
+            else:
+                self.field_error(sf.option_field(i), t("common.bad_option", code=code[:1]))
+            return True
+        return False
+
 
 class CardEntry:
     """The card fields of a panel. The full number lives only in `_pan` (a private attribute, never a

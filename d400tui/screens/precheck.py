@@ -242,11 +242,5 @@ class RunsScreen(D400Modal):
 
     @on(Input.Submitted)
     def process(self) -> None:
-        self.clear_errors()
-        sf = self.query_one(Subfile)
-        for i, key, code in sf.options():
-            if code == "1":
-                self.dismiss(key)
-                return
-            self.field_error(sf.option_field(i), t("common.bad_option", code=code[:1]))
+        if self.select_from(self.query_one(Subfile)):
             return
