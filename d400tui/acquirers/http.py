@@ -31,6 +31,29 @@ IDEMPOTENCY_HEADER = "Idempotency-Key"
 _SAFE_TO_RETRY = (httpx.ConnectError, httpx.ConnectTimeout, httpx.RemoteProtocolError, httpx.PoolTimeout)
 
 
+class _NoCookies(httpx.Cookies):
+    """An acquirer API is stateless: no cookie is kept or sent. httpx would otherwise parse every
+    answer for Set-Cookie through http.cookiejar (about 20 µs a call, measured)."""
+
+    def extract_cookies(self, response: httpx.Response) -> None:
+        pass
+
+
+class _AcquirerClient(httpx.AsyncClient):
+    """httpx.AsyncClient without a cookie jar (see _NoCookies)."""
+
+    @property  # type: ignore[override]
+    def cookies(self) -> httpx.Cookies:
+        return _NO_COOKIES
+
+    @cookies.setter
+    def cookies(self, value: Any) -> None:
+        pass
+
+
+_NO_COOKIES = _NoCookies()
+
+
 def response_to_json(resp: AcquirerResponse) -> dict[str, Any]:
     return {
         "outcome": resp.outcome.value,
@@ -83,6 +106,10 @@ class HttpAcquirer:
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        # Absolute URLs parsed once: merging a relative path into base_url costs httpx as much as
+        # building the rest of the request (measured 72 µs against 35 µs a request).
+        self._authorizations = httpx.URL(self.base_url + "/v1/authorizations")
+        self._verifications = httpx.URL(self.base_url + "/v1/verifications")
         self.brands = brands
         self.timeout_s = timeout_s
         self.retries = retries
@@ -94,7 +121,7 @@ class HttpAcquirer:
             # httpcore's own pool tops out near 950 requests/s here and falls to 110-660/s with 64
             # requests in flight; the aiohttp transport keeps httpx's API and does ~1,140/s (bench/).
             transport = AiohttpTransport(limits=limits)
-        self._client = httpx.AsyncClient(
+        self._client = _AcquirerClient(
             base_url=self.base_url,
             headers=headers,
             timeout=httpx.Timeout(timeout_s, connect=connect_timeout_s, pool=timeout_s),
@@ -106,13 +133,14 @@ class HttpAcquirer:
         return f"HttpAcquirer({self.base_url!r})"
 
     async def _send(
-        self, method: str, path: str, key: str | None, body: dict[str, Any] | None
+        self, method: str, path: str | httpx.URL, key: str | None, body: dict[str, Any] | None
     ) -> AcquirerResponse:
         headers = {IDEMPOTENCY_HEADER: key} if key else None
+        url = path if isinstance(path, httpx.URL) else self.base_url + path
         attempt = 0
         while True:
             try:
-                r = await self._client.request(method, path, json=body, headers=headers)
+                r = await self._client.request(method, url, json=body, headers=headers)
                 break
             except _SAFE_TO_RETRY as e:
                 if attempt >= self.retries:
@@ -143,11 +171,11 @@ class HttpAcquirer:
 
     async def authorize(self, source: PaymentSource, amount: Decimal, key: str) -> AcquirerResponse:
         return await self._send(
-            "POST", "/v1/authorizations", key, {**source_to_json(source), "amount": str(amount)}
+            "POST", self._authorizations, key, {**source_to_json(source), "amount": str(amount)}
         )
 
     async def verify(self, source: PaymentSource, key: str) -> AcquirerResponse:
-        return await self._send("POST", "/v1/verifications", key, source_to_json(source))
+        return await self._send("POST", self._verifications, key, source_to_json(source))
 
     async def void(self, reference: str, key: str) -> AcquirerResponse:
         return await self._send("POST", f"/v1/authorizations/{quote(reference, safe='')}/void", key, {})
