@@ -18,6 +18,8 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import and_, bindparam, func, insert, or_, select, update
+from sqlalchemy.sql import operators
+from sqlalchemy.sql.elements import UnaryExpression
 
 from d400tui.acquirers.base import AcquirerResponse, AcquirerUnavailable, Outcome, PaymentSource
 from d400tui.domain import model as m
@@ -74,6 +76,11 @@ def _quiet_gc() -> Any:
             gc.unfreeze()
 
 
+def _unindexed(column: Any) -> Any:
+    """`+column`: the same value, but SQLite will not pick an index on it for the plan."""
+    return UnaryExpression(column, operator=operators.custom_op("+"), type_=column.type)
+
+
 def _day_end(d: date) -> datetime:
     return datetime.combine(d + timedelta(days=1), time.min)
 
@@ -83,21 +90,28 @@ class Batches:
         self.e = engine
 
     # -- selection ---------------------------------------------------------------------------
-    def _due_where(self, run_date: date) -> Any:
+    def _due_where(self, run_date: date, walk_pk: bool = False) -> Any:
+        """walk_pk: written so that SQLite walks the primary key (claims, in id order from where the
+        last one stopped) rather than the (state, due date) index, which made it sort every due
+        instalment again at each claim (5-10 ms a claim, measured). PostgreSQL plans the id range
+        without being told."""
         i, o = t.instalments, t.orders
+        state, status = i.c.state, o.c.status
+        if walk_pk and self.e.db.dialect == "sqlite":
+            state, status = _unindexed(state), _unindexed(status)
         return and_(
-            i.c.state == PENDING, i.c.due_date <= run_date,
-            o.c.status == VALIDATED, o.c.channel == PHONE, o.c.payment_method == CARD,
+            state == PENDING, i.c.due_date <= run_date,
+            status == VALIDATED, o.c.channel == PHONE, o.c.payment_method == CARD,
         )
 
-    def _precheck_where(self, run_date: date, run_id: int, since: datetime) -> Any:
+    def _precheck_where(self, run_date: date, run_id: int, since: datetime, walk_pk: bool = False) -> Any:
         """Due, not in flight, not tried by this run nor by any run that overlapped it (two
         pre-checks at the same time never ask twice for one instalment; a rerun started after
         they ended retries refusals), and with no authorization valid through the run date."""
         i, r = t.instalments, t.precheck_runs
         over = select(r.c.id).where(or_(r.c.finished_at < since, r.c.started_at < self.e.clock() - STALE_RUN))
         return and_(
-            self._due_where(run_date),
+            self._due_where(run_date, walk_pk),
             i.c.auth_pending.is_(False),
             or_(i.c.precheck_run_id.is_(None),
                 and_(i.c.precheck_run_id != run_id, i.c.precheck_run_id.in_(over))),
@@ -114,7 +128,14 @@ class Batches:
             ).all()
         return [(r[0], r[1]) for r in rows]
 
-    def _claim(self, run_id: int, run_date: date, since: datetime, n: int, actor: str) -> list[_Claim]:
+    def _claim(self, run_id: int, run_date: date, since: datetime, n: int, actor: str,
+               after: int = 0) -> tuple[list[_Claim], int]:
+        """Claim up to n instalments with an id above `after`; returns the claims to authorize and
+        the highest id claimed (0 when none was), so the next claim starts there.
+
+        Walking the primary key from `after` makes a run one pass over the table: ordering every
+        due instalment by id at each claim cost SQLite 5-10 ms per claim (measured). The caller
+        ends with a claim from 0, which picks up anything a concurrent claim left behind."""
         i, o, a = t.instalments, t.orders, t.authorizations
         now = self.e.clock()
         with self.e._unit() as uow:
@@ -123,7 +144,7 @@ class Batches:
                 select(i.c.id, i.c.order_id, i.c.seq, i.c.amount, i.c.authorized_until, o.c.card_token,
                        o.c.card_brand, o.c.card_first6, o.c.card_last4, o.c.card_expiry)
                 .join(o, o.c.id == i.c.order_id)
-                .where(self._precheck_where(run_date, run_id, since))
+                .where(i.c.id > after, self._precheck_where(run_date, run_id, since, walk_pk=True))
                 .order_by(i.c.id).limit(n)
             )
             if self.e.db.dialect == "postgresql":
@@ -137,7 +158,7 @@ class Batches:
                           .values(selected=t.precheck_runs.c.selected))
             rows = s.execute(q).all()
             if not rows:
-                return []
+                return [], 0
             claims = [_Claim(r[0], r[1], r[2], r[3], r[5], r[6] or "UNKNOWN") for r in rows]
             cards = {r[0]: r for r in rows}
             expired_ids = [r[0] for r in rows if r[4] is not None]
@@ -158,8 +179,10 @@ class Batches:
                 if c.inst_id in old:
                     c.old_auth_id, c.old_ref, c.old_key = old[c.inst_id]
             if todo:
-                ids = s.execute(
-                    insert(a).returning(a.c.id, sort_by_parameter_order=True),
+                # Plain executemany, then the ids read back by their unique keys: SQLite has no
+                # sentinel for an ordered RETURNING and SQLAlchemy fell back to one INSERT per row.
+                s.execute(
+                    insert(a),
                     [dict(order_id=c.order_id, instalment_id=c.inst_id, kind=m.AuthKind.AUTHORIZE.value,
                           state=m.AuthState.REQUESTED.value, amount=c.amount, captured_amount=Decimal(0),
                           idempotency_key=c.key, acquirer=self.e.acquirer.name,
@@ -167,9 +190,11 @@ class Batches:
                           card_last4=cards[c.inst_id][8] or "", card_expiry=cards[c.inst_id][9] or "",
                           requested_at=now, void_state=m.VoidState.NONE.value, operator=actor, owner=owner.me())
                      for c in todo],
-                ).scalars().all()
-                for c, aid in zip(todo, ids, strict=True):
-                    c.auth_id = aid
+                )
+                ids = dict(s.execute(select(a.c.idempotency_key, a.c.id)
+                                     .where(a.c.idempotency_key.in_([c.key for c in todo]))).tuples().all())
+                for c in todo:
+                    c.auth_id = ids[c.key]
             s.execute(update(i).where(i.c.id.in_([c.inst_id for c in claims])).values(
                 precheck_run_id=run_id, authorized_until=None))
             if todo:
@@ -183,7 +208,7 @@ class Batches:
                 s.execute(update(t.precheck_runs).where(t.precheck_runs.c.id == run_id).values(
                     skipped=t.precheck_runs.c.skipped + len(skipped)))
             uow.commit()
-            return todo
+            return todo, rows[-1][0]
 
     # -- the pre-check -------------------------------------------------------------------------
     async def precheck(self, actor: m.Actor, run_date: date | None = None, concurrency: int = 16,
@@ -227,11 +252,17 @@ class Batches:
                 progress(min(counter[0], total), total)
 
         async def producer() -> None:
+            after = 0
             while True:
                 async with db_turn:
-                    claims = await asyncio.to_thread(self._claim, run_id, run_date, since, claim_n, actor.name)
-                if not claims:
-                    break
+                    claims, last = await asyncio.to_thread(
+                        self._claim, run_id, run_date, since, claim_n, actor.name, after)
+                if not last:
+                    if not after:
+                        break
+                    after = 0  # the closing sweep from the start (see _claim)
+                    continue
+                after = last
                 for c in claims:
                     await queue.put(c)
             for _ in range(concurrency):

@@ -138,3 +138,22 @@ async def test_run_history(engine, today: date) -> None:
     kinds = [r.kind for r in engine.last_runs()]
     assert kinds[:2] == ["CAPTURE", "PRECHECK"]
     assert all(isinstance(r.started_at, datetime) for r in engine.last_runs())
+
+
+async def test_precheck_goes_past_a_whole_claim_of_orders_without_token(engine, today: date) -> None:
+    """A claim made only of instalments whose card must be typed again (no token) once ended the
+    run: the orders after them were never authorized."""
+    from sqlalchemy import update
+
+    from d400tui.store import tables as t
+
+    first = [await _order(engine, "4970100000000063") for _ in range(34)]  # refused at entry
+    for i in first:
+        await engine.decide(OPER, i, m.DecisionKind.RELEASE)
+    with engine.db.engine.begin() as conn:
+        conn.execute(update(t.orders).where(t.orders.c.id.in_(first)).values(card_token=None))
+    later = await _order(engine, "4970100000000063")
+    await engine.decide(OPER, later, m.DecisionKind.RELEASE)
+    run = await engine.precheck(SUPER, today, concurrency=4)  # claims of 32
+    assert run.skipped == 34 and run.refused == 1, (run.skipped, run.refused)
+    assert len(engine.get_order(later).authorizations) == 2
