@@ -62,10 +62,21 @@ def simulator_server(protocol: str, latency_ms: float = 0.0, api_key: str = "") 
             yield port
 
 
+# localstripe pickles its whole store to /tmp/localstripe.pickle after every write (Store.__setitem__,
+# __delitem__ and a middleware after each POST/PUT/DELETE, all through Store.dump_to_disk): the cost of
+# a request grows with everything created before it. This launcher makes that method a no-op and then
+# runs localstripe's own start(), which still reads --port and --from-scratch from argv.
+_LOCALSTRIPE_IN_MEMORY = (
+    "import localstripe.resources as r, localstripe.server as s; "
+    "r.Store.dump_to_disk = lambda self: None; "
+    "s.start()"
+)
+
+
 @contextlib.contextmanager
-def localstripe_server() -> Iterator[str]:
+def localstripe_server(persistent: bool = False) -> Iterator[str]:
+    """A fresh localstripe (empty store) on a free port; `persistent=True` keeps its pickle-on-write."""
     port = free_port()
-    with subprocess_server(
-        [sys.executable, "-m", "localstripe", "--port", str(port), "--from-scratch"], port
-    ):
+    launch = ["-m", "localstripe"] if persistent else ["-c", _LOCALSTRIPE_IN_MEMORY]
+    with subprocess_server([sys.executable, *launch, "--port", str(port), "--from-scratch"], port):
         yield f"http://127.0.0.1:{port}"
