@@ -4,7 +4,11 @@ authorize = create a PaymentMethod from the card (its id is the token kept after
 create and confirm a PaymentIntent with capture_method=manual; capture = /capture with
 amount_to_capture; void = /cancel; verify = a minimal authorization cancelled at once (what
 ActiveMerchant does). Every POST carries an Idempotency-Key derived from our key, and every
-intent carries our key in its metadata so status(key) can find it after a lost answer.
+intent carries our key in its metadata so status(key) can find it after a lost answer. Stripe
+keeps no record of a request that can be looked up by its idempotency key, so status() reads the
+intent the key concerns: an authorization key (or a verify key) is the intent's own metadata; a
+void or capture key is the engine's `<authorization key>-void` / `-cap`, answered from the state
+of that authorization's intent.
 
 The adapter keeps no state of its own. It re-reads the intent before a capture or a void and
 refuses what the provider might let through: capturing a cancelled or already captured
@@ -33,6 +37,9 @@ from .base import OPERATIONS, AcquirerResponse, AcquirerUnavailable, Outcome, Pa
 STRIPE_BRANDS = frozenset({Brand.CB, Brand.VISA, Brand.MASTERCARD, Brand.MAESTRO})
 KEY_META = "d400_key"
 BRAND_META = "d400_brand"
+VERIFY_META = ":verify"  # verify() tags its intent `<key>:verify`
+VOID_SUFFIX = "-void"  # the engine voids under `<authorization key>-void` (engine/service.py, batch.py)
+CAPTURE_SUFFIX = "-cap"  # and captures under `<authorization key>-cap` (engine/batch.py)
 VERIFY_AMOUNT_CENTS = 100  # above Stripe's minimum charge in EUR (0.50)
 _SAFE_TO_RETRY = (httpx.ConnectError, httpx.ConnectTimeout, httpx.RemoteProtocolError, httpx.PoolTimeout)
 
@@ -142,6 +149,9 @@ class StripeAcquirer:
             return AcquirerResponse(Outcome.APPROVED, "00", ref, auth_code, token, held)
         if status == "succeeded":
             received = pi.get("amount_received")
+            if received is None and isinstance(charge, dict):
+                # a server without amount_received (localstripe, which refunds what was not captured)
+                received = int(charge.get("amount") or 0) - int(charge.get("amount_refunded") or 0)
             got = from_cents(int(received)) if received else amount
             return AcquirerResponse(Outcome.CAPTURED, "00", ref, auth_code, token, got)
         if status == "canceled":
@@ -201,14 +211,14 @@ class StripeAcquirer:
 
     async def authorize(self, source: PaymentSource, amount: Decimal, key: str) -> AcquirerResponse:
         if self.dedupe:
-            seen = await self.status(key)
-            if seen.outcome is not Outcome.NOT_FOUND:
-                return seen
+            pi = (await self._find([key])).get(key)
+            if pi is not None:
+                return self._from_intent(pi, token=pi.get("payment_method"))
         return await self._hold(source, to_cents(amount), key, key)
 
     async def verify(self, source: PaymentSource, key: str) -> AcquirerResponse:
         """A small hold released at once: the answer says whether the card would be authorized."""
-        resp = await self._hold(source, VERIFY_AMOUNT_CENTS, key, f"{key}:verify")
+        resp = await self._hold(source, VERIFY_AMOUNT_CENTS, key, key + VERIFY_META)
         if resp.outcome is Outcome.APPROVED and resp.reference:
             await self._request("POST", f"/v1/payment_intents/{resp.reference}/cancel", {}, f"{key}:release")
             return AcquirerResponse(Outcome.APPROVED, "00", None, resp.auth_code, resp.token, Decimal("0.00"))
@@ -262,20 +272,80 @@ class StripeAcquirer:
         return resp
 
     async def status(self, key: str) -> AcquirerResponse:
-        """The intent created under this authorization key, as it stands now."""
-        pi = await self._find(key)
-        if pi is None:
-            return AcquirerResponse(Outcome.NOT_FOUND, "25")
-        return self._from_intent(pi, token=pi.get("payment_method"))
+        """What became of the request sent under `key`, read from the intent it concerns.
 
-    async def _find(self, key: str) -> dict[str, Any] | None:
+        - authorization key: the intent created under it, as it stands now (APPROVED while held,
+          VOIDED or CAPTURED since, DECLINED with the issuer's code);
+        - verify key: what verify() answered (APPROVED, nothing held, or DECLINED); a small hold
+          whose release never went through is released now, under verify's own release key;
+        - void key `<auth key>-void`: VOIDED once the intent is cancelled; DECLINED once it is
+          captured (no void can happen any more, as void() itself answers); NOT_FOUND otherwise;
+        - capture key `<auth key>-cap`: CAPTURED with the amount received once the intent has
+          succeeded; DECLINED once it is cancelled (as capture() answers); NOT_FOUND otherwise;
+        - NOT_FOUND when no intent carries the key: nothing was held under it."""
+        base, op = None, None
+        for suffix in (VOID_SUFFIX, CAPTURE_SUFFIX):
+            if key.endswith(suffix) and len(key) > len(suffix):
+                base, op = key[: -len(suffix)], suffix
+        verify_key = key + VERIFY_META
+        found = await self._find([key, verify_key, *([base] if base else [])])
+        if key in found:  # an authorization key, even one that happens to end like an operation key
+            pi = found[key]
+            return self._from_intent(pi, token=pi.get("payment_method"))
+        if verify_key in found:
+            return await self._verify_status(found[verify_key], key)
+        if base is not None and base in found:
+            return self._operation_status(found[base], op)
+        return AcquirerResponse(Outcome.NOT_FOUND, "25")
+
+    async def _verify_status(self, pi: dict[str, Any], key: str) -> AcquirerResponse:
+        token = pi.get("payment_method")
+        resp = self._from_intent(pi, token=token)
+        if pi.get("status") == "requires_capture":  # approved, but the release was lost with the answer
+            ref = pi.get("id")
+            status, _ = await self._request("POST", f"/v1/payment_intents/{ref}/cancel", {}, f"{key}:release")
+            if status != 200 and (await self._intent(str(ref)) or {}).get("status") != "canceled":
+                raise AcquirerUnavailable("stripe: verification hold not released yet")
+            resp = AcquirerResponse(Outcome.VOIDED, "00", ref, resp.auth_code, token)
+        if resp.outcome is Outcome.VOIDED:  # released: the answer verify() gives
+            return AcquirerResponse(Outcome.APPROVED, "00", None, resp.auth_code, token, Decimal("0.00"))
+        return resp
+
+    def _operation_status(self, pi: dict[str, Any], suffix: str | None) -> AcquirerResponse:
+        state, ref = pi.get("status"), pi.get("id")
+        if suffix == VOID_SUFFIX:
+            if state == "canceled":
+                return self._from_intent(pi)
+            if state == "succeeded":
+                return AcquirerResponse(Outcome.DECLINED, "12", ref, message="captured: no void")
+        else:
+            if state == "succeeded":
+                return self._from_intent(pi)
+            if state == "canceled":
+                return AcquirerResponse(Outcome.DECLINED, "12", ref, message="authorization voided")
+        return AcquirerResponse(Outcome.NOT_FOUND, "25", ref)  # the operation has not happened
+
+    async def _find(self, keys: list[str]) -> dict[str, dict[str, Any]]:
+        """Intents whose metadata key is one of `keys` (key → intent): every hit of one search, or
+        the first hit while listing (the keys of one status() call never belong to two intents
+        the engine made)."""
+        wanted, found = set(keys), {}
+
+        def collect(data: list[dict[str, Any]]) -> None:
+            for pi in data:
+                meta = (pi.get("metadata") or {}).get(KEY_META)
+                if meta in wanted and meta not in found:
+                    found[meta] = pi
+
         if self._search:
-            escaped = key.replace("\\", "\\\\").replace("'", "\\'")
-            q = f"metadata['{KEY_META}']:'{escaped}'"
-            status, body = await self._request("GET", "/v1/payment_intents/search", params={"query": q})
+            escaped = [k.replace("\\", "\\\\").replace("'", "\\'") for k in keys]
+            query = " OR ".join(f"metadata['{KEY_META}']:'{k}'" for k in escaped)
+            status, body = await self._request(
+                "GET", "/v1/payment_intents/search", params={"query": query, "limit": "100"}
+            )
             if status == 200:
-                found = body.get("data") or []
-                return found[0] if found else None
+                collect(body.get("data") or [])
+                return found
             self._search = False  # no search endpoint: list and filter instead
         after: str | None = None
         while True:
@@ -283,11 +353,9 @@ class StripeAcquirer:
             status, body = await self._request("GET", "/v1/payment_intents", params=params)
             if status != 200:
                 raise AcquirerUnavailable(f"stripe: cannot list payment intents ({status})")
-            for pi in body.get("data") or []:
-                if (pi.get("metadata") or {}).get(KEY_META) == key:
-                    return pi
-            if not body.get("has_more") or not body.get("data"):
-                return None
+            collect(body.get("data") or [])
+            if found or not body.get("has_more") or not body.get("data"):
+                return found
             after = body["data"][-1]["id"]
 
     async def ping(self) -> str:
