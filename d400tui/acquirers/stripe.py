@@ -1,14 +1,25 @@
 """The `stripe` acquirer: PaymentIntents with manual capture (card not present), over httpx.
 
-authorize = create a PaymentMethod from the card (its id is the token kept afterwards), then
-create and confirm a PaymentIntent with capture_method=manual; capture = /capture with
+authorize = create a PaymentMethod from the card and a Customer it is attached to, then create
+and confirm a PaymentIntent with capture_method=manual for both; capture = /capture with
 amount_to_capture; void = /cancel; verify = a minimal authorization cancelled at once (what
 ActiveMerchant does). Every POST carries an Idempotency-Key derived from our key, and every
-intent carries our key in its metadata so status(key) can find it after a lost answer. Stripe
-keeps no record of a request that can be looked up by its idempotency key, so status() reads the
-intent the key concerns: an authorization key (or a verify key) is the intent's own metadata; a
-void or capture key is the engine's `<authorization key>-void` / `-cap`, answered from the state
-of that authorization's intent.
+intent carries our key in its metadata so status(key) can find it after a lost answer.
+
+Reusable tokens. Stripe refuses a PaymentMethod a second time once a PaymentIntent used it
+without a Customer ("attach it to a Customer first"), so the call that carries card data
+creates a Customer with the PaymentMethod attached (POST /v1/customers with payment_method,
+which attaches it: one call instead of two, and a card refused at attachment leaves no customer
+behind) and the token is `cus_…/pm_…`, so a later authorization needs no lookup. That first
+intent asks setup_future_usage=off_session; the intents made from a token say off_session=true
+(merchant-initiated: the cardholder is not there to authenticate). A bare `pm_…` token (made
+before) is sent as it was, payment method alone. Nothing of the card goes into metadata or the
+customer: only our key.
+
+Stripe keeps no record of a request that can be looked up by its idempotency key, so status()
+reads the intent the key concerns: an authorization key (or a verify key) is the intent's own
+metadata; a void or capture key is the engine's `<authorization key>-void` / `-cap`, answered
+from the state of that authorization's intent.
 
 The adapter keeps no state of its own. It re-reads the intent before a capture or a void and
 refuses what the provider might let through: capturing a cancelled or already captured
@@ -41,6 +52,7 @@ VERIFY_META = ":verify"  # verify() tags its intent `<key>:verify`
 VOID_SUFFIX = "-void"  # the engine voids under `<authorization key>-void` (engine/service.py, batch.py)
 CAPTURE_SUFFIX = "-cap"  # and captures under `<authorization key>-cap` (engine/batch.py)
 VERIFY_AMOUNT_CENTS = 100  # above Stripe's minimum charge in EUR (0.50)
+TOKEN_SEP = "/"  # a token is `<customer id>/<payment method id>` (or a bare payment method id, made before)
 _SAFE_TO_RETRY = (httpx.ConnectError, httpx.ConnectTimeout, httpx.RemoteProtocolError, httpx.PoolTimeout)
 
 
@@ -91,6 +103,7 @@ class StripeAcquirer:
         self.retries = retries
         self.clock = clock
         self._search = True  # cleared if the server has no search endpoint (localstripe)
+        self._setup_future_usage = True  # cleared if the server does not know the parameter (localstripe)
         self._client = httpx.AsyncClient(
             base_url=self.base_url,
             auth=(api_key, ""),
@@ -161,6 +174,16 @@ class StripeAcquirer:
         return AcquirerResponse(Outcome.DECLINED, field39(err), ref, token=token, message=message)
 
     @staticmethod
+    def _token(pi: dict[str, Any]) -> str | None:
+        """The token for the card an intent used: `cus_…/pm_…`, or the bare payment method id."""
+        pm, customer = pi.get("payment_method"), pi.get("customer")
+        pm = pm.get("id") if isinstance(pm, dict) else pm
+        customer = customer.get("id") if isinstance(customer, dict) else customer
+        if not pm:
+            return None
+        return f"{customer}{TOKEN_SEP}{pm}" if customer else pm
+
+    @staticmethod
     def _declined(body: dict[str, Any], token: str | None = None) -> AcquirerResponse:
         err = body.get("error") or {}
         pi = err.get("payment_intent") or {}
@@ -171,9 +194,11 @@ class StripeAcquirer:
     # -- operations --------------------------------------------------------------------------
     async def _payment_method(
         self, source: PaymentSource, key: str
-    ) -> tuple[str | None, AcquirerResponse | None]:
+    ) -> tuple[str | None, str | None, AcquirerResponse | None]:
+        """(customer, payment method, refusal): split from the token, or made from the card."""
         if source.token is not None:
-            return source.token, None
+            customer, _, pm = source.token.rpartition(TOKEN_SEP)
+            return customer or None, pm, None
         assert source.card is not None
         card = source.card
         data = {
@@ -186,13 +211,28 @@ class StripeAcquirer:
             data["card[cvc]"] = card.cvv
         status, body = await self._request("POST", "/v1/payment_methods", data, f"{key}:pm")
         if status != 200:
-            return None, self._declined(body)
-        return body["id"], None
+            return None, None, self._declined(body)
+        pm = body["id"]
+        # Creating the customer with payment_method attaches it (one call instead of a customer,
+        # then /v1/payment_methods/{pm}/attach); Stripe may check the card at attachment.
+        status, body = await self._request(
+            "POST", "/v1/customers", {"payment_method": pm, f"metadata[{KEY_META}]": key}, f"{key}:customer"
+        )
+        if status != 200:
+            return None, None, self._declined(body)
+        return body["id"], pm, None
+
+    @staticmethod
+    def _unknown_parameter(status: int, body: dict[str, Any], name: str) -> bool:
+        """The server refused a parameter it does not know (not a value it finds wrong)."""
+        message = str((body.get("error") or {}).get("message") or "")
+        return status == 400 and name in message and ("Unexpected" in message or "unknown parameter" in message)
 
     async def _hold(self, source: PaymentSource, cents: int, key: str, meta_key: str) -> AcquirerResponse:
-        pm, refused = await self._payment_method(source, key)
+        customer, pm, refused = await self._payment_method(source, key)
         if refused is not None:
             return refused
+        token = f"{customer}{TOKEN_SEP}{pm}" if customer else pm
         data = {
             "amount": str(cents),
             "currency": self.currency,
@@ -202,18 +242,31 @@ class StripeAcquirer:
             "confirm": "true",
             f"metadata[{KEY_META}]": meta_key,
         }
+        if customer:
+            data["customer"] = customer
+            if source.card is None:
+                data["off_session"] = "true"  # a re-authorization from the token: merchant-initiated
+            elif self._setup_future_usage:
+                data["setup_future_usage"] = "off_session"  # the card is kept for such later payments
         if source.card is not None:
             data[f"metadata[{BRAND_META}]"] = source.card.brand.value
         status, body = await self._request("POST", "/v1/payment_intents", data, key)
+        if "setup_future_usage" in data and self._unknown_parameter(status, body, "setup_future_usage"):
+            # localstripe (1.15) refuses the parameter ("Unexpected setup_future_usage") before it
+            # creates anything; real Stripe needs it to set the card up for off-session use. Sent
+            # until a server says it does not know it, then dropped for this adapter's lifetime.
+            self._setup_future_usage = False
+            del data["setup_future_usage"]
+            status, body = await self._request("POST", "/v1/payment_intents", data, key)
         if status != 200:
-            return self._declined(body, token=pm)
-        return self._from_intent(body, token=pm)
+            return self._declined(body, token=token)
+        return self._from_intent(body, token=token)
 
     async def authorize(self, source: PaymentSource, amount: Decimal, key: str) -> AcquirerResponse:
         if self.dedupe:
             pi = (await self._find([key])).get(key)
             if pi is not None:
-                return self._from_intent(pi, token=pi.get("payment_method"))
+                return self._from_intent(pi, token=self._token(pi))
         return await self._hold(source, to_cents(amount), key, key)
 
     async def verify(self, source: PaymentSource, key: str) -> AcquirerResponse:
@@ -291,7 +344,7 @@ class StripeAcquirer:
         found = await self._find([key, verify_key, *([base] if base else [])])
         if key in found:  # an authorization key, even one that happens to end like an operation key
             pi = found[key]
-            return self._from_intent(pi, token=pi.get("payment_method"))
+            return self._from_intent(pi, token=self._token(pi))
         if verify_key in found:
             return await self._verify_status(found[verify_key], key)
         if base is not None and base in found:
@@ -299,7 +352,7 @@ class StripeAcquirer:
         return AcquirerResponse(Outcome.NOT_FOUND, "25")
 
     async def _verify_status(self, pi: dict[str, Any], key: str) -> AcquirerResponse:
-        token = pi.get("payment_method")
+        token = self._token(pi)
         resp = self._from_intent(pi, token=token)
         if pi.get("status") == "requires_capture":  # approved, but the release was lost with the answer
             ref = pi.get("id")

@@ -46,7 +46,7 @@ async def test_authorization_key(stripe: StripeAcquirer) -> None:
     ref = await hold(stripe, key, "12.34")
     seen = await stripe.status(key)
     assert (seen.outcome, seen.code, seen.reference, seen.amount) == (Outcome.APPROVED, "00", ref, Decimal("12.34"))
-    assert seen.token and seen.token.startswith("pm_") and seen.auth_code
+    assert seen.token and seen.token.startswith("cus_") and "/pm_" in seen.token and seen.auth_code
     refused = k()
     await stripe.authorize(PaymentSource(card=DECLINE), Decimal("5.00"), refused)
     assert (await stripe.status(refused)).outcome is Outcome.DECLINED
