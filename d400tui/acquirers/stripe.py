@@ -19,7 +19,10 @@ customer: only our key.
 Stripe keeps no record of a request that can be looked up by its idempotency key, so status()
 reads the intent the key concerns: an authorization key (or a verify key) is the intent's own
 metadata; a void or capture key is the engine's `<authorization key>-void` / `-cap`, answered
-from the state of that authorization's intent.
+from the state of that authorization's intent. Stripe's search is not read-after-write (see
+_find): an intent it finds is read again by id, and when it finds nothing, the intents created
+over the search lag are listed before status() answers NOT_FOUND, on which the reconciler
+closes the row as never sent.
 
 The adapter keeps no state of its own. It re-reads the intent before a capture or a void and
 refuses what the provider might let through: capturing a cancelled or already captured
@@ -53,6 +56,9 @@ VOID_SUFFIX = "-void"  # the engine voids under `<authorization key>-void` (engi
 CAPTURE_SUFFIX = "-cap"  # and captures under `<authorization key>-cap` (engine/batch.py)
 VERIFY_AMOUNT_CENTS = 100  # above Stripe's minimum charge in EUR (0.50)
 TOKEN_SEP = "/"  # a token is `<customer id>/<payment method id>` (or a bare payment method id, made before)
+# Stripe: "Under normal operating conditions, data is searchable in less than a minute. Occasionally,
+# propagation of new or updated data can be up to an hour behind during outages." Plus clock skew.
+SEARCH_LAG_S = 3600 + 300
 _SAFE_TO_RETRY = (httpx.ConnectError, httpx.ConnectTimeout, httpx.RemoteProtocolError, httpx.PoolTimeout)
 
 
@@ -93,6 +99,7 @@ class StripeAcquirer:
         retries: int = 1,
         max_connections: int = 64,
         clock: Callable[[], float] = time.time,
+        search_lag_s: float = SEARCH_LAG_S,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.brands = brands
@@ -102,6 +109,7 @@ class StripeAcquirer:
         self.dedupe = dedupe
         self.retries = retries
         self.clock = clock
+        self.search_lag_s = search_lag_s
         self._search = True  # cleared if the server has no search endpoint (localstripe)
         self._setup_future_usage = True  # cleared if the server does not know the parameter (localstripe)
         self._client = httpx.AsyncClient(
@@ -335,7 +343,10 @@ class StripeAcquirer:
           captured (no void can happen any more, as void() itself answers); NOT_FOUND otherwise;
         - capture key `<auth key>-cap`: CAPTURED with the amount received once the intent has
           succeeded; DECLINED once it is cancelled (as capture() answers); NOT_FOUND otherwise;
-        - NOT_FOUND when no intent carries the key: nothing was held under it."""
+        - NOT_FOUND when no intent carries the key: nothing was held under it (on Stripe, neither
+          search nor a listing of the intents created over the search lag finds one).
+
+        A search or listing that fails raises AcquirerUnavailable: the row stays UNKNOWN."""
         base, op = None, None
         for suffix in (VOID_SUFFIX, CAPTURE_SUFFIX):
             if key.endswith(suffix) and len(key) > len(suffix):
@@ -379,17 +390,17 @@ class StripeAcquirer:
         return AcquirerResponse(Outcome.NOT_FOUND, "25", ref)  # the operation has not happened
 
     async def _find(self, keys: list[str]) -> dict[str, dict[str, Any]]:
-        """Intents whose metadata key is one of `keys` (key → intent): every hit of one search, or
-        the first hit while listing (the keys of one status() call never belong to two intents
-        the engine made)."""
-        wanted, found = set(keys), {}
+        """Intents whose metadata key is one of `keys` (key → intent), as they stand now.
 
-        def collect(data: list[dict[str, Any]]) -> None:
-            for pi in data:
-                meta = (pi.get("metadata") or {}).get(KEY_META)
-                if meta in wanted and meta not in found:
-                    found[meta] = pi
-
+        Stripe's search is not read-after-write: a new intent, or a change to one, reaches it in
+        under a minute normally and up to an hour late during an outage. So an intent search
+        finds is read again by id (its state there may be stale: a capture or a cancel not seen
+        yet), and when search finds nothing, the intents created over the last `search_lag_s`
+        are listed (the list API shows what was just written) before answering that there is
+        none: the reconciler takes an empty answer for "never reached the provider" and closes
+        the row, which must not happen to a hold that exists. Without a search endpoint
+        (localstripe) every intent is listed."""
+        wanted = set(keys)
         if self._search:
             escaped = [k.replace("\\", "\\\\").replace("'", "\\'") for k in keys]
             query = " OR ".join(f"metadata['{KEY_META}']:'{k}'" for k in escaped)
@@ -397,19 +408,42 @@ class StripeAcquirer:
                 "GET", "/v1/payment_intents/search", params={"query": query, "limit": "100"}
             )
             if status == 200:
-                collect(body.get("data") or [])
-                return found
+                found = self._collect(body.get("data") or [], wanted, {})
+                if not found:  # maybe not indexed yet
+                    return await self._list(wanted, since=int(self.clock() - self.search_lag_s))
+                return {k: await self._intent(str(pi.get("id"))) or pi for k, pi in found.items()}
             self._search = False  # no search endpoint: list and filter instead
+        return await self._list(wanted)
+
+    @staticmethod
+    def _collect(
+        data: list[dict[str, Any]], wanted: set[str], found: dict[str, dict[str, Any]]
+    ) -> dict[str, dict[str, Any]]:
+        for pi in data:
+            meta = (pi.get("metadata") or {}).get(KEY_META)
+            if meta in wanted and meta not in found:
+                found[meta] = pi
+        return found
+
+    async def _list(self, wanted: set[str], since: int | None = None) -> dict[str, dict[str, Any]]:
+        """Page through the intents (created at `since` or later) up to the first page with a hit:
+        the keys of one status() call never belong to two intents the engine made."""
+        found: dict[str, dict[str, Any]] = {}
         after: str | None = None
         while True:
-            params = {"limit": "100", **({"starting_after": after} if after else {})}
+            params = {"limit": "100"}
+            if since is not None:
+                params["created[gte]"] = str(since)
+            if after:
+                params["starting_after"] = after
             status, body = await self._request("GET", "/v1/payment_intents", params=params)
             if status != 200:
                 raise AcquirerUnavailable(f"stripe: cannot list payment intents ({status})")
-            collect(body.get("data") or [])
-            if found or not body.get("has_more") or not body.get("data"):
+            data = body.get("data") or []
+            self._collect(data, wanted, found)
+            if found or not body.get("has_more") or not data:
                 return found
-            after = body["data"][-1]["id"]
+            after = data[-1]["id"]
 
     async def ping(self) -> str:
         """For `d400 acquirer check`: a cheap authenticated read."""
