@@ -21,6 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _servers import simulator_server  # noqa: E402
 
+from d400tui import aio  # noqa: E402  (the loop the CLI runs on)
 from d400tui.acquirers.base import PaymentSource  # noqa: E402
 from d400tui.acquirers.iso8583 import Iso8583Acquirer  # noqa: E402
 from d400tui.domain.cards import CardData, parse_expiry  # noqa: E402
@@ -61,7 +62,7 @@ def main() -> None:
     a = p.parse_args()
     print(f"ISO 8583 over one TCP connection (host latency {a.latency_ms:g} ms)")
     with simulator_server("iso8583", a.latency_ms) as port:
-        asyncio.run(run(port, a.n, a.concurrency))
+        aio.run(run(port, a.n, a.concurrency))
 
 
 if __name__ == "__main__":

@@ -3,7 +3,6 @@ line and a non-zero exit, never a traceback. The card number is read from standa
 
 from __future__ import annotations
 
-import asyncio
 import getpass
 import json
 import sys
@@ -19,6 +18,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from d400tui import aio
 from d400tui.config import Settings
 from d400tui.domain import model as m
 from d400tui.domain.cards import CardData, card_from_entry
@@ -71,7 +71,7 @@ def _actor(engine) -> m.Actor:  # type: ignore[no-untyped-def]
 
 
 def _run(coro: Coroutine[Any, Any, T]) -> T:
-    return asyncio.run(coro)
+    return aio.run(coro)
 
 
 async def _with_close(engine, coro: Coroutine[Any, Any, T]) -> T:  # type: ignore[no-untyped-def]
@@ -529,7 +529,7 @@ def acquirer_check(as_json: bool = typer.Option(False, "--json")) -> None:
     """Which acquirer is configured, whether it answers, which brands it takes."""
     from d400tui.acquirers.serve import check
 
-    info = asyncio.run(check(_settings()))
+    info = aio.run(check(_settings()))
     if as_json:
         _json(info)
         return

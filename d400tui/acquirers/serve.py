@@ -8,6 +8,7 @@ import contextlib
 import logging
 from typing import Any
 
+from d400tui import aio
 from d400tui.config import Settings
 
 from .base import AcquirerUnavailable
@@ -46,7 +47,7 @@ def serve(
             from .iso8583_server import Iso8583Host
 
             with contextlib.suppress(KeyboardInterrupt):
-                asyncio.run(Iso8583Host(issuer, latency_s=latency_s).serve_forever(host, port))
+                aio.run(Iso8583Host(issuer, latency_s=latency_s).serve_forever(host, port))
     finally:
         issuer.close()
 
