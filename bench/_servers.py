@@ -64,18 +64,44 @@ def simulator_server(protocol: str, latency_ms: float = 0.0, api_key: str = "") 
 
 # localstripe pickles its whole store to /tmp/localstripe.pickle after every write (Store.__setitem__,
 # __delitem__ and a middleware after each POST/PUT/DELETE, all through Store.dump_to_disk): the cost of
-# a request grows with everything created before it. This launcher makes that method a no-op and then
-# runs localstripe's own start(), which still reads --port and --from-scratch from argv.
-_LOCALSTRIPE_IN_MEMORY = (
-    "import localstripe.resources as r, localstripe.server as s; "
-    "r.Store.dump_to_disk = lambda self: None; "
-    "s.start()"
-)
+# a request grows with everything created before it. This launcher makes that method a no-op.
+# It also indexes refunds by charge: Charge.refunds, read by every export of a Charge (for its
+# `refunds` list and for amount_refunded: 24 times per authorize-and-capture of our adapter, counted)
+# scanned the whole store for them, so throughput fell as the store grew (measured over a 2,000 run:
+# 91/s at the start, 14/s at the end). The index keeps localstripe's answer: the charge's refunds
+# still in the store, newest first, as a List of limit 10. Then it runs localstripe's own start(),
+# which still reads --port and --from-scratch from argv.
+_LOCALSTRIPE_IN_MEMORY = """
+import localstripe.resources as r, localstripe.server as s
+
+r.Store.dump_to_disk = lambda self: None
+
+by_charge = {}
+refund_init = r.Refund.__init__
+
+
+def indexed_init(self, *args, **kwargs):
+    refund_init(self, *args, **kwargs)
+    by_charge.setdefault(self.charge, []).append(self)
+
+
+def refunds(self):
+    li = r.List('/v1/charges/' + self.id + '/refunds')
+    li._list = [x for x in by_charge.get(self.id, ()) if r.store.get('refund:' + x.id) is x]
+    li._list.sort(key=lambda x: x.date, reverse=True)
+    return li
+
+
+r.Refund.__init__ = indexed_init
+r.Charge.refunds = property(refunds)
+s.start()
+"""
 
 
 @contextlib.contextmanager
 def localstripe_server(persistent: bool = False) -> Iterator[str]:
-    """A fresh localstripe (empty store) on a free port; `persistent=True` keeps its pickle-on-write."""
+    """A fresh localstripe (empty store) on a free port; `persistent=True` runs it unpatched (its
+    pickle-on-write and its refund scan), otherwise in memory with refunds indexed by charge."""
     port = free_port()
     launch = ["-m", "localstripe"] if persistent else ["-c", _LOCALSTRIPE_IN_MEMORY]
     with subprocess_server([sys.executable, *launch, "--port", str(port), "--from-scratch"], port):

@@ -1,21 +1,24 @@
 """Stripe: our adapter vs the official `stripe` SDK, the same authorize-and-capture of N
 PaymentIntents (manual capture) on localstripe, each on a fresh localstripe process.
 
-Our adapter makes 4 calls per intent (PaymentMethod, PaymentIntent create+confirm, a read of
-the intent before capture — the safety check localstripe needs — and capture); the SDK run makes
-the 3 writes. Both send an Idempotency-Key on every POST.
+Our adapter makes 5 calls per intent (PaymentMethod, Customer with the PaymentMethod attached so
+that the token can be used again, PaymentIntent create+confirm for that customer, a read of the
+intent before capture — the safety check localstripe needs — and capture); the SDK run makes the
+same 4 writes. Both send an Idempotency-Key on every POST. (Our adapter also asks
+setup_future_usage=off_session for a card's first intent: localstripe refuses the parameter on the
+first intents of a run, one per intent in flight at most, then the adapter stops sending it.)
 
-localstripe is started with its disk persistence switched off (Store.dump_to_disk made a no-op,
-see bench/_servers.py). Out of the box it pickles its whole store to /tmp/localstripe.pickle after
-every write, so each request costs time proportional to everything created before it and the run
-grows quadratically with N: the figures then mostly measure that pickle, a cost both clients pay
-alike, which hides the difference between them (measured here, 500 intents per side: 80 s for the
-three runs with the pickle, 18 s without). `--persistent-store` starts the stock server, to
-reproduce the earlier figures. Either way both sides get the same server conditions: a fresh
-localstripe process each, in the same mode.
-Still left in localstripe, the same for both sides: exporting a Charge lists its refunds by
-scanning the whole store (Charge.refunds), so throughput still falls as N grows even in memory
-(measured: ~90/s over the first 250 intents of a 2,000 run, ~14/s over the last 250).
+Both sides get the same server: a fresh localstripe process each, started by the same launcher in
+the same mode (bench/_servers.py). By default that launcher patches two costs out of localstripe,
+both paid alike by the two clients and both growing with everything created before a request, so
+that the figures measure the clients rather than the server's store:
+- its disk persistence: out of the box it pickles its whole store to /tmp/localstripe.pickle
+  after every write (measured here, 500 intents per side: 80 s for the three runs with the pickle,
+  18 s without);
+- its refunds lookup: every export of a Charge listed the charge's refunds by scanning the whole
+  store; the launcher indexes refunds by charge (measured before the index: ~90/s over the first
+  250 intents of a 2,000 run, ~14/s over the last 250).
+`--persistent-store` starts the stock server, with both costs, to reproduce the earlier figures.
 Usage: python bench/bench_stripe.py [--n 2000] [--concurrency 8] [--persistent-store]
 (needs: pip install localstripe stripe, or the [bench] and [test] extras)"""
 
@@ -56,10 +59,15 @@ def run_sdk(url: str, n: int) -> float:
             },
             options={"idempotency_key": f"{key}:pm"},
         )
+        customer = client.v1.customers.create(
+            params={"payment_method": pm.id, "metadata": {"d400_key": key}},
+            options={"idempotency_key": f"{key}:customer"},
+        )
         pi = client.v1.payment_intents.create(
             params={
                 "amount": 1000,
                 "currency": "eur",
+                "customer": customer.id,
                 "payment_method": pm.id,
                 "payment_method_types": ["card"],
                 "capture_method": "manual",
@@ -106,7 +114,7 @@ def main() -> None:
         help="stock localstripe, pickling its store to disk on every write (slow, quadratic in --n)",
     )
     a = p.parse_args()
-    mode = "store pickled on every write" if a.persistent_store else "store in memory only"
+    mode = "stock: store pickled on every write" if a.persistent_store else "store in memory, refunds indexed by charge"
     print(f"authorize + capture of {a.n} PaymentIntents on localstripe (fresh server per run, {mode})")
     t_start = time.perf_counter()
     seconds: dict[str, float] = {}
