@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
-import uuid
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
@@ -175,24 +175,24 @@ class Batches:
                         state=m.AuthState.EXPIRED.value, void_state=m.VoidState.PENDING.value))
             todo = [c for c in claims if c.token]
             for c in todo:
-                c.key = uuid.uuid4().hex
+                c.key = secrets.token_hex(16)  # 128 random bits, as uuid4 but a third of the cost
                 if c.inst_id in old:
                     c.old_auth_id, c.old_ref, c.old_key = old[c.inst_id]
             if todo:
                 # Plain executemany, then the ids read back by their unique keys: SQLite has no
                 # sentinel for an ordered RETURNING and SQLAlchemy fell back to one INSERT per row.
+                same = dict(kind=m.AuthKind.AUTHORIZE.value, state=m.AuthState.REQUESTED.value,
+                            captured_amount=Decimal(0), acquirer=self.e.acquirer.name, requested_at=now,
+                            void_state=m.VoidState.NONE.value, operator=actor, owner=owner.me())
                 s.execute(
                     insert(a),
-                    [dict(order_id=c.order_id, instalment_id=c.inst_id, kind=m.AuthKind.AUTHORIZE.value,
-                          state=m.AuthState.REQUESTED.value, amount=c.amount, captured_amount=Decimal(0),
-                          idempotency_key=c.key, acquirer=self.e.acquirer.name,
-                          card_brand=cards[c.inst_id][6] or "UNKNOWN", card_first6=cards[c.inst_id][7] or "",
-                          card_last4=cards[c.inst_id][8] or "", card_expiry=cards[c.inst_id][9] or "",
-                          requested_at=now, void_state=m.VoidState.NONE.value, operator=actor, owner=owner.me())
-                     for c in todo],
+                    [dict(same, order_id=c.order_id, instalment_id=c.inst_id, amount=c.amount, idempotency_key=c.key,
+                          card_brand=card[6] or "UNKNOWN", card_first6=card[7] or "", card_last4=card[8] or "",
+                          card_expiry=card[9] or "")
+                     for c in todo for card in (cards[c.inst_id],)],
                 )
                 ids = dict(s.execute(select(a.c.idempotency_key, a.c.id)
-                                     .where(a.c.idempotency_key.in_([c.key for c in todo]))).tuples().all())
+                                     .where(a.c.idempotency_key.in_([c.key for c in todo]))).all())
                 for c in todo:
                     c.auth_id = ids[c.key]
             s.execute(update(i).where(i.c.id.in_([c.inst_id for c in claims])).values(
