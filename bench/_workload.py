@@ -36,3 +36,16 @@ def bench_home(name: str) -> Path:
     os.environ["D400_HOME"] = str(d)
     os.environ["D400_CONFIG"] = str(d / "absent.toml")
     return d
+
+
+def reference_loop_ms() -> float:
+    """CPU time of a fixed pure-Python loop: the speed of this machine at this moment. On shared
+    virtual machines it moved by half within one session here (0.76-1.15 s for 10M additions), and
+    the latency-bound figures move with it; print it beside them."""
+    import time
+
+    t0 = time.process_time()
+    total = 0
+    for i in range(2_000_000):
+        total += i
+    return (time.process_time() - t0) * 1000

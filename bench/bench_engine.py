@@ -21,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._workload import bench_home, synthetic_cards  # noqa: E402
+from bench._workload import bench_home, reference_loop_ms, synthetic_cards  # noqa: E402
 from d400tui import aio  # noqa: E402  (the loop `d400 precheck` runs on)
 
 
@@ -107,9 +107,11 @@ async def precheck(n: int, latency_ms: float, concurrency: int, acquirer: str) -
         setup = time.perf_counter() - t0
         if acquirer == "simulator":
             engine.acquirer.latency_s = latency_ms / 1000  # type: ignore[attr-defined]
+        ref_before = reference_loop_ms()
         t0, cpu0 = time.perf_counter(), time.process_time()
         run = await engine.precheck(m.Actor("SUPER1", True), date.today(), concurrency)
         elapsed, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+        ref_after = reference_loop_ms()
         await engine.close()
     finally:
         if server:
@@ -122,6 +124,7 @@ async def precheck(n: int, latency_ms: float, concurrency: int, acquirer: str) -
           f" (set-up {setup:.1f} s)")
     print(f"  authorizations {done} (approved {run.approved}, refused {run.refused}, unavailable {run.unavailable})"
           f" in {elapsed:.2f} s")
+    print(f"  machine speed: reference loop {ref_before:.0f} ms before, {ref_after:.0f} ms after (lower is faster)")
     print(f"  client CPU (event loop + database thread) {cpu / max(done, 1) * 1e6:.0f} µs per authorization"
           f" ({cpu / elapsed:.0%} of one core)")
     print(f"  {rate:8.0f} authorizations/s   limit concurrency/latency {limit:.0f}/s   ratio {rate / limit:.3f}"
