@@ -130,20 +130,22 @@ def _progress(label: str, quiet: bool) -> tuple[Progress | None, Callable[[int, 
 
 
 def _answer_line(result) -> str:  # type: ignore[no-untyped-def]
+    from d400tui.i18n import get_lang
+    from d400tui.i18n.engine_text import tx
     from d400tui.i18n_core import headline
 
     lines = [f"order {result.order.id} {result.order.status.value} hold={result.order.hold.value}"]
     if result.note:
-        lines.append(result.note)
+        lines.append(tx(result.note))
     for v in result.voids:
-        lines.append(f"void: {v.message}")
+        lines.append(f"void: {tx(v.message)}")
     for a in result.answers:
         what = "verify" if a.kind is m.AuthKind.VERIFY else f"instalment {a.instalment_seq} {a.amount} EUR"
         if a.approved:
             lines.append(f"{what}: APPROVED authorization {a.auth_code} (code {a.code})")
         else:
-            lines.append(f"{what}: {a.state.value} {a.category.value} — {headline(a.category)} — "
-                         f"code {a.code} {a.label}")
+            lines.append(f"{what}: {a.state.value} {a.category.value} — {headline(a.category, get_lang())} — "
+                         f"code {a.code} {tx(a.label)}")
     if result.needs_decision:
         lines.append("operator decision needed: d400 order decide N block|release|retry")
     return "\n".join(lines)
@@ -392,6 +394,8 @@ def article_list(search: str = typer.Option("", "--search"), limit: int = typer.
 
 # -- batch runs -----------------------------------------------------------------------------------
 def _run_summary(run: m.PrecheckRun, results: list[m.RunResult], as_json: bool) -> None:
+    from d400tui.i18n.engine_text import tx
+
     if as_json:
         _json({"run": run, "results": results})
         return
@@ -403,7 +407,7 @@ def _run_summary(run: m.PrecheckRun, results: list[m.RunResult], as_json: bool) 
     for r in results:
         if r.outcome not in ("APPROVED", "CAPTURED"):
             out.print(f"  order {r.order_id} instalment {r.instalment_seq} {r.amount} EUR: {r.outcome} "
-                      f"{r.code} {r.reason}", markup=False)
+                      f"{r.code} {tx(r.reason)}", markup=False)
 
 
 def _batch(kind: str, on: str | None, concurrency: int, as_json: bool) -> None:
@@ -448,6 +452,8 @@ def capture(
 @app.command("reconcile")
 def reconcile(as_json: bool = typer.Option(False, "--json")) -> None:
     """Settle UNKNOWN authorizations with the acquirer and finish pending voids."""
+    from d400tui.i18n.engine_text import tx
+
     engine = _engine()
     actor = _actor(engine)
     report = _run(_with_close(engine, engine.reconcile(actor)))
@@ -455,7 +461,7 @@ def reconcile(as_json: bool = typer.Option(False, "--json")) -> None:
         _json({"settled": report.settled, "still_unknown": report.still_unknown})
         return
     for line in report.lines or ["nothing to reconcile"]:
-        out.print(line, markup=False)
+        out.print(tx(line), markup=False)
     if report.still_unknown:
         raise typer.Exit(4)
 
@@ -541,15 +547,18 @@ def main() -> None:
     from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
     from d400tui.engine import USER_ERRORS
+    from d400tui.i18n import set_lang
+    from d400tui.i18n.engine_text import tx
 
     try:
         from d400tui.logs import configure
 
         settings = _settings()
+        set_lang(settings.lang)  # engine messages are French; errors and outcomes are printed in this language
         configure(settings.log_file, settings.log_level)
         app()
     except (CliError, *USER_ERRORS) as exc:
-        err.print(f"d400: {exc}", markup=False, highlight=False)
+        err.print(f"d400: {tx(exc)}", markup=False, highlight=False)
         sys.exit(2)
     except OperationalError as exc:
         err.print(f"d400: database unreachable ({str(exc.orig).splitlines()[0][:120]})", markup=False)

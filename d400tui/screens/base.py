@@ -17,6 +17,7 @@ from textual.widget import Widget
 from textual.widgets import Static
 
 from d400tui.i18n import t
+from d400tui.i18n.engine_text import tx
 from d400tui.widgets import EntryField, FKeyLegend, HeaderLine, MessageLine
 
 if TYPE_CHECKING:
@@ -87,7 +88,7 @@ class D400Mixin:
     def show_error(self, exc: BaseException, fields: dict[str, EntryField] | None = None) -> None:
         """A user error from the engine or the domain: message line, field in reverse image, cursor on it."""
         name = getattr(exc, "field", None)
-        self.field_error((fields or {}).get(name or ""), str(exc))
+        self.field_error((fields or {}).get(name or ""), tx(exc))
 
 
 class D400Screen(D400Mixin, Screen[Any]):
@@ -160,7 +161,7 @@ class CardEntry:
         except USER_ERRORS as exc:
             self._pan = None
             pan_f.value = ""
-            return str(exc)
+            return tx(exc)
         pan_f.value = self._masked(self._pan)
         pan_f.cursor_position = len(pan_f.value)
         return None

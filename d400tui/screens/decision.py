@@ -11,6 +11,7 @@ from textual.widgets import Input, Static
 from d400tui.domain import model as m
 from d400tui.engine import AuthAnswer
 from d400tui.i18n import t
+from d400tui.i18n.engine_text import tx
 from d400tui.widgets import EntryField, FKeyLegend, MessageLine
 
 from .base import D400Modal
@@ -75,7 +76,7 @@ class DecisionScreen(D400Modal):
         q = self.query_one
         q("#heading", Static).update(t("decision.heading", order=self.order_id))
         q("#headline", Static).update(headline(a.category))
-        q("#code", Static).update(t("decision.code", code=a.code or "--", label=a.label or ""))
+        q("#code", Static).update(t("decision.code", code=a.code or "--", label=tx(a.label or "")))
         seq = a.instalment_seq if a.instalment_seq is not None else "-"
         q("#amount", Static).update(t("decision.amount", amount=amount(a.amount), seq=seq))
         q("#choices2", Static).update(t("decision.choices2") if self.allow_change else t("decision.choices2_nochange"))

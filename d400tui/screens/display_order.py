@@ -11,6 +11,7 @@ from textual.widgets import Static
 from d400tui.domain import model as m
 from d400tui.engine import USER_ERRORS
 from d400tui.i18n import t
+from d400tui.i18n.engine_text import tx
 
 from .base import D400Screen
 from .fmt import amount, day, stamp
@@ -32,7 +33,7 @@ def order_text(o: m.Order, customer: str) -> str:
     if o.awaiting_decision:
         out.append(t("display.awaiting"))
     if o.cancel_reason:
-        out.append(t("display.reason", reason=o.cancel_reason))
+        out.append(t("display.reason", reason=tx(o.cancel_reason)))
     out.append(t("display.lines"))
     for i, ln in enumerate(o.lines, 1):
         out.append(f" {i:>2} {ln.article_code:<12} {ln.label[:24]:<24} {ln.quantity:>4} "
@@ -48,7 +49,7 @@ def order_text(o: m.Order, customer: str) -> str:
     for a in o.authorizations:
         seq = next((i.seq for i in o.instalments if i.id == a.instalment_id), "-")
         out.append(f" {a.id or 0:>4} {a.kind.value[:4]} {t('display.seq')} {seq} {a.card} {amount(a.amount):>10} "
-                   f"{a.state.value:<9} {a.response_code or '':>3} {(a.label or '')[:20]}")
+                   f"{a.state.value:<9} {a.response_code or '':>3} {tx(a.label or '')[:20]}")
         out.append(f"      {t('display.auth_code')} {a.auth_code or '-'}  "
                    f"{t('display.asked')} {stamp(a.requested_at)}"
                    f"  {t('display.answered')} {stamp(a.answered_at)}"
@@ -59,7 +60,7 @@ def order_text(o: m.Order, customer: str) -> str:
         out.append(t("display.none"))
     for d in o.decisions:
         out.append(f" {stamp(d.at)} {d.operator:<10} {t(f'decision.kind_{d.kind.value}'):<22} "
-                   f"{t('display.shown')} {d.shown_category} {d.shown_code} {d.shown_label[:20]}")
+                   f"{t('display.shown')} {d.shown_category} {d.shown_code} {tx(d.shown_label)[:20]}")
     return "\n".join(out)
 
 
@@ -93,7 +94,7 @@ class DisplayOrderScreen(D400Screen):
             o = self.engine.get_order(self.order_id)
             name = self.engine.get_customer(o.customer_id).name
         except USER_ERRORS as exc:
-            self.message(str(exc), error=True)
+            self.message(tx(exc), error=True)
             return
         self.query_one("#text", Static).update(order_text(o, name))
 

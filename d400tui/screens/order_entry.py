@@ -24,6 +24,7 @@ from d400tui.domain import model as m
 from d400tui.domain.cards import CardData
 from d400tui.engine import USER_ERRORS, ValidationResult
 from d400tui.i18n import t
+from d400tui.i18n.engine_text import tx
 from d400tui.widgets import EntryField
 
 from .base import CardEntry, D400Screen
@@ -72,7 +73,7 @@ class AuthorizingMixin:
                     self.set_status("")
                     failed(exc)
                 else:
-                    self.app.notify_outcome(str(exc), error=True)  # type: ignore[attr-defined]
+                    self.app.notify_outcome(tx(exc), error=True)  # type: ignore[attr-defined]
                 return
             self.busy = False
             if self.still_shown():
@@ -97,7 +98,7 @@ class AuthorizingMixin:
 def summary(res: ValidationResult) -> str:
     oid = res.order.id
     if res.note:
-        return t("entry.validated_note", order=oid, note=res.note)
+        return t("entry.validated_note", order=oid, note=tx(res.note))
     f = res.failed
     if f is not None:
         return t("entry.awaiting", order=oid, headline=t(f"category.{f.category.value}"), code=f.code)
@@ -184,7 +185,7 @@ class OrderEntryScreen(AuthorizingMixin, CardEntry, D400Screen):
         try:
             self.engine.save_draft(self.actor, content)
         except USER_ERRORS as exc:
-            self.message(str(exc), error=True)
+            self.message(tx(exc), error=True)
             return
         self._saved = content
 
@@ -417,7 +418,7 @@ class OrderEntryScreen(AuthorizingMixin, CardEntry, D400Screen):
         try:
             plan = m.Plan.parse(fields["plan"].text.replace(" ", ""), self.today())
         except USER_ERRORS as exc:
-            self.field_error(fields["plan"], str(exc))
+            self.field_error(fields["plan"], tx(exc))
             return
         card = None
         if method is m.PaymentMethod.CARD:
@@ -441,7 +442,7 @@ class OrderEntryScreen(AuthorizingMixin, CardEntry, D400Screen):
 
     def _modified(self, res: ValidationResult) -> None:
         """Modify mode: what was voided and the new answers, then the decision panel on a refusal."""
-        notes = [t("entry.modify_void", message=v.message, amount=amount(v.amount)) for v in res.voids]
+        notes = [t("entry.modify_void", message=tx(v.message), amount=amount(v.amount)) for v in res.voids]
         head = t("entry.modified", order=res.order.id, total=amount(res.order.total))
         self.query_one("#status", Static).update("\n".join([head, *notes])[:400])
         self._modify = res.order
@@ -477,7 +478,7 @@ class OrderEntryScreen(AuthorizingMixin, CardEntry, D400Screen):
         self.run_auth(lambda: self.engine.decide(self.actor, oid, kind, card=card), after, self._decide_failed)
 
     def _decide_failed(self, exc: Exception) -> None:
-        self._finish(str(exc), error=True)
+        self._finish(tx(exc), error=True)
 
     def _finish(self, text: str, error: bool = False) -> None:
         """The order is done with (validated, decided or left awaiting): clear for the next call

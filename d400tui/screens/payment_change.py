@@ -13,6 +13,7 @@ from d400tui.domain import model as m
 from d400tui.domain.cards import CardData
 from d400tui.engine import USER_ERRORS, ValidationResult
 from d400tui.i18n import t
+from d400tui.i18n.engine_text import tx
 from d400tui.widgets import EntryField
 
 from .base import CardEntry, D400Screen
@@ -51,7 +52,7 @@ class PaymentChangeScreen(AuthorizingMixin, CardEntry, D400Screen):
         try:
             o = self.engine.get_order(self.order_id)
         except USER_ERRORS as exc:
-            self.message(str(exc), error=True)
+            self.message(tx(exc), error=True)
             return
         self.query_one("#current", Static).update(t(
             "payment.current", order=o.id, method=t(f"method.{o.payment_method.value}"), card=str(o.card or "-"),
@@ -101,7 +102,7 @@ class PaymentChangeScreen(AuthorizingMixin, CardEntry, D400Screen):
         self.show_error(exc, self.fields())
 
     def _answered(self, res: ValidationResult) -> None:
-        lines = [t("payment.void", message=v.message, amount=amount(v.amount)) for v in res.voids]
+        lines = [t("payment.void", message=tx(v.message), amount=amount(v.amount)) for v in res.voids]
         lines.append(summary(res))
         self.query_one("#result", Static).update("\n".join(lines))
         self.show_current()

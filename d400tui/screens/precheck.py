@@ -12,6 +12,7 @@ from textual.widgets import Input, ProgressBar, Static
 from d400tui.domain import model as m
 from d400tui.engine import USER_ERRORS
 from d400tui.i18n import t
+from d400tui.i18n.engine_text import tx
 from d400tui.widgets import EntryField, FKeyLegend, MessageLine, Subfile
 
 from .base import D400Modal, D400Screen
@@ -25,7 +26,7 @@ def run_line(r: m.PrecheckRun) -> str:
 
 
 def result_text(r: m.RunResult) -> str:
-    reason = f"{r.code} {r.reason}".strip()
+    reason = f"{r.code} {tx(r.reason)}".strip()
     return (f"{r.order_id:>7} {r.instalment_seq:>3} {t(f'precheck.outcome_{r.outcome}')[:12]:<12}"
             f"{amount(r.amount):>10} {reason[:42]}")
 
@@ -147,7 +148,7 @@ class PrecheckScreen(D400Screen):
                 run = await fn(self.actor, run_date, concurrency, progress)
             except USER_ERRORS as exc:
                 self.busy = False
-                self.message(str(exc), error=True)
+                self.message(tx(exc), error=True)
                 return
             self.busy = False
             bar.update(total=max(run.selected, 1), progress=max(run.selected, 1))
@@ -205,7 +206,7 @@ class PrecheckScreen(D400Screen):
                 await self.engine.decide(self.actor, oid, kind)
                 self.notes.append(t("decision.recorded", order=oid, decision=t(f"decision.kind_{kind.value}")))
             except USER_ERRORS as exc:
-                self.notes.append(str(exc))
+                self.notes.append(tx(exc))
             self.next_option()
 
         self.app.run_worker(job(), exclusive=True, group="decide", exit_on_error=False)

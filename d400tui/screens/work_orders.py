@@ -17,6 +17,7 @@ from d400tui.domain import model as m
 from d400tui.engine import USER_ERRORS, ValidationResult
 from d400tui.engine.views import OrderFilter, OrderRow
 from d400tui.i18n import t
+from d400tui.i18n.engine_text import tx
 from d400tui.widgets import EntryField, Subfile
 
 from .base import D400Screen
@@ -223,7 +224,7 @@ class WorkOrdersScreen(AuthorizingMixin, D400Screen):
         try:
             self.run_option(oid, code)
         except USER_ERRORS as exc:
-            self.done(str(exc))
+            self.done(tx(exc))
 
     def done(self, note: str | None = None) -> None:
         if note:
@@ -231,7 +232,7 @@ class WorkOrdersScreen(AuthorizingMixin, D400Screen):
         self.next_option()
 
     def engine_call(self, call: Callable[[], Any], ok: Callable[[ValidationResult], str]) -> None:
-        self.run_auth(call, lambda res: self.done(ok(res)), lambda exc: self.done(str(exc)))
+        self.run_auth(call, lambda res: self.done(ok(res)), lambda exc: self.done(tx(exc)))
 
     def run_option(self, oid: int, code: str) -> None:
         from .confirm import ConfirmScreen
@@ -295,7 +296,7 @@ class WorkOrdersScreen(AuthorizingMixin, D400Screen):
 def void_note(res: ValidationResult) -> str:
     if not res.voids:
         return ""
-    return " — " + "; ".join(v.message for v in res.voids)
+    return " — " + "; ".join(tx(v.message) for v in res.voids)
 
 
 def deferred_note(res: ValidationResult, oid: int, seq: int, pay_now: bool) -> str:

@@ -73,6 +73,39 @@ def test_operator_cannot_run_supervisor_commands(settings) -> None:  # type: ign
     assert r.returncode == 2 and "incorrect" in r.stderr
 
 
+def test_engine_errors_and_outcomes_in_english(settings, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The engine writes French; under D400_LANG=en the CLI prints its errors and outcomes in English."""
+    monkeypatch.setenv("D400_LANG", "en")
+    cases = [
+        (["order", "show", "999999"], "", "OPER1", "d400: order 999999 unknown"),
+        (["precheck"], "", "OPER1", "d400: invoicing pre-check: supervisors only"),
+        (["capture"], "", "NOBODY", "d400: incorrect operator or password"),
+        (["order", "new", "--customer", "100001", "--line", "BON0001:1", "--expiry", "12/30"], "4970100000000015",
+         "OPER1", "d400: card number not valid (check digit)"),
+        (["order", "new", "--customer", "100001", "--line", "NOPE:1", "--expiry", "12/30"], "4970100000000014",
+         "OPER1", "d400: article NOPE unknown"),
+        (["order", "new", "--customer", "100001", "--line", "BON0001:1", "--expiry", "12/30", "--plan",
+          "instalments:20"], "4970100000000014", "OPER1", "d400: payment in N instalments: N between 2 and 12"),
+    ]
+    for args, stdin, operator, line in cases:
+        r = d400(settings, *args, stdin=stdin, operator=operator)
+        assert r.returncode == 2, (args, r.stdout, r.stderr)
+        assert r.stderr.strip().splitlines()[-1] == line, (args, r.stderr)  # after a progress bar, if any
+    r = d400(settings, "order", "new", "--customer", "100001", "--line", "BON0001:1", "--channel", "MAIL",
+             "--method", "cheque", operator="OPER1")
+    assert r.returncode == 0, r.stderr
+    assert "channel MAIL: no real-time authorization" in r.stdout and "canal" not in r.stdout
+    r = d400(settings, "order", "new", "--customer", "100001", "--line", "BON0001:1", "--expiry", "12/30",
+             stdin="4970100000000048\n", operator="OPER1")
+    assert r.returncode == 3, r.stderr
+    assert "Card blocked (lost, stolen) — code 43 Stolen card" in r.stdout
+    oid = int(r.stdout.split()[1])
+    r = d400(settings, "order", "delete", str(oid), operator="OPER1")
+    assert r.returncode == 0, r.stderr
+    r = d400(settings, "order", "cancel", str(oid), "--reason", "client parti", operator="OPER1")
+    assert (r.returncode, r.stderr.strip()) == (2, f"d400: order {oid} unknown")
+
+
 def test_full_cli_cycle(settings) -> None:  # type: ignore[no-untyped-def]
     r = d400(settings, "order", "new", "--customer", "100001", "--line", "BON0001:1", "--line", "GRI0002:2",
              "--expiry", "12/30", "--plan", "instalments:3", stdin="4970100000000014\n123\n", operator="OPER1")

@@ -1,0 +1,79 @@
+"""Pilot tests under D400_LANG=en: what the engine and the domain say (in French) reaches the operator in
+English — refusals on the message line, the label on the decision panel, field errors from the domain."""
+
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+
+from d400tui.domain import model as m
+
+from .conftest import FIXED
+from .helpers import fill, message, screen_text
+from .test_flows import approved_order, enter_order, open_entry, open_work, screen_name, wait_decision, wait_idle
+
+OPER = m.Actor("OPER1")
+SIZE = (80, 24)
+
+
+@asynccontextmanager
+async def english_app(monkeypatch, engine):
+    """The app in English on an engine opened in French: the engine's texts stay French, the screens translate."""
+    from d400tui.app import D400App
+    from d400tui.config import Settings
+    from d400tui.i18n import set_lang
+
+    assert engine.settings.lang == "fr"
+    monkeypatch.setenv("D400_LANG", "en")
+    app = D400App(Settings(), engine=engine, clock=lambda: FIXED)
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            yield app, pilot
+    finally:
+        set_lang("fr")
+
+
+async def test_refused_operation_in_english(monkeypatch, engine):
+    oid = await approved_order(engine)
+    await engine.cancel_order(OPER, oid, "client parti")
+    async with english_app(monkeypatch, engine) as (app, pilot):
+        await open_work(pilot)
+        await fill(pilot, "sfl-opt-0", "2")
+        await pilot.press("enter")
+        await wait_idle(pilot)
+        assert screen_name(pilot) == "WorkOrdersScreen"
+        assert message(pilot) == f"order {oid} cancelled"
+        await fill(pilot, "sfl-opt-0", "5")
+        await pilot.press("enter")
+        await wait_for_display(pilot)
+        shot = screen_text(app)
+        assert "Cancellation reason: client parti" in shot  # the operator's own words, as typed
+        assert "VOIDED     00 Approved" in shot and "Autorisation accordée" not in shot  # the label, stored in French
+
+
+async def wait_for_display(pilot) -> None:
+    from .helpers import wait_for
+
+    await wait_for(pilot, lambda: screen_name(pilot) == "DisplayOrderScreen")
+    await pilot.pause()
+
+
+async def test_decision_panel_and_field_errors_in_english(monkeypatch, engine):
+    async with english_app(monkeypatch, engine) as (app, pilot):
+        await open_entry(pilot)
+        await fill(pilot, "card", "4970100000000015")  # wrong check digit: refused by the domain
+        await fill(pilot, "expiry", "12/30")  # leaving the card field checks it
+        await pilot.pause()
+        assert message(pilot) == "card number not valid (check digit)"
+        assert app.screen.query_one("#card").has_class("error")
+        await fill(pilot, "plan", "N:20")
+        await enter_order(pilot, "4970100000000014")
+        await wait_idle(pilot)
+        assert message(pilot) == "payment in N instalments: N between 2 and 12"
+        await fill(pilot, "plan", "I")
+        await enter_order(pilot, "4970100000000048")  # stolen card: the issuer refuses, code 43
+        await wait_decision(pilot)
+        panel = screen_text(app)
+        assert "Card blocked (lost, stolen)" in panel and "Code 43: Stolen card" in panel
+        assert "Carte volée" not in panel
+    order = engine.get_order(engine.list_orders()[0].id)
+    assert order.authorizations[-1].label == "Carte volée"  # stored as the engine wrote it
