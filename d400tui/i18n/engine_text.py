@@ -28,6 +28,9 @@ PATTERNS: dict[str, str] = {
 # Parameters that are themselves engine texts (a message inside a message, a label, a status word).
 NESTED = frozenset({"what", "error", "message", "detail", "line", "label", "status"})
 _DEPTH = 4
+# Engine messages are one line; a longer text is shown as it is rather than matched (a template
+# with two open parameters costs the square of the length: 10 MB pasted in a field would hang).
+_LONGEST = 1000
 
 
 @dataclass(frozen=True)
@@ -98,7 +101,7 @@ def english(text: str, depth: int = 0) -> str:
     exact, found = templates()
     if text in exact:
         return exact[text]
-    if depth >= _DEPTH or not text:
+    if depth >= _DEPTH or not text or len(text) > _LONGEST:
         return text
     for tpl in found:
         m = tpl.regex.fullmatch(text)

@@ -191,3 +191,11 @@ def test_real_engine_and_domain_errors_in_english() -> None:
             assert tx(f"commande 3 déjà {word}") == f"order 3 already {catalogue('en')[f'engine.word_{status.name}']}"
     finally:
         set_lang("fr")
+
+
+def test_a_huge_text_is_shown_as_it_is_without_matching() -> None:
+    """10 MB pasted in a field must not reach the template matching (quadratic: it would hang)."""
+    from d400tui.i18n.engine_text import english
+
+    huge = "article " + "x" * 5_000_000 + " inconnu"
+    assert english(huge) == huge
