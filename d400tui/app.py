@@ -128,9 +128,16 @@ class D400App(App[None]):
 
         if not self.is_screen_installed("decision"):
             self.install_screen(DecisionScreen(), "decision")
+        # Textual has no public call for this: App._register starts a screen's message loop (compose,
+        # mount: the first page). Should a Textual upgrade drop or change it, the panels are built on
+        # first use as before (a slower first "2"), never a crash.
+        register = getattr(self, "_register", None)
         for screen in (self.work_orders_screen(), self.get_screen("decision")):
-            if not screen.is_running:
-                self._register(self, screen)  # starts its message loop: compose, mount (first page)
+            if register is not None and not screen.is_running:
+                try:
+                    register(self, screen)
+                except TypeError:
+                    return
 
     def work_orders_screen(self, awaiting: bool = False) -> WorkOrdersScreen:
         """Work with orders, composed once per session and reset at each opening from the menu: the
