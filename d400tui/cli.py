@@ -22,6 +22,7 @@ from d400tui import aio
 from d400tui.config import Settings
 from d400tui.domain import model as m
 from d400tui.domain.cards import CardData, card_from_entry
+from d400tui.i18n.engine_text import tx
 
 app = typer.Typer(help="d400 — phone order entry with real-time card authorization.", no_args_is_help=False,
                   add_completion=False, pretty_exceptions_enable=False)
@@ -131,7 +132,6 @@ def _progress(label: str, quiet: bool) -> tuple[Progress | None, Callable[[int, 
 
 def _answer_line(result) -> str:  # type: ignore[no-untyped-def]
     from d400tui.i18n import get_lang
-    from d400tui.i18n.engine_text import tx
     from d400tui.i18n_core import headline
 
     lines = [f"order {result.order.id} {result.order.status.value} hold={result.order.hold.value}"]
@@ -394,8 +394,6 @@ def article_list(search: str = typer.Option("", "--search"), limit: int = typer.
 
 # -- batch runs -----------------------------------------------------------------------------------
 def _run_summary(run: m.PrecheckRun, results: list[m.RunResult], as_json: bool) -> None:
-    from d400tui.i18n.engine_text import tx
-
     if as_json:
         _json({"run": run, "results": results})
         return
@@ -452,8 +450,6 @@ def capture(
 @app.command("reconcile")
 def reconcile(as_json: bool = typer.Option(False, "--json")) -> None:
     """Settle UNKNOWN authorizations with the acquirer and finish pending voids."""
-    from d400tui.i18n.engine_text import tx
-
     engine = _engine()
     actor = _actor(engine)
     report = _run(_with_close(engine, engine.reconcile(actor)))
@@ -548,8 +544,6 @@ def main() -> None:
 
     from d400tui.engine import USER_ERRORS
     from d400tui.i18n import set_lang
-    from d400tui.i18n.engine_text import tx
-
     try:
         from d400tui.logs import configure
 

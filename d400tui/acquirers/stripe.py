@@ -62,6 +62,11 @@ SEARCH_LAG_S = 3600 + 300
 _SAFE_TO_RETRY = (httpx.ConnectError, httpx.ConnectTimeout, httpx.RemoteProtocolError, httpx.PoolTimeout)
 
 
+def _join_token(customer: str | None, pm: str) -> str:
+    """The token the engine keeps: `cus_…/pm_…`, or the bare payment method id without a customer."""
+    return f"{customer}{TOKEN_SEP}{pm}" if customer else pm
+
+
 @cache
 def stripe_codes() -> dict[str, str]:
     """Stripe decline_code / error code → our field-39 code (data/stripe_codes.csv)."""
@@ -187,9 +192,7 @@ class StripeAcquirer:
         pm, customer = pi.get("payment_method"), pi.get("customer")
         pm = pm.get("id") if isinstance(pm, dict) else pm
         customer = customer.get("id") if isinstance(customer, dict) else customer
-        if not pm:
-            return None
-        return f"{customer}{TOKEN_SEP}{pm}" if customer else pm
+        return _join_token(customer, pm) if pm else None
 
     @staticmethod
     def _declined(body: dict[str, Any], token: str | None = None) -> AcquirerResponse:
@@ -240,7 +243,7 @@ class StripeAcquirer:
         customer, pm, refused = await self._payment_method(source, key)
         if refused is not None:
             return refused
-        token = f"{customer}{TOKEN_SEP}{pm}" if customer else pm
+        token = _join_token(customer, pm)
         data = {
             "amount": str(cents),
             "currency": self.currency,

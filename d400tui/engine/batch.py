@@ -131,11 +131,9 @@ class Batches:
     def _claim(self, run_id: int, run_date: date, since: datetime, n: int, actor: str,
                after: int = 0) -> tuple[list[_Claim], int]:
         """Claim up to n instalments with an id above `after`; returns the claims to authorize and
-        the highest id claimed (0 when none was), so the next claim starts there.
-
-        Walking the primary key from `after` makes a run one pass over the table: ordering every
-        due instalment by id at each claim cost SQLite 5-10 ms per claim (measured). The caller
-        ends with a claim from 0, which picks up anything a concurrent claim left behind."""
+        the highest id claimed (0 when none was), so the next claim starts there: a run is one pass
+        over the table (see _due_where's walk_pk). The caller ends with a claim from 0, which picks
+        up anything a concurrent claim left behind."""
         i, o, a = t.instalments, t.orders, t.authorizations
         now = self.e.clock()
         with self.e._unit() as uow:
