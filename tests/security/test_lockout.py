@@ -94,7 +94,8 @@ def test_a_lock_landing_while_the_right_password_is_checked_wins(engine, monkeyp
     assert _state(engine.db) == (MAX_FAILURES, True)
 
 
-@pytest.mark.parametrize("extra", ["x", "-anything at all", "\x00", "y" * 10_000_000], ids=["x", "words", "nul", "10MB"])
+@pytest.mark.parametrize("extra", ["x", "-anything at all", "\x00", "y" * 10_000_000],
+                         ids=["x", "words", "nul", "10MB"])
 def test_the_whole_password_is_compared(engine, extra: str) -> None:  # type: ignore[no-untyped-def]
     long = "p" * 128
     add_operator(engine.db, SUPER, "LONGPW", long)
