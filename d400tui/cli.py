@@ -175,13 +175,20 @@ def _json(obj: Any) -> None:
     out.print_json(json.dumps(_plain(obj), ensure_ascii=False))
 
 
+def _stdin(size: int) -> list[str]:
+    try:
+        return sys.stdin.read(size).splitlines()
+    except UnicodeDecodeError:
+        raise CliError("standard input: text expected (UTF-8)") from None
+
+
 def _read_card(expiry: str, need_cvv: bool = False) -> CardData:
     """Card number (and optional CVV on a second line) from standard input, never from argv."""
     if sys.stdin.isatty():
         pan = getpass.getpass("Card number: ")
         cvv = getpass.getpass("CVV (optional): ")
     else:
-        data = sys.stdin.read(4096).splitlines()
+        data = _stdin(4096)
         pan = data[0] if data else ""
         cvv = data[1].strip() if len(data) > 1 else ""
     return card_from_entry(pan, expiry, cvv or None, date.today())
@@ -575,7 +582,7 @@ def _password_twice() -> str:
         p1 = getpass.getpass("Password: ")
         p2 = getpass.getpass("Again: ")
     else:
-        lines = sys.stdin.read(1024).splitlines()
+        lines = _stdin(1024)
         p1, p2 = (lines + ["", ""])[:2]
     if p1 != p2:
         raise CliError("the two passwords differ")
