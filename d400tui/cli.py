@@ -697,7 +697,10 @@ def main(argv: list[str] | None = None) -> None:
         settings = _settings()
         where = str(settings.log_file)
         set_lang(settings.lang)  # engine messages are French; errors and outcomes are printed in this language
-        configure(settings.log_file, settings.log_level)
+        try:
+            configure(settings.log_file, settings.log_level)
+        except OSError:
+            raise CliError(f"log file {settings.log_file}: cannot be written (D400_HOME)") from None
         code = app(args=argv, standalone_mode=False)
     except (CliError, SettingsProblem, *USER_ERRORS) as exc:
         _fail(2, tx(exc))

@@ -10,6 +10,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from sqlalchemy import func, insert, select
+from sqlalchemy.exc import IntegrityError
 
 from d400tui.acquirers.base import Acquirer, PaymentSource
 from d400tui.data import data_path
@@ -37,9 +38,12 @@ def seed_reference(db: Database) -> bool:
         with open(data_path("demo/customers.csv"), newline="", encoding="utf-8") as f:
             custs = [dict(id=int(r["id"]), name=r["name"], postcode=r["postcode"], city=r["city"], phone=r["phone"])
                      for r in csv.DictReader(f)]
-        uow.session.execute(insert(t.articles), arts)
-        uow.session.execute(insert(t.customers), custs)
-        uow.commit()
+        try:
+            uow.session.execute(insert(t.articles), arts)
+            uow.session.execute(insert(t.customers), custs)
+            uow.commit()
+        except IntegrityError:  # another process seeded them at the same moment
+            return False
     return True
 
 

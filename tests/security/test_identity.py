@@ -8,6 +8,7 @@ empty database created OPER1/SUPER1 with the README's passwords."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -144,3 +145,41 @@ def test_demo_operators_only_on_the_embedded_default(tmp_path, monkeypatch) -> N
     configured = Settings(db_url=f"sqlite:///{tmp_path}/configured.db")
     first_run(configured, orders=0)
     assert operators(configured.database_url) == []
+
+
+def test_two_bootstraps_at_once_make_one_supervisor(db_url: str, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """`db init --admin` run twice at the same moment: one supervisor, the other refused. Both
+    are held after counting the operators (0 for each) so the check-then-insert race is sure to
+    be tried."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from d400tui.engine import EngineError
+    from d400tui.engine.bootstrap import init_database
+    from d400tui.store.repositories import OperatorRepository
+
+    db = Database(db_url)
+    db.ensure_schema()  # both start from a migrated, empty database
+    real, gate = OperatorRepository.count, threading.Barrier(2, timeout=2)
+
+    def held_count(self, exclusive: bool = False) -> int:  # type: ignore[no-untyped-def]
+        n = real(self, exclusive) if exclusive else real(self)
+        with contextlib.suppress(threading.BrokenBarrierError):  # a lock holds the other one back
+            gate.wait()
+        return n
+
+    monkeypatch.setattr(OperatorRepository, "count", held_count)
+
+    def boot(name: str) -> str:
+        try:
+            return init_database(db, name, "a-long-password").name
+        except EngineError as exc:
+            return str(exc)
+
+    try:
+        with ThreadPoolExecutor(2) as pool:
+            answers = sorted(pool.map(boot, ["ADMA", "ADMB"]))
+    finally:
+        db.dispose()
+    made = [a for a in answers if a.startswith("ADM")]
+    assert len(made) == 1 and operators(db_url) == [(made[0], True)], answers
