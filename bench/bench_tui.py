@@ -84,9 +84,11 @@ async def sign_on(pilot: Any) -> None:
 async def bench_f10(runs: int) -> None:
     from d400tui.config import Settings
     from d400tui.engine import open_engine
+    from d400tui.engine.demo import seed_demo_operators
 
     settings = Settings()
     engine = open_engine(settings)
+    seed_demo_operators(engine.db)  # signs on as OPER1
     app = timed_app(settings, engine)
     times: list[float] = []
     async with app.run_test(size=(80, 24)) as pilot:
@@ -115,10 +117,11 @@ async def bench_f10(runs: int) -> None:
 async def bench_list(n: int, sessions: int = 5) -> None:
     from d400tui.config import Settings
     from d400tui.engine import open_engine
-    from d400tui.engine.demo import generate_orders
+    from d400tui.engine.demo import generate_orders, seed_demo_operators
 
     settings = Settings()
     engine = open_engine(settings)
+    seed_demo_operators(engine.db)  # signs on as OPER1
     t0 = time.perf_counter()
     generate_orders(engine.db, n, [("tok", "VISA", "497010", "0014", "12/30")])
     print(f"generated {n} orders in {time.perf_counter() - t0:.1f} s")

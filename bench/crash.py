@@ -512,6 +512,7 @@ class Harness:
     def prepare(self) -> None:
         from d400tui.config import Settings
         from d400tui.engine.bootstrap import open_database
+        from d400tui.engine.demo import seed_demo_operators
 
         if self.db_url.startswith("postgresql"):
             from sqlalchemy import create_engine
@@ -521,7 +522,9 @@ class Harness:
                 conn.exec_driver_sql("DROP SCHEMA IF EXISTS public CASCADE")
                 conn.exec_driver_sql("CREATE SCHEMA public")
             eng.dispose()
-        open_database(Settings(db_url=self.db_url)).dispose()
+        db = open_database(Settings(db_url=self.db_url))
+        seed_demo_operators(db)  # the CLI drivers sign on as SUPER1; no database gets it silently
+        db.dispose()
         self.start_server()
 
     # one cycle

@@ -1,11 +1,20 @@
 """The `d400` command. Every command builds a request and calls the engine; errors are one clear
-line and a non-zero exit, never a traceback. The card number is read from standard input only."""
+line and a non-zero exit, never a traceback. The card number is read from standard input only.
+
+Who must sign on (D400_OPERATOR / D400_PASSWORD, or asked on a terminal): every command that reads
+or changes data. Only these run without: `--help`, `db init --admin NAME` (refused once the
+database has an operator), `db upgrade` on a database with no operator yet (a supervisor's job
+afterwards), `acquirer serve` (the simulator: its own state, no order data) and `d400` alone
+(the TUI, which has its own sign-on screen)."""
 
 from __future__ import annotations
 
 import getpass
 import json
+import logging
+import re
 import sys
+import weakref
 from collections.abc import Callable, Coroutine
 from dataclasses import asdict, is_dataclass
 from datetime import date, datetime
@@ -19,9 +28,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from d400tui import aio
-from d400tui.config import Settings
+from d400tui.config import Settings, load_settings
 from d400tui.domain import model as m
-from d400tui.domain.cards import CardData, card_from_entry
+from d400tui.domain.cards import CardData, card_from_entry, scrub
 from d400tui.i18n.engine_text import tx
 
 app = typer.Typer(help="d400 — phone order entry with real-time card authorization.", no_args_is_help=False,
@@ -45,30 +54,90 @@ class CliError(Exception):
     pass
 
 
+log = logging.getLogger("d400.cli")
+MAX_NUMBER = 2_147_483_647
+"""Order and customer numbers are INTEGER columns: a larger number is refused at the edge."""
+_ESCAPES = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b.?|"
+                      r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2066-\u2069]")
+
+
+def clean(text: str, limit: int = 300) -> str:
+    """What may reach the terminal of a text built from user input: terminal escape sequences and
+    control characters removed first (so none hides a card number from the scrubber), card
+    numbers masked, one line, at most `limit` characters."""
+    text = _ESCAPES.sub("", text[:4 * limit])
+    text = " ".join(scrub(text).split())
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+def _quote(value: str) -> str:
+    return f"'{clean(value, 30)}'"
+
+
+def _number() -> Any:
+    return typer.Argument(..., min=1, max=MAX_NUMBER, help="Order number.")
+
+
 # -- plumbing ---------------------------------------------------------------------------------
 def _settings() -> Settings:
-    return Settings()
+    return load_settings()
 
 
-def _engine():  # type: ignore[no-untyped-def]
-    from d400tui.engine import open_engine
-
-    return open_engine(_settings())
+_actors: weakref.WeakKeyDictionary[Any, m.Actor] = weakref.WeakKeyDictionary()
 
 
-def _actor(engine) -> m.Actor:  # type: ignore[no-untyped-def]
+def _database(settings: Settings):  # type: ignore[no-untyped-def]
+    """The configured database as it is: never migrated or seeded silently by a data command."""
+    from d400tui.engine.bootstrap import open_database
+    from d400tui.store.db import HEAD
+
+    db = open_database(settings, migrate=False)
+    revision = db.current_revision()
+    if revision != HEAD:
+        db.dispose()
+        if revision is None:
+            raise CliError("database not initialised: d400 db init --admin NAME")
+        raise CliError(f"database at revision {clean(revision, 12)}, this d400 needs {HEAD}: d400 db upgrade")
+    return db
+
+
+def _sign_on(db, settings: Settings) -> m.Actor:  # type: ignore[no-untyped-def]
     """CLI identity: D400_OPERATOR and D400_PASSWORD, or asked on the terminal."""
     from d400tui.engine.operators import sign_on
 
-    s = engine.settings
-    name = s.operator
-    password = s.password.get_secret_value() if s.password else None
+    name = settings.operator
+    password = settings.password.get_secret_value() if settings.password else None
     if not name or password is None:
         if not sys.stdin.isatty():
-            raise CliError("identify yourself: set D400_OPERATOR and D400_PASSWORD")
+            raise CliError("sign on first: set D400_OPERATOR and D400_PASSWORD")
         name = name or typer.prompt("Operator")
         password = getpass.getpass("Password: ")
-    return sign_on(engine.db, name, password)
+    return sign_on(db, name, password)
+
+
+def _signed_db() -> tuple[Settings, Any, m.Actor]:
+    settings = _settings()
+    db = _database(settings)
+    try:
+        return settings, db, _sign_on(db, settings)
+    except BaseException:
+        db.dispose()
+        raise
+
+
+def _engine():  # type: ignore[no-untyped-def]
+    """The engine, once its user has signed on (before any acquirer is built)."""
+    from d400tui.engine import open_engine
+
+    settings, db, actor = _signed_db()
+    engine = open_engine(settings, db=db)
+    _actors[engine] = actor
+    return engine
+
+
+def _actor(engine) -> m.Actor:  # type: ignore[no-untyped-def]
+    """Who signed on for this engine (`_engine` refuses to build one otherwise)."""
+    return _actors[engine]
 
 
 def _run(coro: Coroutine[Any, Any, T]) -> T:
@@ -106,13 +175,20 @@ def _json(obj: Any) -> None:
     out.print_json(json.dumps(_plain(obj), ensure_ascii=False))
 
 
+def _stdin(size: int) -> list[str]:
+    try:
+        return sys.stdin.read(size).splitlines()
+    except UnicodeDecodeError:
+        raise CliError("standard input: text expected (UTF-8)") from None
+
+
 def _read_card(expiry: str, need_cvv: bool = False) -> CardData:
     """Card number (and optional CVV on a second line) from standard input, never from argv."""
     if sys.stdin.isatty():
         pan = getpass.getpass("Card number: ")
         cvv = getpass.getpass("CVV (optional): ")
     else:
-        data = sys.stdin.read(4096).splitlines()
+        data = _stdin(4096)
         pan = data[0] if data else ""
         cvv = data[1].strip() if len(data) > 1 else ""
     return card_from_entry(pan, expiry, cvv or None, date.today())
@@ -166,7 +242,7 @@ def _parse_date(text: str | None) -> date | None:
     try:
         return date.fromisoformat(text)
     except ValueError as exc:
-        raise CliError(f"date: YYYY-MM-DD expected, got {text[:20]!r}") from exc
+        raise CliError(f"date: YYYY-MM-DD expected, got {_quote(text)}") from exc
 
 
 # -- top level ----------------------------------------------------------------------------------
@@ -182,21 +258,42 @@ def root(ctx: typer.Context) -> None:
         run_tui(settings)
 
 
+@db_app.command("init")
+def db_init(admin: str = typer.Option(..., "--admin", help="Name of the first supervisor.")) -> None:
+    """Create the schema, reference data and the first supervisor (password asked twice, or two
+    lines on stdin). Refused once the database has an operator: supervisors add the others."""
+    from d400tui.engine.bootstrap import init_database, open_database
+    from d400tui.engine.operators import has_operators, operator_count
+
+    db = open_database(_settings(), migrate=False)
+    if operator_count(db):
+        raise has_operators()
+    op = init_database(db, admin, _password_twice())
+    out.print(f"database at revision {db.current_revision()} ({db.dialect}); supervisor {op.name} created")
+
+
 @db_app.command("upgrade")
 def db_upgrade() -> None:
-    """Apply the Alembic migrations (and seed reference data on an empty database)."""
-    from d400tui.engine import open_database
+    """Apply the Alembic migrations (supervisors, once the database has operators)."""
+    from d400tui.engine.bootstrap import open_database, upgrade_database
+    from d400tui.engine.operators import operator_count
 
-    db = open_database(_settings())
-    out.print(f"database at revision {db.current_revision()} ({db.dialect})")
+    settings = _settings()
+    db = open_database(settings, migrate=False)
+    actor = _sign_on(db, settings) if operator_count(db) else None
+    revision = upgrade_database(db, actor)
+    out.print(f"database at revision {revision} ({db.dialect})")
 
 
 @db_app.command("demo")
 def db_demo(orders: int = typer.Option(200, "--orders", min=0, max=5_000_000, help="Demo orders to add.")) -> None:
-    """Seed reference data and add N demo orders in mixed states and channels."""
+    """Add N demo orders in mixed states and channels (supervisors)."""
+    from d400tui.engine.bootstrap import WHAT_DEMO
     from d400tui.engine.demo import demo_tokens, generate_orders
+    from d400tui.engine.operators import require_supervisor
 
     engine = _engine()
+    require_supervisor(_actor(engine), WHAT_DEMO)
     cards = _run(_with_close(engine, demo_tokens(engine.acquirer)))
     bar, update = _progress("demo orders", orders < 5000)
     if bar:
@@ -204,7 +301,7 @@ def db_demo(orders: int = typer.Option(200, "--orders", min=0, max=5_000_000, he
             n = generate_orders(engine.db, orders, cards, progress=update)
     else:
         n = generate_orders(engine.db, orders, cards)
-    out.print(f"{n} demo orders added; operators OPER1 / SUPER1 (passwords in the README)")
+    out.print(f"{n} demo orders added")
 
 
 # -- orders ---------------------------------------------------------------------------------------
@@ -213,16 +310,16 @@ def _lines(values: list[str]) -> list[tuple[str, int]]:
     for v in values:
         code, sep, qty = v.partition(":")
         if not sep or not code.strip():
-            raise CliError(f"--line ARTICLE:QTY expected, got {v[:30]!r}")
-        if not qty.strip().isdigit() or not 1 <= int(qty) <= 9999:
-            raise CliError(f"quantity of {code[:12]!r}: a whole number from 1 to 9999")
+            raise CliError(f"--line ARTICLE:QTY expected, got {_quote(v)}")
+        if not qty.strip().isascii() or not qty.strip().isdigit() or not 1 <= int(qty) <= 9999:
+            raise CliError(f"quantity of {_quote(code[:12])}: a whole number from 1 to 9999")
         lines.append((code.strip().upper(), int(qty)))
     return lines
 
 
 @order_app.command("new")
 def order_new(
-    customer: int = typer.Option(..., "--customer", help="Customer number."),
+    customer: int = typer.Option(..., "--customer", min=1, max=MAX_NUMBER, help="Customer number."),
     line: list[str] = typer.Option(..., "--line", help="ARTICLE:QTY, repeatable."),
     expiry: str = typer.Option("", "--expiry", help="Card expiry MM/YY (card read from stdin)."),
     plan: str = typer.Option("immediate", "--plan", help="immediate | deferred:YYYY-MM-DD | instalments:N"),
@@ -246,10 +343,11 @@ def order_new(
 def order_list(
     status: m.OrderStatus | None = typer.Option(None, "--status", case_sensitive=False),
     hold: m.PaymentHold | None = typer.Option(None, "--hold", case_sensitive=False),
-    customer: int | None = typer.Option(None, "--customer"),
+    customer: int | None = typer.Option(None, "--customer", min=1, max=MAX_NUMBER),
     channel: m.Channel | None = typer.Option(None, "--channel", case_sensitive=False),
     limit: int = typer.Option(20, "--limit", min=1, max=1000),
-    after: int | None = typer.Option(None, "--after", help="Page: orders older than this number."),
+    after: int | None = typer.Option(None, "--after", min=1, max=MAX_NUMBER,
+                                     help="Page: orders older than this number."),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Orders, newest first, paged from the database."""
@@ -275,7 +373,7 @@ def order_list(
 
 
 @order_app.command("show")
-def order_show(number: int, as_json: bool = typer.Option(False, "--json")) -> None:
+def order_show(number: int = _number(), as_json: bool = typer.Option(False, "--json")) -> None:
     """One order: lines, instalments, authorization history, decisions."""
     engine = _engine()
     o = engine.get_order(number)
@@ -300,7 +398,7 @@ def order_show(number: int, as_json: bool = typer.Option(False, "--json")) -> No
 
 @order_app.command("decide")
 def order_decide(
-    number: int,
+    number: int = _number(),
     decision: str = typer.Argument(..., help="block | release | retry"),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
@@ -315,7 +413,7 @@ def order_decide(
 
 
 @order_app.command("cancel")
-def order_cancel(number: int, reason: str = typer.Option(..., "--reason", help="Why (required)."),
+def order_cancel(number: int = _number(), reason: str = typer.Option(..., "--reason", help="Why (required)."),
                  as_json: bool = typer.Option(False, "--json")) -> None:
     """Cancel an order: its live authorizations are voided in real time."""
     engine = _engine()
@@ -324,7 +422,7 @@ def order_cancel(number: int, reason: str = typer.Option(..., "--reason", help="
 
 
 @order_app.command("delete")
-def order_delete(number: int, as_json: bool = typer.Option(False, "--json")) -> None:
+def order_delete(number: int = _number(), as_json: bool = typer.Option(False, "--json")) -> None:
     """Delete a non-invoiced order (kept in the audit trail); authorizations voided in real time."""
     engine = _engine()
     actor = _actor(engine)
@@ -333,8 +431,8 @@ def order_delete(number: int, as_json: bool = typer.Option(False, "--json")) -> 
 
 @order_app.command("cancel-deferred")
 def order_cancel_deferred(
-    number: int,
-    instalment: int = typer.Option(..., "--instalment", min=1, help="Instalment number."),
+    number: int = _number(),
+    instalment: int = typer.Option(..., "--instalment", min=1, max=99, help="Instalment number."),
     drop: bool = typer.Option(False, "--drop", help="The deferred goods or service are cancelled."),
     pay_now: bool = typer.Option(False, "--pay-now", help="The amount becomes due now and is authorized."),
     as_json: bool = typer.Option(False, "--json"),
@@ -349,7 +447,7 @@ def order_cancel_deferred(
 
 @order_app.command("change-payment")
 def order_change_payment(
-    number: int,
+    number: int = _number(),
     method: m.PaymentMethod = typer.Option(..., "--method", case_sensitive=False),
     expiry: str = typer.Option("", "--expiry", help="New card expiry MM/YY (card read from stdin)."),
     as_json: bool = typer.Option(False, "--json"),
@@ -367,7 +465,7 @@ def customer_list(search: str = typer.Option("", "--search"), limit: int = typer
                                                                                      max=1000),
                   as_json: bool = typer.Option(False, "--json")) -> None:
     """Customers by name, postcode or city."""
-    rows = _engine().search_customers(search, limit)
+    rows = _engine().search_customers(search[:100], limit)
     if as_json:
         _json(rows)
         return
@@ -382,7 +480,7 @@ def article_list(search: str = typer.Option("", "--search"), limit: int = typer.
                                                                                     max=1000),
                  as_json: bool = typer.Option(False, "--json")) -> None:
     """Articles by code or label."""
-    rows = _engine().search_articles(search, limit)
+    rows = _engine().search_articles(search[:100], limit)
     if as_json:
         _json(rows)
         return
@@ -484,7 +582,7 @@ def _password_twice() -> str:
         p1 = getpass.getpass("Password: ")
         p2 = getpass.getpass("Again: ")
     else:
-        lines = sys.stdin.read(1024).splitlines()
+        lines = _stdin(1024)
         p1, p2 = (lines + ["", ""])[:2]
     if p1 != p2:
         raise CliError("the two passwords differ")
@@ -493,22 +591,39 @@ def _password_twice() -> str:
 
 @operator_app.command("add")
 def operator_add(name: str, supervisor: bool = typer.Option(False, "--supervisor")) -> None:
-    """Create an operator; the password is asked twice (or read as two lines from stdin)."""
-    from d400tui.engine import open_database
-    from d400tui.engine.operators import add_operator
+    """Create an operator (supervisors); the password is asked twice (or two lines from stdin)."""
+    from d400tui.engine.operators import add_operator, require_supervisor
 
-    op = add_operator(open_database(_settings()), name, _password_twice(), supervisor)
+    _, db, actor = _signed_db()
+    require_supervisor(actor)  # before the new password is asked for
+    op = add_operator(db, actor, name, _password_twice(), supervisor)
     out.print(f"operator {op.name} created{' (supervisor)' if op.supervisor else ''}")
 
 
 @operator_app.command("unlock")
 def operator_unlock(name: str) -> None:
-    """Unlock an account locked after repeated sign-on failures."""
-    from d400tui.engine import open_database
+    """Unlock an account locked after repeated sign-on failures (supervisors)."""
     from d400tui.engine.operators import unlock_operator
 
-    unlock_operator(open_database(_settings()), name)
-    out.print(f"operator {name.upper()} unlocked")
+    _, db, actor = _signed_db()
+    unlock_operator(db, actor, name)
+    out.print(f"operator {clean(name, 10).upper()} unlocked")
+
+
+@operator_app.command("list")
+def operator_list(as_json: bool = typer.Option(False, "--json")) -> None:
+    """Operators, their rights, failure counts and locks (supervisors)."""
+    from d400tui.engine.operators import list_operators
+
+    _, db, actor = _signed_db()
+    rows = list_operators(db, actor)
+    if as_json:
+        _json(rows)
+        return
+    table = Table("Opérateur", "Superviseur", "Échecs", "Verrouillé")
+    for o in rows:
+        table.add_row(o.name, "oui" if o.supervisor else "", str(o.failures), "oui" if o.locked else "")
+    out.print(table)
 
 
 # -- acquirers ----------------------------------------------------------------------------------
@@ -516,7 +631,7 @@ def operator_unlock(name: str) -> None:
 def acquirer_serve(
     protocol: str = typer.Option("http", "--protocol", help="http | iso8583"),
     host: str = typer.Option("127.0.0.1", "--host"),
-    port: int | None = typer.Option(None, "--port", help="Default 8410 (http) or 8583 (iso8583)."),
+    port: int | None = typer.Option(None, "--port", min=1, max=65535, help="Default 8410 (http) or 8583 (iso8583)."),
 ) -> None:
     """Serve the simulated issuer over HTTP (JSON API) or ISO 8583 over TCP."""
     from d400tui.acquirers.serve import serve
@@ -531,7 +646,9 @@ def acquirer_check(as_json: bool = typer.Option(False, "--json")) -> None:
     """Which acquirer is configured, whether it answers, which brands it takes."""
     from d400tui.acquirers.serve import check
 
-    info = aio.run(check(_settings()))
+    settings, db, _ = _signed_db()  # it calls the acquirer with the configured key
+    db.dispose()
+    info = aio.run(check(settings))
     if as_json:
         _json(info)
         return
@@ -539,32 +656,66 @@ def acquirer_check(as_json: bool = typer.Option(False, "--json")) -> None:
         out.print(f"{k}: {v}", markup=False)
 
 
-def main() -> None:
+def _fail(code: int, message: str) -> None:
+    sys.stderr.write(f"d400: {clean(message)}\n")
+    sys.stderr.flush()
+    sys.exit(code)
+
+
+def _click_errors() -> tuple[tuple[type[Exception], ...], ...]:
+    """Click's usage errors, aborts and other exceptions: those of the click that typer vendors
+    (typer ≥ 0.2x) and of the click package (older typer)."""
+    usage: list[type[Exception]] = []
+    other: list[type[Exception]] = []
+    aborts: list[type[Exception]] = []
+    for module in ("typer._click.exceptions", "click.exceptions"):
+        try:
+            mod = __import__(module, fromlist=["UsageError"])
+        except ImportError:
+            continue
+        usage.append(mod.UsageError)
+        other.append(mod.ClickException)
+        if hasattr(mod, "Abort"):
+            aborts.append(mod.Abort)
+    return tuple(usage), tuple(other), tuple(aborts)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Runs one command; every failure is one line on stderr and a non-zero exit. Unexpected
+    ones are logged (scrubbed, with the traceback) to the log file, not shown."""
     from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
+    from d400tui.config import SettingsProblem
     from d400tui.engine import USER_ERRORS
     from d400tui.i18n import set_lang
+
+    usage_errors, click_errors, aborts = _click_errors()
+    where = "the log file"
     try:
         from d400tui.logs import configure
 
         settings = _settings()
+        where = str(settings.log_file)
         set_lang(settings.lang)  # engine messages are French; errors and outcomes are printed in this language
-        configure(settings.log_file, settings.log_level)
-        app()
-    except (CliError, *USER_ERRORS) as exc:
-        err.print(f"d400: {tx(exc)}", markup=False, highlight=False)
-        sys.exit(2)
+        try:
+            configure(settings.log_file, settings.log_level)
+        except OSError:
+            raise CliError(f"log file {settings.log_file}: cannot be written (D400_HOME)") from None
+        code = app(args=argv, standalone_mode=False)
+    except (CliError, SettingsProblem, *USER_ERRORS) as exc:
+        _fail(2, tx(exc))
+    except usage_errors as exc:  # bad option or value: click's sentence, cleaned, without the usage dump
+        _fail(2, f"{exc.format_message()} (see --help)")  # type: ignore[attr-defined]
+    except click_errors as exc:
+        _fail(exc.exit_code or 2, exc.format_message())  # type: ignore[attr-defined]
+    except (typer.Abort, *aborts, KeyboardInterrupt, EOFError):
+        _fail(130, "interrupted")
     except OperationalError as exc:
-        err.print(f"d400: database unreachable ({str(exc.orig).splitlines()[0][:120]})", markup=False)
-        sys.exit(2)
-    except SQLAlchemyError as exc:
-        err.print(f"d400: database error ({type(exc).__name__})", markup=False)
-        sys.exit(2)
-    except KeyboardInterrupt:
-        err.print("d400: interrupted")
-        sys.exit(130)
-    except Exception as exc:  # the last line of defence: one line, no traceback, no card data
-        from d400tui.domain.cards import scrub
-
-        err.print(f"d400: unexpected error: {type(exc).__name__}: {scrub(str(exc))[:200]}", markup=False)
-        sys.exit(1)
+        _fail(2, f"database unreachable ({(str(exc.orig).splitlines() or ['no answer'])[0][:120]})")
+    except SQLAlchemyError:
+        log.exception("database error")
+        _fail(2, f"database error, details in {where}")
+    except Exception:  # the last line of defence: one line, no traceback, no card data
+        log.exception("unexpected failure")
+        _fail(1, f"internal error, details in {where}")
+    sys.exit(code if isinstance(code, int) else 0)

@@ -6,6 +6,7 @@ SecretStr: never printed, logged or shown as a `--help` default."""
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Literal
 
@@ -102,3 +103,41 @@ class Settings(BaseSettings):
         if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
             return Path(url.removeprefix("sqlite:///")).with_name("simulator.db")
         return self.data_dir / "simulator.db"
+
+
+class SettingsProblem(Exception):
+    """A bad `D400_*` variable or configuration file, said in one line that names it."""
+
+
+_FIELD = re.compile(r'field "(\w+)"')
+
+
+def _where(field: str) -> str:
+    """The variable's name; the file's as well when a TOML file is in use."""
+    var = f"D400_{field.upper()}"
+    return var if var in os.environ or not config_file().is_file() else f"{var} (or {field} in {config_file().name})"
+
+
+def load_settings() -> Settings:
+    """Settings, or one line naming the variable and what it expects (never pydantic's dump,
+    never the value itself: it may be a secret)."""
+    from pydantic import ValidationError
+    from pydantic_settings import SettingsError
+
+    try:
+        return Settings()
+    except ValidationError as exc:
+        problems = []
+        for e in exc.errors(include_url=False, include_input=False)[:3]:
+            field = str(e["loc"][0]) if e["loc"] else "?"
+            problems.append(f"{_where(field)}: {e['msg']}")
+        raise SettingsProblem("setting " + "; ".join(problems)) from None
+    except SettingsError as exc:
+        found = _FIELD.search(str(exc))
+        field = found.group(1) if found else "?"
+        raise SettingsProblem(f"setting {_where(field)}: a JSON value expected (for example [\"CB\", \"VISA\"])"
+                              ) from None
+    except ValueError:  # tomllib.TOMLDecodeError
+        raise SettingsProblem(f"configuration file {config_file()}: not valid TOML") from None
+    except OSError:
+        raise SettingsProblem(f"configuration file {config_file()}: cannot be read") from None

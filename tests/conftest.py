@@ -104,7 +104,7 @@ def settings(db_url: str, tmp_path, monkeypatch: pytest.MonkeyPatch) -> Settings
     monkeypatch.setenv("D400_CONFIG", str(tmp_path / "absent.toml"))
     monkeypatch.setenv("D400_DB_URL", db_url)
     monkeypatch.setenv("D400_ACQUIRER_TIMEOUT", "0.3")
-    return Settings()
+    return with_demo_operators(Settings())
 
 
 @pytest.fixture
@@ -129,3 +129,17 @@ OPER = m.Actor("OPER1", False)
 @pytest.fixture
 def today() -> date:
     return date.today()
+
+
+def with_demo_operators(settings: Settings) -> Settings:
+    """Migrate the test database and add OPER1/SUPER1: no database gets operators silently, so
+    the fixtures ask for the demo ones explicitly."""
+    from d400tui.engine.bootstrap import open_database
+    from d400tui.engine.demo import seed_demo_operators
+
+    db = open_database(settings)
+    try:
+        seed_demo_operators(db)
+    finally:
+        db.dispose()
+    return settings

@@ -10,6 +10,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from sqlalchemy import func, insert, select
+from sqlalchemy.exc import IntegrityError
 
 from d400tui.acquirers.base import Acquirer, PaymentSource
 from d400tui.data import data_path
@@ -18,7 +19,7 @@ from d400tui.domain.cards import CardData, parse_expiry
 from d400tui.store import tables as t
 from d400tui.store.db import Database
 
-from .operators import add_operator
+from .operators import seed_operators
 
 DEMO_OPERATORS = (("OPER1", "oper1-demo", False), ("SUPER1", "super1-demo", True))
 # Good test cards the demo tokenizes once (the token, never the number, goes on orders).
@@ -26,7 +27,8 @@ DEMO_CARDS = (("4970100000000014", "12/30"), ("5130100000000018", "06/31"))
 
 
 def seed_reference(db: Database) -> bool:
-    """Articles, customers and the demo operators, once. Returns True when it seeded."""
+    """Articles and customers, once; never an operator (the first supervisor comes from
+    `d400 db init --admin` or `seed_demo_operators`). Returns True when it seeded."""
     with db.uow() as uow:
         if uow.customers.count():
             return False
@@ -36,15 +38,19 @@ def seed_reference(db: Database) -> bool:
         with open(data_path("demo/customers.csv"), newline="", encoding="utf-8") as f:
             custs = [dict(id=int(r["id"]), name=r["name"], postcode=r["postcode"], city=r["city"], phone=r["phone"])
                      for r in csv.DictReader(f)]
-        uow.session.execute(insert(t.articles), arts)
-        uow.session.execute(insert(t.customers), custs)
-        uow.commit()
-    for name, password, sup in DEMO_OPERATORS:
-        with db.uow() as uow:
-            exists = uow.operators.get(name) is not None
-        if not exists:
-            add_operator(db, name, password, sup)
+        try:
+            uow.session.execute(insert(t.articles), arts)
+            uow.session.execute(insert(t.customers), custs)
+            uow.commit()
+        except IntegrityError:  # another process seeded them at the same moment
+            return False
     return True
+
+
+def seed_demo_operators(db: Database) -> int:
+    """OPER1 and SUPER1 with the README's passwords: only for the embedded default's first run
+    and tests, never on a database someone else set up. Returns how many were added."""
+    return seed_operators(db, DEMO_OPERATORS)
 
 
 async def demo_tokens(acquirer: Acquirer) -> list[tuple[str, str, str, str, str]]:

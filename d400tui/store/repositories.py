@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import exists, func, insert, literal, or_, select, text, update
 from sqlalchemy.orm import Session, selectinload
 
 from d400tui.domain import model as m
@@ -154,6 +154,53 @@ class OperatorRepository:
 
     def all(self) -> list[m.Operator]:
         return list(self.session.scalars(select(m.Operator).order_by(t.operators.c.name)))
+
+    def count(self, exclusive: bool = False) -> int:
+        """With `exclusive`, the table stays locked against inserts until the transaction ends
+        (PostgreSQL; SQLite has one writer at a time anyway)."""
+        if exclusive and self.session.bind and self.session.bind.dialect.name == "postgresql":
+            self.session.execute(text("LOCK TABLE operators IN EXCLUSIVE MODE"))
+        return self.session.scalar(select(func.count()).select_from(t.operators)) or 0
+
+    def add_first(self, op: m.Operator) -> bool:
+        """Insert `op` only into an empty table, in one statement (SQLite's write lock makes it
+        atomic; on PostgreSQL call `count(exclusive=True)` first). False if an operator exists."""
+        o = t.operators
+        row = select(*(literal(v, o.c[k].type) for k, v in (
+            ("name", op.name), ("password_hash", op.password_hash), ("supervisor", op.supervisor),
+            ("failures", op.failures), ("locked", op.locked), ("created_at", op.created_at))))
+        result = self.session.execute(insert(o).from_select(
+            ["name", "password_hash", "supervisor", "failures", "locked", "created_at"],
+            row.where(~exists(select(o.c.name)))))
+        return bool(result.rowcount)
+
+    def record_failure(self, name: str, max_failures: int) -> tuple[int, bool] | None:
+        """One statement counts the failure and locks at `max_failures`: parallel sign-ons each
+        add one (no read-modify-write, so none is lost). (failures, locked), None if no such row."""
+        op = t.operators.c
+        row = self.session.execute(
+            update(t.operators).where(op.name == name)
+            .values(failures=op.failures + 1, locked=or_(op.locked, op.failures + 1 >= max_failures))
+            .returning(op.failures, op.locked)
+        ).first()
+        return (int(row[0]), bool(row[1])) if row else None
+
+    def record_success(self, name: str, password_hash: str) -> bool:
+        """Reset the count only if the account is still unlocked and its hash is still the one
+        verified: a lock that landed while the password was being checked wins."""
+        op = t.operators.c
+        row = self.session.execute(
+            update(t.operators).where(op.name == name, op.locked.is_(False), op.password_hash == password_hash)
+            .values(failures=0).returning(op.name)
+        ).first()
+        return row is not None
+
+    def unlock(self, name: str) -> bool:
+        op = t.operators.c
+        row = self.session.execute(
+            update(t.operators).where(op.name == name).values(failures=0, locked=False).returning(op.name)
+        ).first()
+        return row is not None
 
 
 class RunRepository:

@@ -29,8 +29,10 @@ def settings() -> Settings:
 @pytest.fixture
 def engine(settings):
     from d400tui.engine import open_engine
+    from d400tui.engine.demo import seed_demo_operators
 
     eng = open_engine(settings, clock=lambda: FIXED)
+    seed_demo_operators(eng.db)
     yield eng
     eng.db.dispose()
 
