@@ -159,7 +159,7 @@ _AMOUNT_SCHEMA = {"type": "string", "pattern": _AMOUNT.pattern, "example": "49.9
 _CARD = {
     "type": "object",
     "properties": {
-        "pan": {"type": "string", "description": "card number (12-19 digits)"},
+        "pan": {"type": "string", "description": "card number (13-19 digits)"},
         "expiry": {"type": "string", "description": "MM/YY"},
         "cvv": {"type": "string"},
     },

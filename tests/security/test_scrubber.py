@@ -1,0 +1,117 @@
+"""Issue 9, point 3: one definition of "a card number" for the card field and the scrubber.
+
+Every number the card field accepts — any separators between any digits, digits of any script —
+embedded in any text, raw or JSON-encoded (the form free text takes in the audit trail and the
+drafts), comes out of `scrub` with its middle digits hidden. On the code before this change the
+scrubber knew only spaces and ASCII dashes: a tab, a NBSP, a dot or a slash let the number through."""
+
+from __future__ import annotations
+
+import json
+import unicodedata
+
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+
+from d400tui.domain.cards import MAX_ENTRY, PAN_MAX, PAN_MIN, SEPARATORS, CardError, clean_pan, scrub
+
+SEPS = sorted(SEPARATORS)
+ZEROS = [0x30, 0xFF10, 0x660, 0x6F0, 0x966, 0x1D7CE]  # ASCII, full-width, Arabic-Indic, Persian, Devanagari, bold
+
+
+def luhn_complete(body: str) -> str:
+    total = 0
+    for i, ch in enumerate(reversed(body)):
+        d = int(ch)
+        if i % 2 == 0:
+            d = d * 2 - 9 if d > 4 else d * 2
+        total += d
+    return body + str((10 - total % 10) % 10)
+
+
+numbers = st.integers(PAN_MIN, PAN_MAX).flatmap(
+    lambda n: st.text("0123456789", min_size=n - 1, max_size=n - 1).map(luhn_complete))
+
+
+@st.composite
+def typed_forms(draw: st.DrawFn) -> tuple[str, str]:
+    """(number, a way of typing it the card field accepts)."""
+    pan = draw(numbers)
+    parts = []
+    for ch in pan:
+        zero = draw(st.sampled_from(ZEROS)) if draw(st.booleans()) else 0x30
+        parts.append(draw(st.text(st.sampled_from(SEPS), max_size=2)) + chr(zero + int(ch)))
+    typed = "".join(parts) + draw(st.text(st.sampled_from(SEPS), max_size=2))
+    return pan, typed[:MAX_ENTRY] if len(typed) > MAX_ENTRY else typed
+
+
+surrounding = st.text(st.characters(blacklist_categories=("Cs",)), max_size=30)
+
+
+def hidden_middle(out: str, start: int, typed: str) -> bool:
+    digits = [i for i, ch in enumerate(typed) if ch.isdecimal()]
+    return all(out[start + i] == "*" for i in digits[6:-4])
+
+
+@settings(max_examples=400)
+@given(typed_forms(), surrounding, surrounding)
+@example(("4970100000000014", "4970\t1000\t0000\t0014"), "motif : ", " merci")
+@example(("4970100000000014", "4970\u00a01000\u202f0000\u20090014"), "", "")
+@example(("4970100000000014", "4970.1000/0000_0014"), "carte ", ".")
+@example(("4970100000000014", "4970–1000—0000\u20110014"), "", "")
+def test_every_number_the_field_accepts_is_scrubbed_in_any_text(form, before: str, after: str) -> None:  # type: ignore[no-untyped-def]
+    pan, typed = form
+    try:
+        accepted = clean_pan(typed)
+    except CardError:  # cut at the field's length: not an entry the field takes
+        return
+    assert accepted == pan
+    text = before + typed + after
+    out = scrub(text)
+    assert len(out) == len(text)
+    assert hidden_middle(out, len(before), typed), (text, out)
+    assert pan not in "".join(str(unicodedata.decimal(c, "")) or c for c in out)
+
+
+@settings(max_examples=200)
+@given(typed_forms(), surrounding, st.booleans())
+def test_json_encoded_free_text_is_scrubbed(form, before: str, ascii_only: bool) -> None:  # type: ignore[no-untyped-def]
+    """The audit trail and the drafts store JSON: `\\t`, `\\u00a0`, `\\uff14` are a number's parts too."""
+    pan, typed = form
+    try:
+        clean_pan(typed)
+    except CardError:
+        return
+    encoded = json.dumps({"reason": before + typed}, ensure_ascii=ascii_only)
+    decoded = json.loads(scrub(encoded))["reason"]  # still valid JSON
+    digits = "".join(str(unicodedata.decimal(c)) for c in decoded if c.isdecimal())
+    assert pan not in digits, (encoded, decoded)
+    twice = json.loads(json.loads(scrub(json.dumps(encoded))))["reason"]  # JSON inside JSON
+    assert pan not in "".join(str(unicodedata.decimal(c)) for c in twice if c.isdecimal())
+
+
+def test_escaped_hex_digits_do_not_hide_a_number() -> None:
+    """`\\u4970100000000014` read as an escape leaves 12 digits; the raw view still sees 16."""
+    assert "4970100000000014" not in scrub("\\u4970100000000014")
+    assert "3000" + "1234567890" not in scrub("\\u3000" + "1234567890")  # noqa: ISC003 - hex digits, card digits
+
+
+def test_what_is_not_a_card_number_stays() -> None:
+    text = "commande 201 du 2026-12-01, 143,98 €, tél. 06 12 34 56 78, ref 1234567890123"
+    assert scrub(text) == text
+    assert scrub("a\\tb\\u00e9\\\\") == "a\\tb\\u00e9\\\\"
+
+
+def test_very_long_digit_runs_are_hidden_whole() -> None:
+    assert set(scrub("4" * 600)) == {"*"}
+    assert set(scrub("4 " * 600).split()) == {"*"}  # one-digit groups joined by separators too
+
+
+def test_the_field_and_the_scrubber_use_the_same_separators() -> None:
+    """Every Unicode space, dash, connector and invisible format character separates."""
+    for cp in range(0x10000):
+        ch = chr(cp)
+        if unicodedata.category(ch) in ("Zs", "Zl", "Zp", "Pd", "Pc", "Cf") or ch.isspace():
+            assert ch in SEPARATORS, hex(cp)
+            assert clean_pan(f"4970{ch}1000{ch}0000{ch}0014") == "4970100000000014", hex(cp)
+            assert "4970100000000014" not in scrub(f"x4970{ch}1000{ch}0000{ch}0014x").replace(ch, "")
