@@ -115,3 +115,78 @@ def test_the_field_and_the_scrubber_use_the_same_separators() -> None:
             assert ch in SEPARATORS, hex(cp)
             assert clean_pan(f"4970{ch}1000{ch}0000{ch}0014") == "4970100000000014", hex(cp)
             assert "4970100000000014" not in scrub(f"x4970{ch}1000{ch}0000{ch}0014x").replace(ch, "")
+
+
+# -- the store boundary: every free-text column scrubs what is written, whoever writes it -------
+FORMS = ["4970\t1000\t0000\t0014", "4970\u00a01000\u202f0000\u00a00014", "4970.1000.0000.0014",
+         "4970/1000/0000/0014", "4970_1000_0000_0014", "4970–1000—0000-0014", "４９７０１０００００００００１４"]
+NOT_FREE_TEXT = {  # String columns that hold codes, identifiers or references, never typed prose
+    "customers.postcode", "articles.code", "orders.plan", "orders.card_token", "orders.card_brand",
+    "orders.card_first6", "orders.card_last4", "orders.card_expiry", "orders.created_by",
+    "order_lines.article_code", "authorizations.idempotency_key", "authorizations.acquirer",
+    "authorizations.card_first6", "authorizations.card_last4", "authorizations.card_expiry",
+    "authorizations.response_code", "authorizations.auth_code", "authorizations.acquirer_ref",
+    "authorizations.operator", "authorizations.owner", "decisions.operator", "decisions.shown_category",
+    "decisions.shown_code", "operators.name", "operators.password_hash", "precheck_runs.kind",
+    "precheck_runs.operator", "run_results.outcome", "run_results.code", "run_results.category",
+    "audit.action", "order_drafts.operator",
+}
+
+
+def test_every_text_column_is_scrubbed_or_declared_not_free_text() -> None:
+    from sqlalchemy import String
+
+    from d400tui.store import tables as t
+    from d400tui.store.types import ScrubbedText
+
+    unchecked = [f"{tb.name}.{c.name}" for tb in t.metadata.sorted_tables for c in tb.columns
+                 if isinstance(c.type, String) and f"{tb.name}.{c.name}" not in NOT_FREE_TEXT]
+    assert unchecked == []  # a new String/Text column must be a ScrubbedText or say why not
+    scrubbed = {f"{tb.name}.{c.name}" for tb in t.metadata.sorted_tables for c in tb.columns
+                if isinstance(c.type, ScrubbedText)}
+    assert {"orders.cancel_reason", "audit.detail", "order_drafts.content", "decisions.shown_label",
+            "run_results.reason", "authorizations.label", "customers.name"} <= scrubbed
+    assert not scrubbed & NOT_FREE_TEXT
+
+
+def _stored_digits(db_url: str) -> str:
+    from sqlalchemy import create_engine, inspect, text
+
+    eng = create_engine(db_url.replace("postgresql://", "postgresql+psycopg://", 1))
+    try:
+        with eng.connect() as conn:
+            rows = []
+            for name in inspect(conn).get_table_names():
+                rows += [repr(tuple(r)) for r in conn.execute(text(f'SELECT * FROM "{name}"'))]
+    finally:
+        eng.dispose()
+    blob = "\n".join(rows)
+    return "".join(str(unicodedata.decimal(c)) for c in blob if c.isdecimal())
+
+
+async def test_free_text_is_scrubbed_at_the_store_boundary(engine, db_url: str) -> None:  # type: ignore[no-untyped-def]
+    """Through the engine and straight through the store (Core insert, Core update, ORM), in
+    every form the card field takes: no full number in any row (on main, a tab-separated number
+    in a cancel reason was stored in clear)."""
+    from sqlalchemy import insert, update
+
+    from d400tui.domain import model as m
+    from d400tui.store import tables as t
+    from tests.conftest import OPER
+
+    for form in FORMS:
+        order = engine.create_order(OPER, 100001, [("BON0001", 1)])
+        await engine.cancel_order(OPER, order.id, f"client a dicté {form} au téléphone")
+        engine.save_draft(OPER, {"notes": f"carte {form}"})
+        with engine.db.uow() as uow:
+            uow.session.execute(insert(t.audit).values(  # bypasses UnitOfWork.audit
+                at=order.created_at, actor="TEST", action="NOTE", order_id=None, detail=f"raw {form}"))
+            uow.session.execute(update(t.orders).where(t.orders.c.id == order.id).values(
+                cancel_reason=f"corrigé {form}"))
+            loaded = uow.session.get(m.Order, order.id)
+            loaded.cancel_reason = f"ORM {form}"
+            assert "*" in loaded.cancel_reason  # masked in memory at once: a view never shows it
+            uow.commit()
+    digits = _stored_digits(db_url)
+    assert "4970100000000014" not in digits
+    assert engine.load_draft(OPER) is not None  # the draft still reads back as JSON
