@@ -32,7 +32,7 @@ _EXPIRY = re.compile(r"^(\d{1,2})\s*/?\s*(\d{2}|\d{4})$")
 
 # -- what "looks like a card number" -------------------------------------------------------------
 # One definition for the card field (clean_pan) and the scrubber (scrub): a card number is 13 to 19
-# decimal digits (any script: ASCII, full-width, Arabic-Indic…) passing Luhn, with any number of
+# digits (is_digit: any script's decimals, full-width, Arabic-Indic…) passing Luhn, with any number of
 # the separators below between them. Whatever the field accepts, the scrubber therefore finds.
 PAN_MIN, PAN_MAX = 13, 19
 MAX_ENTRY = 64
@@ -54,7 +54,13 @@ _SEPARATOR_POINTS: tuple[int | tuple[int, int], ...] = (
     # invisible format characters (Unicode Cf): soft hyphen, zero-width spaces and joiners, bidi marks…
     0xAD, (0x600, 0x605), 0x61C, 0x6DD, 0x70F, 0x890, 0x891, 0x8E2, 0x180E, (0x200B, 0x200F),
     (0x202A, 0x202E), (0x2060, 0x2064), (0x2066, 0x206F), 0xFEFF, (0xFFF9, 0xFFFB),
+    # combining marks over a digit (accents, keycap 4️⃣, variation selectors)
+    (0x300, 0x36F), (0x20D0, 0x20FF), (0xFE00, 0xFE0F), (0xFE20, 0xFE2F),
 )
+# Digits beyond the decimal ones (Unicode Nd, which \d matches): superscripts, subscripts, circled.
+_EXTRA_DIGITS = "\u00b2\u00b3\u00b9\u2070\u2074-\u2079\u2080-\u2089\u2460-\u2468\u24ea"
+_DIGIT = rf"[\d{_EXTRA_DIGITS}]"
+_EXTRA = frozenset(c for c in map(chr, range(0x2500)) if re.fullmatch(f"[{_EXTRA_DIGITS}]", c))
 
 
 def _points() -> list[int]:
@@ -72,17 +78,29 @@ _SEP = "[" + "".join(f"\\U{c:08x}" for c in _points()) + "]"
 _ESC = (r"\\{1,8}(?:u[dD][89abAB][0-9a-fA-F]{2}\\{1,8}u[dD][c-fC-F][0-9a-fA-F]{2}"  # a UTF-16 surrogate pair
         r"|[bfnrtv]|x[0-9a-fA-F]{2}|u[0-9a-fA-F]{4}|U[0-9a-fA-F]{8})")
 _STRIP = re.compile(_SEP)
-_RUN = re.compile(rf"\d(?:{_SEP}*\d)*")
-_RUN_ESCAPED = re.compile(rf"(?:{_ESC}|\d)(?:{_ESC}|\d|{_SEP})*")
-_TOKEN = re.compile(rf"{_ESC}|\d|{_SEP}")
+_RUN = re.compile(rf"{_DIGIT}(?:{_SEP}*{_DIGIT})*")
+_RUN_ESCAPED = re.compile(rf"(?:{_ESC}|{_DIGIT})(?:{_ESC}|{_DIGIT}|{_SEP})*")
+_TOKEN = re.compile(rf"{_ESC}|{_DIGIT}|{_SEP}")
 _ESCAPED_LETTER = {"b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", "v": "\v"}
 MAX_DIGIT_RUN = 512
 """Digits joined by separators beyond this are all hidden: no free text carries that many honestly."""
 
 
+def is_digit(ch: str) -> bool:
+    """A digit of a card number: decimal of any script (`４`, `٤`), superscript, subscript, circled."""
+    return ch.isdecimal() or ch in _EXTRA
+
+
 def ascii_digits(text: str) -> str:
-    """Decimal digits of any script as ASCII (`４９` → `49`)."""
-    return text if text.isascii() else "".join(str(unicodedata.decimal(c)) for c in text)
+    """Digits (is_digit) as ASCII (`４⁹` → `49`)."""
+    if text.isascii():
+        return text
+    return "".join(_ascii_digit(c) for c in text)
+
+
+def _ascii_digit(ch: str) -> str:
+    value = unicodedata.decimal(ch, None)
+    return unicodedata.normalize("NFKC", ch) if value is None else str(value)
 
 
 def _luhn_ok(digits: str) -> bool:
@@ -107,7 +125,7 @@ def clean_pan(text: str) -> str:
     pan = _STRIP.sub("", text)
     if not pan:
         raise CardError("numéro de carte obligatoire")
-    if not pan.isdecimal():
+    if not all(map(is_digit, pan)):
         raise CardError("le numéro de carte ne contient que des chiffres")
     pan = ascii_digits(pan)
     if not PAN_MIN <= len(pan) <= PAN_MAX:
@@ -232,7 +250,7 @@ def _hidden(digits: str) -> set[int]:
 
 def _raw_digits(m: re.Match[str]) -> list[tuple[int, int]]:
     """(start, end) of each digit character of a run of the raw view."""
-    return [(m.start() + i, m.start() + i + 1) for i, ch in enumerate(m.group(0)) if ch.isdecimal()]
+    return [(m.start() + i, m.start() + i + 1) for i, ch in enumerate(m.group(0)) if is_digit(ch)]
 
 
 def _decoded(token: str) -> str:
@@ -254,7 +272,7 @@ def _escaped_digits(m: re.Match[str]) -> list[list[tuple[int, int]]]:
     groups: list[list[tuple[int, int]]] = [[]]
     for t in _TOKEN.finditer(m.group(0)):
         ch = _decoded(t.group(0))
-        if ch.isdecimal() and len(ch) == 1:
+        if len(ch) == 1 and is_digit(ch):
             groups[-1].append((m.start() + t.start(), m.start() + t.end()))
         elif ch not in SEPARATORS:
             groups.append([])
