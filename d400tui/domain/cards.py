@@ -296,9 +296,12 @@ def scrub(text: str) -> str:
         return text
     out = list(text)
     for m in _RUN.finditer(text):
-        _mask(text, _raw_digits(m), out)
+        if m.end() - m.start() >= PAN_MIN:  # shorter runs cannot hold 13 digits
+            _mask(text, _raw_digits(m), out)
     if "\\" in text:  # both views: an escape's hex digits may be a number's own digits
         for m in _RUN_ESCAPED.finditer(text):
+            if m.end() - m.start() < PAN_MIN:
+                continue
             for spans in _escaped_digits(m):
                 _mask(text, spans, out)
     return "".join(out)
