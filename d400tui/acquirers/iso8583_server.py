@@ -10,7 +10,9 @@ token, processing code, currency, reference — is answered 39 = 94 (duplicate t
 DECLINED, never with the first request's answer.
 
 Limits: a connection that sends nothing for `idle_timeout_s` (a frame started and not finished
-counts as nothing) is closed; past `max_connections` open at once, a new one is closed at once."""
+counts as nothing) is closed; past `max_connections` open at once, a new one is closed at once;
+past `max_in_flight` requests unanswered on a connection, the host reads no more from it until
+answers have gone out (and waits for a client to read its answers before writing more)."""
 
 from __future__ import annotations
 
@@ -40,12 +42,18 @@ class Iso8583Host:
     """The host: `await host.start(host, port)`, then `await host.stop()`; or `serve_forever`."""
 
     def __init__(
-        self, issuer: Issuer, latency_s: float = 0.0, idle_timeout_s: float = 300.0, max_connections: int = 256
+        self,
+        issuer: Issuer,
+        latency_s: float = 0.0,
+        idle_timeout_s: float = 300.0,
+        max_connections: int = 256,
+        max_in_flight: int = 1024,
     ) -> None:
         self.issuer = issuer
         self.latency_s = latency_s
         self.idle_timeout_s = idle_timeout_s
         self.max_connections = max_connections
+        self.max_in_flight = max_in_flight
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._writers: set[asyncio.StreamWriter] = set()
@@ -79,11 +87,14 @@ class Iso8583Host:
             writer.close()
             return
         self._writers.add(writer)
+        in_flight = asyncio.Semaphore(self.max_in_flight)
         try:
             while True:
                 async with asyncio.timeout(self.idle_timeout_s):  # no task per frame, unlike wait_for
                     raw = await read_frame(reader)
+                await in_flight.acquire()  # past the cap, the next request waits to be read
                 task = asyncio.create_task(self._answer(raw, writer))
+                task.add_done_callback(lambda _: in_flight.release())
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
         except TimeoutError:
@@ -106,6 +117,8 @@ class Iso8583Host:
         if reply is None or writer.is_closing():
             return
         writer.write(encode_frame(reply))
+        with contextlib.suppress(ConnectionError):
+            await writer.drain()  # a client that does not read its answers holds this task, not memory
 
     async def handle(self, req: Doc) -> Doc | None:
         """One request → its answer (None: the issuer never answers this one)."""

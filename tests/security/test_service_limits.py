@@ -109,3 +109,29 @@ async def test_iso8583_host_caps_its_connections(issuer: Issuer) -> None:
         for c in clients:
             await c.close()
         await host.stop()
+
+
+async def test_iso8583_host_stops_reading_past_its_in_flight_cap(issuer: Issuer) -> None:
+    """With one request in flight allowed, an echo sent behind a slow authorization (the card
+    that answers after 2 s) is read, so answered, only after it: without the cap it comes first."""
+    from decimal import Decimal
+
+    from d400tui.acquirers.base import PaymentSource
+    from d400tui.domain.cards import CardData, parse_expiry
+
+    host = Iso8583Host(issuer, max_in_flight=1)
+    port = await host.start("127.0.0.1", 0)
+    order: list[str] = []
+    acq = Iso8583Acquirer("127.0.0.1", port, timeout_s=10,
+                          trace=lambda d, m: order.append(m["t"]) if d == "in" else None)
+    try:
+        slow = asyncio.create_task(acq.authorize(
+            PaymentSource(card=CardData("4970100000000105", parse_expiry("12/30"))), Decimal("1.00"), "slow-1"))
+        while not acq._pending:  # the authorization is on the wire
+            await asyncio.sleep(0.01)
+        assert await acq.echo()
+        assert (await slow).approved
+        assert order == ["0110", "0810"]
+    finally:
+        await acq.close()
+        await host.stop()
