@@ -61,6 +61,10 @@ class Settings(BaseSettings):
     """The simulated issuer's card file; default: the shipped data/test_cards.csv."""
     simulator_latency_ms: float = Field(0.0, ge=0)
     simulator_fault_rate: float = Field(0.0, ge=0, le=1)
+    iso8583_idle_timeout_s: float = Field(300.0, gt=0)
+    """The ISO 8583 host (`d400 acquirer serve --protocol iso8583`) closes a connection silent this long."""
+    iso8583_max_connections: int = Field(256, ge=1)
+    """Connections the ISO 8583 host keeps open at once; one more is closed on arrival."""
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     """Level of the JSON log file `d400.log` in the data directory (card numbers always masked)."""

@@ -59,6 +59,9 @@ class PaymentSource:
 
 
 OPERATIONS = frozenset({"authorize", "verify", "void", "capture", "status"})
+KEY_REUSED = "94"
+"""Field-39 code of a refusal because the idempotency key was first used for another request
+(ISO 8583 "duplicate transmission"): every adapter answers it DECLINED, never APPROVED."""
 
 
 @runtime_checkable

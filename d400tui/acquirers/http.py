@@ -20,11 +20,13 @@ from httpx_aiohttp import AiohttpTransport
 
 from d400tui.domain.cards import Brand
 
-from .base import OPERATIONS, AcquirerResponse, AcquirerUnavailable, Outcome, PaymentSource
+from .base import KEY_REUSED, OPERATIONS, AcquirerResponse, AcquirerUnavailable, Outcome, PaymentSource
 from .simulator import DEFAULT_BRANDS
 
 API_KEY_HEADER = "X-Api-Key"
 IDEMPOTENCY_HEADER = "Idempotency-Key"
+KEY_REUSED_CODE = "idempotency_key_reused"  # 422: the key was first used for another request
+MAX_ANSWER_AMOUNT = Decimal("100000000")
 
 # Errors where httpx did not send the request (or the server closed an idle pooled connection
 # before reading it): safe to send again with the same key.
@@ -66,16 +68,36 @@ def response_to_json(resp: AcquirerResponse) -> dict[str, Any]:
     }
 
 
-def response_from_json(data: dict[str, Any]) -> AcquirerResponse:
+def _text(data: dict[str, Any], name: str, size: int = 200) -> str | None:
+    value = data.get(name)
+    if value is not None and not isinstance(value, str):
+        raise ValueError(name)
+    return value[:size] if value is not None else None
+
+
+def response_from_json(data: Any) -> AcquirerResponse:
+    """An answer of the service, checked field by field: anything else than the documented object
+    raises ValueError (the adapter then reports a malformed answer, never a wrong outcome)."""
+    if not isinstance(data, dict):
+        raise ValueError("not an object")
+    code = data.get("code")
+    if not isinstance(code, str) or not 1 <= len(code) <= 4:
+        raise ValueError("code")
     amount = data.get("amount")
+    if amount is not None:
+        if not isinstance(amount, str | int) or isinstance(amount, bool):
+            raise ValueError("amount")
+        amount = Decimal(str(amount))
+        if not amount.is_finite() or not 0 <= amount < MAX_ANSWER_AMOUNT:
+            raise ValueError("amount")
     return AcquirerResponse(
         outcome=Outcome(data["outcome"]),
-        code=str(data["code"]),
-        reference=data.get("reference"),
-        auth_code=data.get("auth_code"),
-        token=data.get("token"),
-        amount=None if amount is None else Decimal(str(amount)),
-        message=data.get("message") or "",
+        code=code,
+        reference=_text(data, "reference", 80),
+        auth_code=_text(data, "auth_code", 12),
+        token=_text(data, "token", 80),
+        amount=amount,
+        message=_text(data, "message") or "",
     )
 
 
@@ -157,16 +179,18 @@ class HttpAcquirer:
             raise AcquirerUnavailable(f"{self.name}: acquirer error {r.status_code}")
         try:
             data = r.json()
-        except ValueError:
+        except (ValueError, RecursionError):
             raise AcquirerUnavailable(f"{self.name}: unreadable answer ({r.status_code})") from None
         if r.status_code != 200:
-            # 400/404/422: the request itself was wrong; an answer, not an outage.
-            return AcquirerResponse(
-                Outcome.DECLINED, "30", message=str(data.get("error", "bad request"))[:200]
-            )
+            # 400/404/413/422: the request itself was refused; an answer, not an outage.
+            error = data if isinstance(data, dict) else {}
+            message = str(error.get("error") or f"request refused ({r.status_code})")[:200]
+            if r.status_code == 422 and error.get("code") == KEY_REUSED_CODE:
+                return AcquirerResponse(Outcome.DECLINED, KEY_REUSED, message=message)
+            return AcquirerResponse(Outcome.DECLINED, "30", message=message)
         try:
             return response_from_json(data)
-        except (KeyError, ValueError, InvalidOperation):
+        except (KeyError, ValueError, TypeError, InvalidOperation):
             raise AcquirerUnavailable(f"{self.name}: malformed answer") from None
 
     async def authorize(self, source: PaymentSource, amount: Decimal, key: str) -> AcquirerResponse:

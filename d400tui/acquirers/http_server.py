@@ -1,14 +1,22 @@
 """The simulated issuer served as a JSON API (Starlette under uvicorn): `d400 acquirer serve`.
 
 It answers from the same `Issuer` as the in-process simulator, so the HTTP transport shows the
-same rules. Every POST needs an Idempotency-Key: the same key returns the same answer and never
-makes a second hold. An API key header guards everything but the OpenAPI document. Card numbers
-travel only in request bodies (never in a path or a log line)."""
+same rules. Every POST needs an Idempotency-Key: the same request under the same key returns the
+same answer and never makes a second hold; the same key with another request (amount, card or
+token, operation, currency, reference) is refused with 422 `idempotency_key_reused`, as Stripe
+does. An API key header guards everything but the OpenAPI document. Card numbers travel only in
+request bodies (never in a path or a log line).
+
+Limits: a body over MAX_BODY bytes is refused with 413 before it is parsed (by its Content-Length,
+or while it streams in without one); JSON too deeply nested for the parser, or not UTF-8, is a
+400; any other failure a 500 with a one-line JSON error, never a traceback."""
 
 from __future__ import annotations
 
 import asyncio
 import hmac
+import json
+import logging
 import re
 from decimal import Decimal
 from typing import Any
@@ -21,19 +29,48 @@ from starlette.routing import Route
 from d400tui.domain.cards import CardData, CardError, clean_pan, parse_expiry
 
 from .base import AcquirerResponse, PaymentSource
-from .http import API_KEY_HEADER, IDEMPOTENCY_HEADER, response_to_json
-from .issuer import Issuer, IssuerAnswer
+from .http import API_KEY_HEADER, IDEMPOTENCY_HEADER, KEY_REUSED_CODE, response_to_json
+from .issuer import KEY_REUSED_MESSAGE, Issuer, IssuerAnswer
 
 _AMOUNT = re.compile(r"^[0-9]{1,7}(\.[0-9]{1,2})?$")  # up to MAX_AMOUNT
 _KEY = re.compile(r"^[\x21-\x7e]{1,200}$")
+MAX_BODY = 64 * 1024
+_TOO_LARGE = f"body: {MAX_BODY // 1024} kB at most"
+log = logging.getLogger(__name__)
 
 
 class BadRequest(Exception):
-    pass
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
 
 
-def _error(status: int, message: str) -> JSONResponse:
-    return JSONResponse({"error": message}, status_code=status)
+def _error(status: int, message: str, code: str | None = None) -> JSONResponse:
+    return JSONResponse({"error": message, **({"code": code} if code else {})}, status_code=status)
+
+
+def _currency(body: dict[str, Any]) -> str:
+    value = body.get("currency", "EUR")
+    if not isinstance(value, str) or not re.fullmatch(r"[A-Za-z]{3}", value):
+        raise BadRequest("currency: a three-letter ISO 4217 code")
+    return value.upper()
+
+
+async def _read_body(request: Request) -> bytes:
+    """The body, refused with 413 past MAX_BODY: by its Content-Length before anything is read,
+    and by counting when it streams in without one (chunked) or with a false one."""
+    declared = request.headers.get("content-length")
+    if declared is not None and not (declared.isascii() and declared.isdigit()):
+        raise BadRequest("Content-Length: a number of bytes")
+    if declared is not None and int(declared) > MAX_BODY:
+        raise BadRequest(_TOO_LARGE, 413)
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY:
+            raise BadRequest(_TOO_LARGE, 413)
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def _amount(value: Any) -> Decimal:
@@ -72,6 +109,8 @@ def create_app(
     holds the request `hang_s` seconds and then answers 504."""
 
     async def answer(ans: IssuerAnswer) -> JSONResponse:
+        if ans.key_reused:
+            return _error(422, f"{IDEMPOTENCY_HEADER}: {KEY_REUSED_MESSAGE}", KEY_REUSED_CODE)
         if latency_s:
             await asyncio.sleep(latency_s)
         if ans.hang:
@@ -91,9 +130,10 @@ def create_app(
         key = request.headers.get(IDEMPOTENCY_HEADER, "")
         if not _KEY.match(key):
             raise BadRequest(f"{IDEMPOTENCY_HEADER} header: 1 to 200 printable characters")
+        raw = await _read_body(request)
         try:
-            body = await request.json()
-        except ValueError:
+            body = json.loads(raw)
+        except (ValueError, RecursionError):  # not JSON, not UTF-8, or nested too deep to parse
             raise BadRequest("body: JSON object expected") from None
         if not isinstance(body, dict):
             raise BadRequest("body: JSON object expected")
@@ -106,18 +146,21 @@ def create_app(
             try:
                 return await handler(request)
             except BadRequest as e:
-                return _error(400, str(e))
+                return _error(e.status, str(e))
+            except Exception:  # noqa: BLE001 - one JSON line to the client, the details to the log
+                log.exception("request %s %s failed", request.method, request.url.path)
+                return _error(500, "internal error")
 
         return endpoint
 
     async def authorize(request: Request) -> JSONResponse:
         body, key = await body_and_key(request)
         source, amount = _source(body), _amount(body.get("amount"))
-        return await answer(issuer.authorize(source, amount, key))
+        return await answer(issuer.authorize(source, amount, key, currency=_currency(body)))
 
     async def verify(request: Request) -> JSONResponse:
         body, key = await body_and_key(request)
-        return await answer(issuer.authorize(_source(body), Decimal("0.00"), key, "VERIFY"))
+        return await answer(issuer.authorize(_source(body), Decimal("0.00"), key, "VERIFY", _currency(body)))
 
     async def void(request: Request) -> JSONResponse:
         _, key = await body_and_key(request)
@@ -126,7 +169,7 @@ def create_app(
     async def capture(request: Request) -> JSONResponse:
         body, key = await body_and_key(request)
         return await answer(
-            issuer.capture(request.path_params["reference"], _amount(body.get("amount")), key)
+            issuer.capture(request.path_params["reference"], _amount(body.get("amount")), key, _currency(body))
         )
 
     async def status(request: Request) -> JSONResponse:
@@ -154,18 +197,27 @@ def create_app(
 
 
 # -- the OpenAPI document (hand-written: it is the contract other clients are built from) ------
-_ERR = {"type": "object", "properties": {"error": {"type": "string"}}, "required": ["error"]}
+_ERR = {
+    "type": "object",
+    "properties": {"error": {"type": "string"}, "code": {"type": "string"}},
+    "required": ["error"],
+}
 _AMOUNT_SCHEMA = {"type": "string", "pattern": _AMOUNT.pattern, "example": "49.90"}
 _CARD = {
     "type": "object",
     "properties": {
-        "pan": {"type": "string", "description": "card number (12-19 digits)"},
+        "pan": {"type": "string", "description": "card number (13-19 digits)"},
         "expiry": {"type": "string", "description": "MM/YY"},
         "cvv": {"type": "string"},
     },
     "required": ["pan", "expiry"],
 }
-_SOURCE_PROPS = {"card": {"$ref": "#/components/schemas/Card"}, "token": {"type": "string", "maxLength": 100}}
+_CURRENCY_SCHEMA = {"type": "string", "pattern": "^[A-Za-z]{3}$", "default": "EUR"}
+_SOURCE_PROPS = {
+    "card": {"$ref": "#/components/schemas/Card"},
+    "token": {"type": "string", "maxLength": 100},
+    "currency": _CURRENCY_SCHEMA,
+}
 _ONE_SOURCE = {"oneOf": [{"required": ["card"]}, {"required": ["token"]}]}  # a card or a token, not both
 _ANSWER = {
     "type": "object",
@@ -198,6 +250,14 @@ def _op(summary: str, body: dict[str, Any] | None, params: list[dict[str, Any]])
                 "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Answer"}}},
             },
             "400": {"description": "malformed request", "content": {"application/json": {"schema": _ERR}}},
+            "413": {
+                "description": f"body over {MAX_BODY // 1024} kB",
+                "content": {"application/json": {"schema": _ERR}},
+            },
+            "422": {
+                "description": f"{IDEMPOTENCY_HEADER} already used for another request (code {KEY_REUSED_CODE})",
+                "content": {"application/json": {"schema": _ERR}},
+            },
             "401": {
                 "description": "missing or wrong API key",
                 "content": {"application/json": {"schema": _ERR}},
@@ -266,7 +326,11 @@ OPENAPI: dict[str, Any] = {
         "/v1/authorizations/{reference}/capture": {
             "post": _op(
                 "capture at most the authorized amount",
-                {"type": "object", "properties": {"amount": _AMOUNT_SCHEMA}, "required": ["amount"]},
+                {
+                    "type": "object",
+                    "properties": {"amount": _AMOUNT_SCHEMA, "currency": _CURRENCY_SCHEMA},
+                    "required": ["amount"],
+                },
                 [_path("reference"), _KEY_PARAM],
             )
         },

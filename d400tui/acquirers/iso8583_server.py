@@ -3,7 +3,16 @@
 
 Each connection is read continuously and every request is answered as soon as the issuer has
 answered, in whatever order: clients pipeline many requests on one connection, matched by STAN.
-A card that "never answers" gets no reply at all, as with a real host that lost the message."""
+A card that "never answers" gets no reply at all, as with a real host that lost the message.
+
+A request whose idempotency key (field 62) was first used for another request — amount, card or
+token, processing code, currency, reference — is answered 39 = 94 (duplicate transmission), 44 =
+DECLINED, never with the first request's answer.
+
+Limits: a connection that sends nothing for `idle_timeout_s` (a frame started and not finished
+counts as nothing) is closed; past `max_connections` open at once, a new one is closed at once;
+past `max_in_flight` requests unanswered on a connection, the host reads no more from it until
+answers have gone out (and waits for a client to read its answers before writing more)."""
 
 from __future__ import annotations
 
@@ -25,15 +34,26 @@ from .issuer import Issuer, IssuerAnswer
 log = logging.getLogger(__name__)
 
 _ECHOED = ("3", "7", "11", "37", "41", "42", "49", "62")
+_CURRENCIES = {"978": "EUR"}  # field 49 (ISO 4217 numeric) → the issuer's alphabetic code
 _RESPONSE_MTI = {"0100": "0110", "0101": "0110", "0400": "0410", "0220": "0230", "0800": "0810"}
 
 
 class Iso8583Host:
     """The host: `await host.start(host, port)`, then `await host.stop()`; or `serve_forever`."""
 
-    def __init__(self, issuer: Issuer, latency_s: float = 0.0) -> None:
+    def __init__(
+        self,
+        issuer: Issuer,
+        latency_s: float = 0.0,
+        idle_timeout_s: float = 300.0,
+        max_connections: int = 256,
+        max_in_flight: int = 1024,
+    ) -> None:
         self.issuer = issuer
         self.latency_s = latency_s
+        self.idle_timeout_s = idle_timeout_s
+        self.max_connections = max_connections
+        self.max_in_flight = max_in_flight
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._writers: set[asyncio.StreamWriter] = set()
@@ -62,13 +82,23 @@ class Iso8583Host:
             self._server = None
 
     async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if len(self._writers) >= self.max_connections:
+            log.warning("connection refused: %d open, the limit", len(self._writers))
+            writer.close()
+            return
         self._writers.add(writer)
+        in_flight = asyncio.Semaphore(self.max_in_flight)
         try:
             while True:
-                raw = await read_frame(reader)
+                async with asyncio.timeout(self.idle_timeout_s):  # no task per frame, unlike wait_for
+                    raw = await read_frame(reader)
+                await in_flight.acquire()  # past the cap, the next request waits to be read
                 task = asyncio.create_task(self._answer(raw, writer))
+                task.add_done_callback(lambda _: in_flight.release())
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
+        except TimeoutError:
+            log.info("idle connection closed after %g s", self.idle_timeout_s)
         except (asyncio.IncompleteReadError, ConnectionError, OSError):
             pass
         finally:
@@ -87,6 +117,8 @@ class Iso8583Host:
         if reply is None or writer.is_closing():
             return
         writer.write(encode_frame(reply))
+        with contextlib.suppress(ConnectionError):
+            await writer.drain()  # a client that does not read its answers holds this task, not memory
 
     async def handle(self, req: Doc) -> Doc | None:
         """One request → its answer (None: the issuer never answers this one)."""
@@ -108,10 +140,11 @@ class Iso8583Host:
                 source = self._source(req)
                 if source is None:
                     return {**base, "39": "30", "44": Outcome.DECLINED.value, "60": "no card or token"}
+                currency = self._currency(req)
                 if req.get("3") == PC_VERIFY:
-                    ans = self.issuer.authorize(source, Decimal("0.00"), key, "VERIFY")
+                    ans = self.issuer.authorize(source, Decimal("0.00"), key, "VERIFY", currency)
                 else:
-                    ans = self.issuer.authorize(source, from_cents(int(req.get("4", "0"))), key)
+                    ans = self.issuer.authorize(source, from_cents(int(req.get("4", "0"))), key, currency=currency)
                 return await self._deliver(base, ans)
             if mti == "0400":
                 ref = req.get("63")
@@ -125,9 +158,15 @@ class Iso8583Host:
             # 0220 completion
             if not req.get("63") or not req.get("4"):
                 return {**base, "39": "30", "44": Outcome.DECLINED.value, "60": "fields 4 and 63 required"}
-            return await self._deliver(base, self.issuer.capture(req["63"], from_cents(int(req["4"])), key))
+            amount = from_cents(int(req["4"]))
+            return await self._deliver(base, self.issuer.capture(req["63"], amount, key, self._currency(req)))
         except ValueError:
             return {**base, "39": "30", "44": Outcome.DECLINED.value, "60": "format error"}
+
+    @staticmethod
+    def _currency(req: Doc) -> str:
+        code = req.get("49") or "978"
+        return _CURRENCIES.get(code, code)
 
     @staticmethod
     def _source(req: Doc) -> PaymentSource | None:

@@ -3,13 +3,23 @@ released by void, captures, validity per brand — with state kept in a SQLite f
 a real issuer keeps its own books. The in-process, HTTP and ISO 8583 simulators all answer from
 this one class, so every transport shows the same behaviour.
 
-No card number is stored here either: cards are found by a salted hash, and a token is issued
-for later requests (what a real acquirer's vault does)."""
+No card number is stored here either: cards are found by HMAC-SHA256 under a per-installation
+secret kept in a file of its own (`<state file>.key`, 0600, created on first run, never logged), so
+the state file alone gives nothing back — with first 6 / last 4 known, an unkeyed hash gave the
+full number in seconds. A token is issued for later requests (what a real acquirer's vault does).
+
+An idempotency key replays its first answer only to the same request: the fingerprint of the
+operation, amount, card (its keyed hash and expiry) or token, currency and reference is kept with
+the answer, and a key reused for another request is refused with code 94 (duplicate
+transmission), like Stripe's idempotency_error — never answered with the first request's answer."""
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
+import hmac
+import os
 import secrets
 import sqlite3
 import threading
@@ -25,14 +35,46 @@ from d400tui.data import data_path
 from d400tui.domain.cards import Brand, CardData, Expiry, parse_expiry
 from d400tui.domain.money import from_cents, to_cents
 
-from .base import AcquirerResponse, Outcome, PaymentSource
+from .base import KEY_REUSED, AcquirerResponse, Outcome, PaymentSource
 
 CEILING_WINDOW_S = 30 * 86400
-_SALT = b"d400-simulated-issuer"
+_LEGACY_SALT = b"d400-simulated-issuer"  # state files written before the keyed hash (user_version 0)
+SECRET_BYTES = 32
+STATE_VERSION = 1
+KEY_REUSED_MESSAGE = "idempotency key reused with other parameters"
 
 
-def card_hash(pan: str) -> str:
-    return hashlib.sha256(_SALT + pan.encode()).hexdigest()
+def _legacy_hash(pan: str) -> str:
+    return hashlib.sha256(_LEGACY_SALT + pan.encode()).hexdigest()
+
+
+def load_secret(path: Path) -> bytes:
+    """The installation's key for card hashes: read, or created on first run (0600). Written to
+    a temporary file and linked into place, so two first runs at once agree on one secret."""
+    with contextlib.suppress(FileNotFoundError):
+        return _read_secret(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_hex(SECRET_BYTES) + "\n")
+        with contextlib.suppress(FileExistsError):
+            os.link(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return _read_secret(path)
+
+
+def _read_secret(path: Path) -> bytes:
+    text = path.read_text(encoding="ascii").strip()
+    try:
+        secret = bytes.fromhex(text)
+    except ValueError:
+        secret = b""
+    if len(secret) < SECRET_BYTES // 2:
+        raise ValueError(f"simulator secret {path} is not valid: remove it to start a new simulator state")
+    return secret
 
 
 @dataclass(frozen=True)
@@ -49,13 +91,20 @@ class IssuerAnswer:
     response: AcquirerResponse
     delay_s: float = 0.0
     hang: bool = False  # the issuer never answers this card (the hold is made all the same)
+    key_reused: bool = False  # refused: the key was first used for another request (HTTP 422)
+
+
+KEY_REUSED_ANSWER = IssuerAnswer(AcquirerResponse(Outcome.DECLINED, KEY_REUSED, message=KEY_REUSED_MESSAGE),
+                                 key_reused=True)
 
 
 def load_cards(path: Path | None = None) -> dict[str, IssuerCard]:
+    """Card number → its rules, from the card file (held in memory only; the state file keeps
+    keyed hashes)."""
     cards: dict[str, IssuerCard] = {}
     with open(path or data_path("test_cards.csv"), newline="", encoding="utf-8") as f:
         for row in csv.DictReader(f):
-            cards[card_hash(row["pan"])] = IssuerCard(
+            cards[row["pan"]] = IssuerCard(
                 Brand(row["brand"]),
                 parse_expiry(row["expiry"]),
                 int(row["ceiling_30d"]) * 100,
@@ -73,7 +122,8 @@ CREATE TABLE IF NOT EXISTS holds (
 CREATE INDEX IF NOT EXISTS holds_card ON holds(card_hash, created_at);
 CREATE TABLE IF NOT EXISTS ops (
     key TEXT PRIMARY KEY, kind TEXT NOT NULL, outcome TEXT NOT NULL, code TEXT NOT NULL, ref TEXT,
-    auth_code TEXT, token TEXT, amount_cents INTEGER, hang INTEGER NOT NULL DEFAULT 0, created_at REAL NOT NULL);
+    auth_code TEXT, token TEXT, amount_cents INTEGER, hang INTEGER NOT NULL DEFAULT 0, created_at REAL NOT NULL,
+    fingerprint TEXT);
 """
 
 
@@ -86,46 +136,101 @@ class Issuer:
         validity_days: dict[str, int] | None = None,
         clock: Callable[[], float] = time.time,
         cards: dict[str, IssuerCard] | None = None,
+        secret: bytes | None = None,
     ) -> None:
-        self.cards = cards if cards is not None else load_cards()
+        """`cards`: card number → rules (default: the shipped file). `secret`: the key of the card
+        hashes; default: read from (or created in) `<db_path>.key`, random for ":memory:"."""
+        from d400tui.logs import private_file
+
+        memory = str(db_path) == ":memory:"
+        if not memory:
+            Path(db_path).parent.mkdir(parents=True, exist_ok=True)
+            private_file(db_path)
+        if secret is None:
+            secret = secrets.token_bytes(SECRET_BYTES) if memory else load_secret(Path(db_path).with_suffix(".key"))
+        self._secret = secret
+        by_pan = cards if cards is not None else load_cards()
+        self.cards = {self.card_hash(pan): card for pan, card in by_pan.items()}
         self.validity_days = {"MAESTRO": 30, **(validity_days or {})}
         self.clock = clock
         self._lock = threading.Lock()
-        if str(db_path) != ":memory:":
-            Path(db_path).parent.mkdir(parents=True, exist_ok=True)
         self.db = sqlite3.connect(str(db_path), check_same_thread=False, isolation_level=None, timeout=30)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.executescript(_SCHEMA)
+        self._upgrade(by_pan)
+
+    def __repr__(self) -> str:  # the secret stays out of reprs and tracebacks
+        return "Issuer()"
+
+    def card_hash(self, pan: str) -> str:
+        """HMAC-SHA256 of the card number under this installation's secret."""
+        return hmac.new(self._secret, pan.encode(), hashlib.sha256).hexdigest()
+
+    def _upgrade(self, by_pan: dict[str, IssuerCard]) -> None:
+        """A state file of before the keyed hash: its unkeyed hashes are re-keyed (the card file
+        says which number each stood for) and requests get a fingerprint column."""
+        with self._lock:
+            if self.db.execute("PRAGMA user_version").fetchone()[0] >= STATE_VERSION:
+                return
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                if self.db.execute("PRAGMA user_version").fetchone()[0] < STATE_VERSION:
+                    columns = {r[1] for r in self.db.execute("PRAGMA table_info(ops)")}
+                    if "fingerprint" not in columns:
+                        self.db.execute("ALTER TABLE ops ADD COLUMN fingerprint TEXT")
+                    for pan in by_pan:
+                        old, new = _legacy_hash(pan), self.card_hash(pan)
+                        self.db.execute("UPDATE vault SET card_hash=? WHERE card_hash=?", (new, old))
+                        self.db.execute("UPDATE holds SET card_hash=? WHERE card_hash=?", (new, old))
+                    self.db.execute(f"PRAGMA user_version={STATE_VERSION}")
+                self.db.execute("COMMIT")
+            except BaseException:
+                self.db.execute("ROLLBACK")
+                raise
+
+    def _fingerprint(self, kind: str, *parts: object) -> str:
+        """What makes two requests under one key the same request (keyed: it names a card)."""
+        text = "\x1f".join([kind, *map(str, parts)])
+        return hmac.new(self._secret, text.encode(), hashlib.sha256).hexdigest()
+
+    def _source_id(self, source: PaymentSource) -> str:
+        if source.card is not None:
+            return f"card:{self.card_hash(source.card.pan)}:{source.card.expiry}"
+        return f"token:{source.token}"
 
     # -- helpers ---------------------------------------------------------------------------
     def _validity_s(self, brand: str) -> float:
         return self.validity_days.get(brand, 7) * 86400
 
-    def _replay(self, key: str) -> IssuerAnswer | None:
+    def _replay(self, key: str, fingerprint: str | None = None) -> IssuerAnswer | None:
+        """The first answer given under `key`; KEY_REUSED_ANSWER when that was another request."""
         row = self.db.execute(
-            "SELECT outcome, code, ref, auth_code, token, amount_cents, hang FROM ops WHERE key=?", (key,)
+            "SELECT outcome, code, ref, auth_code, token, amount_cents, hang, fingerprint FROM ops WHERE key=?",
+            (key,),
         ).fetchone()
         if row is None:
             return None
+        if fingerprint is not None and row[7] is not None and not hmac.compare_digest(row[7], fingerprint):
+            return KEY_REUSED_ANSWER
         amount = from_cents(row[5]) if row[5] is not None else None
         response = AcquirerResponse(Outcome(row[0]), row[1], row[2], row[3], row[4], amount)
         return IssuerAnswer(response, hang=bool(row[6]))
 
-    def _record(self, key: str, kind: str, resp: AcquirerResponse, hang: bool = False) -> None:
+    def _record(self, key: str, kind: str, resp: AcquirerResponse, fingerprint: str, hang: bool = False) -> None:
         cents = to_cents(resp.amount) if resp.amount is not None else None
         self.db.execute(
-            "INSERT INTO ops (key, kind, outcome, code, ref, auth_code, token, amount_cents, hang, created_at)"
-            " VALUES (?,?,?,?,?,?,?,?,?,?)",
+            "INSERT INTO ops (key, kind, outcome, code, ref, auth_code, token, amount_cents, hang, created_at,"
+            " fingerprint) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
             (key, kind, resp.outcome.value, resp.code, resp.reference, resp.auth_code, resp.token, cents,
-             int(hang), self.clock()),
+             int(hang), self.clock(), fingerprint),
         )
 
     def _identify(self, source: PaymentSource) -> tuple[str | None, IssuerCard | None, str, str | None]:
         """Returns (card hash, card, refusal code or '00', token)."""
         if source.card is not None:
             c: CardData = source.card
-            h = card_hash(c.pan)
+            h = self.card_hash(c.pan)
             card = self.cards.get(h)
             if card is None:
                 return None, None, "14", None
@@ -154,9 +259,12 @@ class Issuer:
         return int(row[0])
 
     # -- operations ------------------------------------------------------------------------
-    def authorize(self, source: PaymentSource, amount: Decimal, key: str, kind: str = "AUTH") -> IssuerAnswer:
+    def authorize(
+        self, source: PaymentSource, amount: Decimal, key: str, kind: str = "AUTH", currency: str = "EUR"
+    ) -> IssuerAnswer:
+        fingerprint = self._fingerprint(kind, to_cents(amount), self._source_id(source), currency)
         with self._lock:
-            replay = self._replay(key)
+            replay = self._replay(key, fingerprint)
             if replay is not None:
                 return replay
             now = self.clock()
@@ -178,7 +286,7 @@ class Issuer:
                 hang = card is not None and card.code == "timeout"
                 if code != "00":
                     resp = AcquirerResponse(Outcome.DECLINED, code, token=token)
-                    self._record(key, kind, resp)
+                    self._record(key, kind, resp, fingerprint)
                 else:
                     assert card is not None and h is not None
                     ref = "S" + secrets.token_hex(8).upper()
@@ -190,7 +298,7 @@ class Issuer:
                             (ref, h, card.brand.value, cents, "APPROVED", now),
                         )
                     resp = AcquirerResponse(Outcome.APPROVED, "00", ref, auth_code, token, amount)
-                    self._record(key, kind, resp, hang)
+                    self._record(key, kind, resp, fingerprint, hang)
                 self.db.execute("COMMIT")
             except BaseException:
                 self.db.execute("ROLLBACK")
@@ -198,8 +306,9 @@ class Issuer:
             return IssuerAnswer(resp, delay, hang)
 
     def void(self, reference: str, key: str) -> IssuerAnswer:
+        fingerprint = self._fingerprint("VOID", reference)
         with self._lock:
-            replay = self._replay(key)
+            replay = self._replay(key, fingerprint)
             if replay is not None:
                 return replay
             self.db.execute("BEGIN IMMEDIATE")
@@ -212,16 +321,17 @@ class Issuer:
                 else:
                     self.db.execute("UPDATE holds SET state='VOIDED' WHERE ref=?", (reference,))
                     resp = AcquirerResponse(Outcome.VOIDED, "00", reference, amount=from_cents(row[1]))
-                self._record(key, "VOID", resp)
+                self._record(key, "VOID", resp, fingerprint)
                 self.db.execute("COMMIT")
             except BaseException:
                 self.db.execute("ROLLBACK")
                 raise
             return IssuerAnswer(resp)
 
-    def capture(self, reference: str, amount: Decimal, key: str) -> IssuerAnswer:
+    def capture(self, reference: str, amount: Decimal, key: str, currency: str = "EUR") -> IssuerAnswer:
+        fingerprint = self._fingerprint("CAPTURE", reference, to_cents(amount), currency)
         with self._lock:
-            replay = self._replay(key)
+            replay = self._replay(key, fingerprint)
             if replay is not None:
                 return replay
             now = self.clock()
@@ -243,7 +353,7 @@ class Issuer:
                         "UPDATE holds SET state='CAPTURED', captured_cents=? WHERE ref=?", (cents, reference)
                     )
                     resp = AcquirerResponse(Outcome.CAPTURED, "00", reference, amount=amount)
-                self._record(key, "CAPTURE", resp)
+                self._record(key, "CAPTURE", resp, fingerprint)
                 self.db.execute("COMMIT")
             except BaseException:
                 self.db.execute("ROLLBACK")

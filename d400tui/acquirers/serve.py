@@ -47,7 +47,9 @@ def serve(
             from .iso8583_server import Iso8583Host
 
             with contextlib.suppress(KeyboardInterrupt):
-                aio.run(Iso8583Host(issuer, latency_s=latency_s).serve_forever(host, port))
+                iso = Iso8583Host(issuer, latency_s=latency_s, idle_timeout_s=settings.iso8583_idle_timeout_s,
+                                  max_connections=settings.iso8583_max_connections)
+                aio.run(iso.serve_forever(host, port))
     finally:
         issuer.close()
 

@@ -28,12 +28,19 @@ The adapter keeps no state of its own. It re-reads the intent before a capture o
 refuses what the provider might let through: capturing a cancelled or already captured
 intent, capturing above what is capturable, capturing past the brand's validity window (some
 servers, localstripe among them, never expire authorizations). Where the provider does not
-honour idempotency keys (localstripe), `dedupe=True` makes authorize look the key up first."""
+honour idempotency keys (localstripe), `dedupe=True` makes authorize look the key up first, and
+replay the intent found only to the same request (amount, currency, card's last 4 and expiry or
+token): another request under a used key is refused with code 94, as Stripe's own
+idempotency_error (400) is — never answered with the first request's answer.
+
+An answer that is not the JSON object the API documents (`[]`, `null`, a missing or mistyped
+field) raises AcquirerUnavailable ("malformed answer"): the engine records UNKNOWN."""
 
 from __future__ import annotations
 
 import asyncio
 import csv
+import functools
 import time
 from collections.abc import Callable
 from decimal import Decimal
@@ -46,7 +53,7 @@ from d400tui.data import data_path
 from d400tui.domain.cards import Brand
 from d400tui.domain.money import from_cents, to_cents
 
-from .base import OPERATIONS, AcquirerResponse, AcquirerUnavailable, Outcome, PaymentSource
+from .base import KEY_REUSED, OPERATIONS, AcquirerResponse, AcquirerUnavailable, Outcome, PaymentSource
 
 STRIPE_BRANDS = frozenset({Brand.CB, Brand.VISA, Brand.MASTERCARD, Brand.MAESTRO})
 KEY_META = "d400_key"
@@ -83,6 +90,19 @@ def field39(error: dict[str, Any] | None) -> str:
         if name and name in codes:
             return codes[name]
     return "05"
+
+
+def _malformed_is_unavailable(method):  # type: ignore[no-untyped-def]
+    """An answer missing a field or of the wrong shape is no answer: UNKNOWN, never a crash."""
+
+    @functools.wraps(method)
+    async def checked(self, *args):  # type: ignore[no-untyped-def]
+        try:
+            return await method(self, *args)
+        except (KeyError, TypeError, ValueError, AttributeError, ArithmeticError):
+            raise AcquirerUnavailable("stripe: malformed answer") from None
+
+    return checked
 
 
 class StripeAcquirer:
@@ -157,8 +177,10 @@ class StripeAcquirer:
             raise AcquirerUnavailable(f"stripe: provider error {r.status_code}")
         try:
             body = r.json()
-        except ValueError:
+        except (ValueError, RecursionError):
             raise AcquirerUnavailable(f"stripe: unreadable answer ({r.status_code})") from None
+        if not isinstance(body, dict):
+            raise AcquirerUnavailable("stripe: malformed answer")
         return r.status_code, body
 
     # -- mapping -----------------------------------------------------------------------------
@@ -199,6 +221,8 @@ class StripeAcquirer:
         err = body.get("error") or {}
         pi = err.get("payment_intent") or {}
         code = field39(err) if err.get("type") == "card_error" or err.get("code") else "12"
+        if err.get("type") == "idempotency_error":  # the key was first used with other parameters
+            code = KEY_REUSED
         message = str(err.get("message") or "refused")[:200]
         return AcquirerResponse(Outcome.DECLINED, code, pi.get("id"), token=token, message=message)
 
@@ -273,15 +297,44 @@ class StripeAcquirer:
             return self._declined(body, token=token)
         return self._from_intent(body, token=token)
 
+    @_malformed_is_unavailable
     async def authorize(self, source: PaymentSource, amount: Decimal, key: str) -> AcquirerResponse:
         if self.dedupe:
-            pi = (await self._find([key])).get(key)
+            found = await self._find([key, key + VERIFY_META])
+            pi = found.get(key)
+            if key + VERIFY_META in found or (pi is not None and not await self._same_request(pi, source, amount)):
+                return self._key_reused()
             if pi is not None:
                 return self._from_intent(pi, token=self._token(pi))
         return await self._hold(source, to_cents(amount), key, key)
 
+    @staticmethod
+    def _key_reused() -> AcquirerResponse:
+        return AcquirerResponse(Outcome.DECLINED, KEY_REUSED, message="idempotency key reused with other parameters")
+
+    async def _same_request(self, pi: dict[str, Any], source: PaymentSource, amount: Decimal) -> bool:
+        """Whether the intent made under a key answers this request: same amount and currency, and
+        the same token, or a payment method with the card's last 4 digits and expiry."""
+        if int(pi.get("amount") or 0) != to_cents(amount) or str(pi.get("currency", "")).lower() != self.currency:
+            return False
+        if source.token is not None:
+            return self._token(pi) == source.token or (pi.get("payment_method") == source.token)
+        assert source.card is not None
+        pm = pi.get("payment_method")
+        if not isinstance(pm, dict):
+            status, pm = await self._request("GET", f"/v1/payment_methods/{pm}")
+            if status != 200:
+                return False
+        got = pm.get("card") or {}
+        exp = source.card.expiry
+        return (str(got.get("last4")) == source.card.pan[-4:] and int(got.get("exp_month") or 0) == exp.month
+                and int(got.get("exp_year") or 0) == exp.year)
+
+    @_malformed_is_unavailable
     async def verify(self, source: PaymentSource, key: str) -> AcquirerResponse:
         """A small hold released at once: the answer says whether the card would be authorized."""
+        if self.dedupe and key in await self._find([key]):  # the key made an authorization
+            return self._key_reused()
         resp = await self._hold(source, VERIFY_AMOUNT_CENTS, key, key + VERIFY_META)
         if resp.outcome is Outcome.APPROVED and resp.reference:
             await self._request("POST", f"/v1/payment_intents/{resp.reference}/cancel", {}, f"{key}:release")
@@ -292,6 +345,7 @@ class StripeAcquirer:
         status, body = await self._request("GET", f"/v1/payment_intents/{reference}")
         return body if status == 200 else None
 
+    @_malformed_is_unavailable
     async def void(self, reference: str, key: str) -> AcquirerResponse:
         pi = await self._intent(reference)
         if pi is None:
@@ -310,6 +364,7 @@ class StripeAcquirer:
         days = self.validity_days.get(brand, 7)
         return self.clock() - float(pi.get("created") or 0) > days * 86400
 
+    @_malformed_is_unavailable
     async def capture(self, reference: str, amount: Decimal, key: str) -> AcquirerResponse:
         pi = await self._intent(reference)
         cents = to_cents(amount)
@@ -335,6 +390,7 @@ class StripeAcquirer:
             )
         return resp
 
+    @_malformed_is_unavailable
     async def status(self, key: str) -> AcquirerResponse:
         """What became of the request sent under `key`, read from the intent it concerns.
 

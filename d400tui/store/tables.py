@@ -1,7 +1,8 @@
 """Tables on one MetaData, mapped imperatively onto the plain domain classes (domain/ stays
 free of SQLAlchemy). Money is integer cents in the database, Decimal euros in Python.
 
-No column can hold a full card number: first 6 / last 4, brand, expiry, and the acquirer's token."""
+No column can hold a full card number: first 6 / last 4, brand, expiry, and the acquirer's token;
+every free-text column is a ScrubbedText, which masks a card number typed into it on the way in."""
 
 from __future__ import annotations
 
@@ -19,7 +20,6 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
-    Text,
     TypeDecorator,
 )
 from sqlalchemy.orm import composite, registry, relationship
@@ -27,6 +27,8 @@ from sqlalchemy.orm import composite, registry, relationship
 from d400tui.domain import model as m
 from d400tui.domain.cards import Brand, MaskedCard
 from d400tui.domain.money import from_cents, to_cents
+
+from .types import ScrubbedText
 
 
 class Cents(TypeDecorator[Decimal]):
@@ -69,10 +71,10 @@ metadata = MetaData(
 customers = Table(
     "customers", metadata,
     Column("id", Integer, primary_key=True, autoincrement=False),
-    Column("name", String(60), nullable=False),
+    Column("name", ScrubbedText(60), nullable=False),
     Column("postcode", String(10), nullable=False),
-    Column("city", String(40), nullable=False),
-    Column("phone", String(20), nullable=False, default=""),
+    Column("city", ScrubbedText(40), nullable=False),
+    Column("phone", ScrubbedText(20), nullable=False, default=""),
     Index("ix_customers_name", "name"),
     Index("ix_customers_postcode", "postcode"),
 )
@@ -80,7 +82,7 @@ customers = Table(
 articles = Table(
     "articles", metadata,
     Column("code", String(12), primary_key=True),
-    Column("label", String(80), nullable=False),
+    Column("label", ScrubbedText(80), nullable=False),
     Column("unit_price", Cents, nullable=False),
     Column("vat_rate", Cents, nullable=False),
 )
@@ -101,7 +103,7 @@ orders = Table(
     Column("card_first6", String(6)),
     Column("card_last4", String(4)),
     Column("card_expiry", String(5)),
-    Column("cancel_reason", String(200)),
+    Column("cancel_reason", ScrubbedText(200)),
     Column("created_by", String(20), nullable=False),
     Column("created_at", DateTime, nullable=False),
     Column("order_date", Date, nullable=False),
@@ -120,7 +122,7 @@ order_lines = Table(
     Column("order_id", Integer, ForeignKey("orders.id", ondelete="CASCADE"), nullable=False, index=True),
     Column("line_no", Integer, nullable=False),
     Column("article_code", String(12), nullable=False),
-    Column("label", String(80), nullable=False),
+    Column("label", ScrubbedText(80), nullable=False),
     Column("quantity", Integer, nullable=False),
     Column("unit_price", Cents, nullable=False),
     Column("vat_rate", Cents, nullable=False),
@@ -159,7 +161,7 @@ authorizations = Table(
     Column("card_expiry", String(5), nullable=False),
     Column("response_code", String(4)),
     Column("category", StrEnumType(m.Category)),
-    Column("label", String(120)),
+    Column("label", ScrubbedText(120)),
     Column("auth_code", String(12)),
     Column("acquirer_ref", String(80)),
     Column("requested_at", DateTime),
@@ -184,7 +186,7 @@ decisions = Table(
     Column("at", DateTime, nullable=False),
     Column("shown_category", String(16), nullable=False),
     Column("shown_code", String(4), nullable=False),
-    Column("shown_label", String(120), nullable=False),
+    Column("shown_label", ScrubbedText(120), nullable=False),
     Column("authorization_id", Integer),
 )
 
@@ -224,7 +226,7 @@ run_results = Table(
     Column("amount", Cents, nullable=False),
     Column("code", String(4), nullable=False),
     Column("category", String(16), nullable=False),
-    Column("reason", String(200), nullable=False),
+    Column("reason", ScrubbedText(200), nullable=False),
     Column("authorization_id", Integer),
 )
 
@@ -232,10 +234,10 @@ audit = Table(
     "audit", metadata,
     Column("id", Integer, primary_key=True),
     Column("at", DateTime, nullable=False, index=True),
-    Column("actor", String(20), nullable=False),
+    Column("actor", ScrubbedText(20), nullable=False),
     Column("action", String(30), nullable=False),
     Column("order_id", Integer, index=True),
-    Column("detail", Text, nullable=False),
+    Column("detail", ScrubbedText(), nullable=False),
 )
 
 order_drafts = Table(
@@ -244,7 +246,7 @@ order_drafts = Table(
     # Never holds a card number: the engine refuses and scrubs one.
     Column("operator", String(20), primary_key=True),
     Column("saved_at", DateTime, nullable=False),
-    Column("content", Text, nullable=False),
+    Column("content", ScrubbedText(), nullable=False),
 )
 
 mapper_registry = registry(metadata=metadata)

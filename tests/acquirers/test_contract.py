@@ -263,3 +263,26 @@ async def test_secrets_and_card_numbers_stay_out_of_reprs(acquirer, backend: Bac
     text = repr(acquirer) + repr(PaymentSource(card=backend.approve))
     assert backend.approve.pan not in text
     assert "test-api-key" not in text and "sk_test" not in text
+
+
+async def test_a_key_reused_for_another_request_is_refused_never_replayed(acquirer, backend: Backend) -> None:  # type: ignore[no-untyped-def]
+    """Issue 9, point 9: the same key with another amount, card or operation is refused (code 94,
+    DECLINED; HTTP 422 underneath, ISO 8583 field 39 = 94, Stripe's idempotency_error) — on main the
+    first answer came back: a 4,000 € request answered "approved 10 €". The same request again
+    still replays the first answer and makes no second hold."""
+    key = k("reuse")
+    first = await acquirer.authorize(PaymentSource(card=backend.approve), Decimal("10.00"), key)
+    assert first.outcome is Outcome.APPROVED
+    other_card = backend.refusals[0][0]
+    for attempt in (
+        acquirer.authorize(PaymentSource(card=backend.approve), Decimal("4000.00"), key),
+        acquirer.authorize(PaymentSource(card=other_card), Decimal("10.00"), key),
+        acquirer.verify(PaymentSource(card=backend.approve), key),
+    ):
+        resp = await attempt
+        assert resp.outcome is Outcome.DECLINED and resp.code == "94", resp
+        assert resp.reference != first.reference and resp.amount != Decimal("10.00")
+    again = await acquirer.authorize(PaymentSource(card=backend.approve), Decimal("10.00"), key)
+    assert again.outcome is Outcome.APPROVED and again.reference == first.reference
+    assert backend.count_holds(key) == 1
+    await acquirer.void(first.reference, k("void"))

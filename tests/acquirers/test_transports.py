@@ -90,11 +90,11 @@ async def test_iso_pipelines_many_requests_on_one_connection(iso_server: dict[st
         "127.0.0.1", iso_server["port"], trace=lambda d, m: stans.append(m["11"]) if d == "out" else None
     )
     try:
-        before = len(iso_server["host"]._writers)
+        before = set(iso_server["host"]._writers)  # an earlier test's connection may still be closing
         answers = await asyncio.gather(
             *[acq.authorize(PaymentSource(card=APPROVE), Decimal("1.00"), k()) for _ in range(50)]
         )
-        assert len(iso_server["host"]._writers) == before + 1  # one connection for all fifty
+        assert len(set(iso_server["host"]._writers) - before) == 1  # one connection for all fifty
         assert all(a.outcome is Outcome.APPROVED for a in answers)
         assert len({a.reference for a in answers}) == 50 and len(set(stans)) == 50
         await asyncio.gather(*[acq.void(a.reference, k()) for a in answers])

@@ -27,13 +27,19 @@ def test_every_test_card_is_luhn_valid_and_branded(pan: str) -> None:
     assert brand_of(pan) is expected
 
 
-def test_spaces_and_dashes_accepted() -> None:
-    assert clean_pan("4970 1000-0000 0014") == "4970100000000014"
+@pytest.mark.parametrize("typed", [
+    "4970 1000-0000 0014", "4970\t1000\t0000\t0014", "4970\u00a01000\u202f0000\u20090014",
+    "4970–1000—0000‑0014", "4970.1000.0000.0014", "4970/1000/0000/0014", "4970_1000_0000_0014",
+    " 4970 -1000\u200b0000 . 0014 ", "４９７０１０００００００００１４", "٤٩٧٠١٠٠٠٠٠٠٠٠٠١٤",
+])
+def test_usual_separators_and_any_script_digits_accepted(typed: str) -> None:
+    assert clean_pan(typed) == "4970100000000014"
 
 
 @pytest.mark.parametrize("text,msg", [
     ("", "obligatoire"), ("4970100000000015", "clé"), ("49701000abc00014", "chiffres"),
-    ("497010", "12 à 19"), ("٤٩٧٠١٠٠٠٠٠٠٠٠٠١٤", "chiffres"), ("4" * 10000, "trop long"),
+    ("497010", "13 à 19"), ("497010000014", "13 à 19"), ("٤٩٧٠١٠٠٠٠٠٠٠٠٠١a", "chiffres"),
+    ("4970+1000+0000+0014", "chiffres"), ("4" * 10000, "trop long"),
 ])
 def test_bad_numbers_are_refused_with_a_message(text: str, msg: str) -> None:
     with pytest.raises(CardError, match=msg):
@@ -90,7 +96,7 @@ def test_any_text_gives_a_card_or_a_clear_error(text: str) -> None:
     except CardError as exc:
         assert str(exc)
     else:
-        assert pan.isdigit() and 12 <= len(pan) <= 19
+        assert pan.isascii() and pan.isdigit() and 13 <= len(pan) <= 19
 
 
 @given(st.text(max_size=40))
