@@ -20,10 +20,6 @@ import pytest
 
 ENV = "D400_TEST_PG_URL"
 
-# A throw-away server need not survive a power cut: no fsync, no full-page writes, no waiting for
-# the WAL flush at commit (all three reloadable without a restart).
-_FAST = {"fsync": "off", "full_page_writes": "off", "synchronous_commit": "off"}
-
 _server: Any = None
 started_in: float | None = None  # seconds from nothing to a server accepting connections
 why_not: str | None = None  # why no server could be started, for the skip/fail line
@@ -48,7 +44,6 @@ def base_url() -> str | None:
     try:
         _server = pgserver.get_server(pgdata, cleanup_mode="delete")
         url = _server.get_uri()
-        _tune(url)
     except Exception as exc:  # noqa: BLE001 - any failure to start is reported, not raised
         why_not = f"no D400_TEST_PG_URL and pgserver could not start PostgreSQL in {pgdata}: {exc}"
         stop()
@@ -56,15 +51,6 @@ def base_url() -> str | None:
     started_in = time.perf_counter() - t0
     os.environ[ENV] = url
     return url
-
-
-def _tune(url: str) -> None:
-    import psycopg
-
-    with psycopg.connect(url, autocommit=True) as conn:
-        for name, value in _FAST.items():
-            conn.execute(f"ALTER SYSTEM SET {name} = {value}")
-        conn.execute("SELECT pg_reload_conf()")
 
 
 def stop() -> None:
