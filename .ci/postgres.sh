@@ -1,6 +1,8 @@
 # Sourced by .ci/run: make sure a PostgreSQL server runs on 127.0.0.1 and export
 # D400_TEST_PG_URL for a throw-away role and database. PostgreSQL refuses to run as root, so the
-# cluster is started with Debian's pg_ctlcluster and set up as user postgres.
+# cluster is started with Debian's pg_ctlcluster and set up as user postgres. When that fails,
+# D400_TEST_PG_URL is left unset and the test session starts its own server from the pgserver
+# wheel (tests/support/pg.py); under CI=true a PostgreSQL test fails if that fails too.
 pg_ok() { PGPASSWORD=d400test psql -h 127.0.0.1 -U d400test -d d400test -c 'select 1' >/dev/null 2>&1; }
 D400_TEST_PG_URL="postgresql://d400test:d400test@127.0.0.1:5432/d400test"
 if ! pg_ok; then
@@ -18,4 +20,5 @@ if ! pg_ok; then
   fi
 fi
 if pg_ok; then echo "PostgreSQL ready: tests run on SQLite and PostgreSQL"; else
-  echo "PostgreSQL unavailable: CI needs it for the integration suite"; exit 1; fi
+  unset D400_TEST_PG_URL
+  echo "Debian's PostgreSQL unavailable: the test session starts a throw-away one (pgserver)"; fi

@@ -1,5 +1,6 @@
-"""Shared fixtures: every test gets its own database (SQLite file, or a fresh PostgreSQL schema when
-D400_TEST_PG_URL is set — CI sets it) and its own simulated-issuer state file."""
+"""Shared fixtures: every test gets its own database (SQLite file, or a fresh PostgreSQL schema on the
+server D400_TEST_PG_URL names — CI sets it — or else on a throw-away server this session starts,
+see tests/support/pg.py) and its own simulated-issuer state file."""
 
 from __future__ import annotations
 
@@ -7,13 +8,14 @@ import os
 from datetime import date
 
 import pytest
-from sqlalchemy import create_engine
+from sqlalchemy import create_engine, make_url
 
 from d400tui.config import Settings
 from d400tui.domain import model as m
 from d400tui.domain.cards import CardData, parse_expiry
+from tests.support import pg
 
-PG_BASE_URL = os.environ.get("D400_TEST_PG_URL")
+PG_BASE_URL = pg.base_url()
 
 
 def _session_pg_url() -> str | None:
@@ -35,7 +37,8 @@ def _session_pg_url() -> str | None:
     finally:
         admin.dispose()
     _created.append(name)
-    return PG_BASE_URL.rsplit("/", 1)[0] + "/" + name
+    # make_url: a socket URL (pgserver's) carries its path in ?host=, after the database name
+    return make_url(PG_BASE_URL).set(database=name).render_as_string(hide_password=False)
 
 
 _created: list[str] = []
@@ -55,6 +58,15 @@ def pytest_sessionfinish(session, exitstatus):  # type: ignore[no-untyped-def]
         pass
     finally:
         admin.dispose()
+
+
+def pytest_unconfigure(config):  # type: ignore[no-untyped-def]
+    pg.stop()  # the throw-away server, if this process started one; after sessionfinish's drops
+
+
+def pytest_report_header(config):  # type: ignore[no-untyped-def]
+    return pg.describe()
+
 
 TEST_CARDS = {
     # pan: (expiry, expected code, expected category)
@@ -90,7 +102,7 @@ def db_url(request: pytest.FixtureRequest, tmp_path) -> str:  # type: ignore[no-
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path}/d400.db"
     if not PG_URL:
-        pytest.skip("PostgreSQL tests need D400_TEST_PG_URL (.ci/run sets it)")
+        pg.missing()
     pg_reset(PG_URL)
     return PG_URL
 

@@ -12,6 +12,7 @@ from bench.crash import check_invariants
 from d400tui.domain import model as m
 from d400tui.engine import USER_ERRORS
 from tests.conftest import OPER, PG_URL, SUPER, card
+from tests.support import pg
 
 A = ("BON0001", 1)
 
@@ -19,7 +20,7 @@ A = ("BON0001", 1)
 @pytest.fixture(scope="module")
 def bench_report(tmp_path_factory):  # type: ignore[no-untyped-def]
     if not PG_URL:
-        pytest.skip("PostgreSQL tests need D400_TEST_PG_URL")
+        pg.missing()  # skip; fail under CI=true
     from bench.concurrency import run
 
     rep = run(PG_URL, tmp_path_factory.mktemp("conc"), processes=8, orders=200, ops=30, seed=11)

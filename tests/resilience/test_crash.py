@@ -17,6 +17,7 @@ import pytest
 from bench.crash import INFLIGHT, Harness, check_invariants
 from d400tui.domain import model as m
 from tests.conftest import OPER, PG_URL, SUPER, card
+from tests.support import pg
 
 ROOT = Path(__file__).resolve().parents[2]
 A = ("BON0001", 1)
@@ -31,7 +32,7 @@ def test_crash_harness_bounded_run(tmp_path: Path, db: str) -> None:
     """8 random kill -9 of the traffic process (one of them while the acquirer server is killed),
     `d400 reconcile` after each, every invariant checked after each cycle."""
     if db == "postgres" and not PG_URL:
-        pytest.skip("PostgreSQL tests need D400_TEST_PG_URL")
+        pg.missing()  # skip; fail under CI=true
     from tests.conftest import pg_reset
 
     if db == "postgres":
