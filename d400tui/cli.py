@@ -485,22 +485,23 @@ def audit(ctx: typer.Context, since: str | None = typer.Option(None, "--since", 
                   markup=False, highlight=False)
 
 
-@audit_app.command("verify")
+@audit_app.command("verify", help="Check the hash chain (supervisors): the first broken link and exit 5, or the "
+                                   "head hash to keep outside the database (a rewritten chain shows as another head).")
 def audit_verify(as_json: bool = typer.Option(False, "--json")) -> None:
-    """Check the hash chain (supervisors): the first broken link, exit 5; else the head hash to
-    record outside the database (a rewritten chain shows as a different head)."""
+    """Walk the chain; print the head hash so it can be recorded elsewhere."""
     engine = _engine()
     check = engine.verify_audit(_actor(engine))
     if as_json:
         _json({"ok": check.ok, "checked": check.checked, "head_hash": check.head_hash,
                "broken_id": check.broken_id, "reason": check.reason})
     elif check.ok:
-        out.print(f"audit chain intact: {check.checked} records, head {check.head_hash}", markup=False)
+        out.print(f"audit chain intact: {check.checked} records, head {check.head_hash}", markup=False,
+                  soft_wrap=True)
     elif check.broken_id is not None:
         err.print(f"d400: audit chain broken at record {check.broken_id}: {check.reason} "
-                  f"({check.checked} records intact before it)", markup=False)
+                  f"({check.checked} records intact before it)", markup=False, soft_wrap=True)
     else:
-        err.print(f"d400: audit chain broken: {check.reason}", markup=False)
+        err.print(f"d400: audit chain broken: {check.reason}", markup=False, soft_wrap=True)
     if not check.ok:
         raise typer.Exit(5)
 
