@@ -528,6 +528,20 @@ class Batches:
             resp: AcquirerResponse | None = await self.e.acquirer.capture(ref, want, key)
         except AcquirerUnavailable:
             resp = None
+        try:
+            return self._record_capture(actor, order_id, seq, auth_id, want, resp)
+        except (SQLAlchemyError, EngineError):
+            # The answer could not be written: the capture stays in flight for the reconciler, which
+            # must not take this (living) process for its waiting sender.
+            with contextlib.suppress(SQLAlchemyError), self.e._unit() as uow:
+                uow.session.execute(update(t.authorizations).where(t.authorizations.c.id == auth_id)
+                                    .values(owner=None))
+                uow.commit()
+            raise
+
+    def _record_capture(self, actor: m.Actor, order_id: int, seq: int, auth_id: int | None, want: Decimal,
+                        resp: AcquirerResponse | None) -> tuple[str, Decimal, str, str, int | None]:
+        """Write a capture's answer under the order's lock (second half of capture_one)."""
         with self.e._unit() as uow:
             order = self.e._load_any(uow, order_id)
             inst = order.instalment(seq)

@@ -110,3 +110,28 @@ def test_settling_a_closed_order_keeps_it_closed() -> None:
         o.instalments[0].state = m.InstalmentState.CAPTURED  # a capture answer written late
         o.settle_if_done()
         assert o.status is not m.OrderStatus.INVOICED
+
+
+async def test_an_answer_that_cannot_be_written_is_left_to_the_reconciler(engine, issuer, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The database fails as the capture's answer is written: the run counts that order, and a
+    reconcile in the same (still living) process settles the capture — it is not taken for one
+    whose sender still waits."""
+    from sqlalchemy.exc import OperationalError
+
+    from d400tui.engine.batch import Batches
+
+    oid = await _approved(engine)
+
+    def broken(*a, **k):  # type: ignore[no-untyped-def]
+        raise OperationalError("UPDATE", {}, Exception("disk I/O error"))
+
+    monkeypatch.setattr(Batches, "_record_capture", broken)
+    run = await engine.capture(SUPER, engine.today())
+    assert (run.skipped, run.finished_at is not None) == (1, True)
+    with pytest.raises(m.DomainError, match="remise en paiement en cours"):
+        await engine.cancel_order(OPER, oid, "client rappelle")
+    monkeypatch.undo()
+    report = await engine.reconcile(SUPER)
+    assert report.still_unknown == [], report.lines
+    assert engine.get_order(oid).status is m.OrderStatus.INVOICED
+    assert [h[1] for h in issuer.holds()] == ["CAPTURED"]
