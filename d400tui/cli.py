@@ -560,12 +560,19 @@ def reconcile(as_json: bool = typer.Option(False, "--json")) -> None:
         raise typer.Exit(4)
 
 
-@app.command("audit")
-def audit(since: str | None = typer.Option(None, "--since", help="YYYY-MM-DD"),
+audit_app = typer.Typer(help="The append-only audit trail: list it, verify its hash chain.")
+app.add_typer(audit_app, name="audit")
+
+
+@audit_app.callback(invoke_without_command=True)
+def audit(ctx: typer.Context, since: str | None = typer.Option(None, "--since", help="YYYY-MM-DD"),
           limit: int = typer.Option(200, "--limit", min=1, max=100000),
           as_json: bool = typer.Option(False, "--json")) -> None:
-    """The append-only audit trail (sign-on, decisions, voids, captures, runs)."""
+    """The append-only audit trail (sign-on, decisions, voids, captures, runs); `verify` checks it."""
+    if ctx.invoked_subcommand is not None:
+        return
     engine = _engine()
+    _actor(engine)
     rows = engine.audit_trail(_parse_date(since), limit)
     if as_json:
         _json(rows)
@@ -574,6 +581,27 @@ def audit(since: str | None = typer.Option(None, "--since", help="YYYY-MM-DD"),
         at, who, what, oid = r["at"], r["actor"], r["action"], r["order_id"] or ""
         out.print(f"{at:%Y-%m-%d %H:%M:%S} {who:<8} {what:<18} {oid:>7} {r['detail']}",
                   markup=False, highlight=False)
+
+
+@audit_app.command("verify", help="Check the hash chain (supervisors): the first broken link and exit 5, or the "
+                                   "head hash to keep outside the database (a rewritten chain shows as another head).")
+def audit_verify(as_json: bool = typer.Option(False, "--json")) -> None:
+    """Walk the chain; print the head hash so it can be recorded elsewhere."""
+    engine = _engine()
+    check = engine.verify_audit(_actor(engine))
+    if as_json:
+        _json({"ok": check.ok, "checked": check.checked, "head_hash": check.head_hash,
+               "broken_id": check.broken_id, "reason": check.reason})
+    elif check.ok:
+        out.print(f"audit chain intact: {check.checked} records, head {check.head_hash}", markup=False,
+                  soft_wrap=True)
+    elif check.broken_id is not None:
+        err.print(f"d400: audit chain broken at record {check.broken_id}: {check.reason} "
+                  f"({check.checked} records intact before it)", markup=False, soft_wrap=True)
+    else:
+        err.print(f"d400: audit chain broken: {check.reason}", markup=False, soft_wrap=True)
+    if not check.ok:
+        raise typer.Exit(5)
 
 
 # -- operators ---------------------------------------------------------------------------------

@@ -433,8 +433,17 @@ class Order:
             raise DomainError("commande sans ligne")
         self.status = OrderStatus.VALIDATED
 
+    def ensure_no_capture_in_flight(self) -> None:
+        """A capture sent and not yet answered may take the money whatever we decide now: the order
+        cannot be cancelled or deleted until its answer is written (or the reconciler settles it)."""
+        for a in self.authorizations:
+            if a.capture_pending:
+                raise DomainError(f"commande {self.id} : remise en paiement en cours (autorisation {a.id}), "
+                                  "annulation impossible avant sa réponse (d400 reconcile)")
+
     def cancel(self, reason: str) -> None:
         self.ensure_open()
+        self.ensure_no_capture_in_flight()
         if not reason.strip():
             raise DomainError("motif d'annulation obligatoire")
         self.status = OrderStatus.CANCELLED
@@ -449,17 +458,19 @@ class Order:
             raise DomainError(f"commande {self.id} déjà encaissée en partie : suppression impossible")
         if self.status is OrderStatus.DELETED:
             raise DomainError(f"commande {self.id} déjà supprimée")
+        self.ensure_no_capture_in_flight()
         self.status = OrderStatus.DELETED
         for inst in self.pending_instalments():
             inst.state = InstalmentState.CANCELLED
 
     def settle_if_done(self) -> None:
-        """All instalments captured or dropped: invoiced (or cancelled when nothing was paid)."""
-        if self.pending_instalments():
+        """All instalments captured or dropped: invoiced (or cancelled when nothing was paid). A
+        cancelled or deleted order stays so, whatever a late capture answer says."""
+        if self.pending_instalments() or self.status in (OrderStatus.CANCELLED, OrderStatus.DELETED):
             return
         if any(i.state is InstalmentState.CAPTURED for i in self.instalments):
             self.status = OrderStatus.INVOICED
-        elif self.status is not OrderStatus.DELETED:
+        else:
             self.status = OrderStatus.CANCELLED
             self.cancel_reason = self.cancel_reason or "plus rien à payer"
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import logging
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import and_, bindparam, func, insert, or_, select, update
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.sql import operators
 from sqlalchemy.sql.elements import UnaryExpression
 
@@ -32,6 +34,7 @@ from .errors import EngineError
 if TYPE_CHECKING:
     from .service import Engine
 
+log = logging.getLogger("d400.engine")
 Progress = Callable[[int, int], None]
 PENDING, VALIDATED, PHONE, CARD = "PENDING", "VALIDATED", "PHONE", "CARD"
 STALE_RUN = timedelta(hours=2)  # a run unfinished after this long died (killed process): its claims are free
@@ -396,7 +399,6 @@ class Batches:
                 conn.execute(update(o).where(o.c.id.in_(refused_orders)).values(
                     awaiting_decision=True, version=o.c.version + 1))
             conn.execute(insert(t.run_results), results)
-            conn.execute(insert(t.audit), audits)
             r = t.precheck_runs
             conn.execute(update(r).where(r.c.id == run_id).values(
                 approved=r.c.approved + counts["approved"], refused=r.c.refused + counts["refused"],
@@ -412,6 +414,7 @@ class Batches:
             if orphans:
                 conn.execute(update(a).where(a.c.id.in_([x[1] for x in orphans]))
                              .values(void_state=m.VoidState.PENDING.value))
+            uow.audits.append(audits)  # last: the chain head stays locked only until the commit
             uow.commit()
         return orphans  # type: ignore[return-value]
 
@@ -419,7 +422,10 @@ class Batches:
     async def capture(self, actor: m.Actor, run_date: date | None = None, concurrency: int = 8,
                       progress: Progress | None = None) -> m.PrecheckRun:
         """Capture what is due: validated, not blocked, phone card orders whose instalment is due
-        and holds a live, unexpired authorization. Never above what was authorized; rerunnable."""
+        and holds a live, unexpired authorization. Never above what was authorized; rerunnable.
+        Two runs at once share the work: each instalment is decided under its order's lock, the
+        one a run finds already in flight or done elsewhere is counted skipped with the reason, and
+        a race lost on one order is counted on that order. The run always records its end."""
         self.e.require_supervisor(actor, "remise en paiement")
         run_date = run_date or self.e.today()
         i, o = t.instalments, t.orders
@@ -429,19 +435,27 @@ class Batches:
             uow.audit(actor.name, "CAPTURE_START", None, run_date=run_date)
             uow.commit()
             todo = uow.session.execute(
-                select(i.c.order_id, i.c.seq).join(o, o.c.id == i.c.order_id)
+                select(i.c.order_id, i.c.seq, i.c.amount).join(o, o.c.id == i.c.order_id)
                 .where(self._due_where(run_date), o.c.hold != m.PaymentHold.BLOCKED.value)
                 .order_by(i.c.order_id, i.c.seq)).all()
         sem = asyncio.Semaphore(concurrency)
         finished = [0]
 
-        async def one(order_id: int, seq: int) -> None:
+        async def one(order_id: int, seq: int, due: Decimal) -> None:
             async with sem:
-                outcome, amount, code, reason, auth_id = await self.capture_one(actor, order_id, seq, run_date)
+                try:
+                    outcome, amount, code, reason, auth_id = await self.capture_one(actor, order_id, seq, run_date)
+                except (EngineError, m.DomainError, SQLAlchemyError) as exc:
+                    # Lost to another run or terminal (a lock not had in time, a concurrent change):
+                    # this order waits for the next run, the others go on.
+                    log.warning("capture of order %s instalment %s not done: %s", order_id, seq, exc)
+                    outcome, amount, code, auth_id = "SKIPPED", due, "", None
+                    reason = (str(exc) if isinstance(exc, EngineError | m.DomainError)
+                              else "base de données occupée : relancer la remise")
             with self.e._unit() as uow:
                 uow.session.execute(insert(t.run_results).values(
                     run_id=run.id, order_id=order_id, instalment_seq=seq, outcome=outcome, amount=amount,
-                    code=code, category="", reason=reason, authorization_id=auth_id))
+                    code=code, category="", reason=reason[:200], authorization_id=auth_id))
                 uow.commit()
             key = {"CAPTURED": "approved", "REFUSED": "refused", "UNAVAILABLE": "unavailable"}.get(outcome, "skipped")
             setattr(run, key, getattr(run, key) + 1)
@@ -449,26 +463,36 @@ class Batches:
             if progress:
                 progress(finished[0], len(todo))
 
-        with _quiet_gc():
-            await asyncio.gather(*(one(oid, seq) for oid, seq in todo))
-        with self.e._unit() as uow:
-            run.selected = len(todo)
-            run.finished_at = self.e.clock()
-            uow.session.merge(run)
-            uow.audit(actor.name, "CAPTURE_END", None, run=run.id, captured=run.approved, refused=run.refused,
-                      unavailable=run.unavailable, skipped=run.skipped)
-            uow.commit()
+        try:
+            with _quiet_gc():
+                await asyncio.gather(*(one(oid, seq, due) for oid, seq, due in todo))
+        finally:
+            with self.e._unit() as uow:
+                run.selected = len(todo)
+                run.finished_at = self.e.clock()
+                uow.session.merge(run)
+                uow.audit(actor.name, "CAPTURE_END", None, run=run.id, captured=run.approved, refused=run.refused,
+                          unavailable=run.unavailable, skipped=run.skipped, done=finished[0])
+                uow.commit()
         return run
 
     async def capture_one(self, actor: m.Actor, order_id: int, seq: int, run_date: date | None = None,
                           amount: Decimal | None = None) -> tuple[str, Decimal, str, str, int | None]:
-        """Capture one instalment; returns (outcome, amount, code, reason, authorization id)."""
+        """Capture one instalment; returns (outcome, amount, code, reason, authorization id).
+
+        The decision is taken under the order's lock and marks the capture in flight before the
+        call; a cancel or delete is refused while it is (Order.ensure_no_capture_in_flight), so no
+        order can be closed between the decision and the answer — refusing the cancel is the only
+        safe choice, since a capture sent cannot be called back. The answer is written under the
+        lock again and never turns a cancelled or deleted order into INVOICED."""
         self.e.require_supervisor(actor, "remise en paiement")
         run_date = run_date or self.e.today()
         with self.e._unit() as uow:
             order = self.e._load_any(uow, order_id)
             inst = order.instalment(seq)
             want = amount if amount is not None else inst.amount
+            if order.status is not m.OrderStatus.VALIDATED:
+                return "SKIPPED", want, "", f"commande {order_id} {m.STATUS_WORD[order.status]}", None
             if order.hold is m.PaymentHold.BLOCKED:
                 return "SKIPPED", want, "", "commande bloquée", None
             if inst.state is not m.InstalmentState.PENDING:
@@ -476,9 +500,11 @@ class Batches:
             auth = order.live_authorization(inst)
             if auth is None:
                 return "SKIPPED", want, "", "pas d'autorisation : relancer le pré-contrôle", None
+            if auth.capture_pending:
+                return "SKIPPED", want, "", "remise déjà en cours (autre traitement ou rapprochement)", auth.id
             if auth.state is m.AuthState.REQUESTED:
                 return "SKIPPED", want, "", "autorisation en cours", auth.id
-            if auth.state is m.AuthState.UNKNOWN or auth.void_state is m.VoidState.PENDING or auth.capture_pending:
+            if auth.state is m.AuthState.UNKNOWN or auth.void_state is m.VoidState.PENDING:
                 return "SKIPPED", want, "", "autorisation en attente de rapprochement", auth.id
             if auth.expires_at and auth.expires_at < datetime.combine(run_date, time.min):
                 return "SKIPPED", want, "", "autorisation expirée : relancer le pré-contrôle", auth.id
@@ -489,9 +515,11 @@ class Batches:
                 uow.commit()
                 return "REFUSED", want, "", str(exc), auth.id
             # Crash safety: the capture in flight is recorded (and the instalment frozen) before the
-            # call, so a process killed before the answer is written leaves work the reconciler finishes.
+            # call, so a process killed before the answer is written leaves work the reconciler
+            # finishes; `owner` tells a reconciler on this machine that the sender is still waiting.
             auth.capture_pending = True
             auth.captured_amount = want
+            auth.owner = owner.me()
             inst.auth_pending = True
             order.touch(self.e.clock())
             self.e._commit(uow)
@@ -500,14 +528,30 @@ class Batches:
             resp: AcquirerResponse | None = await self.e.acquirer.capture(ref, want, key)
         except AcquirerUnavailable:
             resp = None
+        try:
+            return self._record_capture(actor, order_id, seq, auth_id, want, resp)
+        except (SQLAlchemyError, EngineError):
+            # The answer could not be written: the capture stays in flight for the reconciler, which
+            # must not take this (living) process for its waiting sender.
+            with contextlib.suppress(SQLAlchemyError), self.e._unit() as uow:
+                uow.session.execute(update(t.authorizations).where(t.authorizations.c.id == auth_id)
+                                    .values(owner=None))
+                uow.commit()
+            raise
+
+    def _record_capture(self, actor: m.Actor, order_id: int, seq: int, auth_id: int | None, want: Decimal,
+                        resp: AcquirerResponse | None) -> tuple[str, Decimal, str, str, int | None]:
+        """Write a capture's answer under the order's lock (second half of capture_one)."""
         with self.e._unit() as uow:
             order = self.e._load_any(uow, order_id)
             inst = order.instalment(seq)
             auth = next(x for x in order.authorizations if x.id == auth_id)
+            auth.owner = None  # the sender no longer waits: the reconciler may settle what is left
             if resp is None:  # stays capture_pending: the reconciler asks the acquirer what happened
                 uow.audit(actor.name, "CAPTURE", order_id, authorization=auth_id, amount=want, state="NO_ANSWER")
-                uow.commit()
+                self.e._commit(uow)
                 return "UNAVAILABLE", want, NO_ANSWER, self.e.label(NO_ANSWER), auth_id
+            settled_elsewhere = not auth.capture_pending
             auth.capture_pending = False
             inst.auth_pending = False
             if resp.outcome is Outcome.CAPTURED:
@@ -516,12 +560,16 @@ class Batches:
                 auth.captured_amount = resp.amount if resp.amount is not None else want
                 inst.state = m.InstalmentState.CAPTURED
                 inst.authorized_until = None
-                order.settle_if_done()
+                order.settle_if_done()  # a cancelled or deleted order stays so (never INVOICED)
                 order.touch(self.e.clock())
-                uow.audit(actor.name, "CAPTURE", order_id, authorization=auth_id, amount=want, state="CAPTURED")
+                uow.audit(actor.name, "CAPTURE", order_id, authorization=auth_id, amount=want, state="CAPTURED",
+                          order_status=order.status.value, settled_elsewhere=settled_elsewhere)
                 self.e._commit(uow)
+                if order.status is not m.OrderStatus.INVOICED and order.status is not m.OrderStatus.VALIDATED:
+                    log.error("order %s captured while %s: refund it", order_id, order.status.value)
                 return "CAPTURED", want, resp.code, "", auth_id
-            auth.captured_amount = Decimal("0.00")
+            if not settled_elsewhere or auth.state is not m.AuthState.CAPTURED:
+                auth.captured_amount = Decimal("0.00")
             uow.audit(actor.name, "CAPTURE", order_id, authorization=auth_id, amount=want, code=resp.code,
                       state="REFUSED")
             self.e._commit(uow)

@@ -22,9 +22,9 @@ from d400tui.acquirers.base import Acquirer, AcquirerResponse, AcquirerUnavailab
 from d400tui.config import Settings
 from d400tui.domain import model as m
 from d400tui.domain.cards import Brand, CardData
-from d400tui.domain.money import split
+from d400tui.domain.money import MAX_AMOUNT, MoneyError, split
 from d400tui.store.db import Database, UnitOfWork
-from d400tui.store.repositories import OrderFilter, OrderRow
+from d400tui.store.repositories import MAX_ID, ChainCheck, OrderFilter, OrderRow
 
 from . import owner
 from .codes import NO_ANSWER, NOT_ACCEPTED, lookup
@@ -70,16 +70,24 @@ class Engine:
             raise PermissionDenied(f"{what} : réservé aux superviseurs")
 
     @contextmanager
-    def _unit(self) -> Iterator[UnitOfWork]:
-        """A unit of work whose lost optimistic race (on flush or commit) reads as ConcurrentChange."""
+    def _unit(self, lock: bool = False) -> Iterator[UnitOfWork]:
+        """A unit of work whose lost optimistic race (on flush or commit) reads as ConcurrentChange.
+        Every unit that reads an order to decide loads it with `_load`/`_load_any`, which lock it
+        (row lock on PostgreSQL, the write lock on SQLite) before the read: no terminal, batch or
+        reconciler can write between what was read and what is written. `lock` takes it up front."""
         try:
-            with self.db.uow() as uow:
+            with self.db.uow(lock) as uow:
                 yield uow
         except StaleDataError as exc:
             raise ConcurrentChange("Commande modifiée sur un autre poste — F5 pour recharger") from exc
 
+    @staticmethod
+    def _id_in_range(n: int) -> bool:
+        """An id the Integer columns can hold: anything else is unknown, not a database error."""
+        return isinstance(n, int) and 0 < n <= MAX_ID
+
     def _load(self, uow: UnitOfWork, order_id: int) -> m.Order:
-        order = uow.orders.get(order_id, lock=True)
+        order = uow.orders.get(order_id, lock=True) if self._id_in_range(order_id) else None
         if order is None or order.status is m.OrderStatus.DELETED:
             raise NotFound(f"commande {order_id} inconnue")
         return order
@@ -104,7 +112,7 @@ class Engine:
     # -- reference data --------------------------------------------------------------------
     def get_customer(self, customer_id: int) -> m.Customer:
         with self._unit() as uow:
-            c = uow.customers.get(customer_id)
+            c = uow.customers.get(customer_id) if self._id_in_range(customer_id) else None
             if c is None:
                 raise NotFound(f"client {customer_id} inconnu", field="customer")
             return c
@@ -128,7 +136,7 @@ class Engine:
     # -- reading orders --------------------------------------------------------------------
     def get_order(self, order_id: int) -> m.Order:
         with self._unit() as uow:
-            order = uow.orders.get(order_id)
+            order = uow.orders.get(order_id) if self._id_in_range(order_id) else None
             if order is None:
                 raise NotFound(f"commande {order_id} inconnue")
             return order
@@ -158,7 +166,7 @@ class Engine:
                      channel: m.Channel, payment_method: m.PaymentMethod, plan: m.Plan | None) -> m.Order:
         plan = plan or m.Plan()
         now = self.clock()
-        if uow.customers.get(customer_id) is None:
+        if not self._id_in_range(customer_id) or uow.customers.get(customer_id) is None:
             raise NotFound(f"client {customer_id} inconnu", field="customer")
         order = m.Order(customer_id, channel, payment_method, actor.name, now, now.date(), plan=str(plan))
         self._set_lines(uow, order, lines)
@@ -184,6 +192,14 @@ class Engine:
             new.append(m.OrderLine(art.code, art.label, qty, art.unit_price, art.vat_rate))
         for i, line in enumerate(new, 1):
             line.line_no = i  # type: ignore[attr-defined]
+        # Refused here, before any row is written: an amount past what money (and every amount
+        # column, the acquirers' amount fields) takes would otherwise fail at the database.
+        try:
+            totals = m.order_totals(new)
+        except MoneyError:
+            totals = (MAX_AMOUNT + 1,) * 3
+        if totals[2] > MAX_AMOUNT:
+            raise EngineError(f"montant de commande trop élevé : {MAX_AMOUNT} € au plus", field="article")
         order.lines = new
         order.recompute_total()
 
@@ -551,7 +567,7 @@ class Engine:
                            f"annulation refusée ({resp.code} {resp.message or self.label(resp.code)})")
 
     def _load_any(self, uow: UnitOfWork, order_id: int) -> m.Order:
-        order = uow.orders.get(order_id, lock=True)
+        order = uow.orders.get(order_id, lock=True) if self._id_in_range(order_id) else None
         if order is None:
             raise NotFound(f"commande {order_id} inconnue")
         return order
@@ -676,6 +692,14 @@ class Engine:
         with self._unit() as uow:
             return [dict(r._mapping) for r in uow.session.execute(q.order_by(t.audit.c.id.desc()).limit(limit))]
 
+    def verify_audit(self, actor: m.Actor) -> ChainCheck:
+        """Walk the audit chain (supervisors). It proves the records were not changed, removed or
+        inserted one by one since they were written; whoever owns the database can still rewrite the
+        whole chain, which only a head hash kept outside (printed here) can reveal."""
+        self.require_supervisor(actor, "vérification du journal d'audit")
+        with self._unit() as uow:
+            return uow.audits.verify()
+
     # -- batch runs (supervisors) -----------------------------------------------------------
     async def precheck(self, actor: m.Actor, run_date: date | None = None, concurrency: int = 16,
                        progress: Callable[[int, int], None] | None = None) -> m.PrecheckRun:
@@ -765,7 +789,12 @@ class Engine:
             auth = next(a for a in order.authorizations if a.id == auth_id)
             state, key, kind = auth.state, auth.idempotency_key, auth.kind
             capturing = auth.capture_pending and auth.state is m.AuthState.APPROVED
+            sender = auth.owner
         if capturing:
+            if self._sender_alive_here(sender):
+                # Its sender still waits for the answer: settling it now could clear the flag that
+                # keeps the order from being cancelled while the capture may still go through.
+                return "?" + f"autorisation {auth_id} (commande {order_id}) : remise en cours, réponse attendue"
             return await self._settle_capture(actor, order_id, auth_id, key)
         if state is m.AuthState.UNKNOWN:
             resp = await self.acquirer.status(key)
@@ -803,6 +832,11 @@ class Engine:
         if not v.done and "injoignable" in v.message:
             return f"?autorisation {auth_id} (commande {order_id}) : {v.message}"
         return f"autorisation {auth_id} (commande {order_id}) : {v.message}"
+
+    @staticmethod
+    def _sender_alive_here(who: str | None) -> bool:
+        """The process that sent a call runs on this machine and is still alive (it is waiting)."""
+        return bool(who) and who.partition(":")[0] == owner.me().partition(":")[0] and not owner.is_dead(who)
 
     async def _settle_capture(self, actor: m.Actor, order_id: int, auth_id: int, key: str) -> str:
         """A capture sent by a process that died before writing its answer: the acquirer knows."""

@@ -9,14 +9,16 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, insert, inspect
+from sqlalchemy import Engine, create_engine, event, inspect
 from sqlalchemy.orm import Session, sessionmaker
 
 from d400tui.domain.cards import scrub
 
 from . import tables as t
 from .repositories import (
+    IMMEDIATE,
     ArticleRepository,
+    AuditRepository,
     CustomerRepository,
     OperatorRepository,
     OrderRepository,
@@ -24,7 +26,7 @@ from .repositories import (
 )
 
 MIGRATIONS = Path(__file__).with_name("migrations")
-HEAD = "0004"
+HEAD = "0005"
 """The newest migration; a test checks it against Alembic's own head so it cannot fall behind."""
 
 
@@ -49,6 +51,13 @@ def make_engine(url: str) -> Engine:
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.close()
+
+        @event.listens_for(engine, "begin")
+        def _begin(conn):  # type: ignore[no-untyped-def]
+            # A unit of work that reads to decide takes the write lock first (see UnitOfWork):
+            # otherwise a write landing between its read and its own write is lost or refused.
+            if conn.get_execution_options().get(IMMEDIATE):
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
     if url.startswith("postgresql://"):
@@ -101,8 +110,11 @@ class Database:
     def is_migrated(self) -> bool:
         return "orders" in inspect(self.engine).get_table_names()
 
-    def uow(self) -> UnitOfWork:
-        return UnitOfWork(self.sessions)
+    def uow(self, lock: bool = False) -> UnitOfWork:
+        """lock: the unit reads to decide then writes. On SQLite it opens with BEGIN IMMEDIATE (the
+        write lock, waited for up to the busy timeout); PostgreSQL locks rows as it reads them
+        (`OrderRepository.get(lock=True)`), so the flag changes nothing there."""
+        return UnitOfWork(self.sessions, lock and self.dialect == "sqlite")
 
     def dispose(self) -> None:
         self.engine.dispose()
@@ -113,16 +125,18 @@ class UnitOfWork:
 
     session: Session
 
-    def __init__(self, factory: sessionmaker[Session]) -> None:
+    def __init__(self, factory: sessionmaker[Session], immediate: bool = False) -> None:
         self._factory = factory
+        self._immediate = immediate
 
     def __enter__(self) -> UnitOfWork:
-        self.session = self._factory()
+        self.session = self._factory(execution_options={IMMEDIATE: True}) if self._immediate else self._factory()
         self.orders = OrderRepository(self.session)
         self.customers = CustomerRepository(self.session)
         self.articles = ArticleRepository(self.session)
         self.operators = OperatorRepository(self.session)
         self.runs = RunRepository(self.session)
+        self.audits = AuditRepository(self.session)
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -137,11 +151,9 @@ class UnitOfWork:
         self.session.rollback()
 
     def audit(self, actor: str, action: str, order_id: int | None = None, **detail: Any) -> None:
-        """Append one audit record; free text passes through the card-number scrubber."""
+        """Append one chained audit record; free text passes through the card-number scrubber."""
         text = scrub(json.dumps(detail, default=str, ensure_ascii=False))
-        self.session.execute(
-            insert(t.audit).values(at=datetime.now(), actor=actor, action=action, order_id=order_id, detail=text)
-        )
+        self.audits.append([dict(at=datetime.now(), actor=actor, action=action, order_id=order_id, detail=text)])
 
 
 @contextmanager

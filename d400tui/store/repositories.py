@@ -3,16 +3,35 @@ database (never every row in memory)."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
+from typing import Any
 
-from sqlalchemy import exists, func, insert, literal, or_, select, text, update
+from sqlalchemy import exists, false, func, insert, literal, or_, select, text, update
 from sqlalchemy.orm import Session, selectinload
 
 from d400tui.domain import model as m
 
 from . import tables as t
+
+MAX_ID = 2**31 - 1
+"""The largest id an Integer column holds on both databases (PostgreSQL integer is 32-bit)."""
+
+IMMEDIATE = "d400_immediate"
+"""Execution option: on SQLite, open the transaction with BEGIN IMMEDIATE (store.db's begin hook)."""
+
+
+def take_write_lock(session: Session) -> None:
+    """SQLite: hold the write lock before reading what a decision rests on, so no other writer
+    lands between the read and this transaction's writes. Opens the transaction with BEGIN
+    IMMEDIATE, or, in one already open, by a write that changes nothing (it still takes the lock)."""
+    if not session.in_transaction():
+        session.connection(execution_options={IMMEDIATE: True})
+    elif not session.connection().get_execution_options().get(IMMEDIATE):
+        session.execute(update(t.orders).where(false()).values(version=t.orders.c.version))
 
 
 @dataclass(frozen=True)
@@ -59,8 +78,11 @@ class OrderRepository:
                 selectinload(m.Order.decisions),  # type: ignore[arg-type]
             )
         )
-        if lock and self.session.bind and self.session.bind.dialect.name == "postgresql":
-            q = q.with_for_update(of=t.orders)
+        if lock:
+            if self.session.get_bind().dialect.name == "postgresql":
+                q = q.with_for_update(of=t.orders)
+            else:
+                take_write_lock(self.session)
         return self.session.scalars(q).first()
 
     def page(self, f: OrderFilter, after_id: int | None = None, before_id: int | None = None,
@@ -225,3 +247,89 @@ class RunRepository:
         if outcome:
             q = q.where(t.run_results.c.outcome == outcome)
         return list(self.session.scalars(q.order_by(t.run_results.c.id).limit(limit)))
+
+
+GENESIS = "0" * 64
+"""The predecessor of the first audit record."""
+
+
+def chain_hash(prev: str, at: datetime, actor: str, action: str, order_id: int | None, detail: str) -> str:
+    """SHA-256 over a canonical serialization of one record and its predecessor's hash: compact
+    JSON of a fixed list (no key order to disagree on), the time to the microsecond, UTF-8."""
+    body = json.dumps([prev, at.isoformat(timespec="microseconds"), actor, action, order_id, detail],
+                      ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(body.encode("utf-8")).hexdigest()
+
+
+class AuditChainError(Exception):
+    """The chain head is gone: nothing more is appended until someone looks (d400 audit verify)."""
+
+
+@dataclass(frozen=True)
+class ChainCheck:
+    """What `verify` found: records checked, the head hash (to keep outside the database), and the
+    first broken link (record id and why) when there is one."""
+
+    checked: int
+    head_hash: str
+    broken_id: int | None = None
+    reason: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.broken_id is None and not self.reason
+
+
+class AuditRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def append(self, rows: list[dict[str, Any]]) -> None:
+        """Chain and insert records in this transaction. The UPDATE of the head row comes first: it
+        takes the row lock on PostgreSQL and the write lock on SQLite, held until commit, so
+        concurrent appenders queue and each chains onto the hash the previous one committed."""
+        if not rows:
+            return
+        h = t.audit_head
+        prev = self.session.execute(
+            update(h).where(h.c.id == 1).values(n=h.c.n + len(rows)).returning(h.c.hash)).scalar()
+        if prev is None:
+            raise AuditChainError("audit chain head missing: run d400 audit verify")
+        for r in rows:
+            at = r["at"]
+            if at.tzinfo is not None:  # stored without zone: hash what is read back
+                r["at"] = at = at.astimezone().replace(tzinfo=None)
+            r["prev_hash"] = prev
+            r["hash"] = prev = chain_hash(prev, at, r["actor"], r["action"], r.get("order_id"), r["detail"])
+        self.session.execute(insert(t.audit), rows)
+        self.session.execute(update(h).where(h.c.id == 1).values(hash=prev))
+
+    def head(self) -> tuple[int, str] | None:
+        row = self.session.execute(select(t.audit_head.c.n, t.audit_head.c.hash).where(t.audit_head.c.id == 1)).first()
+        return (row[0], row[1]) if row else None
+
+    def verify(self, page: int = 5000) -> ChainCheck:
+        """Walk the chain in id order: each record must name its predecessor's hash and hash to its
+        own; the head row must name the last hash and the number of records."""
+        a = t.audit
+        prev, last_id, checked = GENESIS, 0, 0
+        while True:
+            rows = self.session.execute(
+                select(a.c.id, a.c.at, a.c.actor, a.c.action, a.c.order_id, a.c.detail, a.c.prev_hash, a.c.hash)
+                .where(a.c.id > last_id).order_by(a.c.id).limit(page)).all()
+            for rid, at, actor, action, order_id, detail, prev_hash, own in rows:
+                if prev_hash != prev:
+                    return ChainCheck(checked, prev, rid, "does not name the hash of the record before it")
+                if own != chain_hash(prev, at, actor, action, order_id, detail):
+                    return ChainCheck(checked, prev, rid, "content does not match its hash")
+                prev, checked = own, checked + 1
+            if len(rows) < page:
+                break
+            last_id = rows[-1][0]
+        head = self.head()
+        if head is None:
+            return ChainCheck(checked, prev, None, "chain head row missing")
+        if head != (checked, prev):
+            return ChainCheck(checked, prev, None,
+                              f"chain head says {head[0]} records ending {head[1][:12]}…: records removed or added")
+        return ChainCheck(checked, prev)

@@ -238,6 +238,19 @@ audit = Table(
     Column("action", String(30), nullable=False),
     Column("order_id", Integer, index=True),
     Column("detail", ScrubbedText(), nullable=False),
+    # Hash chain (0005): each record carries its predecessor's hash and its own, SHA-256 over a
+    # canonical serialization (repositories.chain_hash); `d400 audit verify` walks it.
+    Column("prev_hash", String(64)),
+    Column("hash", String(64)),
+)
+
+audit_head = Table(
+    "audit_head", metadata,
+    # One row (id 1): the chain's last hash and its length. Appenders lock it (PostgreSQL row lock,
+    # SQLite write lock) so two transactions never chain onto the same predecessor.
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("n", BigInteger, nullable=False),
+    Column("hash", String(64), nullable=False),
 )
 
 order_drafts = Table(

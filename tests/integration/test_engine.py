@@ -337,3 +337,31 @@ async def test_reconciler_sweeps_holds_nobody_needs(engine, issuer) -> None:
         conn.execute(update(t.orders).where(t.orders.c.id == r.order.id).values(status="CANCELLED"))
     await engine.reconcile(SUPER)
     assert issuer.live_holds() == {}
+
+
+async def test_amounts_and_ids_out_of_range_are_refused_before_the_database(engine) -> None:  # type: ignore[no-untyped-def]
+    """Issue 9 point 10. Before: a total past what money takes raised MoneyError (a ValueError, shown
+    as 'unexpected error') from the flush, and a 20-digit id an OverflowError or a DataError."""
+    from d400tui.engine import NotFound
+
+    with engine.db.uow() as uow:
+        uow.session.add(m.Article("LUXE001", "Montre", Decimal("9999.99"), Decimal("20.00")))
+        uow.commit()
+    draft = engine.create_order(OPER, 100001, [A])
+    for lines in ([("LUXE001", 9999)], [("LUXE001", 834)] * 2):  # 119 M€, then two lines of 10 M€ together
+        with pytest.raises(EngineError, match="trop élevé") as info:
+            await engine.place_order(OPER, 100001, lines, card("4970100000000014"))
+        assert info.value.field == "article"
+        with pytest.raises(EngineError, match="trop élevé"):
+            await engine.modify_lines(OPER, draft.id, lines)
+    assert engine.get_order(draft.id).total == Decimal("71.99")  # unchanged
+    assert (await engine.place_order(OPER, 100001, [("LUXE001", 833)], card("4970100000000014"))).order.total
+    for big in (10**20, 2**31, -1, 0):
+        with pytest.raises(NotFound):
+            engine.get_order(big)
+        with pytest.raises(NotFound):
+            await engine.cancel_order(OPER, big, "x")
+        with pytest.raises(NotFound):
+            engine.get_customer(big)
+        with pytest.raises(NotFound):
+            engine.create_order(OPER, big, [A])
