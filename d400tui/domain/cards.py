@@ -304,4 +304,25 @@ def scrub(text: str) -> str:
                 continue
             for spans in _escaped_digits(m):
                 _mask(text, spans, out)
+        _close_broken_escapes(out)
     return "".join(out)
+
+
+def _close_broken_escapes(out: list[str]) -> None:
+    """Masking may cut an escape in two (the hex of a `\\u0034`, the inner `\\t` of JSON inside
+    JSON): the backslashes before it and what is left of the escape are masked too, so the text
+    stays valid JSON or repr at every level of encoding and keeps its length."""
+    i, n = 0, len(out)
+    while i < n:
+        if out[i] != "\\":
+            i += 1
+            continue
+        j = i
+        while j < n and out[j] == "\\":
+            j += 1
+        if j < n:  # an odd run escapes out[j] here, an even one in the text it encodes
+            width = {"u": 5, "x": 3}.get(out[j], 1)
+            if "*" in out[j:j + width]:
+                out[i:j + width] = ["*"] * len(out[i:j + width])
+        i = j
+

@@ -152,7 +152,7 @@ NOT_FREE_TEXT = {  # String columns that hold codes, identifiers or references, 
     "authorizations.operator", "authorizations.owner", "decisions.operator", "decisions.shown_category",
     "decisions.shown_code", "operators.name", "operators.password_hash", "precheck_runs.kind",
     "precheck_runs.operator", "run_results.outcome", "run_results.code", "run_results.category",
-    "audit.action", "order_drafts.operator",
+    "audit.action", "audit.prev_hash", "audit.hash", "audit_head.hash", "order_drafts.operator",
 }
 
 
