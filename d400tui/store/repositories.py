@@ -13,6 +13,12 @@ from sqlalchemy.orm import Session, selectinload
 from d400tui.domain import model as m
 
 from . import tables as t
+from .search_keys import digits, fold
+
+
+def _like(text: str) -> str:
+    """What was typed, matched literally: % and _ are not wildcards for an operator."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 @dataclass(frozen=True)
@@ -114,13 +120,22 @@ class CustomerRepository:
         return self.session.get(m.Customer, customer_id)
 
     def search(self, text: str = "", limit: int = 50, after_id: int = 0) -> list[m.Customer]:
-        q = select(m.Customer).where(t.customers.c.id > after_id)
+        """By name or city (accents and case ignored), postcode prefix, phone digits or customer
+        number, in customer-number order; compares with the folded keys stored on insert."""
+        c = t.customers.c
+        q = select(m.Customer).where(c.id > after_id)
         text = text.strip()
         if text:
-            like = f"%{text.upper()}%"
-            q = q.where(or_(func.upper(t.customers.c.name).like(like), t.customers.c.postcode.like(f"{text}%"),
-                            func.upper(t.customers.c.city).like(like)))
-        return list(self.session.scalars(q.order_by(t.customers.c.id).limit(limit)))
+            conds = [c.search_key.like(f"%{_like(fold(text))}%", escape="\\")]
+            num = digits(text)
+            if num and num == text.replace(" ", "").replace(".", "").replace("-", ""):
+                conds.append(c.postcode.like(f"{num}%"))
+                if len(num) >= 4:
+                    conds.append(c.phone_key.like(f"%{num}%"))
+                if len(num) <= 9:
+                    conds.append(c.id == int(num))
+            q = q.where(or_(*conds))
+        return list(self.session.scalars(q.order_by(c.id).limit(limit)))
 
     def count(self) -> int:
         return self.session.scalar(select(func.count()).select_from(t.customers)) or 0
@@ -134,11 +149,11 @@ class ArticleRepository:
         return self.session.get(m.Article, code.strip().upper())
 
     def search(self, text: str = "", limit: int = 50, after_code: str = "") -> list[m.Article]:
+        """By code or label, accents and case ignored (the folded key stored on insert)."""
         q = select(m.Article).where(t.articles.c.code > after_code)
         text = text.strip()
         if text:
-            like = f"%{text.upper()}%"
-            q = q.where(or_(func.upper(t.articles.c.label).like(like), t.articles.c.code.like(like)))
+            q = q.where(t.articles.c.search_key.like(f"%{_like(fold(text))}%", escape="\\"))
         return list(self.session.scalars(q.order_by(t.articles.c.code).limit(limit)))
 
 

@@ -28,6 +28,8 @@ from d400tui.domain import model as m
 from d400tui.domain.cards import Brand, MaskedCard
 from d400tui.domain.money import from_cents, to_cents
 
+from . import search_keys as sk
+
 
 class Cents(TypeDecorator[Decimal]):
     """Decimal euros ↔ integer cents: exact on every backend."""
@@ -73,8 +75,13 @@ customers = Table(
     Column("postcode", String(10), nullable=False),
     Column("city", String(40), nullable=False),
     Column("phone", String(20), nullable=False, default=""),
+    # folded copies for the F4 prompts (migration 0006), computed on insert from the row written
+    Column("search_key", String(120), nullable=False, default=sk.customer_key_default),
+    Column("phone_key", String(20), nullable=False, default=sk.phone_key_default),
     Index("ix_customers_name", "name"),
     Index("ix_customers_postcode", "postcode"),
+    Index("ix_customers_search_key", "search_key"),
+    Index("ix_customers_phone_key", "phone_key"),
 )
 
 articles = Table(
@@ -83,6 +90,8 @@ articles = Table(
     Column("label", String(80), nullable=False),
     Column("unit_price", Cents, nullable=False),
     Column("vat_rate", Cents, nullable=False),
+    Column("search_key", String(120), nullable=False, default=sk.article_key_default),
+    Index("ix_articles_search_key", "search_key"),
 )
 
 orders = Table(
