@@ -30,6 +30,7 @@ class OrderFilter:
     since: date | None = None
     until: date | None = None
     awaiting_decision: bool | None = None
+    created_by: str | None = None  # "mes commandes": the operator who entered them
 
 
 @dataclass(frozen=True)
@@ -92,6 +93,8 @@ class OrderRepository:
             q = q.where(o.c.order_date <= f.until)
         if f.awaiting_decision is not None:
             q = q.where(o.c.awaiting_decision == f.awaiting_decision)
+        if f.created_by is not None:
+            q = q.where(o.c.created_by == f.created_by)
         if before_id is not None:
             rows = self.session.execute(q.where(o.c.id > before_id).order_by(o.c.id.asc()).limit(limit)).all()
             rows = list(reversed(rows))

@@ -121,6 +121,7 @@ orders = Table(
     Index("ix_orders_hold", "hold", "id"),
     # "Commandes en attente de décision": few rows among many, read newest first.
     Index("ix_orders_awaiting", "awaiting_decision", "id"),
+    Index("ix_orders_created_by", "created_by", "id"),
 )
 
 order_lines = Table(

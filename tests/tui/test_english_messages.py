@@ -41,7 +41,7 @@ async def test_refused_operation_in_english(monkeypatch, engine):
         await pilot.press("enter")
         await wait_idle(pilot)
         assert screen_name(pilot) == "WorkOrdersScreen"
-        assert message(pilot) == f"order {oid} cancelled"
+        assert message(pilot) == f"Order {oid} cancelled: cannot be changed"  # refused, said plainly
         await fill(pilot, "sfl-opt-0", "5")
         await pilot.press("enter")
         await wait_for_display(pilot)

@@ -1,5 +1,6 @@
 """folded search keys on customers and articles (accent- and case-insensitive F4 prompts on
-SQLite and PostgreSQL alike), backfilled from the rows already there
+SQLite and PostgreSQL alike), backfilled from the rows already there; an index for the
+operator filter of the order lists ("mes commandes")
 
 Revision ID: 0006
 Revises: 0004
@@ -37,9 +38,11 @@ def upgrade() -> None:
     op.create_index("ix_customers_search_key", "customers", ["search_key"])
     op.create_index("ix_customers_phone_key", "customers", ["phone_key"])
     op.create_index("ix_articles_search_key", "articles", ["search_key"])
+    op.create_index("ix_orders_created_by", "orders", ["created_by", "id"])  # "mes commandes", newest first
 
 
 def downgrade() -> None:
+    op.drop_index("ix_orders_created_by", table_name="orders")
     op.drop_index("ix_articles_search_key", table_name="articles")
     op.drop_index("ix_customers_phone_key", table_name="customers")
     op.drop_index("ix_customers_search_key", table_name="customers")
