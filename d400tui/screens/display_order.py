@@ -37,10 +37,9 @@ def order_text(o: m.Order, customer: str) -> str:
     out = [
         t("display.header", order=o.id, date=day(o.order_date), channel=words.channel(o.channel.value),
           status=t(f"status.{o.status.value}"), hold=t(f"hold.{o.hold.value}")),
-        t("display.customer", id=o.customer_id, name=customer),
+        t("display.customer", id=o.customer_id, name=customer[:30], total=amount(o.total)),
         t("display.payment", method=t(f"method.{o.payment_method.value}"),
-          card=f"{o.card} {o.card.brand.value} {o.card.expiry}" if o.card else "-", plan=words.plan(o.plan),
-          total=amount(o.total)),
+          card=f"{o.card} {o.card.brand.value} {o.card.expiry}" if o.card else "", plan=words.plan(o.plan)),
     ]
     if o.awaiting_decision:
         out.append(t("display.awaiting"))

@@ -74,7 +74,7 @@ class PrecheckScreen(ResultsMixin, OrderOptions, D400Screen):
         self.notes: list[str] = []
 
     def compose(self) -> ComposeResult:
-        self.page_size = self.page_size or max(4, self.app.size.height - 16)
+        self.page_size = self.page_size or max(4, self.app.size.height - 14)  # 3 last runs shown
         yield from self.frame_top()
         with Vertical(classes="body"):
             with Horizontal(classes="row"):

@@ -33,7 +33,9 @@ CHANNEL_WORDS = {"PHONE": "PHONE", "TEL": "PHONE", "TÉL": "PHONE", "MAIL": "MAI
                  "SHOP": "SHOP", "MAGASIN": "SHOP"}
 MINE_WORDS = {"O": True, "Y": True, "N": False}
 CODE_FIELDS = {"f-status": "status", "f-hold": "hold", "f-channel": "channel", "f-mine": "mine"}
-ROWS_AROUND = 12  # lines of the screen that are not rows of the page (header, filters, legend, message…)
+ROWS_AROUND = 11  # lines that are not rows of the page: header, 2 filter rows, the active filters, 2
+#                   options, heading, Plus…, legend, message line, one spare (filters or legend wrapping)
+NAME_MAX = 30  # a wider terminal widens the customer name up to this, the rest stays at the right
 
 
 def row_text(r: OrderRow, name_width: int = 15) -> str:
@@ -65,6 +67,7 @@ def filter_words(f: OrderFilter) -> str:
 
 
 class WorkOrdersScreen(ResultsMixin, OrderOptions, D400Screen):
+    DEFAULT_CSS = "WorkOrdersScreen #filters { height: auto; max-height: 2; }"
     SCREEN_ID = "WRKORD"
     TITLE_KEY = "work.title"
     LEGEND_KEY = "legend.work"
@@ -90,7 +93,7 @@ class WorkOrdersScreen(ResultsMixin, OrderOptions, D400Screen):
         self.typed: dict[int, str] = {}  # order id → option typed on a page since left (kept when paging)
 
     def name_width(self) -> int:
-        return 15 + max(0, self.app.size.width - 80)
+        return min(NAME_MAX, 15 + max(0, self.app.size.width - 80))
 
     def heading(self) -> str:
         return t("work.heading", customer=t("lists.col_customer")[: self.name_width()].ljust(self.name_width()))
@@ -118,7 +121,7 @@ class WorkOrdersScreen(ResultsMixin, OrderOptions, D400Screen):
                 yield EntryField(width=7, id="f-position")
                 yield Static(t("lists.mine"), classes="lbl", markup=False)
                 yield EntryField(width=1, upper=True, id="f-mine")
-                yield Static("", id="filters", classes="hint", markup=False)
+            yield Static("", id="filters", classes="hint", markup=False)
             yield Static(t("work.options1"), classes="label", markup=False)
             yield Static(t("work.options2"), classes="label", markup=False)
             yield Subfile(self.heading(), self.page_size, id="orders")

@@ -8,6 +8,7 @@ from __future__ import annotations
 from d400tui.domain import model as m
 from d400tui.engine.demo import generate_orders
 from d400tui.engine.operators import sign_on as engine_sign_on
+from d400tui.screens.work_orders import ROWS_AROUND
 
 from .conftest import FIXED
 from .helpers import fill, message, screen_text, sign_on, type_text, wait_for
@@ -191,7 +192,7 @@ async def test_paging_exact_after_a_resize(make_app, engine):
         await pilot.pause()
         assert message(pilot) == said  # the message line is kept
         size = app.screen.page_size
-        assert size == 20 - 12
+        assert size == 20 - ROWS_AROUND
         assert keys(app)[0] == seen[len(seen) // 2]  # same first row
         page = keys(app)
         await pilot.press("pagedown")
