@@ -201,9 +201,14 @@ class PrecheckScreen(ResultsMixin, OrderOptions, D400Screen):
                     # run held it for its whole length (no clock, no bar, no key). Its own loop in a
                     # thread; the issuer and the database are thread-safe, progress comes back here.
                     loop = asyncio.get_running_loop()
+                    sent = [0]
 
                     def progress_here(done: int, total: int) -> None:
-                        loop.call_soon_threadsafe(progress, done, total)
+                        # a hundred steps at most: one repaint per instalment, from another thread,
+                        # made the run 2.6 times longer (400 captures: 17.9 s against 6.8 s)
+                        if done == total or done - sent[0] >= max(1, total // 100):
+                            sent[0] = done
+                            loop.call_soon_threadsafe(progress, done, total)
 
                     run = await asyncio.to_thread(
                         lambda: asyncio.run(fn(self.actor, run_date, concurrency, progress_here)))

@@ -281,3 +281,49 @@ async def test_operators_screen_refused_to_an_operator(make_app, engine):
         await pilot.press("enter")
         await pilot.pause()
         assert message(pilot) == "Option réservée aux superviseurs"
+
+
+async def test_capture_runs_off_the_screen_loop_after_its_confirmation(make_app, engine):
+    """The in-process issuer never yields: the capture must not run on the screen's loop (it froze
+    screen, clock and keys for the whole run). Its calls come from another thread, and its
+    progress reaches the bar; F12 on the confirmation captures nothing."""
+    import threading
+
+    cards = await demo_tokens_for(engine)
+    generate_orders(engine.db, 6, cards, today=FIXED.date(), all_due=True)
+    await engine.precheck(m.Actor("SUPER1", True), FIXED.date(), 2)
+    issuer = engine.acquirer.issuer
+    threads: list[threading.Thread] = []
+    real = issuer.capture
+
+    def spy(*a, **kw):  # type: ignore[no-untyped-def]
+        threads.append(threading.current_thread())
+        return real(*a, **kw)
+
+    issuer.capture = spy
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await sign_on(pilot, "SUPER1", "super1-demo")
+        await type_text(pilot, "10")
+        await pilot.press("enter")
+        await pilot.pause()
+        await fill(pilot, "action", "2")
+        await pilot.press("f10")
+        await wait_for(pilot, lambda: screen_name(pilot) == "ConfirmRunScreen")
+        await pilot.press("f12")
+        await pilot.pause()
+        assert message(pilot) == "Encaissement non lancé" and not threads
+        await pilot.press("f10")
+        await wait_for(pilot, lambda: screen_name(pilot) == "ConfirmRunScreen")
+        await pilot.press("enter")
+        await wait_idle(pilot)
+        assert "6 acc." in message(pilot)
+        bar = app.screen.query_one("#progress")
+        assert bar.progress == bar.total == 6
+    assert len(threads) == 6 and all(th is not threading.main_thread() for th in threads)
+
+
+async def demo_tokens_for(engine):  # type: ignore[no-untyped-def]
+    from d400tui.engine.demo import demo_tokens
+
+    return await demo_tokens(engine.acquirer)
