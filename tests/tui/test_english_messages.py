@@ -47,7 +47,8 @@ async def test_refused_operation_in_english(monkeypatch, engine):
         await wait_for_display(pilot)
         shot = screen_text(app)
         assert "Cancellation reason: client parti" in shot  # the operator's own words, as typed
-        assert "VOIDED     00 Approved" in shot and "Autorisation accordée" not in shot  # the label, stored in French
+        # the state in words, not the code; the label stored in French shown in English
+        assert "Voided      00 Approved" in shot and "VOIDED" not in shot and "Autorisation accordée" not in shot
 
 
 async def wait_for_display(pilot) -> None:
