@@ -85,7 +85,7 @@ class PrecheckScreen(ResultsMixin, OrderOptions, D400Screen):
                 yield Static(t("precheck.action"), classes="lbl", markup=False)
                 yield EntryField("1", width=1, id="action")
                 yield Static(t("precheck.action_hint"), classes="hint", markup=False)
-            yield ProgressBar(total=None, show_eta=False, id="progress")
+            yield ProgressBar(total=1, show_eta=False, id="progress")  # at rest: 0 %, not a pulsing bar
             yield Static("", id="runs", markup=False)
             with Horizontal(classes="row"):
                 yield Static(t("lists.view"), classes="lbl", markup=False)
