@@ -22,8 +22,10 @@ from d400tui.store.db import Database
 from .operators import seed_operators
 
 DEMO_OPERATORS = (("OPER1", "oper1-demo", False), ("SUPER1", "super1-demo", True))
-# Good test cards the demo tokenizes once (the token, never the number, goes on orders).
-DEMO_CARDS = (("4970100000000014", "12/30"), ("5130100000000018", "06/31"))
+# Cards of the demo's own (data/test_cards.csv, ceilings no demo reaches), tokenized once (the token,
+# never the number, goes on orders): a pre-check of demo orders holds amounts on these, so the
+# README's test cards still behave as the README says afterwards.
+DEMO_CARDS = (("4970109000000015", "12/30"), ("5130109000000019", "06/31"))
 
 
 def seed_reference(db: Database) -> bool:

@@ -16,15 +16,17 @@ from d400tui.widgets import EntryField, FKeyLegend, MessageLine
 from .base import D400Modal
 from .fmt import amount, day
 
+CONFIRM_KEYS = [*D400Modal.BINDINGS,
+                Binding("f10", "confirm", t("key.f10"), show=False, id="d400.validate", tooltip=t("key.f10")),
+                Binding("enter", "confirm", t("key.f10"), show=False, id="d400.enter", tooltip=t("key.f10"))]
+
 
 class ConfirmScreen(D400Modal):
     """kind: delete → dismiss(True); cancel → dismiss(reason); deferred → dismiss((seq, pay_now))."""
 
     SCREEN_ID = "CONFIRM"
     LEGEND_KEY = "legend.confirm"
-    BINDINGS = [*D400Modal.BINDINGS,
-                Binding("f10", "confirm", t("key.f10"), show=False, id="d400.validate", tooltip=t("key.f10")),
-                Binding("enter", "confirm", t("key.f10"), show=False, id="d400.enter", tooltip=t("key.f10"))]
+    BINDINGS = [*CONFIRM_KEYS, Binding("f4", "prompt", t("key.f4"), show=False, id="d400.prompt", tooltip=t("key.f4"))]
     DEFAULT_CSS = """
     ConfirmScreen { align: center middle; }
     ConfirmScreen > #panel { width: 76; height: auto; border: heavy #ffff55; background: black; padding: 0 1; }
@@ -71,6 +73,17 @@ class ConfirmScreen(D400Modal):
     def _enter(self) -> None:
         self.action_confirm()
 
+    def action_prompt(self) -> None:
+        """F4 on the reason (common reasons) or on the fate of a deferred amount."""
+        from .prompt import prompt_codes
+
+        f = self.focused
+        kind = {"reason": "reason", "fate": "fate"}.get(getattr(f, "id", None) or "")
+        if kind and isinstance(f, EntryField):
+            prompt_codes(self, kind, f)
+        else:
+            self.message(t("lists.f4_where"))
+
     def action_confirm(self) -> None:
         self.clear_errors()
         if self.kind == "delete":
@@ -90,3 +103,24 @@ class ConfirmScreen(D400Modal):
                 self.field_error(fate_f, t("confirm.fate_invalid"))
                 return
             self.dismiss((int(seq_f.text), fate_f.text == "2"))
+
+
+class ConfirmRunScreen(ConfirmScreen):
+    """A batch run about to start, in words (what, how many, how much): Enter/F10 → True, F12 → None."""
+
+    BINDINGS = CONFIRM_KEYS
+
+    def __init__(self, title: str, text: str) -> None:
+        super(ConfirmScreen, self).__init__()
+        self.title_text, self.text = title, text
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="panel"):
+            yield Static(self.title_text, classes="strong", markup=False)
+            yield Static(self.text, markup=False)
+            yield Static(t("lists.ask_run"), classes="label", markup=False)
+            yield MessageLine()
+            yield FKeyLegend(t(self.LEGEND_KEY))
+
+    def action_confirm(self) -> None:
+        self.dismiss(True)

@@ -1,34 +1,45 @@
 """DSPORD — display one order: header, lines, instalments, authorization history (masked card only),
-decisions (who, when, what was shown)."""
+decisions (who, when, what was shown), all in words; B/L/M/R decide on it from here."""
 
 from __future__ import annotations
 
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import VerticalScroll
-from textual.widgets import Static
+from textual.containers import Horizontal, VerticalScroll
+from textual.widgets import Input, Static
 
 from d400tui.domain import model as m
 from d400tui.engine import USER_ERRORS
 from d400tui.i18n import t
 from d400tui.i18n.engine_text import tx
+from d400tui.widgets import EntryField
 
+from . import words
 from .base import D400Screen
 from .fmt import amount, day, stamp
+from .options import OrderOptions
+from .results import F1_RESULTS, ResultsMixin
 
 
 def void_part(a: m.Authorization) -> str:
-    return f"  {t('display.void')} {a.void_state.value}" if a.void_state is not m.VoidState.NONE else ""
+    if a.void_state is m.VoidState.NONE:
+        return ""
+    return f"  {t('display.void')} {t(f'lists.void_{a.void_state.value}')}"
+
+
+def shown_words(category: str, code: str, label: str) -> str:
+    head = t(f"category.{category}") if category else ""
+    return " ".join(p for p in (head, code, tx(label)[:20]) if p)
 
 
 def order_text(o: m.Order, customer: str) -> str:
     out = [
-        t("display.header", order=o.id, date=day(o.order_date), channel=o.channel.value,
+        t("display.header", order=o.id, date=day(o.order_date), channel=words.channel(o.channel.value),
           status=t(f"status.{o.status.value}"), hold=t(f"hold.{o.hold.value}")),
-        t("display.customer", id=o.customer_id, name=customer),
+        t("display.customer", id=o.customer_id, name=customer[:30], total=amount(o.total)),
         t("display.payment", method=t(f"method.{o.payment_method.value}"),
-          card=f"{o.card} {o.card.brand.value} {o.card.expiry}" if o.card else "-", plan=o.plan,
-          total=amount(o.total)),
+          card=f"{o.card} {o.card.brand.value} {o.card.expiry}" if o.card else "", plan=words.plan(o.plan)),
     ]
     if o.awaiting_decision:
         out.append(t("display.awaiting"))
@@ -48,8 +59,9 @@ def order_text(o: m.Order, customer: str) -> str:
         out.append(t("display.none"))
     for a in o.authorizations:
         seq = next((i.seq for i in o.instalments if i.id == a.instalment_id), "-")
-        out.append(f" {a.id or 0:>4} {a.kind.value[:4]} {t('display.seq')} {seq} {a.card} {amount(a.amount):>10} "
-                   f"{a.state.value:<9} {a.response_code or '':>3} {tx(a.label or '')[:20]}")
+        out.append(f" {a.id or 0:>4} {words.auth_kind(a.kind.value)[:6]:<6} {t('display.seq')} {seq} {a.card} "
+                   f"{amount(a.amount):>10} {words.auth_state(a.state.value)[:10]:<10} {a.response_code or '':>3} "
+                   f"{tx(a.label or '')[:20]}")
         out.append(f"      {t('display.auth_code')} {a.auth_code or '-'}  "
                    f"{t('display.asked')} {stamp(a.requested_at)}"
                    f"  {t('display.answered')} {stamp(a.answered_at)}"
@@ -60,11 +72,11 @@ def order_text(o: m.Order, customer: str) -> str:
         out.append(t("display.none"))
     for d in o.decisions:
         out.append(f" {stamp(d.at)} {d.operator:<10} {t(f'decision.kind_{d.kind.value}'):<22} "
-                   f"{t('display.shown')} {d.shown_category} {d.shown_code} {tx(d.shown_label)[:20]}")
+                   f"{t('display.shown')} {shown_words(d.shown_category, d.shown_code, d.shown_label)}")
     return "\n".join(out)
 
 
-class DisplayOrderScreen(D400Screen):
+class DisplayOrderScreen(ResultsMixin, OrderOptions, D400Screen):
     SCREEN_ID = "DSPORD"
     TITLE_KEY = "display.title"
     LEGEND_KEY = "legend.display"
@@ -72,22 +84,61 @@ class DisplayOrderScreen(D400Screen):
                 Binding("f5", "refresh", t("key.f5"), show=False, id="d400.refresh", tooltip=t("key.f5")),
                 Binding("ctrl+r", "refresh", t("key.f5"), show=False, id="d400.refresh.ctrl", tooltip=t("key.f5")),
                 Binding("pagedown", "page_down", show=False, id="d400.page_down"),
-                Binding("pageup", "page_up", show=False, id="d400.page_up")]
+                Binding("pageup", "page_up", show=False, id="d400.page_up"),
+                Binding("f4", "prompt", t("key.f4"), show=False, id="d400.prompt", tooltip=t("key.f4")), F1_RESULTS]
     DEFAULT_CSS = "DisplayOrderScreen #detail { height: 1fr; padding: 0 1; }"
+    ALLOWED = ("B", "L", "M", "R")
 
     def __init__(self, order_id: int) -> None:
         super().__init__()
         self.order_id = order_id
+        self.queue: list[tuple[int, int, str]] = []
+        self.notes: list[str] = []
+        self.outcome: str | None = None  # what was decided here, for the list it was opened from
 
     def compose(self) -> ComposeResult:
         yield from self.frame_top()
         with VerticalScroll(id="detail"):
             yield Static("", id="text", markup=False)
+        with Horizontal(classes="row", id="decide-row"):
+            yield Static(t("lists.decide"), classes="lbl", markup=False)
+            yield EntryField(width=1, upper=True, id="decide")
+            yield Static(t("lists.decide_hint"), classes="hint", markup=False)
         yield from self.frame_bottom()
 
     def on_mount(self) -> None:
         self.action_refresh()
-        self.query_one("#detail").focus()
+        self.query_one("#decide", EntryField).focus()
+
+    def action_back(self) -> None:
+        self.dismiss(self.outcome)
+
+    def action_prompt(self) -> None:
+        from .prompt import prompt_codes
+
+        prompt_codes(self, "decision", self.query_one("#decide", EntryField))
+
+    @on(Input.Submitted, "#decide")
+    def process(self) -> None:
+        if self.busy or self.queue:
+            return
+        self.clear_errors()
+        f = self.query_one("#decide", EntryField)
+        if not f.text:
+            return
+        if f.text not in self.ALLOWED:
+            self.field_error(f, t("decision.bad_choice", code=f.text[:1]))
+            return
+        code, f.value = f.text, ""
+        self.start_options([(-1, self.order_id, code)])
+
+    def clear_option(self, i: int) -> None:
+        return None
+
+    def after_options(self) -> None:
+        self.action_refresh()
+        if self.notes:
+            self.outcome = " | ".join(self.notes)
 
     def action_refresh(self) -> None:
         try:

@@ -14,7 +14,7 @@ from d400tui.widgets import EntryField
 from .base import D400Screen
 
 OPTIONS = (("1", "menu.opt_entry", False), ("2", "menu.opt_work", False), ("3", "menu.opt_awaiting", False),
-           ("10", "menu.opt_precheck", True), ("90", "menu.opt_signoff", False))
+           ("10", "menu.opt_precheck", True), ("11", "menu.opt_operators", True), ("90", "menu.opt_signoff", False))
 
 
 class MenuScreen(D400Screen):
@@ -68,12 +68,19 @@ class MenuScreen(D400Screen):
         elif code in ("2", "3"):
             self.app.push_screen(self.d400.work_orders_screen(awaiting=code == "3"))
         elif code == "10":
-            if not self.actor.supervisor:
+            if not self.actor.supervisor:  # the engine refuses anyway
                 self.field_error(field, t("menu.supervisor_only"))
                 return
             from .precheck import PrecheckScreen
 
             self.app.push_screen(PrecheckScreen())
+        elif code == "11":
+            if not self.actor.supervisor:  # the engine refuses anyway (engine.operators)
+                self.field_error(field, t("menu.supervisor_only"))
+                return
+            from .operators import OperatorsScreen
+
+            self.app.push_screen(OperatorsScreen())
         elif code == "90":
             self.d400.sign_off()
         else:

@@ -16,6 +16,12 @@ from sqlalchemy.orm import Session, selectinload
 from d400tui.domain import model as m
 
 from . import tables as t
+from .search_keys import digits, fold
+
+
+def _like(text: str) -> str:
+    """What was typed, matched literally: % and _ are not wildcards for an operator."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 MAX_ID = 2**31 - 1
 """The largest id an Integer column holds on both databases (PostgreSQL integer is 32-bit)."""
@@ -43,6 +49,7 @@ class OrderFilter:
     since: date | None = None
     until: date | None = None
     awaiting_decision: bool | None = None
+    created_by: str | None = None  # "mes commandes": the operator who entered them
 
 
 @dataclass(frozen=True)
@@ -108,6 +115,8 @@ class OrderRepository:
             q = q.where(o.c.order_date <= f.until)
         if f.awaiting_decision is not None:
             q = q.where(o.c.awaiting_decision == f.awaiting_decision)
+        if f.created_by is not None:
+            q = q.where(o.c.created_by == f.created_by)
         if before_id is not None:
             rows = self.session.execute(q.where(o.c.id > before_id).order_by(o.c.id.asc()).limit(limit)).all()
             rows = list(reversed(rows))
@@ -136,13 +145,22 @@ class CustomerRepository:
         return self.session.get(m.Customer, customer_id)
 
     def search(self, text: str = "", limit: int = 50, after_id: int = 0) -> list[m.Customer]:
-        q = select(m.Customer).where(t.customers.c.id > after_id)
+        """By name or city (accents and case ignored), postcode prefix, phone digits or customer
+        number, in customer-number order; compares with the folded keys stored on insert."""
+        c = t.customers.c
+        q = select(m.Customer).where(c.id > after_id)
         text = text.strip()
         if text:
-            like = f"%{text.upper()}%"
-            q = q.where(or_(func.upper(t.customers.c.name).like(like), t.customers.c.postcode.like(f"{text}%"),
-                            func.upper(t.customers.c.city).like(like)))
-        return list(self.session.scalars(q.order_by(t.customers.c.id).limit(limit)))
+            conds = [c.search_key.like(f"%{_like(fold(text))}%", escape="\\")]
+            num = digits(text)
+            if num and num == text.replace(" ", "").replace(".", "").replace("-", ""):
+                conds.append(c.postcode.like(f"{num}%"))
+                if len(num) >= 4:
+                    conds.append(c.phone_key.like(f"%{num}%"))
+                if len(num) <= 9:
+                    conds.append(c.id == int(num))
+            q = q.where(or_(*conds))
+        return list(self.session.scalars(q.order_by(c.id).limit(limit)))
 
     def count(self) -> int:
         return self.session.scalar(select(func.count()).select_from(t.customers)) or 0
@@ -156,11 +174,11 @@ class ArticleRepository:
         return self.session.get(m.Article, code.strip().upper())
 
     def search(self, text: str = "", limit: int = 50, after_code: str = "") -> list[m.Article]:
+        """By code or label, accents and case ignored (the folded key stored on insert)."""
         q = select(m.Article).where(t.articles.c.code > after_code)
         text = text.strip()
         if text:
-            like = f"%{text.upper()}%"
-            q = q.where(or_(func.upper(t.articles.c.label).like(like), t.articles.c.code.like(like)))
+            q = q.where(t.articles.c.search_key.like(f"%{_like(fold(text))}%", escape="\\"))
         return list(self.session.scalars(q.order_by(t.articles.c.code).limit(limit)))
 
 

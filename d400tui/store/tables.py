@@ -28,6 +28,7 @@ from d400tui.domain import model as m
 from d400tui.domain.cards import Brand, MaskedCard
 from d400tui.domain.money import from_cents, to_cents
 
+from . import search_keys as sk
 from .types import ScrubbedText
 
 
@@ -75,8 +76,13 @@ customers = Table(
     Column("postcode", String(10), nullable=False),
     Column("city", ScrubbedText(40), nullable=False),
     Column("phone", ScrubbedText(20), nullable=False, default=""),
+    # folded copies for the F4 prompts (migration 0006), computed on insert from the row written
+    Column("search_key", ScrubbedText(120), nullable=False, default=sk.customer_key_default),
+    Column("phone_key", ScrubbedText(20), nullable=False, default=sk.phone_key_default),
     Index("ix_customers_name", "name"),
     Index("ix_customers_postcode", "postcode"),
+    Index("ix_customers_search_key", "search_key"),
+    Index("ix_customers_phone_key", "phone_key"),
 )
 
 articles = Table(
@@ -85,6 +91,8 @@ articles = Table(
     Column("label", ScrubbedText(80), nullable=False),
     Column("unit_price", Cents, nullable=False),
     Column("vat_rate", Cents, nullable=False),
+    Column("search_key", ScrubbedText(120), nullable=False, default=sk.article_key_default),
+    Index("ix_articles_search_key", "search_key"),
 )
 
 orders = Table(
@@ -114,6 +122,7 @@ orders = Table(
     Index("ix_orders_hold", "hold", "id"),
     # "Commandes en attente de décision": few rows among many, read newest first.
     Index("ix_orders_awaiting", "awaiting_decision", "id"),
+    Index("ix_orders_created_by", "created_by", "id"),
 )
 
 order_lines = Table(

@@ -55,6 +55,12 @@ class Subfile(Vertical):
         self.query_one("#sfl-text", Static).update(Text(texts, no_wrap=True, overflow="crop"))
         self.query_one("#sfl-more", Static).update(t("common.more") if more else t("common.bottom"))
 
+    def set_heading(self, heading: str) -> None:
+        """A heading whose columns follow the rows' (wider on a wider terminal)."""
+        if heading != self.heading:
+            self.heading = heading
+            self.query_one(".sfl-head", Static).update(heading)
+
     def options(self) -> list[tuple[int, object, str]]:
         """(row index, key, option typed) for every row with an option, top to bottom."""
         out = []

@@ -41,13 +41,14 @@ async def test_refused_operation_in_english(monkeypatch, engine):
         await pilot.press("enter")
         await wait_idle(pilot)
         assert screen_name(pilot) == "WorkOrdersScreen"
-        assert message(pilot) == f"order {oid} cancelled"
+        assert message(pilot) == f"Order {oid} cancelled: cannot be changed"  # refused, said plainly
         await fill(pilot, "sfl-opt-0", "5")
         await pilot.press("enter")
         await wait_for_display(pilot)
         shot = screen_text(app)
         assert "Cancellation reason: client parti" in shot  # the operator's own words, as typed
-        assert "VOIDED     00 Approved" in shot and "Autorisation accordée" not in shot  # the label, stored in French
+        # the state in words, not the code; the label stored in French shown in English
+        assert "Voided      00 Approved" in shot and "VOIDED" not in shot and "Autorisation accordée" not in shot
 
 
 async def wait_for_display(pilot) -> None:

@@ -331,6 +331,9 @@ async def test_paging_more_and_bottom(make_app, engine):
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
         await open_work(pilot)
+        await fill(pilot, "f-mine", "N")  # demo orders are nobody's: all orders, not "mes commandes"
+        await pilot.press("enter")
+        await pilot.pause()
         scr = app.screen
         first = list(scr.query_one("Subfile").keys)
         assert "Plus…" in screen_text(app)
@@ -366,6 +369,9 @@ async def test_supervisor_runs_precheck_and_capture(make_app, engine):
         assert "Accordée" in screen_text(app)
         await fill(pilot, "action", "2")
         await pilot.press("f10")
+        await wait_for(pilot, lambda: screen_name(pilot) == "ConfirmRunScreen")
+        assert "5 échéance(s) à encaisser" in screen_text(app)  # what will be captured, before it is
+        await pilot.press("enter")
         await wait_idle(pilot)
         assert "Encaissement" in message(pilot)
     assert [r.kind for r in engine.last_runs()] == ["CAPTURE", "PRECHECK"]

@@ -63,8 +63,9 @@ async def test_garbage_in_work_filters_and_options(make_app, junk):
         await type_text(pilot, "2")
         await pilot.press("enter")
         await pilot.pause()
-        for wid in ("f-status", "f-hold", "f-customer", "f-channel", "f-since"):
-            for other in ("f-status", "f-hold", "f-customer", "f-channel", "f-since"):
+        fields = ("f-status", "f-hold", "f-customer", "f-channel", "f-since", "f-position", "f-mine")
+        for wid in fields:
+            for other in fields:
                 _set(app, other, "")
             _set(app, wid, junk)
             await pilot.press("enter")
@@ -91,3 +92,42 @@ async def test_garbage_in_sign_on_and_menu(make_app, junk):
         await pilot.pause()
         assert type(app.screen).__name__ == "MenuScreen"
         assert message(pilot) or not junk.isprintable()  # control characters alone are dropped
+
+
+@pytest.mark.parametrize("junk", ["zz", "x" * 10_000, "\x1b\x00", "😀", "-1"])
+async def test_garbage_in_search_and_list_tools(make_app, engine, junk):
+    """The F4 search, the pre-check's view and options, the operators' options: one line, no crash."""
+    from d400tui.engine.demo import demo_tokens, generate_orders
+
+    generate_orders(engine.db, 3, await demo_tokens(engine.acquirer), all_due=True)
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await sign_on(pilot, "SUPER1", "super1-demo")
+        await type_text(pilot, "2")
+        await pilot.press("enter")
+        await pilot.pause()
+        app.screen.query_one("#f-customer").focus()
+        await pilot.press("f4")
+        await pilot.pause()
+        _set(app, "search", junk)
+        await pilot.press("enter")
+        await pilot.pause()
+        assert type(app.screen).__name__ == "PromptScreen"
+        assert message(pilot) in ("Aucun client trouvé", "")
+        await pilot.press("f12")
+        await pilot.press("f3")
+        await pilot.pause()
+        for option in ("10", "11"):
+            await type_text(pilot, option)
+            await pilot.press("enter")
+            await pilot.pause()
+            ids = ("view", "sfl-opt-0") if option == "10" else ("sfl-opt-0",)
+            for wid in ids:
+                _set(app, wid, junk)
+                await pilot.press("enter")
+                await pilot.pause()
+                # refused in words (control characters alone are dropped: nothing was typed)
+                assert app.is_running and (message(pilot) or not app.screen.query_one(f"#{wid}").text)
+                _set(app, wid, "")
+            await pilot.press("f3")
+            await pilot.pause()

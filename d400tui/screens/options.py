@@ -1,0 +1,171 @@
+"""Option codes typed in front of order rows (WRKORD, PRECHK), as one table of code → handler,
+processed top to bottom after a single Enter. An option that does not apply to the order (cancel
+an order already cancelled, block one already blocked…) is refused with a plain sentence before
+any confirmation, never reported as done; the engine refuses it anyway."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from d400tui.domain import model as m
+from d400tui.engine import USER_ERRORS, ValidationResult
+from d400tui.i18n import t
+from d400tui.i18n.engine_text import tx
+
+from .order_entry import AuthorizingMixin
+from .results import show_results
+from .words import status as status_word
+
+OPEN_ONLY = {"2", "7", "8", "9", "B", "L", "M", "R"}
+ACTION_KEY = {"2": "lists.act_modify", "4": "lists.act_delete", "7": "lists.act_cancel", "8": "lists.act_payment",
+              "9": "lists.act_deferred", "B": "lists.act_decide", "L": "lists.act_decide", "M": "lists.act_payment",
+              "R": "lists.act_decide"}
+DECISIONS = {"B": m.DecisionKind.BLOCK, "L": m.DecisionKind.RELEASE, "M": m.DecisionKind.CHANGE_METHOD,
+             "R": m.DecisionKind.RETRY}
+
+
+def not_applicable(order: m.Order, code: str) -> str | None:
+    """Why option `code` does not apply to `order`, in words; None when it does."""
+    closed = order.status in (m.OrderStatus.CANCELLED, m.OrderStatus.DELETED, m.OrderStatus.INVOICED)
+    if (code in OPEN_ONLY and closed) or (code == "4" and (
+            order.status in (m.OrderStatus.INVOICED, m.OrderStatus.DELETED)
+            or any(i.state is m.InstalmentState.CAPTURED for i in order.instalments))):
+        return t("lists.not_applicable", order=order.id, status=status_word(order.status.value).lower(),
+                 action=t(ACTION_KEY[code]))
+    if code == "B" and order.hold is m.PaymentHold.BLOCKED:
+        return t("lists.already_blocked", order=order.id)
+    if code == "L" and order.hold is m.PaymentHold.RELEASED:
+        return t("lists.already_released", order=order.id)
+    if code == "9" and not any(i.is_deferred(order.order_date) for i in order.pending_instalments()):
+        return t("work.no_deferred", order=order.id)
+    return None
+
+
+def void_note(res: ValidationResult) -> str:
+    if not res.voids:
+        return ""
+    return " — " + "; ".join(tx(v.message) for v in res.voids)
+
+
+def deferred_note(res: ValidationResult, oid: int, seq: int, pay_now: bool) -> str:
+    text = t("work.deferred_paid" if pay_now else "work.deferred_dropped", order=oid, seq=seq) + void_note(res)
+    return text + awaiting_note(res, oid)
+
+
+def awaiting_note(res: ValidationResult, oid: int) -> str:
+    f = res.failed
+    if f is None:
+        return ""
+    return " — " + t("entry.awaiting", order=oid, headline=t(f"category.{f.category.value}"), code=f.code)
+
+
+class OrderOptions(AuthorizingMixin):
+    """The option queue of a list of orders. The screen defines ALLOWED, `clear_option(i)` and
+    `after_options()` (reload the page, keep what is still typed)."""
+
+    ALLOWED: tuple[str, ...] = ()
+    HANDLERS: dict[str, str] = {"2": "opt_modify", "4": "opt_delete", "5": "opt_display", "7": "opt_cancel",
+                                "8": "opt_payment", "9": "opt_deferred", "B": "opt_decide", "L": "opt_decide",
+                                "M": "opt_decide", "R": "opt_decide"}
+    queue: list[tuple[int, int, str]]
+    notes: list[str]
+
+    def start_options(self, opts: list[tuple[int, int, str]]) -> None:
+        self.queue = list(opts)
+        self.notes = []
+        self.next_option()
+
+    def next_option(self) -> None:
+        if not self.queue:
+            self.after_options()
+            show_results(self, self.notes)
+            return
+        i, oid, code = self.queue.pop(0)
+        self.clear_option(i)
+        try:
+            order = self.engine.get_order(oid)  # type: ignore[attr-defined]
+            why = not_applicable(order, code)
+            if why:
+                self.done(why)
+                return
+            getattr(self, self.HANDLERS[code])(order, code)
+        except USER_ERRORS as exc:
+            self.done(tx(exc))
+
+    def done(self, note: object = None) -> None:
+        if isinstance(note, str) and note:
+            self.notes.append(note)
+        self.next_option()
+
+    def engine_call(self, call: Callable[[], Any], ok: Callable[[ValidationResult], str]) -> None:
+        self.run_auth(call, lambda res: self.done(ok(res)), lambda exc: self.done(tx(exc)))
+
+    def clear_option(self, i: int) -> None:
+        raise NotImplementedError
+
+    def after_options(self) -> None:
+        raise NotImplementedError
+
+    # -- handlers ----------------------------------------------------------------------------------
+    def opt_display(self, order: m.Order, code: str) -> None:
+        from .display_order import DisplayOrderScreen
+
+        self.app.push_screen(DisplayOrderScreen(order.id or 0), self.done)  # type: ignore[attr-defined]
+
+    def opt_payment(self, order: m.Order, code: str) -> None:
+        from .payment_change import PaymentChangeScreen
+
+        self.app.push_screen(PaymentChangeScreen(order.id or 0), lambda _: self.done())  # type: ignore[attr-defined]
+
+    def opt_modify(self, order: m.Order, code: str) -> None:
+        from .order_entry import OrderEntryScreen
+
+        oid = order.id
+        self.app.push_screen(OrderEntryScreen(modify=order), lambda note: self.done(  # type: ignore[attr-defined]
+            note if isinstance(note, str) else t("work.not_done", order=oid)))
+
+    def opt_decide(self, order: m.Order, code: str) -> None:
+        kind, oid = DECISIONS[code], order.id or 0
+        word = t(f"decision.kind_{kind.value}")
+        if kind is m.DecisionKind.CHANGE_METHOD:
+            def then_change(res: ValidationResult) -> str:
+                self.queue.insert(0, (-1, oid, "8"))  # the payment panel next, before the following row
+                return t("decision.recorded", order=oid, decision=word)
+
+            self.engine_call(lambda: self.engine.decide(self.actor, oid, kind), then_change)  # type: ignore[attr-defined]
+            return
+        self.engine_call(lambda: self.engine.decide(self.actor, oid, kind),  # type: ignore[attr-defined]
+                         lambda res: t("decision.recorded", order=oid, decision=word) + awaiting_note(res, oid))
+
+    def confirm_then(self, kind: str, order: m.Order, call: Callable[[Any], Any],
+                     ok: Callable[[Any, ValidationResult], str]) -> None:
+        """The confirmation panel of `kind`; what it answers goes to the engine `call`, F12 does nothing."""
+        from .confirm import ConfirmScreen
+
+        oid = order.id or 0
+
+        def confirmed(answer: object) -> None:
+            if not answer:
+                self.done(t("work.not_done", order=oid))
+                return
+            self.engine_call(lambda: call(answer), lambda res: ok(answer, res))
+
+        self.app.push_screen(ConfirmScreen(kind, order), confirmed)  # type: ignore[attr-defined]
+
+    def opt_delete(self, order: m.Order, code: str) -> None:
+        oid = order.id or 0
+        self.confirm_then("delete", order, lambda _: self.engine.delete_order(self.actor, oid),  # type: ignore[attr-defined]
+                          lambda _, res: t("work.deleted", order=oid) + void_note(res))
+
+    def opt_cancel(self, order: m.Order, code: str) -> None:
+        oid = order.id or 0
+        self.confirm_then("cancel", order,
+                          lambda reason: self.engine.cancel_order(self.actor, oid, str(reason)),  # type: ignore[attr-defined]
+                          lambda _, res: t("work.cancelled", order=oid) + void_note(res))
+
+    def opt_deferred(self, order: m.Order, code: str) -> None:
+        oid = order.id or 0
+        self.confirm_then("deferred", order,
+                          lambda ch: self.engine.cancel_deferred(self.actor, oid, ch[0], ch[1]),  # type: ignore[attr-defined]
+                          lambda ch, res: deferred_note(res, oid, ch[0], ch[1]))
