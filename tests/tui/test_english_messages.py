@@ -41,7 +41,7 @@ async def test_refused_operation_in_english(monkeypatch, engine):
         await pilot.press("enter")
         await wait_idle(pilot)
         assert screen_name(pilot) == "WorkOrdersScreen"
-        assert message(pilot) == f"order {oid} cancelled"
+        assert message(pilot) == f"Order {oid} cancelled"
         await fill(pilot, "sfl-opt-0", "5")
         await pilot.press("enter")
         await wait_for_display(pilot)
@@ -63,12 +63,12 @@ async def test_decision_panel_and_field_errors_in_english(monkeypatch, engine):
         await fill(pilot, "card", "4970100000000015")  # wrong check digit: refused by the domain
         await fill(pilot, "expiry", "12/30")  # leaving the card field checks it
         await pilot.pause()
-        assert message(pilot) == "card number not valid (check digit)"
+        assert message(pilot) == "Card number not valid (check digit)"
         assert app.screen.query_one("#card").has_class("error")
         await fill(pilot, "plan", "N:20")
         await enter_order(pilot, "4970100000000014")
         await wait_idle(pilot)
-        assert message(pilot) == "payment in N instalments: N between 2 and 12"
+        assert message(pilot) == "Payment in N instalments: N between 2 and 12"
         await fill(pilot, "plan", "I")
         await enter_order(pilot, "4970100000000048")  # stolen card: the issuer refuses, code 43
         await wait_decision(pilot)
