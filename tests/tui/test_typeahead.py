@@ -52,3 +52,85 @@ async def test_pilot_press_whole_order(make_app, engine):
         await pilot.press(*SIGN_ON, "1", "enter", *order_keys(qty="3"))
         await settled(pilot)
         assert_order(last_order(engine), 100001, "BON0001", 3)
+
+
+async def test_keys_typed_during_authorization_go_to_the_decision_panel(make_app, engine):
+    """F10 on a refused card, then B Enter (block) and the next customer typed at once: the panel
+    that follows gets B, and the next order's customer lands in the customer field."""
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await burst(pilot, *SIGN_ON, "1", "enter", *order_keys(qty="1", pan="4970100000000063"),
+                    "B", "enter", *keys_of("100002"))
+        await settled(pilot)
+        o = last_order(engine)
+        assert_order(o, 100001, "BON0001", 1, last4="0063")
+        assert o.hold is m.PaymentHold.BLOCKED
+        assert type(app.screen).__name__ == "OrderEntryScreen"
+        assert app.screen.query_one("#customer").value == "100002"
+        assert app.screen.focused.id == "art-0"  # the customer number is complete: the cursor moved on
+
+
+async def test_keyboard_locked_beyond_the_buffer_says_so(make_app, engine, monkeypatch):
+    """While F10 waits, keys are held; past the buffer's size each further key is refused with a
+    message (never silently lost), and the held ones still land after the answer."""
+    import asyncio
+
+    import d400tui.widgets.keybuffer as kb
+
+    monkeypatch.setattr(kb, "LIMIT", 6)
+    gate = asyncio.Event()
+    real = engine.place_order
+
+    async def slow(*args, **kwargs):
+        await gate.wait()
+        return await real(*args, **kwargs)
+
+    monkeypatch.setattr(engine, "place_order", slow)
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press(*SIGN_ON, "1", "enter", *order_keys())
+        await pilot.pause()
+        assert app.screen.keyboard_locked()
+        await burst(pilot, *keys_of("10000299"))
+        await pilot.pause()
+        assert app.keys.refused == 2
+        assert message(pilot) == "Clavier bloqué — autorisation en cours"
+        assert app.screen.query_one("#customer").value == "100001"  # read-only meanwhile
+        gate.set()
+        await settled(pilot)
+        assert app.screen.query_one("#customer").value == "100002"
+
+
+async def test_f10_failing_in_any_way_leaves_the_panel_usable(make_app, engine, monkeypatch):
+    """Issue 9 point 10, the screen's half: an exception, then a garbled answer, from F10: each ends
+    with a message on the message line, the status cleared, keys taken again; then F10 works."""
+    real = engine.place_order
+
+    async def boom(*args, **kwargs):
+        raise RuntimeError("connection to server lost")
+
+    async def garbage(*args, **kwargs):
+        return object()  # not a ValidationResult: reading it fails in the panel
+
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press(*SIGN_ON, "1", "enter")
+        await settled(pilot)
+        for fake in (boom, garbage):
+            monkeypatch.setattr(engine, "place_order", fake)
+            await burst(pilot, *keys_of("100001"), *keys_of("BON0001"), "enter", "enter", "enter",
+                        *keys_of("4970100000000014"), *keys_of("1230123"), "f10")
+            await settled(pilot)
+            assert not app.screen.busy and not app.screen.keyboard_locked()
+            assert "Incident pendant l'autorisation" in message(pilot)
+            assert "RuntimeError" not in message(pilot) and "connection" not in message(pilot)
+            assert str(app.screen.query_one("#status").render()) == ""
+            assert app.screen.query_one("#customer").value == "100001"  # nothing typed is lost
+            await pilot.press("f5")  # keys are processed again
+            assert message(pilot) == "Prix et libellés relus"
+            app.screen._finish("")  # the panel cleared as after an order, cursor on the customer
+            await settled(pilot)
+        monkeypatch.setattr(engine, "place_order", real)
+        await burst(pilot, *order_keys(qty="1"))
+        await settled(pilot)
+        assert last_order(engine).status is m.OrderStatus.VALIDATED
