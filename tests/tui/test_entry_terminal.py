@@ -34,8 +34,8 @@ def _until(cond, seconds: float) -> bool:
 
 
 def test_whole_order_in_one_send_keys(tmp_path, monkeypatch):
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "D400_HOME": str(tmp_path), "D400_CONFIG": str(tmp_path / "none.toml"),
-           "D400_ACQUIRER_TIMEOUT": "5", "TERM": "xterm-256color"}
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "D400_HOME": str(tmp_path),
+           "D400_CONFIG": str(tmp_path / "none.toml"), "D400_ACQUIRER_TIMEOUT": "5", "TERM": "xterm-256color"}
     env.pop("D400_DB_URL", None)
     env.pop("D400_LANG", None)
     session = f"d400typeahead{os.getpid()}"
