@@ -63,8 +63,10 @@ class D400App(App[None]):
         """A function key that reached the app unhandled: no binding takes it on this panel."""
         key = event.key
         if (key.startswith("f") and key[1:].isdigit()) or key in ("pageup", "pagedown"):
-            show = getattr(self.screen, "message", None)
-            if callable(show) and key not in self.screen.active_bindings:
+            screen = self.screen
+            show = getattr(screen, "message", None)
+            bound = any(key in bindings.key_to_bindings for _, bindings in screen._modal_binding_chain)  # noqa: SLF001
+            if callable(show) and not bound:
                 self.bell()
                 show(t("common.fkey_refused"), error=True)
 

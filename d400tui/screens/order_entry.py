@@ -177,6 +177,7 @@ class OrderEntryScreen(AuthorizingMixin, CardEntry, D400Screen):
         self._articles: dict[str, m.Article] = {}
         self._offered: MaskedCard | None = None  # the customer's card on file, shown masked
         self._on_file: MaskedCard | None = None  # ... once chosen with "*" in the card field
+        self._offered_for: int | None = None  # the customer whose card on file was looked up
 
     def compose(self) -> ComposeResult:
         yield from self.frame_top()
@@ -310,6 +311,7 @@ class OrderEntryScreen(AuthorizingMixin, CardEntry, D400Screen):
     def action_refresh(self) -> None:
         self._customers.clear()
         self._articles.clear()
+        self._offered_for = None
         self.clear_errors()
         self._read_customer(quiet=True)
         self._show_totals()
@@ -368,7 +370,12 @@ class OrderEntryScreen(AuthorizingMixin, CardEntry, D400Screen):
 
     # -- card on file ------------------------------------------------------------------------------
     def _offer_card(self, customer: m.Customer | None) -> None:
-        """A returning customer: their last approved card, masked; "*" in the card field chooses it."""
+        """A returning customer: their last approved card, masked; "*" in the card field chooses it.
+        Read once per customer typed (not again at each Enter or F10: F5 reads it again)."""
+        key = customer.id if customer is not None else None
+        if key == self._offered_for:
+            return
+        self._offered_for = key
         offered = None
         if customer is not None and self._modify is None:
             from d400tui.engine.card_on_file import card_on_file
@@ -706,7 +713,7 @@ class OrderEntryScreen(AuthorizingMixin, CardEntry, D400Screen):
             fld.mark_error(False)
         self.f("method").value = "CARTE"
         self.f("plan").value = "I"
-        self._on_file = self._offered = None
+        self._on_file = self._offered = self._offered_for = None
         self.query_one("#onfile", Static).update("")
         self._show_words()
         for i in range(LINES):

@@ -75,9 +75,12 @@ class KeyBuffer:
             screen = app.screen
         except Exception:  # noqa: BLE001 - no screen yet
             return False
+        if not (screen.is_mounted and app._message_queue.empty() and screen._message_queue.empty()):  # noqa: SLF001
+            return False
         focused = screen.focused
-        return (screen.is_mounted and focused is not None and app._message_queue.empty()  # noqa: SLF001
-                and screen._message_queue.empty() and focused._message_queue.empty())  # noqa: SLF001
+        if focused is None:
+            return not screen.focus_chain  # a panel with fields but no cursor yet is still being set up
+        return focused._message_queue.empty()  # noqa: SLF001
 
     def _refuse(self) -> None:
         from d400tui.i18n import t
