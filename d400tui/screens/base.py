@@ -167,7 +167,7 @@ class CardEntry:
         """The payment-method row and the card row (number, expiry, CVV), as both entry panels show them."""
         with Horizontal(classes="row"):
             yield Static(t("entry.method"), classes="lbl", markup=False)
-            yield EntryField("CARTE", width=8, upper=True, id="method")
+            yield EntryField(t("entry.method_default"), width=8, upper=True, id="method", replace=True)
             yield Static(" " + t("method.CARD"), id="method-word", classes="word", markup=False)
             yield Static(t("entry.method_hint"), classes="hint", markup=False)
         with Horizontal(classes="row"):

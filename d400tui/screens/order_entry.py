@@ -198,7 +198,7 @@ class OrderEntryScreen(AuthorizingMixin, CardEntry, D400Screen):
             yield Static("", id="onfile", classes="hint", markup=False)
             with Horizontal(classes="row"):
                 yield Static(t("entry.plan"), classes="lbl", markup=False)
-                yield EntryField("I", width=14, upper=True, id="plan")
+                yield EntryField("I", width=14, upper=True, id="plan", replace=True)
                 yield Static(" " + t("entry.plan_immediate"), id="plan-word", classes="word", markup=False)
                 yield Static(t("entry.plan_hint"), classes="hint", markup=False)
             yield Static("", id="status", classes="strong", markup=False)
@@ -259,7 +259,7 @@ class OrderEntryScreen(AuthorizingMixin, CardEntry, D400Screen):
             if isinstance(row, list) and len(row) == 2:
                 self.f(f"art-{i}").value = text(row[0], 12)
                 self.f(f"qty-{i}").value = text(row[1], 4)
-        self.f("method").value = text(d.get("method"), 8) or "CARTE"
+        self.f("method").value = text(d.get("method"), 8) or t("entry.method_default")
         self.f("plan").value = text(d.get("plan"), 14) or "I"
         self._read_customer(quiet=True)
         self._show_totals()
@@ -711,7 +711,7 @@ class OrderEntryScreen(AuthorizingMixin, CardEntry, D400Screen):
         for fld in self.query(EntryField):
             fld.value = ""
             fld.mark_error(False)
-        self.f("method").value = "CARTE"
+        self.f("method").value = t("entry.method_default")
         self.f("plan").value = "I"
         self._on_file = self._offered = self._offered_for = None
         self.query_one("#onfile", Static).update("")

@@ -213,3 +213,46 @@ async def test_f12_with_lines_asks_and_the_draft_survives_until_the_answer(make_
         assert type(app.screen).__name__ == "MenuScreen"
         assert engine.load_draft(OPER) is None
         assert not engine.list_orders(OrderFilter(), limit=1)
+
+
+async def test_payment_change_fields_advance_and_show_words(make_app, engine):
+    from d400tui.screens.payment_change import PaymentChangeScreen
+
+    card = card_from_entry("4970100000000048", "12/30", "123", FIXED.date())
+    oid = (await engine.place_order(OPER, 100001, [("BON0001", 1)], card)).order.id
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press(*SIGN_ON)
+        await settled(pilot)
+        app.push_screen(PaymentChangeScreen(oid))
+        await settled(pilot)
+        assert "Moyen actuel : Carte" in screen_text(app)
+        await burst(pilot, "C", "enter", *keys_of("5130100000000018"), *keys_of("0631"), *keys_of("123"))
+        await settled(pilot)
+        assert value(app, "card") == "513010…0018" and value(app, "expiry") == "0631" and value(app, "cvv") == "123"
+        await pilot.press("f10")
+        await settled(pilot)
+    o = engine.get_order(oid)
+    assert str(o.card) == "513010…0018" and o.authorizations[-1].state is m.AuthState.APPROVED
+
+
+async def test_card_on_file_not_offered_when_expired_or_changed(engine):
+    from d400tui.domain.cards import Brand, MaskedCard
+    from d400tui.engine.card_on_file import card_on_file, place_order_on_file
+    from d400tui.engine.errors import EngineError
+
+    assert card_on_file(engine, 100001) is None  # no approved card order yet
+    card = card_from_entry("4970100000000014", "12/30", "123", FIXED.date())
+    await engine.place_order(OPER, 100001, [("BON0001", 1)], card)
+    shown = card_on_file(engine, 100001)
+    assert shown == MaskedCard(Brand.VISA, "497010", "0014", "12/30")
+    refused = card_from_entry("4970100000000063", "12/30", "123", FIXED.date())
+    await engine.place_order(OPER, 100002, [("BON0001", 1)], refused)
+    assert card_on_file(engine, 100002) is None  # a refused card is never offered
+    other = MaskedCard(Brand.VISA, "497010", "0022", "12/30")
+    try:
+        await place_order_on_file(engine, OPER, 100001, [("BON0001", 1)], other)
+    except EngineError as exc:
+        assert exc.field == "card"
+    else:
+        raise AssertionError("an order was placed on a card other than the one on file")
