@@ -12,10 +12,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from textual import events
 from textual.app import App
 
 from d400tui.config import Settings
 from d400tui.i18n import set_lang, t
+from d400tui.widgets.keybuffer import KeyBuffer
 
 if TYPE_CHECKING:
     from d400tui.domain import model as m
@@ -44,6 +46,29 @@ class D400App(App[None]):
         self._clock = clock
         self.d400_now: Callable[[], datetime] = clock or datetime.now
         self.actor: m.Actor | None = None
+        self.keys = KeyBuffer(self)
+
+    # -- type-ahead: every key and paste goes through the keyboard buffer, in the order typed -------
+    async def on_event(self, event: events.Event) -> None:
+        if isinstance(event, (events.Key, events.Paste)) and not event.is_forwarded:
+            if not self.keys.offer(event):
+                return
+        await super().on_event(event)
+
+    async def dispatch_typed(self, event: events.Key | events.Paste) -> None:
+        """A held key, handed on by the buffer: processed as if it had just been typed."""
+        await super().on_event(event)
+
+    async def on_key(self, event: events.Key) -> None:
+        """A function key that reached the app unhandled: no binding takes it on this panel."""
+        key = event.key
+        if (key.startswith("f") and key[1:].isdigit()) or key in ("pageup", "pagedown"):
+            screen = self.screen
+            show = getattr(screen, "message", None)
+            bound = any(key in bindings.key_to_bindings for _, bindings in screen._modal_binding_chain)  # noqa: SLF001
+            if callable(show) and not bound:
+                self.bell()
+                show(t("common.fkey_refused"), error=True)
 
     # -- engine: opened in a thread once sign-on is painted --------------------------------------
     @property
@@ -155,6 +180,7 @@ class D400App(App[None]):
         self.notify(text, severity="error" if error else "information", timeout=8)
 
     async def on_unmount(self) -> None:
+        self.keys.stop()
         if self._engine is not None and self._owns_engine:
             try:
                 await self._engine.close()

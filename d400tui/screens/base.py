@@ -32,6 +32,9 @@ def _b(key: str, action: str, bid: str, tip: str, priority: bool = False) -> Bin
 
 
 EXIT = _b("f3", "exit", "d400.exit", "key.f3")
+HELP = _b("f1", "field_help", "d400.help", "key.f1")
+# the arrows move between fields, as on a 5250 (lists keep theirs: they add these where they want them)
+ARROWS = [_b("down", "field_down", "d400.down", "key.down"), _b("up", "field_up", "d400.up", "key.up")]
 CANCEL = _b("f12", "back", "d400.cancel", "key.f12")
 CANCEL_ESC = _b("escape", "back", "d400.cancel.esc", "key.f12")
 
@@ -67,6 +70,40 @@ class D400Mixin:
             yield FKeyLegend(t(self.LEGEND_KEY))
             yield MessageLine()
 
+    def keyboard_locked(self) -> bool:
+        """True while the panel waits for the host (an authorization, a sign-on check): the keyboard
+        buffer then holds what is typed for the screen that follows."""
+        return False
+
+    def on_entry_field_refused(self, event: EntryField.Refused) -> None:
+        event.stop()
+        self.message(event.text, error=True)
+
+    def action_field_help(self) -> None:
+        """F1: what the field under the cursor takes (from the catalogue of strings, by field id)."""
+        focused = self.focused  # type: ignore[attr-defined]
+        wid = (focused.id or "") if focused is not None else ""
+        base = wid.split("-")[0] if wid[-1:].isdigit() else wid
+        screen = self.SCREEN_ID.lower()
+        for key in (f"help.{screen}_{base}", f"help.{base}"):
+            text = t(key)
+            if text != key:
+                self.message(text)
+                return
+        self.message(t("help.none"))
+
+    def action_field_down(self) -> None:
+        self.focus_next()  # type: ignore[attr-defined]
+
+    def action_field_up(self) -> None:
+        self.focus_previous()  # type: ignore[attr-defined]
+
+    def flag_error(self, field: EntryField, text: str) -> None:
+        """An error found as a field is left: shown, field in reverse image, the cursor goes on (what
+        is typed ahead lands where the operator meant it; F10 puts the cursor back on the field)."""
+        self.message(text, error=True)
+        field.mark_error(True)
+
     def message(self, text: str, error: bool = False) -> None:
         self.query_one(MessageLine).show(text, error)  # type: ignore[attr-defined]
 
@@ -92,7 +129,7 @@ class D400Mixin:
 
 
 class D400Screen(D400Mixin, Screen[Any]):
-    BINDINGS = [EXIT, CANCEL, CANCEL_ESC]
+    BINDINGS = [EXIT, CANCEL, CANCEL_ESC, HELP]
 
     def action_exit(self) -> None:
         self.d400.to_menu()
@@ -102,7 +139,7 @@ class D400Screen(D400Mixin, Screen[Any]):
 
 
 class D400Modal(D400Mixin, ModalScreen[Any]):
-    BINDINGS = [CANCEL, CANCEL_ESC]
+    BINDINGS = [CANCEL, CANCEL_ESC, HELP]
 
     def action_back(self) -> None:
         self.dismiss(None)
@@ -130,22 +167,43 @@ class CardEntry:
         """The payment-method row and the card row (number, expiry, CVV), as both entry panels show them."""
         with Horizontal(classes="row"):
             yield Static(t("entry.method"), classes="lbl", markup=False)
-            yield EntryField("CARD", width=8, upper=True, id="method")
+            yield EntryField(t("entry.method_default"), width=8, upper=True, id="method", replace=True)
+            yield Static(" " + t("method.CARD"), id="method-word", classes="word", markup=False)
             yield Static(t("entry.method_hint"), classes="hint", markup=False)
         with Horizontal(classes="row"):
             yield Static(t("entry.card"), classes="lbl", markup=False)
-            yield EntryField(width=19, max_length=23, id="card")
+            yield EntryField(width=19, max_length=23, id="card", complete=self.card_complete)
             yield Static(t("entry.expiry"), classes="lbl", markup=False)
-            yield EntryField(width=5, max_length=7, id="expiry")
+            yield EntryField(width=5, max_length=5, id="expiry", complete=expiry_complete)
             yield Static(t("entry.cvv"), classes="lbl", markup=False)
-            yield EntryField(width=4, password=True, id="cvv")
+            yield EntryField(width=4, password=True, id="cvv", complete=self.cvv_complete)
+
+    def card_complete(self, value: str) -> bool:
+        """Auto-advance: 16 digits (15 for an Amex prefix, 19 for Maestro, which is then left with Enter)."""
+        digits = "".join(ch for ch in value if ch.isdigit())
+        if value.strip() == "*":
+            return True  # the card on file, chosen with one key
+        if len(digits) < 15:
+            return False
+        from d400tui.domain.cards import Brand, brand_of
+
+        if digits.startswith(("34", "37")):
+            return len(digits) >= 15
+        return len(digits) >= (19 if brand_of(digits) is Brand.MAESTRO else 16)
+
+    def cvv_complete(self, value: str) -> bool:
+        from d400tui.domain.cards import Brand, brand_of
+
+        size = 4 if self._pan and brand_of(self._pan) is Brand.AMEX else 3
+        return len(value) >= size
 
     def card_fields(self) -> tuple[EntryField, EntryField, EntryField]:
         q = self.query_one  # type: ignore[attr-defined]
         return q("#card", EntryField), q("#expiry", EntryField), q("#cvv", EntryField)
 
     def leave_card_field(self) -> str | None:
-        """Mask what was typed in the card field; returns an error message, if any."""
+        """Mask what was typed in the card field; returns an error message, if any. A wrong number
+        stays in the field for correction (reverse image, typing refused until it is edited)."""
         pan_f = self.card_fields()[0]
         shown = pan_f.value
         if self._pan and shown == self._masked(self._pan):
@@ -153,18 +211,36 @@ class CardEntry:
         if not shown.strip():
             self._pan = None
             return None
-        from d400tui.domain.cards import clean_pan
+        from d400tui.domain.cards import Brand, brand_of, clean_pan
         from d400tui.engine import USER_ERRORS
 
         try:
-            self._pan = clean_pan(shown)
+            pan = clean_pan(shown)
         except USER_ERRORS as exc:
             self._pan = None
-            pan_f.value = ""
-            return tx(exc)
-        pan_f.value = self._masked(self._pan)
+            return self._card_wrong(pan_f, tx(exc))
+        if brand_of(pan) is Brand.UNKNOWN:
+            self._pan = None
+            return self._card_wrong(pan_f, t("card.unknown_brand"))
+        self._pan = pan
+        pan_f.mark_error(False)
+        pan_f.value = self._masked(pan)
         pan_f.cursor_position = len(pan_f.value)
         return None
+
+    @staticmethod
+    def _card_wrong(pan_f: EntryField, reason: str) -> str:
+        text = reason[:1].upper() + reason[1:]
+        pan_f.mark_error(True)
+        pan_f.refuse_typing = text
+        return text
+
+    def card_reentered(self) -> None:
+        """The cursor comes back on a masked card number: cleared for a new one."""
+        pan_f = self.card_fields()[0]
+        if self._pan and pan_f.value == self._masked(self._pan):
+            self._pan = None
+            pan_f.value = ""
 
     @staticmethod
     def _masked(pan: str) -> str:
@@ -186,11 +262,25 @@ class CardEntry:
         self._pan = None
         pan_f, exp_f, cvv_f = self.card_fields()
         pan_f.value = ""
+        pan_f.mark_error(False)
         cvv_f.value = ""
 
     @staticmethod
     def masked_of(card: CardData | None) -> MaskedCard | None:
         return card.masked if card else None
+
+
+def expiry_complete(value: str) -> bool:
+    """MMAA or MM/AA typed in full."""
+    return sum(ch.isdigit() for ch in value) >= 4
+
+
+def method_word(text: str) -> str:
+    """The word for what was typed in the payment-method field (Carte, Chèque, ...), or "" if unknown."""
+    from .order_entry import METHODS
+
+    method = METHODS.get(text.strip().upper())
+    return t(f"method.{method.value}") if method else ""
 
 
 def field_map(screen: Widget, names: Iterable[tuple[str, str]]) -> dict[str, EntryField]:

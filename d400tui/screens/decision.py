@@ -25,6 +25,18 @@ def headline(category: m.Category) -> str:
     return t(f"category.{category.value}")
 
 
+def heading(answer: AuthAnswer, order_id: int) -> str:
+    """What happened, in the operator's words: no answer at all, a service that said it is down, or
+    a refusal."""
+    from d400tui.engine.codes import NO_ANSWER
+
+    if answer.state is m.AuthState.UNKNOWN or answer.code == NO_ANSWER:
+        return t("decision.heading_no_answer", order=order_id)
+    if answer.category is m.Category.UNAVAILABLE:
+        return t("decision.heading_unavailable", order=order_id)
+    return t("decision.heading_refused", order=order_id)
+
+
 class DecisionScreen(D400Modal):
     """Dismisses with the chosen DecisionKind, or None on F12 (the order stays awaiting a decision)."""
 
@@ -37,7 +49,8 @@ class DecisionScreen(D400Modal):
         width: 100%; max-width: 100; height: auto; border: heavy #ff5555; background: black; padding: 0 1;
         margin-bottom: 2;
     }
-    DecisionScreen #headline { color: #ff5555; text-style: bold reverse; }
+    DecisionScreen #heading { color: #ff5555; text-style: bold reverse; }
+    DecisionScreen #headline { color: #ff5555; text-style: bold; }
     """
 
     def __init__(self, answer: AuthAnswer | None = None, order_id: int = 0, allow_change: bool = True) -> None:
@@ -56,11 +69,11 @@ class DecisionScreen(D400Modal):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="panel"):
-            yield Static("", id="heading", classes="label", markup=False)
+            yield Static("", id="heading", markup=False)
             yield Static("", id="headline", markup=False)
             yield Static("", id="code", markup=False)
             yield Static("", id="amount", markup=False)
-            yield Static("", classes="gap")
+            yield Static(t("decision.nothing_blocked"), classes="label", markup=False)
             yield Static(t("decision.choices1"), markup=False)
             yield Static("", id="choices2", markup=False)
             with Horizontal(classes="row"):
@@ -74,7 +87,7 @@ class DecisionScreen(D400Modal):
         if a is None:
             return
         q = self.query_one
-        q("#heading", Static).update(t("decision.heading", order=self.order_id))
+        q("#heading", Static).update(heading(a, self.order_id))
         q("#headline", Static).update(headline(a.category))
         q("#code", Static).update(t("decision.code", code=a.code or "--", label=tx(a.label or "")))
         seq = a.instalment_seq if a.instalment_seq is not None else "-"
@@ -85,6 +98,13 @@ class DecisionScreen(D400Modal):
         choice.mark_error(False)
         self.message("")
         choice.focus()
+
+    def action_field_help(self) -> None:
+        """F1: what this refusal means and what to tell the customer (by category, from the catalogue)."""
+        if self.answer is not None:
+            self.message(t(f"help.decision_{self.answer.category.value}"))
+        else:
+            super().action_field_help()
 
     def on_mount(self) -> None:
         self._fill()

@@ -1,5 +1,6 @@
 """DRAFT — at sign-on, an order left half-typed by a dropped terminal: resume it (O), discard it (N)
-or decide later (F12, asked again at the next sign-on)."""
+or decide later (F12, asked again at the next sign-on). ABANDON — F12/F3 on an order with lines:
+"Abandonner la saisie ? (O/N)"."""
 
 from __future__ import annotations
 
@@ -58,3 +59,35 @@ class DraftScreen(D400Modal):
             return
         field.value = ""
         self.field_error(field, t("draft.bad"))
+
+
+class AbandonScreen(D400Modal):
+    """Dismisses with True (abandon the order being typed), False (N) or None (F12: keep typing)."""
+
+    SCREEN_ID = "ABANDON"
+    LEGEND_KEY = "draft.abandon_legend"
+    DEFAULT_CSS = """
+    AbandonScreen { align: center middle; }
+    AbandonScreen > #panel { width: 60; height: auto; border: heavy #ffff55; background: black; padding: 0 1; }
+    """
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="panel"):
+            with Horizontal(classes="row"):
+                yield Static(t("draft.abandon"), classes="lbl strong", markup=False)
+                yield EntryField(width=1, upper=True, id="answer")
+            yield MessageLine()
+            yield FKeyLegend(t(self.LEGEND_KEY))
+
+    def on_mount(self) -> None:
+        self.query_one("#answer", EntryField).focus()
+
+    @on(Input.Submitted)
+    def process(self) -> None:
+        field = self.query_one("#answer", EntryField)
+        code = field.text
+        if code in YES or code in NO:
+            self.dismiss(code in YES)
+            return
+        field.value = ""
+        self.field_error(field, t("draft.abandon_bad"))

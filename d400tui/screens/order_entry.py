@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from textual import on
+from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -21,20 +21,27 @@ from textual.css.query import NoMatches
 from textual.widgets import Input, Static
 
 from d400tui.domain import model as m
-from d400tui.domain.cards import CardData
+from d400tui.domain.cards import CardData, MaskedCard
 from d400tui.engine import USER_ERRORS, ValidationResult
 from d400tui.i18n import t
 from d400tui.i18n.engine_text import tx
 from d400tui.widgets import EntryField
 
-from .base import CardEntry, D400Screen
-from .fmt import amount
+from .base import ARROWS, CardEntry, D400Screen, method_word
+from .fmt import amount, day, parse_day
 
 LINES = 6
+CUSTOMER_DIGITS = 6  # the ERP's customer numbers (100001…): the field auto-advances when they are typed
 METHODS = {"CARD": m.PaymentMethod.CARD, "CARTE": m.PaymentMethod.CARD, "CB": m.PaymentMethod.CARD,
-           "CHEQUE": m.PaymentMethod.CHEQUE, "CHQ": m.PaymentMethod.CHEQUE,
+           "C": m.PaymentMethod.CARD,
+           "CHEQUE": m.PaymentMethod.CHEQUE, "CHQ": m.PaymentMethod.CHEQUE, "CHÈQUE": m.PaymentMethod.CHEQUE,
+           "Q": m.PaymentMethod.CHEQUE,
            "TRANSFER": m.PaymentMethod.TRANSFER, "VIREMENT": m.PaymentMethod.TRANSFER, "VIR": m.PaymentMethod.TRANSFER,
-           "COD": m.PaymentMethod.COD, "CR": m.PaymentMethod.COD}
+           "V": m.PaymentMethod.TRANSFER,
+           "COD": m.PaymentMethod.COD, "CR": m.PaymentMethod.COD, "R": m.PaymentMethod.COD}
+# what the method field shows for an existing order (a word the operator types, never an English code)
+METHOD_TEXT = {m.PaymentMethod.CARD: "CARTE", m.PaymentMethod.CHEQUE: "CHEQUE",
+               m.PaymentMethod.TRANSFER: "VIREMENT", m.PaymentMethod.COD: "CR"}
 
 
 def parse_method(text: str) -> m.PaymentMethod:
@@ -53,6 +60,27 @@ def parse_qty(text: str) -> int:
     return int(text)
 
 
+def parse_plan(text: str, today: object) -> m.Plan:
+    """The plan field: I, D:JJ/MM/AAAA (or D:AAAA-MM-JJ), N:3; raises what Plan.parse raises."""
+    text = text.replace(" ", "")
+    kind, sep, arg = text.partition(":")
+    if sep and kind.upper() in ("D", "DEFERRED") and "/" in arg:
+        try:
+            text = f"D:{parse_day(arg).isoformat()}"
+        except ValueError:
+            text = "D:?"
+    return m.Plan.parse(text, today)  # type: ignore[arg-type]
+
+
+def plan_word(plan: m.Plan) -> str:
+    """Immédiat / Différé au JJ/MM/AAAA / En 3 fois."""
+    if plan.kind is m.PlanKind.DEFERRED:
+        return t("entry.plan_deferred", date=day(plan.deferred_to))
+    if plan.kind is m.PlanKind.INSTALMENTS:
+        return t("entry.plan_instalments", count=plan.count)
+    return t("entry.plan_immediate")
+
+
 class AuthorizingMixin:
     """Runs engine calls that reach the acquirer in an exclusive app-level worker, so the panel stays
     responsive and F12 can leave without losing the order (the outcome then comes as a notification)."""
@@ -61,28 +89,45 @@ class AuthorizingMixin:
 
     def run_auth(self, call: Callable[[], Awaitable[ValidationResult]],
                  done: Callable[[ValidationResult], None], failed: Callable[[Exception], None]) -> None:
+        """Whatever happens in the call (a refusal, a garbled acquirer answer, a database error, any
+        exception) the worker ends with a message and the panel usable again: never stuck on
+        "Autorisation en cours…"."""
         self.busy = True
         self.set_status(t("entry.authorizing"))
 
         async def job() -> None:
             try:
-                res = await call()
-            except USER_ERRORS as exc:
-                self.busy = False
+                try:
+                    res = await call()
+                except USER_ERRORS as exc:
+                    self._auth_over()
+                    if self.still_shown():
+                        failed(exc)
+                    else:
+                        self.app.notify_outcome(tx(exc), error=True)  # type: ignore[attr-defined]
+                    return
+                self._auth_over()
                 if self.still_shown():
-                    self.set_status("")
-                    failed(exc)
+                    done(res)
                 else:
-                    self.app.notify_outcome(tx(exc), error=True)  # type: ignore[attr-defined]
-                return
-            self.busy = False
-            if self.still_shown():
-                self.set_status("")
-                done(res)
-            else:
-                self.app.notify_outcome(summary(res))  # type: ignore[attr-defined]
+                    self.app.notify_outcome(summary(res))  # type: ignore[attr-defined]
+            except Exception:  # noqa: BLE001 - an unexpected failure: said plainly, the panel usable again
+                self._auth_over()
+                text = t("entry.auth_incident")
+                if self.still_shown():
+                    self.message(text, error=True)  # type: ignore[attr-defined]
+                else:
+                    self.app.notify_outcome(text, error=True)  # type: ignore[attr-defined]
 
         self.app.run_worker(job(), exclusive=True, group="auth", exit_on_error=False)  # type: ignore[attr-defined]
+
+    def _auth_over(self) -> None:
+        self.busy = False
+        if self.still_shown():
+            self.set_status("")
+
+    def keyboard_locked(self) -> bool:
+        return self.busy
 
     def still_shown(self) -> bool:
         return self in self.app.screen_stack  # type: ignore[attr-defined]
@@ -110,7 +155,7 @@ class OrderEntryScreen(AuthorizingMixin, CardEntry, D400Screen):
     SCREEN_ID = "ORDENT"
     TITLE_KEY = "entry.title"
     LEGEND_KEY = "legend.entry"
-    BINDINGS = [*D400Screen.BINDINGS,
+    BINDINGS = [*D400Screen.BINDINGS, *ARROWS,
                 Binding("f4", "prompt", t("key.f4"), show=False, id="d400.prompt", tooltip=t("key.f4")),
                 Binding("f5", "refresh", t("key.f5"), show=False, id="d400.refresh", tooltip=t("key.f5")),
                 Binding("ctrl+r", "refresh", t("key.f5"), show=False, id="d400.refresh.ctrl", tooltip=t("key.f5")),
@@ -130,13 +175,17 @@ class OrderEntryScreen(AuthorizingMixin, CardEntry, D400Screen):
         # what was read from the catalogue while typing: F10 does not read it again (F5 does)
         self._customers: dict[int, m.Customer] = {}
         self._articles: dict[str, m.Article] = {}
+        self._offered: MaskedCard | None = None  # the customer's card on file, shown masked
+        self._on_file: MaskedCard | None = None  # ... once chosen with "*" in the card field
+        self._offered_for: int | None = None  # the customer whose card on file was looked up
 
     def compose(self) -> ComposeResult:
         yield from self.frame_top()
         with Vertical(classes="body"):
             with Horizontal(classes="row"):
                 yield Static(t("entry.customer"), classes="lbl", markup=False)
-                yield EntryField(width=8, id="customer")
+                yield EntryField(width=8, max_length=CUSTOMER_DIGITS, id="customer",
+                                 complete=lambda v: len(v) >= CUSTOMER_DIGITS)
                 yield Static("", id="customer-name", markup=False)
             yield Static(t("entry.lines_head"), classes="label", markup=False)
             for i in range(LINES):
@@ -146,9 +195,11 @@ class OrderEntryScreen(AuthorizingMixin, CardEntry, D400Screen):
                     yield Static("", id=f"line-{i}", markup=False)
             yield Static("", id="totals", markup=False)
             yield from self.compose_payment()
+            yield Static("", id="onfile", classes="hint", markup=False)
             with Horizontal(classes="row"):
                 yield Static(t("entry.plan"), classes="lbl", markup=False)
-                yield EntryField("I", width=14, upper=True, id="plan")
+                yield EntryField("I", width=14, upper=True, id="plan", replace=True)
+                yield Static(" " + t("entry.plan_immediate"), id="plan-word", classes="word", markup=False)
                 yield Static(t("entry.plan_hint"), classes="hint", markup=False)
             yield Static("", id="status", classes="strong", markup=False)
         yield from self.frame_bottom()
@@ -208,12 +259,12 @@ class OrderEntryScreen(AuthorizingMixin, CardEntry, D400Screen):
             if isinstance(row, list) and len(row) == 2:
                 self.f(f"art-{i}").value = text(row[0], 12)
                 self.f(f"qty-{i}").value = text(row[1], 4)
-        self.f("method").value = text(d.get("method"), 8) or "CARD"
+        self.f("method").value = text(d.get("method"), 8) or t("entry.method_default")
         self.f("plan").value = text(d.get("plan"), 14) or "I"
         self._read_customer(quiet=True)
         self._show_totals()
         has_line = any(self.f(f"art-{i}").text for i in range(LINES))
-        card = self.f("method").text in ("", "CARD", "CARTE", "CB")
+        card = self._is_card()
         target = "customer" if not self.f("customer").text else "art-0" if not has_line else "card" if card else "plan"
         self.f(target).focus()  # what is left to type: the card is never in a draft
 
@@ -222,24 +273,45 @@ class OrderEntryScreen(AuthorizingMixin, CardEntry, D400Screen):
         for i, line in enumerate(o.lines[:LINES]):
             self.f(f"art-{i}").value = line.article_code
             self.f(f"qty-{i}").value = str(line.quantity)
-        self.f("method").value = o.payment_method.value
+        self.f("method").value = METHOD_TEXT[o.payment_method]
         self.f("plan").value = (o.plan or "")[:14]
         self.f("card").value = str(o.card or "")
         for wid in ("customer", "method", "plan", "card", "expiry", "cvv"):
             self.f(wid).disabled = True
         self._read_customer(quiet=True)
         self._show_totals()
+        self._show_words()
         self.query_one("#status", Static).update(t("entry.modify_head", order=o.id))
         self.f("art-0").focus()
 
     @on(Input.Blurred, "#method, #plan")
     def _other_left(self) -> None:
+        self._show_words()
         self.save_draft()
+
+    def _is_card(self) -> bool:
+        return METHODS.get(self.f("method").text or "CARTE") is m.PaymentMethod.CARD
+
+    def _show_words(self) -> None:
+        """The words beside the method and plan fields (never a code alone); errors as the field is left."""
+        meth, plan = self.f("method"), self.f("plan")
+        word = method_word(meth.text or "CARTE")
+        self.query_one("#method-word", Static).update(" " + word)
+        if not word:
+            self.flag_error(meth, t("entry.method_invalid"))
+        try:
+            shown = plan_word(parse_plan(plan.text, self.today()))
+        except USER_ERRORS as exc:
+            shown = ""
+            if plan.text:
+                self.flag_error(plan, tx(exc))
+        self.query_one("#plan-word", Static).update(" " + shown)
 
     # -- F5: prices and labels read again ----------------------------------------------------------
     def action_refresh(self) -> None:
         self._customers.clear()
         self._articles.clear()
+        self._offered_for = None
         self.clear_errors()
         self._read_customer(quiet=True)
         self._show_totals()
@@ -255,58 +327,131 @@ class OrderEntryScreen(AuthorizingMixin, CardEntry, D400Screen):
                 "plan": self.f("plan")}
 
     @on(Input.Blurred, "#card")
-    def _card_left(self) -> None:
+    def _card_left(self) -> bool:
+        """Mask the number as the field is left; False (and the reason shown) when it is wrong."""
+        if self._on_file is not None:
+            return True
         err = self.leave_card_field()
         if err:
-            self.field_error(None, err)
-            self.f("card").mark_error(True)
+            self.message(err, error=True)
+            return False
+        return True
+
+    @on(Input.Changed, "#card")
+    def _card_edited(self, event: Input.Changed) -> None:
+        """Editing a number in error (Backspace, Delete) lets the operator type again."""
+        fld = self.f("card")
+        if fld.refuse_typing and event.value != getattr(self, "_wrong_value", None):
+            fld.mark_error(False)
+        self._wrong_value = event.value if fld.refuse_typing else None
+
+    def on_descendant_focus(self, event: events.DescendantFocus) -> None:
+        if getattr(event.widget, "id", None) == "card" and not self.busy:
+            if self._on_file is not None:
+                self._drop_on_file()
+            self.card_reentered()
 
     @on(Input.Blurred, "#customer")
     def _customer_left(self) -> None:
-        self._read_customer(quiet=True)
+        self._read_customer(quiet=not self.f("customer").text, flag=True)
         self.save_draft()
 
     @on(Input.Blurred)
     def _line_left(self, event: Input.Blurred) -> None:
         wid = event.input.id or ""
         if wid.startswith(("art-", "qty-")):
-            self._read_line(int(wid.split("-")[1]), quiet=True)
+            i = int(wid.split("-")[1])
+            try:
+                self._read_line(i, quiet=not (self.f(f"art-{i}").text or self.f(f"qty-{i}").text), flag=True)
+            except ValueError:
+                pass
             self._show_totals()
             self.save_draft()
 
-    def _read_customer(self, quiet: bool = False) -> m.Customer | None:
+    # -- card on file ------------------------------------------------------------------------------
+    def _offer_card(self, customer: m.Customer | None) -> None:
+        """A returning customer: their last approved card, masked; "*" in the card field chooses it.
+        Read once per customer typed (not again at each Enter or F10: F5 reads it again)."""
+        key = customer.id if customer is not None else None
+        if key == self._offered_for:
+            return
+        self._offered_for = key
+        offered = None
+        if customer is not None and self._modify is None:
+            from d400tui.engine.card_on_file import card_on_file
+
+            try:
+                offered = card_on_file(self.engine, customer.id or 0)
+            except USER_ERRORS:
+                offered = None
+        if offered != self._offered:
+            self._drop_on_file()
+        self._offered = offered
+        self.query_one("#onfile", Static).update(
+            t("entry.onfile", card=str(offered), expiry=offered.expiry) if offered else "")
+
+    def _choose_on_file(self) -> bool:
+        pan_f, exp_f, cvv_f = self.card_fields()
+        if self._offered is None:
+            pan_f.value = ""
+            self.flag_error(pan_f, t("entry.onfile_none"))
+            return False
+        self._on_file = self._offered
+        self._pan = None
+        pan_f.mark_error(False)
+        pan_f.value = t("entry.onfile_chosen", card=str(self._offered))
+        exp_f.value = self._offered.expiry
+        cvv_f.value = ""
+        self.message(t("entry.onfile_used", card=str(self._offered)))
+        return True
+
+    def _drop_on_file(self) -> None:
+        if self._on_file is None:
+            return
+        self._on_file = None
+        pan_f, exp_f, _ = self.card_fields()
+        pan_f.value = ""
+        exp_f.value = ""
+
+    def _error(self, field: EntryField, text: str, flag: bool) -> None:
+        """Field exit (flag): shown, the cursor goes on; Enter/F10 (not flag): the cursor goes back."""
+        (self.flag_error if flag else self.field_error)(field, text)
+
+    def _read_customer(self, quiet: bool = False, flag: bool = False) -> m.Customer | None:
         field = self.f("customer")
         text = field.text
         name = self.query_one("#customer-name", Static)
+        c: m.Customer | None = None
         if not text:
-            name.update("")
             if not quiet:
-                self.field_error(field, t("entry.customer_required"))
-            return None
-        if not (text.isascii() and text.isdigit()) or len(text) > 9:
-            name.update("")
+                self._error(field, t("entry.customer_required"), flag)
+        elif not (text.isascii() and text.isdigit()) or len(text) > 9:
             if not quiet:
-                self.field_error(field, t("entry.customer_digits"))
-            return None
-        try:
-            c = self._customers.get(int(text)) or self.engine.get_customer(int(text))
-        except USER_ERRORS as exc:
+                self._error(field, t("entry.customer_digits"), flag)
+        else:
+            try:
+                c = self._customers.get(int(text)) or self.engine.get_customer(int(text))
+            except USER_ERRORS as exc:
+                if not quiet:
+                    self._error(field, tx(exc), flag)
+        if c is None:
             name.update("")
-            if not quiet:
-                self.show_error(exc, {"customer": field})
+            self._offer_card(None)
             return None
         self._customers[c.id] = c
+        field.mark_error(False)
         name.update(f" {c.name[:30]}, {c.postcode} {c.city[:20]}")
+        self._offer_card(c)
         return c
 
-    def _read_line(self, i: int, quiet: bool = False) -> tuple[m.Article, int] | None:
+    def _read_line(self, i: int, quiet: bool = False, flag: bool = False) -> tuple[m.Article, int] | None:
         """The article and quantity of row i; None for an empty row; raises nothing, shows errors."""
         art_f, qty_f, out = self.f(f"art-{i}"), self.f(f"qty-{i}"), self.query_one(f"#line-{i}", Static)
         code, qty_text = art_f.text, qty_f.text
         if not code:
             out.update("")
             if qty_text and not quiet:
-                self.field_error(art_f, t("entry.article_required"))
+                self._error(art_f, t("entry.article_required"), flag)
                 raise ValueError
             return None
         try:
@@ -314,7 +459,7 @@ class OrderEntryScreen(AuthorizingMixin, CardEntry, D400Screen):
         except ValueError:
             out.update("")
             if not quiet:
-                self.field_error(qty_f, t("entry.qty_invalid"))
+                self._error(qty_f, t("entry.qty_invalid"), flag)
                 raise
             return None
         try:
@@ -323,10 +468,12 @@ class OrderEntryScreen(AuthorizingMixin, CardEntry, D400Screen):
         except USER_ERRORS as exc:
             out.update("")
             if not quiet:
-                self.show_error(exc, {"article": art_f})
+                self._error(art_f, tx(exc), flag)
                 raise ValueError from exc
             return None
         line = m.OrderLine(art.code, art.label, qty, art.unit_price, art.vat_rate)
+        art_f.mark_error(False)
+        qty_f.mark_error(False)
         out.update(f" {art.label[:26]:<26}{amount(art.unit_price):>9}{amount(art.vat_rate):>6}{amount(line.gross):>11}")
         return art, qty
 
@@ -370,15 +517,78 @@ class OrderEntryScreen(AuthorizingMixin, CardEntry, D400Screen):
         else:
             self.message(t("entry.no_prompt"))
 
+    # -- field movement, as on a 5250 ------------------------------------------------------------
+    def _payment_start(self) -> str | None:
+        if self._modify is not None:
+            return None
+        return "card" if self._is_card() else "plan"
+
+    def _next_field(self, wid: str) -> str | None:
+        """Where Enter (or a full fixed-length field) takes the cursor: customer → first article;
+        article → its quantity (1 when left empty) → next article; an empty article → the payment
+        block (the card number for a card order); card → expiry → CVV → plan; plan: none (F10)."""
+        if wid == "customer":
+            return "art-0"
+        kind, _, n = wid.partition("-")
+        if kind == "art":
+            return f"qty-{n}" if self.f(wid).text else self._payment_start()
+        if kind == "qty":
+            return f"art-{int(n) + 1}" if int(n) + 1 < LINES else self._payment_start()
+        if wid == "method":
+            return "card" if self._is_card() else "plan"
+        if wid == "card":
+            return "plan" if self._on_file is not None else "expiry"
+        return {"expiry": "cvv", "cvv": "plan"}.get(wid)
+
+    def _advance(self, field: EntryField) -> None:
+        wid = field.id or ""
+        if wid == "card":
+            if field.value.strip() == "*":
+                if not self._choose_on_file():
+                    return
+            elif not self._card_left():
+                field.focus()
+                return
+        nxt = self._next_field(wid)
+        if nxt is None:
+            self._check_all()
+            return
+        self.f(nxt).focus()
+
+    @on(EntryField.Full)
+    def _full(self, event: EntryField.Full) -> None:
+        event.stop()
+        if not self.busy and event.field is self.focused:
+            self._advance(event.field)
+
+    def action_field_down(self) -> None:
+        """Down: the same column on the next line, else the next field."""
+        self._vertical(+1)
+
+    def action_field_up(self) -> None:
+        self._vertical(-1)
+
+    def _vertical(self, step: int) -> None:
+        wid = (self.focused.id or "") if self.focused is not None else ""
+        kind, _, n = wid.partition("-")
+        if kind in ("art", "qty") and n.isdigit() and 0 <= int(n) + step < LINES:
+            self.f(f"{kind}-{int(n) + step}").focus()
+        elif step > 0:
+            self.focus_next()
+        else:
+            self.focus_previous()
+
     @on(Input.Submitted)
-    def process(self) -> None:
-        """Enter checks what was typed and shows prices and totals; F10 validates."""
+    def process(self, event: Input.Submitted) -> None:
+        """Enter moves to the next field a human would want; on the last one it checks the order."""
         if self.busy:
             self.message(t("entry.authorizing"))
             return
+        if isinstance(event.input, EntryField):
+            self._advance(event.input)
+
+    def _check_all(self) -> None:
         self.clear_errors()
-        if self.focused is not None and self.focused.id == "card":
-            self._card_left()
         if self._read_customer() is None:
             return
         try:
@@ -411,14 +621,24 @@ class OrderEntryScreen(AuthorizingMixin, CardEntry, D400Screen):
             self.run_auth(lambda: self.engine.modify_lines(self.actor, oid, items), self._modified, self._refused)
             return
         try:
-            method = parse_method(fields["method"].text or "CARD")
+            method = parse_method(fields["method"].text or "CARTE")
         except ValueError:
             self.field_error(fields["method"], t("entry.method_invalid"))
             return
         try:
-            plan = m.Plan.parse(fields["plan"].text.replace(" ", ""), self.today())
+            plan = parse_plan(fields["plan"].text, self.today())
         except USER_ERRORS as exc:
             self.field_error(fields["plan"], tx(exc))
+            return
+        customer_id = int(fields["customer"].text)
+        items = [(a.code, q) for a, q in lines]
+        on_file = self._on_file
+        if method is m.PaymentMethod.CARD and on_file is not None:
+            from d400tui.engine.card_on_file import place_order_on_file
+
+            self._card = None
+            self.run_auth(lambda: place_order_on_file(self.engine, self.actor, customer_id, items, on_file, plan),
+                          self._answered, self._refused)
             return
         card = None
         if method is m.PaymentMethod.CARD:
@@ -428,8 +648,6 @@ class OrderEntryScreen(AuthorizingMixin, CardEntry, D400Screen):
                 self.show_error(exc, fields)
                 return
         self._card = card
-        customer_id = int(fields["customer"].text)
-        items = [(a.code, q) for a, q in lines]
         self.run_auth(lambda: self.engine.place_order(self.actor, customer_id, items, card, m.Channel.PHONE,
                                                       method, plan),
                       self._answered, self._refused)
@@ -493,8 +711,11 @@ class OrderEntryScreen(AuthorizingMixin, CardEntry, D400Screen):
         for fld in self.query(EntryField):
             fld.value = ""
             fld.mark_error(False)
-        self.f("method").value = "CARD"
+        self.f("method").value = t("entry.method_default")
         self.f("plan").value = "I"
+        self._on_file = self._offered = self._offered_for = None
+        self.query_one("#onfile", Static).update("")
+        self._show_words()
         for i in range(LINES):
             self.query_one(f"#line-{i}", Static).update("")
         self.query_one("#customer-name", Static).update("")
@@ -503,15 +724,35 @@ class OrderEntryScreen(AuthorizingMixin, CardEntry, D400Screen):
         self.message(text, error=error)
         self.f("customer").focus()
 
+    def _has_lines(self) -> bool:
+        return any(self.f(f"art-{i}").text for i in range(LINES))
+
+    def _leave(self, then: Callable[[], None]) -> None:
+        """F12/F3: an order with lines asks "Abandonner la saisie ? (O/N)" first; its draft is kept
+        until the answer (a dropped terminal meanwhile finds it at the next sign-on)."""
+        if self.busy or self._modify is not None or not self._has_lines():
+            self._abandon(then)
+            return
+        self.save_draft()
+        from .draft import AbandonScreen
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self._abandon(then)
+            else:
+                self.message(t("entry.abandon_no"))
+
+        self.app.push_screen(AbandonScreen(), answered)
+
+    def _abandon(self, then: Callable[[], None]) -> None:
+        self._card = None
+        self._pan = None
+        self.discard_draft()
+        then()
+
     def action_back(self) -> None:
         """F12 abandons the order being typed: its draft goes too (a dropped terminal keeps it)."""
-        self._card = None
-        self._pan = None
-        self.discard_draft()
-        super().action_back()
+        self._leave(super().action_back)
 
     def action_exit(self) -> None:
-        self._card = None
-        self._pan = None
-        self.discard_draft()
-        super().action_exit()
+        self._leave(super().action_exit)

@@ -3,7 +3,7 @@ for cheque / transfer), show both, and the same decision panel on a refusal."""
 
 from __future__ import annotations
 
-from textual import on
+from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
@@ -16,7 +16,7 @@ from d400tui.i18n import t
 from d400tui.i18n.engine_text import tx
 from d400tui.widgets import EntryField
 
-from .base import CardEntry, D400Screen
+from .base import ARROWS, CardEntry, D400Screen, method_word
 from .fmt import amount
 from .order_entry import AuthorizingMixin, parse_method, summary
 
@@ -25,7 +25,7 @@ class PaymentChangeScreen(AuthorizingMixin, CardEntry, D400Screen):
     SCREEN_ID = "CHGPAY"
     TITLE_KEY = "payment.title"
     LEGEND_KEY = "legend.payment"
-    BINDINGS = [*D400Screen.BINDINGS,
+    BINDINGS = [*D400Screen.BINDINGS, *ARROWS,
                 Binding("f10", "validate", t("key.f10"), show=False, id="d400.validate", tooltip=t("key.f10"))]
 
     def __init__(self, order_id: int) -> None:
@@ -64,17 +64,53 @@ class PaymentChangeScreen(AuthorizingMixin, CardEntry, D400Screen):
                 "expiry": q("#expiry", EntryField), "cvv": q("#cvv", EntryField)}
 
     @on(Input.Blurred, "#card")
-    def _card_left(self) -> None:
+    def _card_left(self) -> bool:
         err = self.leave_card_field()
         if err:
-            self.field_error(None, err)
-            self.query_one("#card", EntryField).mark_error(True)
+            self.message(err, error=True)
+            return False
+        return True
+
+    @on(Input.Blurred, "#method")
+    def _method_left(self) -> None:
+        word = method_word(self.fields()["method"].text or "CARTE")
+        self.query_one("#method-word", Static).update(" " + word)
+        if not word:
+            self.flag_error(self.fields()["method"], t("entry.method_invalid"))
+
+    @on(Input.Changed, "#card")
+    def _card_edited(self, event: Input.Changed) -> None:
+        fld = self.fields()["card"]
+        if fld.refuse_typing and event.value != getattr(self, "_wrong_value", None):
+            fld.mark_error(False)
+        self._wrong_value = event.value if fld.refuse_typing else None
+
+    def on_descendant_focus(self, event: events.DescendantFocus) -> None:
+        if getattr(event.widget, "id", None) == "card" and not self.busy:
+            self.card_reentered()
+
+    def _advance(self, field: EntryField) -> None:
+        """Enter or a full field: method → card → expiry → CVV; then "F10 to validate"."""
+        wid = field.id or ""
+        if wid == "card" and not self._card_left():
+            return
+        card = method_word(self.fields()["method"].text or "CARTE") == t("method.CARD")
+        nxt = {"method": "card" if card else None, "card": "expiry", "expiry": "cvv"}.get(wid)
+        if nxt is None:
+            self.message(t("entry.press_f10"))
+            return
+        self.fields()[nxt].focus()
+
+    @on(EntryField.Full)
+    def _full(self, event: EntryField.Full) -> None:
+        event.stop()
+        if not self.busy and event.field is self.focused and event.field.value.strip() != "*":
+            self._advance(event.field)
 
     @on(Input.Submitted)
-    def _enter(self) -> None:
-        if self.focused is not None and self.focused.id == "card":
-            self._card_left()
-        self.message(t("entry.press_f10"))
+    def _enter(self, event: Input.Submitted) -> None:
+        if isinstance(event.input, EntryField):
+            self._advance(event.input)
 
     def action_validate(self) -> None:
         if self.busy:
@@ -83,7 +119,7 @@ class PaymentChangeScreen(AuthorizingMixin, CardEntry, D400Screen):
         self.clear_errors()
         fields = self.fields()
         try:
-            method = parse_method(fields["method"].text or "CARD")
+            method = parse_method(fields["method"].text or "CARTE")
         except ValueError:
             self.field_error(fields["method"], t("entry.method_invalid"))
             return

@@ -13,13 +13,14 @@ from textual.widgets import Input, Static
 from d400tui.i18n import t
 from d400tui.widgets import EntryField
 
-from .base import D400Screen, field_map
+from .base import ARROWS, D400Screen, field_map
 
 
 class SignOnScreen(D400Screen):
     SCREEN_ID = "SIGNON"
     TITLE_KEY = "signon.title"
     LEGEND_KEY = "legend.signon"
+    BINDINGS = [*D400Screen.BINDINGS, *ARROWS]
 
     def compose(self) -> ComposeResult:
         yield from self.frame_top()
@@ -44,13 +45,19 @@ class SignOnScreen(D400Screen):
     def action_back(self) -> None:
         self.clear_errors()
 
+    def keyboard_locked(self) -> bool:
+        return self.checking  # what is typed meanwhile is for the menu that follows
+
     @on(Input.Submitted)
-    def process(self) -> None:
+    def process(self, event: Input.Submitted) -> None:
         if self.checking:
             return
-        self.clear_errors()
         fields = field_map(self, [("operator", "operator"), ("password", "password")])
         name, password = fields["operator"].text, fields["password"].value
+        if event.input is fields["operator"] and name and not password:
+            fields["password"].focus()  # Enter on the name goes to the password, as Tab does
+            return
+        self.clear_errors()
         if not name:
             self.field_error(fields["operator"], t("signon.operator_required"))
             return
@@ -72,8 +79,8 @@ class SignOnScreen(D400Screen):
         except USER_ERRORS as exc:
             self.app.call_from_thread(self._refused, exc)
             return
-        except Exception as exc:  # noqa: BLE001 - a broken database must not leave the screen waiting
-            self.app.call_from_thread(self._refused, RuntimeError(t("signon.failed", error=type(exc).__name__)))
+        except Exception:  # noqa: BLE001 - a broken database must not leave the screen waiting
+            self.app.call_from_thread(self._refused, RuntimeError(t("signon.failed")))
             return
         self.app.call_from_thread(self._accepted, actor, draft)
 

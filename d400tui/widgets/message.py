@@ -13,7 +13,8 @@ class MessageLine(Static):
         self.text = ""
 
     def show(self, text: str, error: bool = False) -> None:
-        self.text = " ".join(str(text).split())[:300]
+        text = " ".join(str(text).split())[:300]
+        self.text = text[:1].upper() + text[1:]  # a message starts with a capital, whoever wrote it
         self.set_class(error, "error")
         self.update(self.text)
 

@@ -59,3 +59,40 @@ def screen_text(app) -> str:
             elif isinstance(w, Static):
                 parts.append(str(w.render()))
     return "\n".join(parts)
+
+
+def keys_of(text: str) -> list[str]:
+    """Key names for a string typed as it is (Pilot's names for punctuation)."""
+    return [KEYNAMES.get(ch, ch) for ch in text]
+
+
+async def burst(pilot: Pilot, *keys: str) -> None:
+    """Every key handed to the driver at once, with no pause at all (a fast typist, or a terminal
+    delivering a whole buffer): what `pilot.press` does, minus its idle waits between keys."""
+    import unicodedata
+
+    from textual import events
+    from textual.keys import REPLACED_KEYS, _character_to_key, _get_unicode_name_from_key
+
+    app = pilot.app
+    expected = app.keys.seen + len(keys)
+    for key in keys:
+        if len(key) == 1 and not key.isalnum():
+            key = _character_to_key(key)
+        try:
+            char = unicodedata.lookup(_get_unicode_name_from_key(REPLACED_KEYS.get(key, key)))
+        except KeyError:
+            char = key if len(key) == 1 else None
+        event = events.Key(key, char)
+        event.set_sender(app)
+        app._driver.send_message(event)  # noqa: SLF001
+    await wait_for(pilot, lambda: app.keys.seen >= expected, tries=500)
+
+
+async def settled(pilot: Pilot, tries: int = 500) -> None:
+    """Every key typed processed, no authorization or sign-on check running."""
+    app = pilot.app
+    await wait_for(pilot, lambda: app.keys.pending == 0 and not app.workers._workers  # noqa: SLF001
+                   and not getattr(app.screen, "busy", False) and not getattr(app.screen, "checking", False),
+                   tries=tries)
+    await pilot.pause()

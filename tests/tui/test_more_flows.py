@@ -90,7 +90,10 @@ async def test_draft_refused_keeps_nothing_and_f12_abandons(make_app, engine):
         await fill(pilot, "art-1", "")  # the quantity field is left: that step is saved
         await pilot.pause()
         assert engine.load_draft(OPER)[1]["lines"][0] == ["BON0001", "2"]
-        await pilot.press("f12")  # explicitly abandoned
+        await pilot.press("f12")  # explicitly abandoned: "Abandonner la saisie ? (O/N)", the draft kept until O
+        await pilot.pause()
+        assert engine.load_draft(OPER) is not None
+        await pilot.press("O", "enter")
         await pilot.pause()
         assert engine.load_draft(OPER) is None
         # answer N at the next sign-on: discarded; F12 there: kept for later
