@@ -16,6 +16,7 @@ from textual.app import App
 
 from d400tui.config import Settings
 from d400tui.i18n import set_lang, t
+from d400tui.softkeys import SoftKeys
 
 if TYPE_CHECKING:
     from d400tui.domain import model as m
@@ -28,7 +29,7 @@ WARM_MODULES = ("d400tui.screens.menu", "d400tui.screens.order_entry", "d400tui.
                 "d400tui.screens.decision", "d400tui.screens.prompt", "d400tui.screens.draft")
 
 
-class D400App(App[None]):
+class D400App(SoftKeys, App[None]):
     CSS_PATH = str(Path(__file__).with_name("d400.tcss"))  # absolute: subclasses elsewhere (bench, tests) find it
     ENABLE_COMMAND_PALETTE = False
     TITLE = "d400"

@@ -568,3 +568,5 @@ def main() -> None:
 
         err.print(f"d400: unexpected error: {type(exc).__name__}: {scrub(str(exc))[:200]}", markup=False)
         sys.exit(1)
+
+from d400tui import cli_serve as _cli_serve  # noqa: E402,F401 - registers `d400 serve`
