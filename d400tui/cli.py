@@ -570,3 +570,4 @@ def main() -> None:
         sys.exit(1)
 
 from d400tui import cli_serve as _cli_serve  # noqa: E402,F401 - registers `d400 serve`
+from d400tui import cli_stats as _cli_stats  # noqa: E402,F401 - registers `d400 stats`
