@@ -17,6 +17,7 @@ from textual.app import App
 
 from d400tui.config import Settings
 from d400tui.i18n import set_lang, t
+from d400tui.softkeys import SoftKeys
 from d400tui.widgets.keybuffer import KeyBuffer
 
 if TYPE_CHECKING:
@@ -30,7 +31,7 @@ WARM_MODULES = ("d400tui.screens.menu", "d400tui.screens.order_entry", "d400tui.
                 "d400tui.screens.decision", "d400tui.screens.prompt", "d400tui.screens.draft")
 
 
-class D400App(App[None]):
+class D400App(SoftKeys, App[None]):
     CSS_PATH = str(Path(__file__).with_name("d400.tcss"))  # absolute: subclasses elsewhere (bench, tests) find it
     ENABLE_COMMAND_PALETTE = False
     TITLE = "d400"

@@ -747,3 +747,7 @@ def main(argv: list[str] | None = None) -> None:
         log.exception("unexpected failure")
         _fail(1, f"internal error, details in {where}")
     sys.exit(code if isinstance(code, int) else 0)
+
+
+from d400tui import cli_serve as _cli_serve  # noqa: E402,F401 - registers `d400 serve`
+from d400tui import cli_stats as _cli_stats  # noqa: E402,F401 - registers `d400 stats`

@@ -1,0 +1,122 @@
+"""SUPERV — supervisors: today's and the period's authorization figures, a chart of refusals by
+category, refreshed every REFRESH_S seconds (so a pre-check running on another terminal shows up)
+and on F5. The figures come from d400tui.engine.stats, the same as `d400 stats`; the engine refuses
+them to an operator, and the screen shows that refusal on its message line."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.widgets import Static
+
+from d400tui.i18n import t
+from d400tui.i18n.engine_text import tx
+
+from .base import D400Screen
+
+REFRESH_S = 10.0
+CATEGORIES = ("IDENTIFICATION", "BLOCKED", "CEILING", "UNAVAILABLE", "OTHER", "NOT_ACCEPTED")
+
+
+def _num(v: object) -> str:
+    return t("supervision.none") if v is None else str(v)
+
+
+def figures_text(data: dict[str, Any]) -> str:
+    """The figures as fixed columns: today, then the period."""
+    today, period = data["today"], data["period"]
+
+    def decided(f: dict[str, Any]) -> str:
+        per = f["decisions_by_operator"].values()
+        return f"{sum(p['blocked'] for p in per)}/{sum(p['released'] for p in per)}"
+
+    def rate(f: dict[str, Any]) -> str:
+        return _num(f["acceptance_rate"]) + (" %" if f["acceptance_rate"] is not None else "")
+
+    rows = [
+        (t("supervision.requested"), _num(today["requested"]), _num(period["requested"])),
+        (t("supervision.rate"), rate(today), rate(period)),
+        (t("supervision.unavailable"), _num(today["unavailable_minutes"]), _num(period["unavailable_minutes"])),
+        (t("supervision.latency"), f"{_num(today['latency_p50_ms'])}/{_num(today['latency_p95_ms'])}",
+         f"{_num(period['latency_p50_ms'])}/{_num(period['latency_p95_ms'])}"),
+        (t("supervision.blocked"), decided(today), decided(period)),
+    ]
+    lines = [t("supervision.head", since=period["first_day"])]
+    lines += [f"{label:<22} {a:>10}     {b:>10}" for label, a, b in rows]
+    lines += ["", t("supervision.lapsing", n=data["holds_lapsing"]), t("supervision.voids", n=data["voids_pending"])]
+    return "\n".join(lines)
+
+
+class SupervisionScreen(D400Screen):
+    SCREEN_ID = "SUPERV"
+    TITLE_KEY = "supervision.title"
+    LEGEND_KEY = "supervision.legend"
+    BINDINGS = [*D400Screen.BINDINGS,
+                Binding("f5", "refresh", t("key.f5"), show=False, id="d400.refresh", tooltip=t("key.f5")),
+                Binding("ctrl+r", "refresh", t("key.f5"), show=False, id="d400.refresh.ctrl", tooltip=t("key.f5"))]
+
+    def __init__(self, refresh_s: float | None = REFRESH_S) -> None:
+        super().__init__()
+        self.refresh_s = refresh_s
+        self.busy = False
+        self.data: dict[str, Any] | None = None
+
+    def compose(self) -> ComposeResult:
+        yield from self.frame_top()
+        with Vertical(classes="body"):
+            yield Static(t("supervision.loading"), id="figures", markup=False)
+            with Horizontal(id="chart-row"):
+                yield Static(t("supervision.chart"), classes="label", markup=False)
+            yield self._chart()
+        yield from self.frame_bottom()
+
+    @staticmethod
+    def _chart() -> Any:
+        from textual_plotext import PlotextPlot
+
+        chart = PlotextPlot(id="chart")
+        chart.styles.height = "1fr"
+        return chart
+
+    def on_mount(self) -> None:
+        self.action_refresh()
+        if self.refresh_s:
+            self.set_interval(self.refresh_s, self.action_refresh)
+
+    def action_refresh(self) -> None:
+        if self.busy:
+            return
+        self.busy = True
+        self.run_worker(self._load, thread=True, exit_on_error=False, group="supervision")
+
+    def _load(self) -> None:
+        from d400tui.engine import USER_ERRORS
+        from d400tui.engine.stats import supervision
+
+        try:
+            data = supervision(self.engine, self.actor).as_json()
+        except USER_ERRORS as exc:
+            self.app.call_from_thread(self._failed, exc)
+            return
+        self.app.call_from_thread(self._show, data)
+
+    def _failed(self, exc: Exception) -> None:
+        self.busy = False
+        self.message(tx(exc), error=True)
+
+    def _show(self, data: dict[str, Any]) -> None:
+        self.busy = False
+        self.data = data
+        self.query_one("#figures", Static).update(figures_text(data))
+        chart = self.query_one("#chart")
+        plt = chart.plt
+        plt.clear_data()
+        refusals = data["period"]["refusals_by_category"]
+        labels = [t(f"category.{c}") if c in CATEGORIES else c for c in refusals]
+        if refusals:
+            plt.bar([lb[:16] for lb in labels], list(refusals.values()), orientation="horizontal", width=0.3)
+        plt.xticks([])
+        chart.refresh()

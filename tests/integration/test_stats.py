@@ -1,0 +1,113 @@
+"""`d400 stats --json` against the same figures computed here, row by row, from the database (SQLite
+and PostgreSQL): orders placed through the engine with the test cards, then some authorizations and
+decisions moved back in time, latencies set, a hold made to lapse before its due date and a void
+left pending."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import Counter
+from datetime import date, datetime, time, timedelta
+
+import pytest
+from sqlalchemy import select, update
+
+from d400tui.domain import model as m
+from d400tui.engine import PermissionDenied
+from d400tui.engine.stats import supervision
+from d400tui.store import tables as t
+from tests.conftest import OPER, SUPER, card
+from tests.integration.test_cli import d400
+
+A = ("BON0001", 1)
+CARDS = ["4970100000000014", "4970100000000014", "5130100000000018", "4970100000000055", "4970100000000063",
+         "4970100000000071", "4970100000000089", "4970100000000030", "4970100000000048", "4970100000000014"]
+
+
+async def _history(engine) -> None:  # type: ignore[no-untyped-def]
+    ids = []
+    for i, pan in enumerate(CARDS):
+        plan = m.Plan(m.PlanKind.INSTALMENTS, count=3) if i == 0 else None
+        res = await engine.place_order(OPER, 100001, [A], card(pan), plan=plan)
+        ids.append(res.order.id)
+    await engine.decide(OPER, ids[3], m.DecisionKind.RELEASE)  # 51, released by OPER1 today
+    await engine.decide(OPER, ids[7], m.DecisionKind.BLOCK)    # 41, blocked by OPER1 today
+    await engine.decide(SUPER, ids[4], m.DecisionKind.BLOCK)   # 05, blocked by SUPER1, moved 3 days back
+    now = engine.clock()
+    a, d, i = t.authorizations, t.decisions, t.instalments
+    with engine.db.engine.begin() as conn:
+        rows = conn.execute(select(a.c.id, a.c.order_id, a.c.requested_at, a.c.answered_at).order_by(a.c.id)).all()
+        for n, (aid, oid, requested, answered) in enumerate(rows):
+            shift = {ids[1]: timedelta(days=5), ids[8]: timedelta(days=40), ids[9]: timedelta(days=29)}.get(
+                oid, timedelta(0))
+            values = {"requested_at": requested - shift}
+            if answered is not None:  # distinct latencies, 0.4 ms apart so that rounding is exercised
+                values["answered_at"] = requested - shift + timedelta(microseconds=80_000 + 37_400 * n)
+            conn.execute(update(a).where(a.c.id == aid).values(**values))
+        conn.execute(update(d).where(d.c.operator == "SUPER1").values(at=now - timedelta(days=3)))
+        seq2 = conn.execute(select(i.c.id, i.c.due_date).where(i.c.order_id == ids[0], i.c.seq == 2)).one()
+        conn.execute(update(i).where(i.c.id == seq2.id).values(
+            authorized_until=datetime.combine(seq2.due_date, time.min) - timedelta(hours=1)))
+        conn.execute(update(a).where(a.c.order_id == ids[2]).values(void_state=m.VoidState.PENDING))
+
+
+def _expected(engine, first: date, last: date) -> dict:  # type: ignore[no-untyped-def,type-arg]
+    start, end = datetime.combine(first, time.min), datetime.combine(last + timedelta(days=1), time.min)
+    a, d = t.authorizations, t.decisions
+    with engine.db.engine.connect() as conn:
+        auths = [r for r in conn.execute(select(a.c.requested_at, a.c.answered_at, a.c.category,
+                                                a.c.response_code)) if start <= r.requested_at < end]
+        decisions = [r for r in conn.execute(select(d.c.operator, d.c.kind, d.c.at)) if start <= r.at < end]
+    refused = [r for r in auths if r.category != m.Category.APPROVED]
+    approved = len(auths) - len(refused)
+    lat = sorted((r.answered_at - r.requested_at) / timedelta(milliseconds=1) for r in auths if r.answered_at)
+    by_op: dict[str, dict[str, int]] = {}
+    for r in decisions:
+        if r.kind in (m.DecisionKind.BLOCK, m.DecisionKind.RELEASE):
+            per = by_op.setdefault(r.operator, {"blocked": 0, "released": 0})
+            per["blocked" if r.kind == m.DecisionKind.BLOCK else "released"] += 1
+    minutes = {r.requested_at.replace(second=0, microsecond=0) for r in auths if r.category == m.Category.UNAVAILABLE}
+
+    def ranked(counter: Counter) -> dict[str, int]:  # type: ignore[type-arg]
+        return dict(sorted(counter.items(), key=lambda kv: (-kv[1], kv[0])))
+
+    return {
+        "first_day": first.isoformat(), "last_day": last.isoformat(),
+        "requested": len(auths), "approved": approved,
+        "acceptance_rate": round(100 * approved / len(auths), 1) if auths else None,
+        "refusals_by_category": ranked(Counter(str(r.category or "NO_ANSWER") for r in refused)),
+        "refusals_by_code": ranked(Counter(r.response_code or "-" for r in refused)),
+        "unavailable_minutes": len(minutes),
+        "latency_p50_ms": round(lat[math.ceil(0.5 * len(lat)) - 1]) if lat else None,
+        "latency_p95_ms": round(lat[math.ceil(0.95 * len(lat)) - 1]) if lat else None,
+        "decisions_by_operator": dict(sorted(by_op.items())),
+    }
+
+
+async def test_stats_json_equals_figures_from_the_rows(settings, engine) -> None:  # type: ignore[no-untyped-def]
+    await _history(engine)
+    today = date.today()
+    assert supervision(engine, SUPER).as_json()["today"] == _expected(engine, today, today)
+    r = d400(settings, "stats", "--json")
+    assert r.returncode == 0, r.stderr
+    got = json.loads(r.stdout)
+    assert got["today"] == _expected(engine, today, today)
+    assert got["period"] == _expected(engine, today - timedelta(days=29), today)
+    assert (got["holds_lapsing"], got["voids_pending"]) == (1, 1)
+    # the data cover what is counted: both windows differ, refusals of several kinds, both operators
+    assert got["period"]["requested"] > got["today"]["requested"] > 0
+    assert set(got["today"]["refusals_by_category"]) >= {"CEILING", "OTHER", "UNAVAILABLE", "BLOCKED"}
+    assert got["period"]["decisions_by_operator"]["SUPER1"] == {"blocked": 1, "released": 0}
+    assert "SUPER1" not in got["today"]["decisions_by_operator"]
+    since = d400(settings, "stats", "--json", "--since", (today - timedelta(days=45)).isoformat())
+    assert json.loads(since.stdout)["period"] == _expected(engine, today - timedelta(days=45), today)
+
+
+async def test_stats_are_for_supervisors(settings, engine) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(PermissionDenied):
+        supervision(engine, OPER)
+    r = d400(settings, "stats", operator="OPER1")
+    assert (r.returncode, r.stderr.strip()) == (2, "d400: statistiques : réservé aux superviseurs")
+    r = d400(settings, "stats", "--since", (date.today() + timedelta(days=1)).isoformat())
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "postérieure" in r.stderr
