@@ -14,7 +14,13 @@ from d400tui.widgets import EntryField
 from .base import D400Screen
 
 OPTIONS = (("1", "menu.opt_entry", False), ("2", "menu.opt_work", False), ("3", "menu.opt_awaiting", False),
-           ("10", "menu.opt_precheck", True), ("11", "menu.opt_operators", True), ("90", "menu.opt_signoff", False))
+           ("10", "menu.opt_precheck", True), ("11", "menu.opt_operators", True),
+           ("12", "menu.opt_supervision", True), ("13", "menu.opt_blocked", True), ("14", "menu.opt_audit", True),
+           ("90", "menu.opt_signoff", False))
+# supervisor panels: option -> (module, screen class), imported on choice (the engine refuses anyway)
+SUPERVISOR_SCREENS = {"10": ("precheck", "PrecheckScreen"), "11": ("operators", "OperatorsScreen"),
+                      "12": ("supervision", "SupervisionScreen"), "13": ("blocked", "BlockedScreen"),
+                      "14": ("audit", "AuditScreen")}
 
 
 class MenuScreen(D400Screen):
@@ -67,20 +73,14 @@ class MenuScreen(D400Screen):
             self.app.push_screen(OrderEntryScreen())
         elif code in ("2", "3"):
             self.app.push_screen(self.d400.work_orders_screen(awaiting=code == "3"))
-        elif code == "10":
-            if not self.actor.supervisor:  # the engine refuses anyway
+        elif code in SUPERVISOR_SCREENS:
+            if not self.actor.supervisor:  # display only: the engine refuses anyway
                 self.field_error(field, t("menu.supervisor_only"))
                 return
-            from .precheck import PrecheckScreen
+            from importlib import import_module
 
-            self.app.push_screen(PrecheckScreen())
-        elif code == "11":
-            if not self.actor.supervisor:  # the engine refuses anyway (engine.operators)
-                self.field_error(field, t("menu.supervisor_only"))
-                return
-            from .operators import OperatorsScreen
-
-            self.app.push_screen(OperatorsScreen())
+            module, name = SUPERVISOR_SCREENS[code]
+            self.app.push_screen(getattr(import_module(f"{__package__}.{module}"), name)())
         elif code == "90":
             self.d400.sign_off()
         else:
