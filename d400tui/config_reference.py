@@ -1,6 +1,7 @@
 """The configuration reference of the administrator guide, generated from the settings model: one
 row per field of `Settings` (environment variable, TOML key, type, default, the field's docstring).
-`python -m d400tui.config_reference` prints it; a test fails when docs/admin-guide.md is behind."""
+`python -m d400tui.config_reference` prints it (`--write` updates docs/admin-guide.md in a
+checkout); a test fails when the guide is behind."""
 
 from __future__ import annotations
 
@@ -67,5 +68,20 @@ def render() -> str:
     return "\n".join([*lines, "", END])
 
 
+def write(path: str) -> None:
+    """Replace the generated block of the guide at `path` with the current reference."""
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+    head, _, rest = text.partition(START)
+    _, _, tail = rest.partition(END)
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(head + render() + tail)
+
+
 if __name__ == "__main__":
-    print(render())
+    import sys
+
+    if sys.argv[1:] == ["--write"]:
+        write("docs/admin-guide.md")
+    else:
+        print(render())
