@@ -73,10 +73,14 @@ class ResultsScreen(D400Modal):
 
 
 class ResultsMixin:
-    """F1 on a list screen opens the results the message line could not hold."""
+    """F1 on a list screen opens the results the message line could not hold; with none held it is
+    the field help every panel gives (one key, one meaning per moment: whichever F1 binding wins)."""
 
     results: list[str] = []
 
     def action_results(self) -> None:
+        self.action_field_help()
+
+    def action_field_help(self) -> None:
         if not open_results(self):
-            self.message(t("lists.no_results"))  # type: ignore[attr-defined]
+            super().action_field_help()  # type: ignore[misc]

@@ -66,7 +66,7 @@ async def test_refused_to_an_operator(make_app):
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
         await open_supervision(pilot, "OPER1", "oper1-demo")
-        assert message(pilot) == "statistiques : réservé aux superviseurs"
+        assert message(pilot) == "Statistiques : réservé aux superviseurs"
         assert "Demandes" not in figures(pilot)
 
 
