@@ -40,11 +40,13 @@ async def run() -> list[tuple[str, int, int, bool]]:
     from d400tui.app import D400App
     from d400tui.config import Settings
     from d400tui.engine import open_engine
+    from d400tui.engine.demo import seed_demo_operators
     from d400tui.engine.views import OrderFilter
 
     fixed = datetime(2025, 6, 2, 10, 30)
     settings = Settings()
     engine = open_engine(settings, clock=lambda: fixed)
+    seed_demo_operators(engine.db)  # no database gets operators silently: the bench asks for OPER1
     app = D400App(settings, engine=engine, clock=lambda: fixed)
     out = []
     async with app.run_test(size=(80, 24)) as pilot:
