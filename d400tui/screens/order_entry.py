@@ -514,6 +514,10 @@ class OrderEntryScreen(AuthorizingMixin, CardEntry, D400Screen):
                     self.f(wid.replace("art-", "qty-")).focus()
 
             self.app.push_screen(PromptScreen("article", target.text), chosen_article)
+        elif wid in ("method", "plan"):
+            from .prompt import prompt_codes
+
+            prompt_codes(self, wid, self.f(wid))
         else:
             self.message(t("entry.no_prompt"))
 

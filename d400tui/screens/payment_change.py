@@ -26,11 +26,22 @@ class PaymentChangeScreen(AuthorizingMixin, CardEntry, D400Screen):
     TITLE_KEY = "payment.title"
     LEGEND_KEY = "legend.payment"
     BINDINGS = [*D400Screen.BINDINGS, *ARROWS,
+                Binding("f4", "prompt", t("key.f4"), show=False, id="d400.prompt", tooltip=t("key.f4")),
                 Binding("f10", "validate", t("key.f10"), show=False, id="d400.validate", tooltip=t("key.f10"))]
 
     def __init__(self, order_id: int) -> None:
         super().__init__()
         self.order_id = order_id
+
+    def action_prompt(self) -> None:
+        """F4 on the payment method: the list of methods, in words."""
+        from .prompt import prompt_codes
+
+        focused = self.focused
+        if focused is not None and focused.id == "method":
+            prompt_codes(self, "method", self.query_one("#method", EntryField))
+        else:
+            self.message(t("payment.no_prompt"))
         self._card: CardData | None = None
 
     def compose(self) -> ComposeResult:

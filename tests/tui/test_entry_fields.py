@@ -256,3 +256,29 @@ async def test_card_on_file_not_offered_when_expired_or_changed(engine):
         assert exc.field == "card"
     else:
         raise AssertionError("an order was placed on a card other than the one on file")
+
+
+async def test_f4_on_payment_method_and_plan_lists_the_codes_in_words(make_app):
+    """F4 prompts on every field that takes a code: the payment method and the plan too."""
+    from .helpers import fill
+
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await open_entry(pilot)
+        app.screen.query_one("#method").focus()
+        await pilot.press("f4")
+        await settled(pilot)
+        assert type(app.screen).__name__ == "CodePromptScreen"
+        assert "Chèque" in screen_text(app) and "Virement" in screen_text(app)
+        await fill(pilot, "sfl-opt-1", "1")  # 1 = select, in front of the second row
+        await pilot.press("enter")
+        await settled(pilot)
+        assert type(app.screen).__name__ == "OrderEntryScreen"
+        assert value(app, "method") == "CHEQUE" and app.screen.focused.id == "method"
+        app.screen.query_one("#plan").focus()
+        await pilot.press("f4")
+        await settled(pilot)
+        assert type(app.screen).__name__ == "CodePromptScreen" and "Immédiat" in screen_text(app)
+        await pilot.press("f12")
+        await settled(pilot)
+        assert value(app, "plan") == "I"
