@@ -51,6 +51,10 @@ _SEPARATOR_POINTS: tuple[int | tuple[int, int], ...] = (
     0x2E, 0xB7, 0x387, 0x2022, 0x2024, 0x2027, 0x2219, 0x22C5, 0x3002, 0x30FB, 0xFE52, 0xFF0E, 0xFF65,
     # slashes
     0x2F, 0x5C, 0x2044, 0x2215, 0x2216, 0x29F5, 0x29F8, 0xFF0F, 0xFF3C,
+    # the rest of ASCII punctuation people put between groups (, : ; + | # ' ( ) …), and their
+    # full-width forms; not the quote and not the star (masking writes stars: scrub stays idempotent)
+    0x21, (0x23, 0x26), 0x27, 0x28, 0x29, 0x2B, 0x2C, 0x3A, 0x3B, (0x3C, 0x40), 0x5B, 0x5D, 0x5E, 0x60,
+    (0x7B, 0x7E), 0x3001, 0xFF0C, 0xFF1A, 0xFF1B, 0xFF0B, 0xFF5C, 0xFF03,
     # invisible format characters (Unicode Cf): soft hyphen, zero-width spaces and joiners, bidi marks…
     0xAD, (0x600, 0x605), 0x61C, 0x6DD, 0x70F, 0x890, 0x891, 0x8E2, 0x180E, (0x200B, 0x200F),
     (0x202A, 0x202E), (0x2060, 0x2064), (0x2066, 0x206F), 0xFEFF, (0xFFF9, 0xFFFB),
@@ -289,6 +293,15 @@ def _mask(text: str, spans: list[tuple[int, int]], out: list[str]) -> None:
 
 
 def scrub(text: str) -> str:
+    """Hide every card number of `text` (see `_scrub_once`), again until nothing changes, so that
+    scrubbing a scrubbed text changes nothing (the audit chain hashes the text as stored)."""
+    out = _scrub_once(text)
+    while out != text:
+        text, out = out, _scrub_once(out)
+    return out
+
+
+def _scrub_once(text: str) -> str:
     """Hide the middle digits of every card number in free text, written as the card field takes
     it (any SEPARATORS, any script's digits) or backslash-escaped (a JSON `\\t` or `\\uff14`, a
     repr's `\\xa0`): `4970 1000 0000 0014` becomes `4970 10** **** 0014`. Same length."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import unicodedata
 
+import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
@@ -213,3 +214,21 @@ async def test_free_text_is_scrubbed_at_the_store_boundary(engine, db_url: str) 
     digits = _stored_digits(db_url)
     assert "4970100000000014" not in digits
     assert engine.load_draft(OPER) is not None  # the draft still reads back as JSON
+
+
+@pytest.mark.parametrize("sep", [",", ":", ";", "+", "|", "#", "'", ")(", "(", "[", "]", "{", "}", "<", ">", "=",
+                                 "~", "&", "!", "?", "%", "$", "@", "^", "`", "，", "：", "、", ", ", " + "])
+def test_punctuation_between_groups_is_a_separator_for_field_and_scrubber(sep: str) -> None:
+    """An outside attack stored `4970,1000,0000,0022` and `5130+1000+0000+0018` in full: every
+    punctuation people type between groups is a separator, for the card field and the scrubber."""
+    typed = sep.join(("4970", "1000", "0000", "0014"))
+    assert clean_pan(typed) == "4970100000000014"
+    out = scrub(f"motif : carte {typed} refusée")
+    assert "4970100000000014" not in as_digits(out), out
+    assert scrub(out) == out  # idempotent: the audit chain hashes the text as stored
+
+
+def test_scrub_is_idempotent_when_masking_opens_a_new_window() -> None:
+    text = "4970 1000 0000 0014 " + " ".join(["1234"] * 6)
+    once = scrub(text)
+    assert scrub(once) == once
