@@ -223,7 +223,7 @@ def _answer_line(result) -> str:  # type: ignore[no-untyped-def]
             lines.append(f"{what}: {a.state.value} {a.category.value} — {headline(a.category, get_lang())} — "
                          f"code {a.code} {tx(a.label)}")
     if result.needs_decision:
-        lines.append("operator decision needed: d400 order decide N block|release|retry")
+        lines.append(f"operator decision needed: d400 order decide {result.order.id} block|release|retry")
     return "\n".join(lines)
 
 
@@ -263,11 +263,12 @@ def db_init(admin: str = typer.Option(..., "--admin", help="Name of the first su
     """Create the schema, reference data and the first supervisor (password asked twice, or two
     lines on stdin). Refused once the database has an operator: supervisors add the others."""
     from d400tui.engine.bootstrap import init_database, open_database
-    from d400tui.engine.operators import has_operators, operator_count
+    from d400tui.engine.operators import check_account, has_operators, operator_count
 
     db = open_database(_settings(), migrate=False)
     if operator_count(db):
         raise has_operators()
+    check_account(admin, "x" * 8)  # the name first: a bad one is said before any password is asked
     op = init_database(db, admin, _password_twice())
     out.print(f"database at revision {db.current_revision()} ({db.dialect}); supervisor {op.name} created")
 
@@ -511,6 +512,8 @@ def _batch(kind: str, on: str | None, concurrency: int, as_json: bool) -> None:
     run_date = _parse_date(on)
     engine = _engine()
     actor = _actor(engine)
+    # refused before any progress bar is drawn (the run itself checks too), in the run's own words
+    engine.require_supervisor(actor, "pré-contrôle de facturation" if kind == "pre-check" else "remise en paiement")
     bar, update = _progress(kind, as_json)
     run_it = engine.precheck if kind == "pre-check" else engine.capture
 
@@ -572,8 +575,8 @@ def audit(ctx: typer.Context, since: str | None = typer.Option(None, "--since", 
     if ctx.invoked_subcommand is not None:
         return
     engine = _engine()
-    _actor(engine)
-    rows = engine.audit_trail(_parse_date(since), limit)
+    actor = _actor(engine)
+    rows = engine.audit_trail(actor, _parse_date(since), limit)
     if as_json:
         _json(rows)
         return
@@ -711,8 +714,9 @@ def _click_errors() -> tuple[tuple[type[Exception], ...], ...]:
 def main(argv: list[str] | None = None) -> None:
     """Runs one command; every failure is one line on stderr and a non-zero exit. Unexpected
     ones are logged (scrubbed, with the traceback) to the log file, not shown."""
-    from sqlalchemy.exc import OperationalError, SQLAlchemyError
+    from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
 
+    from d400tui.acquirers import AcquirerConfigError
     from d400tui.config import SettingsProblem
     from d400tui.engine import USER_ERRORS
     from d400tui.i18n import set_lang
@@ -738,6 +742,12 @@ def main(argv: list[str] | None = None) -> None:
         _fail(exc.exit_code or 2, exc.format_message())  # type: ignore[attr-defined]
     except (typer.Abort, *aborts, KeyboardInterrupt, EOFError):
         _fail(130, "interrupted")
+    except AcquirerConfigError as exc:
+        _fail(2, str(exc))
+    except ArgumentError:
+        _fail(2, "D400_DB_URL: not a database URL d400 knows (sqlite:///PATH or postgresql://USER:PW@HOST/DB)")
+    except UnicodeError:
+        _fail(2, "input is not valid text (UTF-8 expected)")
     except OperationalError as exc:
         _fail(2, f"database unreachable ({(str(exc.orig).splitlines() or ['no answer'])[0][:120]})")
     except SQLAlchemyError:

@@ -39,10 +39,33 @@ def serve(host: str = typer.Option("127.0.0.1", "--host", help="Address to bind 
           public_url: str = typer.Option("", "--public-url",
                                          help="URL the browser uses when a reverse proxy is in front.")) -> None:
     """Serve the TUI to browsers: each tab is its own session, starting at sign-on."""
-    from textual_serve.server import Server
-
     if not host.strip() or any(c.isspace() for c in host):
         raise CliError("host: an address or a name without spaces expected")
     if not is_loopback(host):
         err.print(EXPOSED.format(where=f"{host}:{port}"), markup=False, highlight=False, soft_wrap=True)
-    Server(tab_command(), host=host, port=port, title="d400", public_url=public_url or None).serve()
+    _server_class()(tab_command(), host=host, port=port, title="d400", public_url=public_url or None).serve()
+
+
+def _server_class() -> type:
+    """textual-serve's Server whose console lines pass the card-number scrubber: it logs every
+    request URL (an outside attack saw `/?card=4970…` printed in full) and its Rich tracebacks
+    would show local variables, keystrokes included."""
+    import logging
+
+    from textual_serve.server import Server
+
+    from d400tui.domain.cards import scrub
+    from d400tui.logs import ScrubFilter
+
+    class ScrubbedFormatter(logging.Formatter):
+        def formatException(self, ei) -> str:  # type: ignore[no-untyped-def]  # noqa: N802 - logging's name
+            return scrub(super().formatException(ei))
+
+    class ScrubbedServer(Server):  # type: ignore[misc]
+        def initialize_logging(self) -> None:
+            handler = logging.StreamHandler()
+            handler.addFilter(ScrubFilter())
+            handler.setFormatter(ScrubbedFormatter("%(message)s"))
+            logging.basicConfig(level="DEBUG" if self.debug else "INFO", handlers=[handler], force=True)
+
+    return ScrubbedServer

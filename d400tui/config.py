@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Literal
 
 from platformdirs import user_config_dir, user_data_dir
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -35,6 +35,14 @@ class Settings(BaseSettings):
 
     db_url: str | None = None
     """SQLAlchemy URL; default: a SQLite file in the user's data directory, created on first use."""
+
+    @field_validator("db_url")
+    @classmethod
+    def _known_database(cls, url: str | None) -> str | None:
+        """SQLite or PostgreSQL only: another scheme is said here, not as a driver's import error."""
+        if url and not url.startswith(("sqlite:", "postgresql:", "postgresql+psycopg:")):
+            raise ValueError("sqlite:///PATH or postgresql://USER:PW@HOST/DB expected")
+        return url
     lang: Literal["fr", "en"] = "fr"
     """Language of every operator-facing string."""
 
@@ -134,7 +142,7 @@ def load_settings() -> Settings:
         problems = []
         for e in exc.errors(include_url=False, include_input=False)[:3]:
             field = str(e["loc"][0]) if e["loc"] else "?"
-            problems.append(f"{_where(field)}: {e['msg']}")
+            problems.append(f"{_where(field)}: {e['msg'].removeprefix('Value error, ')}")
         raise SettingsProblem("setting " + "; ".join(problems)) from None
     except SettingsError as exc:
         found = _FIELD.search(str(exc))

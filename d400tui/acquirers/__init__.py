@@ -8,6 +8,10 @@ from d400tui.domain.cards import Brand
 from .base import Acquirer
 
 
+class AcquirerConfigError(ValueError):
+    """The settings name an acquirer that cannot be built as configured (said in one line)."""
+
+
 def make_acquirer(settings: Settings) -> Acquirer:
     """The configured adapter. Brands come from the adapter unless the contract narrows them.
     Network adapters are wrapped in a circuit breaker, so an outage answers in under a second."""
@@ -43,7 +47,7 @@ def make_acquirer(settings: Settings) -> Acquirer:
         from .stripe import STRIPE_BRANDS, StripeAcquirer
 
         if key is None:
-            raise ValueError("the stripe acquirer needs D400_ACQUIRER_KEY (a secret key)")
+            raise AcquirerConfigError("the stripe acquirer needs D400_ACQUIRER_KEY (a secret key)")
         url = (
             settings.acquirer_url if "acquirer_url" in settings.model_fields_set else "https://api.stripe.com"
         )

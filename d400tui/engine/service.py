@@ -681,8 +681,11 @@ class Engine:
             return await self._authorize_after_change(actor, order_id, card, voids)
         return ValidationResult(self.get_order(order_id), voids=voids)
 
-    def audit_trail(self, since: date | None = None, limit: int = 200) -> list[dict[str, object]]:
+    def audit_trail(self, actor: m.Actor, since: date | None = None, limit: int = 200) -> list[dict[str, object]]:
+        """The trail, newest first (supervisors: it names every operator's actions and reasons)."""
         from sqlalchemy import select
+
+        self.require_supervisor(actor, "journal d'audit")
 
         from d400tui.store import tables as t
 

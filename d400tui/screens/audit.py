@@ -4,6 +4,7 @@ directory (formula cells neutralised by the engine)."""
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from textual import on
@@ -121,9 +122,11 @@ class AuditScreen(D400Screen):
         except ValueError as exc:
             self.field_error(self.query_one(f"#{exc.args[0]}", EntryField), t("audit.bad_filter"))
             return
-        path = self.d400.settings.data_dir / f"audit-{self.d400.d400_now():%Y%m%d-%H%M%S}.csv"
+        # a file of its own (never another export's), readable by its owner only, like the database
+        path = self.d400.settings.data_dir / f"audit-{self.d400.d400_now():%Y%m%d-%H%M%S}-{os.getpid()}-{id(f):x}.csv"
         try:
-            with path.open("w", newline="", encoding="utf-8") as out:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w", newline="", encoding="utf-8") as out:
                 n = export_csv(self.engine, self.actor, f, out)
         except USER_ERRORS as exc:
             path.unlink(missing_ok=True)

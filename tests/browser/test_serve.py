@@ -183,3 +183,27 @@ def test_is_loopback(host, loopback):
     from d400tui.cli_serve import is_loopback
 
     assert is_loopback(host) is loopback
+
+
+def test_request_urls_are_scrubbed_on_the_console(tmp_path):
+    """textual-serve logs every request URL: a card number in one is masked on the console."""
+    import httpx
+
+    env = {**os.environ, "D400_HOME": str(tmp_path), "D400_CONFIG": str(tmp_path / "absent.toml")}
+    port = _free_port()
+    proc = _serve("--port", str(port), env=env)
+    try:
+        for _ in range(100):
+            try:
+                httpx.get(f"http://127.0.0.1:{port}/?card=4970100000000014", timeout=2)
+                break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        httpx.get(f"http://127.0.0.1:{port}/4970-1000-0000-0022", timeout=5)
+        time.sleep(0.5)
+    finally:
+        proc.terminate()
+        out, errs = proc.communicate(timeout=20)
+    console = out + errs
+    assert "card=497010" in console and "4970100000000014" not in console  # the request was logged, masked
+    assert "4970-1000-0000-0022" not in console

@@ -6,6 +6,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
+from d400tui.domain import model as m
 from d400tui.store import tables as t
 from d400tui.store.db import HEAD
 
@@ -42,5 +43,5 @@ def test_audit_scrubs_card_numbers(engine) -> None:  # type: ignore[no-untyped-d
     with engine.db.uow() as uow:
         uow.audit("TEST", "NOTE", None, text="client dit 4970 1000 0000 0014")
         uow.commit()
-    rows = engine.audit_trail()
+    rows = engine.audit_trail(m.Actor("SUPER1", True))
     assert "0000 0014" not in rows[0]["detail"] and "4970 10** **** 0014" in rows[0]["detail"]

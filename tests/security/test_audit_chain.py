@@ -17,6 +17,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
+from d400tui.domain import model as m
 from d400tui.engine import PermissionDenied
 from d400tui.store.db import Database
 from d400tui.store.repositories import GENESIS, chain_hash
@@ -59,7 +60,7 @@ async def _some_history(engine) -> int:  # type: ignore[no-untyped-def]
 
 async def test_truncate_and_replace_are_refused(engine) -> None:  # type: ignore[no-untyped-def]
     n = await _some_history(engine)
-    first = engine.audit_trail(limit=n)[-1]
+    first = engine.audit_trail(m.Actor("SUPER1", True), limit=n)[-1]
     if engine.db.dialect == "postgresql":
         statements = ["TRUNCATE audit", "TRUNCATE audit_head", "DELETE FROM audit_head"]
     else:
@@ -71,14 +72,14 @@ async def test_truncate_and_replace_are_refused(engine) -> None:  # type: ignore
         with pytest.raises(DBAPIError, match="append-only"):
             with engine.db.engine.begin() as conn:
                 conn.execute(text(sql), {"id": first["id"], "p": GENESIS})
-    rows = engine.audit_trail(limit=n + 1)
+    rows = engine.audit_trail(m.Actor("SUPER1", True), limit=n + 1)
     assert len(rows) == n and rows[-1] == first
     assert engine.verify_audit(SUPER).ok
 
 
 async def test_the_chain_links_every_record_and_verify_says_intact(engine) -> None:  # type: ignore[no-untyped-def]
     n = await _some_history(engine)
-    rows = list(reversed(engine.audit_trail(limit=n)))
+    rows = list(reversed(engine.audit_trail(m.Actor("SUPER1", True), limit=n)))
     prev = GENESIS
     for r in rows:  # recomputed here from the documented serialization
         assert r["prev_hash"] == prev
@@ -93,7 +94,7 @@ async def test_the_chain_links_every_record_and_verify_says_intact(engine) -> No
 @pytest.mark.parametrize("tamper", ["edit", "remove", "insert", "remove-last"])
 async def test_verify_finds_the_first_broken_link(engine, tamper: str) -> None:  # type: ignore[no-untyped-def]
     n = await _some_history(engine)
-    ids = [r["id"] for r in reversed(engine.audit_trail(limit=n))]
+    ids = [r["id"] for r in reversed(engine.audit_trail(m.Actor("SUPER1", True), limit=n))]
     victim = ids[3]
     if tamper == "edit":
         _as_owner(engine, "UPDATE audit SET detail = '{}' WHERE id = :i", i=victim)
@@ -102,7 +103,7 @@ async def test_verify_finds_the_first_broken_link(engine, tamper: str) -> None: 
         _as_owner(engine, "DELETE FROM audit WHERE id = :i", i=victim)
         broken = ids[4]
     elif tamper == "insert":  # a forged record after the others, chained onto an old one
-        prev = engine.audit_trail(limit=n)[n - 4]["hash"]  # record ids[3]
+        prev = engine.audit_trail(m.Actor("SUPER1", True), limit=n)[n - 4]["hash"]  # record ids[3]
         _as_owner(engine, "INSERT INTO audit (id, at, actor, action, order_id, detail, prev_hash, hash) "
                           "VALUES (:i, '2020-01-01 00:00:00', 'X', 'FORGED', NULL, '{}', :p, :h)",
                   i=ids[-1] + 1000, p=prev, h="f" * 64)

@@ -107,7 +107,7 @@ async def test_a_race_lost_on_one_order_is_counted_there_and_the_run_finishes(en
     reasons = {r.order_id: r.reason for r in engine.run_results(run.id, outcome="SKIPPED")}
     assert reasons == {oids[0]: "Commande modifiée sur un autre poste — F5 pour recharger",
                        oids[1]: "base de données occupée : relancer la remise"}
-    assert [r["action"] for r in engine.audit_trail(limit=1)] == ["CAPTURE_END"]
+    assert [r["action"] for r in engine.audit_trail(m.Actor("SUPER1", True), limit=1)] == ["CAPTURE_END"]
 
 
 async def test_two_d400_capture_commands_at_once(engine, issuer, settings) -> None:  # type: ignore[no-untyped-def]

@@ -63,7 +63,7 @@ async def test_oldest_first_release_and_keep(make_app, engine):
     assert released.hold == m.PaymentHold.RELEASED and released.decisions[-1].operator == "SUPER1"
     assert kept.hold == m.PaymentHold.BLOCKED
     assert (kept.decisions[-1].operator, kept.decisions[-1].kind) == ("SUPER1", m.DecisionKind.BLOCK)
-    actions = [(r["actor"], r["order_id"]) for r in engine.audit_trail(limit=50)]
+    actions = [(r["actor"], r["order_id"]) for r in engine.audit_trail(m.Actor("SUPER1", True), limit=50)]
     assert ("SUPER1", ids[0]) in actions and ("SUPER1", ids[1]) in actions
 
 
