@@ -588,10 +588,15 @@ def audit(ctx: typer.Context, since: str | None = typer.Option(None, "--since", 
 
 @audit_app.command("verify", help="Check the hash chain (supervisors): the first broken link and exit 5, or the "
                                    "head hash to keep outside the database (a rewritten chain shows as another head).")
-def audit_verify(as_json: bool = typer.Option(False, "--json")) -> None:
-    """Walk the chain; print the head hash so it can be recorded elsewhere."""
+def audit_verify(expect: str = typer.Option("", "--expect", help="A head hash printed by an earlier verify and "
+                                            "kept outside the database: it must still be in the chain."),
+                 as_json: bool = typer.Option(False, "--json")) -> None:
+    """Walk the chain; print the head hash so it can be recorded elsewhere (and checked with --expect)."""
+    expect = expect.strip().lower()
+    if expect and (len(expect) != 64 or any(c not in "0123456789abcdef" for c in expect)):
+        raise CliError("--expect: a head hash of 64 hexadecimal characters, as verify prints it")
     engine = _engine()
-    check = engine.verify_audit(_actor(engine))
+    check = engine.verify_audit(_actor(engine), expect or None)
     if as_json:
         _json({"ok": check.ok, "checked": check.checked, "head_hash": check.head_hash,
                "broken_id": check.broken_id, "reason": check.reason})

@@ -695,13 +695,13 @@ class Engine:
         with self._unit() as uow:
             return [dict(r._mapping) for r in uow.session.execute(q.order_by(t.audit.c.id.desc()).limit(limit))]
 
-    def verify_audit(self, actor: m.Actor) -> ChainCheck:
+    def verify_audit(self, actor: m.Actor, expect: str | None = None) -> ChainCheck:
         """Walk the audit chain (supervisors). It proves the records were not changed, removed or
         inserted one by one since they were written; whoever owns the database can still rewrite the
         whole chain, which only a head hash kept outside (printed here) can reveal."""
         self.require_supervisor(actor, "vérification du journal d'audit")
         with self._unit() as uow:
-            return uow.audits.verify()
+            return uow.audits.verify(expect=expect)
 
     # -- batch runs (supervisors) -----------------------------------------------------------
     async def precheck(self, actor: m.Actor, run_date: date | None = None, concurrency: int = 16,

@@ -326,11 +326,14 @@ class AuditRepository:
         row = self.session.execute(select(t.audit_head.c.n, t.audit_head.c.hash).where(t.audit_head.c.id == 1)).first()
         return (row[0], row[1]) if row else None
 
-    def verify(self, page: int = 5000) -> ChainCheck:
+    def verify(self, page: int = 5000, expect: str | None = None) -> ChainCheck:
         """Walk the chain in id order: each record must name its predecessor's hash and hash to its
-        own; the head row must name the last hash and the number of records."""
+        own; the head row must name the last hash and the number of records. `expect`, a head hash
+        kept outside the database earlier, must be one record's hash: whoever rewrote the whole
+        chain (head row included) or cut it before that record cannot make it match."""
         a = t.audit
         prev, last_id, checked = GENESIS, 0, 0
+        seen = expect is None
         while True:
             rows = self.session.execute(
                 select(a.c.id, a.c.at, a.c.actor, a.c.action, a.c.order_id, a.c.detail, a.c.prev_hash, a.c.hash)
@@ -341,6 +344,7 @@ class AuditRepository:
                 if own != chain_hash(prev, at, actor, action, order_id, detail):
                     return ChainCheck(checked, prev, rid, "content does not match its hash")
                 prev, checked = own, checked + 1
+                seen = seen or own == expect
             if len(rows) < page:
                 break
             last_id = rows[-1][0]
@@ -350,4 +354,7 @@ class AuditRepository:
         if head != (checked, prev):
             return ChainCheck(checked, prev, None,
                               f"chain head says {head[0]} records ending {head[1][:12]}…: records removed or added")
+        if not seen:
+            return ChainCheck(checked, prev, None,
+                              "the head hash kept outside is in no record: the trail was rewritten or cut")
         return ChainCheck(checked, prev)

@@ -190,3 +190,22 @@ def test_the_migration_chains_the_existing_trail(db_url) -> None:  # type: ignor
         db.upgrade()
     finally:
         db.dispose()
+
+
+async def test_a_head_hash_kept_outside_finds_a_rewritten_tail(engine) -> None:  # type: ignore[no-untyped-def]
+    """The owner cuts the last records and fixes the head row: the chain alone reads intact (an
+    outside attack did this), but the head hash printed earlier and kept elsewhere is in no record."""
+    n = await _some_history(engine)
+    kept = engine.verify_audit(SUPER).head_hash  # what a supervisor copies to a ticket
+    rows = list(reversed(engine.audit_trail(m.Actor("SUPER1", True), limit=n)))
+    _as_owner(engine, "DELETE FROM audit WHERE id >= :i", i=rows[-3]["id"])
+    with engine.db.engine.begin() as conn:
+        conn.execute(text("UPDATE audit_head SET n = n - 3, hash = :h"), {"h": rows[-4]["hash"]})
+    assert engine.verify_audit(SUPER).ok  # the chain alone cannot tell
+    check = engine.verify_audit(SUPER, expect=kept)
+    assert not check.ok and "kept outside" in check.reason
+    assert engine.verify_audit(SUPER, expect=rows[-4]["hash"]).ok  # an older kept head still matches
+    r = _d400("audit", "verify", "--expect", kept)
+    assert r.returncode == 5 and "kept outside" in r.stderr, r
+    r = _d400("audit", "verify", "--expect", "not-a-hash")
+    assert r.returncode == 2 and "64 hexadecimal" in r.stderr and "not-a-hash" not in r.stderr
