@@ -46,7 +46,10 @@ PAN, EXPIRY = "4970100000000014", "12/30"  # the simulator's approving test card
 SLOW_PAN = "4970100000000105"  # approves after 2 s
 PASSWORDS = {"ADMIN": "admin-pass-2026", "CLERK": "clerk-pass-2026", "VICTIM": "victim-pass-2026"}
 SEPARATORS = {"none": "", "space": " ", "tab": "\t", "nbsp": "\u00a0", "dash": "-", "dot": ".",
-              "slash": "/", "underscore": "_"}
+              "slash": "/", "underscore": "_",
+              # found by an outside attack after the first fixes: punctuation kept numbers whole
+              "comma": ",", "colon": ":", "plus": "+", "pipe": "|", "hash": "#", "apostrophe": "'",
+              "parens": ")("}
 EXCEPTION_NAME = re.compile(r"Traceback|unexpected error|\b\w+(Error|Exception)\b|validation error for")
 IDLE_WAIT = 30.0  # seconds an idle ISO 8583 connection may stay open before the host closes it
 
@@ -242,6 +245,9 @@ for _name, _who, _argv in (
     ("clerk_operator_add", "CLERK", "operator add EVIL4"),
     ("wrong_password_order_list", "ADMIN:guess-1234", "order list"),
     ("clerk_capture", "CLERK", "capture"), ("clerk_precheck", "CLERK", "precheck"),
+    # found by an outside attack after the fixes: the listing named every operator's actions
+    ("clerk_audit_list", "CLERK", "audit --json"), ("clerk_audit_verify", "CLERK", "audit verify"),
+    ("clerk_stats", "CLERK", "stats --json"), ("clerk_operator_list", "CLERK", "operator list"),
     ("order_number_20_digits", "ADMIN", "order show 12345678901234567890"),
 ):
     ATTACKS.append((_name, partial(refused_to, _who, *_argv.split())))
