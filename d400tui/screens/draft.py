@@ -19,11 +19,32 @@ from .base import D400Modal
 YES, NO = {"O", "Y"}, {"N"}
 
 
-class DraftScreen(D400Modal):
+class _YesNo(D400Modal):
+    """A one-letter O/N answer: O or Y dismisses True, N False, anything else is refused with
+    BAD_KEY (F12 dismisses None through the base bindings)."""
+
+    BAD_KEY = ""
+
+    def on_mount(self) -> None:
+        self.query_one("#answer", EntryField).focus()
+
+    @on(Input.Submitted)
+    def process(self) -> None:
+        field = self.query_one("#answer", EntryField)
+        code = field.text
+        if code in YES or code in NO:
+            self.dismiss(code in YES)
+            return
+        field.value = ""
+        self.field_error(field, t(self.BAD_KEY))
+
+
+class DraftScreen(_YesNo):
     """Dismisses with True (resume), False (discard) or None (F12: keep it for later)."""
 
     SCREEN_ID = "DRAFT"
     LEGEND_KEY = "draft.legend"
+    BAD_KEY = "draft.bad"
     DEFAULT_CSS = """
     DraftScreen { align: center middle; }
     DraftScreen > #panel { width: 70; height: auto; border: heavy #ffff55; background: black; padding: 0 1; }
@@ -47,25 +68,13 @@ class DraftScreen(D400Modal):
             yield MessageLine()
             yield FKeyLegend(t(self.LEGEND_KEY))
 
-    def on_mount(self) -> None:
-        self.query_one("#answer", EntryField).focus()
 
-    @on(Input.Submitted)
-    def process(self) -> None:
-        field = self.query_one("#answer", EntryField)
-        code = field.text
-        if code in YES or code in NO:
-            self.dismiss(code in YES)
-            return
-        field.value = ""
-        self.field_error(field, t("draft.bad"))
-
-
-class AbandonScreen(D400Modal):
+class AbandonScreen(_YesNo):
     """Dismisses with True (abandon the order being typed), False (N) or None (F12: keep typing)."""
 
     SCREEN_ID = "ABANDON"
     LEGEND_KEY = "draft.abandon_legend"
+    BAD_KEY = "draft.abandon_bad"
     DEFAULT_CSS = """
     AbandonScreen { align: center middle; }
     AbandonScreen > #panel { width: 60; height: auto; border: heavy #ffff55; background: black; padding: 0 1; }
@@ -78,16 +87,3 @@ class AbandonScreen(D400Modal):
                 yield EntryField(width=1, upper=True, id="answer")
             yield MessageLine()
             yield FKeyLegend(t(self.LEGEND_KEY))
-
-    def on_mount(self) -> None:
-        self.query_one("#answer", EntryField).focus()
-
-    @on(Input.Submitted)
-    def process(self) -> None:
-        field = self.query_one("#answer", EntryField)
-        code = field.text
-        if code in YES or code in NO:
-            self.dismiss(code in YES)
-            return
-        field.value = ""
-        self.field_error(field, t("draft.abandon_bad"))
