@@ -66,8 +66,10 @@ def test_entry_snapshot_order_filled(snap_compare, make_app, size):
 @pytest.mark.parametrize("size", SIZES)
 def test_entry_snapshot_card_in_error(snap_compare, make_app, size):
     async def run_before(pilot):
+        # a number too short to be a card, left with Enter: in error, kept for correction (a
+        # full-length wrong number would put 16 digits in the snapshot)
         await entry(pilot, *keys_of("100001"), *keys_of("BON0001"), "enter", "enter", "enter",
-                    *keys_of("4970100000000015"))
+                    *keys_of("497010000001"), "enter")
 
     assert snap(snap_compare, make_app, size, run_before)
 
