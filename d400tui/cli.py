@@ -263,12 +263,12 @@ def db_init(admin: str = typer.Option(..., "--admin", help="Name of the first su
     """Create the schema, reference data and the first supervisor (password asked twice, or two
     lines on stdin). Refused once the database has an operator: supervisors add the others."""
     from d400tui.engine.bootstrap import init_database, open_database
-    from d400tui.engine.operators import check_account, has_operators, operator_count
+    from d400tui.engine.operators import check_name, has_operators, operator_count
 
     db = open_database(_settings(), migrate=False)
     if operator_count(db):
         raise has_operators()
-    check_account(admin, "x" * 8)  # the name first: a bad one is said before any password is asked
+    check_name(admin)  # the name first: a bad one is said before any password is asked
     op = init_database(db, admin, _password_twice())
     out.print(f"database at revision {db.current_revision()} ({db.dialect}); supervisor {op.name} created")
 

@@ -58,6 +58,11 @@ def _password(password: str) -> str:
     return password
 
 
+def check_name(name: str) -> str:
+    """The name rule alone: said before a password is asked for an account of that name."""
+    return _name(name)
+
+
 def check_account(name: str, password: str) -> tuple[str, str]:
     """The name and password rules, before anything is written."""
     return _name(name), _password(password)
