@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
 
+from .message import MessageError
+
 
 class Brand(StrEnum):
     CB = "CB"
@@ -20,12 +22,10 @@ class Brand(StrEnum):
     UNKNOWN = "UNKNOWN"
 
 
-class CardError(ValueError):
+class CardError(MessageError, ValueError):
     """A card number or expiry the operator typed is not valid. `field` names what to fix."""
 
-    def __init__(self, message: str, field: str = "card") -> None:
-        super().__init__(message)
-        self.field = field
+    default_field = "card"
 
 
 _EXPIRY = re.compile(r"^(\d{1,2})\s*/?\s*(\d{2}|\d{4})$")
@@ -125,17 +125,17 @@ def is_card_number(digits: str) -> bool:
 def clean_pan(text: str) -> str:
     """The card field: digits (any script) with any separators of SEPARATORS between them."""
     if len(text) > MAX_ENTRY:
-        raise CardError("numéro de carte trop long")
+        raise CardError("engine.pan_too_long")
     pan = _STRIP.sub("", text)
     if not pan:
-        raise CardError("numéro de carte obligatoire")
+        raise CardError("engine.card_required")
     if not all(map(is_digit, pan)):
-        raise CardError("le numéro de carte ne contient que des chiffres")
+        raise CardError("engine.pan_digits")
     pan = ascii_digits(pan)
     if not PAN_MIN <= len(pan) <= PAN_MAX:
-        raise CardError("numéro de carte : 13 à 19 chiffres")
+        raise CardError("engine.pan_length")
     if not is_card_number(pan):
-        raise CardError("numéro de carte invalide (clé de contrôle)")
+        raise CardError("engine.pan_check")
     return pan
 
 
@@ -174,22 +174,22 @@ def parse_expiry(text: str, today: date | None = None) -> Expiry:
     """MM/YY (or MMYY, MM/YYYY). With `today`, a card already expired is refused."""
     m = _EXPIRY.match(text.strip()) if len(text) < 16 else None
     if not m:
-        raise CardError("date d'expiration : MM/AA", field="expiry")
+        raise CardError("engine.expiry_format", field="expiry")
     month, year = int(m.group(1)), int(m.group(2))
     if not 1 <= month <= 12:
-        raise CardError("mois d'expiration entre 01 et 12", field="expiry")
+        raise CardError("engine.expiry_month", field="expiry")
     if year < 100:
         year += 2000
     exp = Expiry(month, year)
     if today is not None and exp.is_past(today):
-        raise CardError("carte expirée", field="expiry")
+        raise CardError("engine.card_expired", field="expiry")
     return exp
 
 
 def parse_cvv(text: str, brand: Brand) -> str:
     size = 4 if brand is Brand.AMEX else 3
     if not (len(text) == size and text.isascii() and text.isdigit()):
-        raise CardError(f"cryptogramme : {size} chiffres", field="cvv")
+        raise CardError("engine.cvv_size", field="cvv", size=size)
     return text
 
 

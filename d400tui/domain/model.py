@@ -11,11 +11,12 @@ from decimal import Decimal
 from enum import StrEnum
 
 from .cards import Brand, MaskedCard
+from .message import Message, MessageError
 from .money import money, split
 
 
-class DomainError(Exception):
-    """An operation the rules refuse; its message is for the operator."""
+class DomainError(MessageError):
+    """An operation the rules refuse; its message (a key and parameters) is for the operator."""
 
 
 class Channel(StrEnum):
@@ -110,7 +111,7 @@ class IllegalTransition(DomainError):
 
 def check_transition(current: AuthState, target: AuthState) -> None:
     if target not in _TRANSITIONS[current]:
-        raise IllegalTransition(f"autorisation {current} → {target} interdit")
+        raise IllegalTransition("engine.illegal_transition", current=current, target=target)
 
 
 @dataclass
@@ -140,7 +141,7 @@ class OrderLine:
 
     def __post_init__(self) -> None:
         if not 1 <= self.quantity <= 9999:
-            raise DomainError("quantité entre 1 et 9999")
+            raise DomainError("engine.quantity")
 
     @property
     def net(self) -> Decimal:
@@ -197,17 +198,17 @@ class Plan:
             try:
                 when = date.fromisoformat(arg)
             except ValueError as exc:
-                raise DomainError("différé : date AAAA-MM-JJ") from exc
+                raise DomainError("engine.deferred_format") from exc
             if when <= today:
-                raise DomainError("différé : la date doit être future")
+                raise DomainError("engine.deferred_future")
             if when > today + timedelta(days=366):
-                raise DomainError("différé : un an au plus")
+                raise DomainError("engine.deferred_year")
             return Plan(PlanKind.DEFERRED, deferred_to=when)
         if kind in ("instalments", "n"):
             if not arg.isdigit() or not 2 <= int(arg) <= 12:
-                raise DomainError("paiement en N fois : N entre 2 et 12")
+                raise DomainError("engine.instalments_count")
             return Plan(PlanKind.INSTALMENTS, count=int(arg))
-        raise DomainError("plan : immediate, deferred:AAAA-MM-JJ ou instalments:N")
+        raise DomainError("engine.plan")
 
     def __str__(self) -> str:
         if self.kind is PlanKind.DEFERRED:
@@ -275,13 +276,13 @@ class Authorization:
 
     def check_capture(self, amount: Decimal, now: datetime) -> None:
         if self.state is not AuthState.APPROVED:
-            raise DomainError(f"capture impossible : autorisation {self.state}")
+            raise DomainError("engine.capture_state", state=self.state)
         if amount > self.amount:
-            raise DomainError(f"capture {amount} € supérieure à l'autorisation {self.amount} €")
+            raise DomainError("engine.capture_over", amount=amount, authorized=self.amount)
         if amount <= 0:
-            raise DomainError("capture d'un montant nul")
+            raise DomainError("engine.capture_zero")
         if self.expires_at and now > self.expires_at:
-            raise DomainError("autorisation expirée : relancer l'autorisation")
+            raise DomainError("engine.auth_expired")
 
 
 def validity_days(brand: Brand, table: dict[str, int], default: int = 7) -> int:
@@ -354,7 +355,7 @@ class Order:
     card_first6: str | None = None
     card_last4: str | None = None
     card_expiry: str | None = None
-    cancel_reason: str | None = None
+    cancel_reason: str | Message | None = None  # the operator's words, or why the engine closed it
     updated_at: datetime | None = None
     id: int | None = None
     version: int = 1
@@ -383,7 +384,7 @@ class Order:
         for inst in self.instalments:
             if inst.seq == seq:
                 return inst
-        raise DomainError(f"échéance {seq} inconnue")
+        raise DomainError("engine.instalment_unknown", seq=seq)
 
     def pending_instalments(self) -> list[Instalment]:
         return [i for i in sorted(self.instalments, key=lambda i: i.seq) if i.state is InstalmentState.PENDING]
@@ -405,11 +406,9 @@ class Order:
         until it is answered or the reconciler settles it (no second hold, no double capture)."""
         for a in self.authorizations_of(inst):
             if a.state is AuthState.REQUESTED and not allow_in_flight:
-                raise DomainError(f"échéance {inst.seq} : autorisation {a.id} en cours sur un autre poste")
+                raise DomainError("engine.in_flight", seq=inst.seq, auth=a.id)
             if a.state is AuthState.UNKNOWN or a.void_state is VoidState.PENDING or a.capture_pending:
-                raise DomainError(
-                    f"échéance {inst.seq} : autorisation {a.id} en attente de rapprochement (d400 reconcile)"
-                )
+                raise DomainError("engine.unsettled", seq=inst.seq, auth=a.id)
 
     # -- status ----------------------------------------------------------------------------
     def touch(self, now: datetime) -> None:
@@ -417,20 +416,20 @@ class Order:
 
     def ensure_open(self) -> None:
         if self.status in (OrderStatus.CANCELLED, OrderStatus.DELETED, OrderStatus.INVOICED):
-            raise DomainError(f"commande {self.id} {STATUS_WORD[self.status]}")
+            raise DomainError("engine.closed", order=self.id, status=STATUS_MESSAGE[self.status])
 
     def ensure_phone(self) -> None:
         if self.channel is not Channel.PHONE:
-            raise DomainError(f"commande {self.id} : canal {self.channel.value}, hors autorisation temps réel")
+            raise DomainError("engine.not_phone", order=self.id, channel=self.channel.value)
 
     def recompute_total(self) -> None:
         self.total = order_totals(self.lines)[2]
 
     def validate(self) -> None:
         if self.status is not OrderStatus.DRAFT:
-            raise DomainError(f"commande {self.id} déjà {STATUS_WORD[self.status]}")
+            raise DomainError("engine.already", order=self.id, status=STATUS_MESSAGE[self.status])
         if not self.lines:
-            raise DomainError("commande sans ligne")
+            raise DomainError("engine.no_lines")
         self.status = OrderStatus.VALIDATED
 
     def ensure_no_capture_in_flight(self) -> None:
@@ -438,14 +437,13 @@ class Order:
         cannot be cancelled or deleted until its answer is written (or the reconciler settles it)."""
         for a in self.authorizations:
             if a.capture_pending:
-                raise DomainError(f"commande {self.id} : remise en paiement en cours (autorisation {a.id}), "
-                                  "annulation impossible avant sa réponse (d400 reconcile)")
+                raise DomainError("engine.capture_in_flight", order=self.id, auth=a.id)
 
     def cancel(self, reason: str) -> None:
         self.ensure_open()
         self.ensure_no_capture_in_flight()
         if not reason.strip():
-            raise DomainError("motif d'annulation obligatoire")
+            raise DomainError("engine.cancel_reason_required")
         self.status = OrderStatus.CANCELLED
         self.cancel_reason = reason.strip()[:200]
         for inst in self.pending_instalments():
@@ -453,11 +451,11 @@ class Order:
 
     def delete(self) -> None:
         if self.status is OrderStatus.INVOICED:
-            raise DomainError(f"commande {self.id} facturée : suppression impossible")
+            raise DomainError("engine.invoiced_no_delete", order=self.id)
         if any(i.state is InstalmentState.CAPTURED for i in self.instalments):
-            raise DomainError(f"commande {self.id} déjà encaissée en partie : suppression impossible")
+            raise DomainError("engine.captured_no_delete", order=self.id)
         if self.status is OrderStatus.DELETED:
-            raise DomainError(f"commande {self.id} déjà supprimée")
+            raise DomainError("engine.already_deleted", order=self.id)
         self.ensure_no_capture_in_flight()
         self.status = OrderStatus.DELETED
         for inst in self.pending_instalments():
@@ -472,7 +470,7 @@ class Order:
             self.status = OrderStatus.INVOICED
         else:
             self.status = OrderStatus.CANCELLED
-            self.cancel_reason = self.cancel_reason or "plus rien à payer"
+            self.cancel_reason = self.cancel_reason or Message("engine.nothing_to_pay")
 
     def set_hold(self, kind: DecisionKind) -> None:
         self.ensure_open()
@@ -489,6 +487,8 @@ STATUS_WORD = {
     OrderStatus.CANCELLED: "annulée",
     OrderStatus.DELETED: "supprimée",
 }
+STATUS_MESSAGE = {s: Message(f"engine.word_{s.name}") for s in OrderStatus}
+"""The status word inside a message ("commande 12 déjà {status}"), in the reader's language."""
 
 
 @dataclass(eq=False)

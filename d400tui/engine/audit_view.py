@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from d400tui.domain.cards import scrub
+from d400tui.domain.message import Message
 from d400tui.store.audit_query import AuditFilter, audit_page
 
 if TYPE_CHECKING:
@@ -34,7 +35,7 @@ def csv_cell(value: object) -> str:
 def page(engine: Engine, actor: m.Actor, f: AuditFilter, before_id: int | None = None,
          limit: int = 50) -> list[dict[str, Any]]:
     """One page of the trail, newest first; the next page starts before the last id shown."""
-    engine.require_supervisor(actor, "journal d'audit")
+    engine.require_supervisor(actor, Message("engine.what_audit"))
     with engine.db.engine.connect() as conn:
         return audit_page(conn, f, before_id, limit)
 

@@ -8,13 +8,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from d400tui.domain import model as m
+from d400tui.domain.message import Message
 from d400tui.store.repositories import OrderFilter, OrderRow
 
 if TYPE_CHECKING:
     from .results import ValidationResult
     from .service import Engine
 
-WHAT = "file des commandes bloquées"
+WHAT = Message("engine.what_blocked")
 
 
 @dataclass(frozen=True)

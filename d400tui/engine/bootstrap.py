@@ -14,6 +14,7 @@ from uuid import uuid4
 from d400tui.acquirers import make_acquirer
 from d400tui.config import Settings
 from d400tui.domain import model as m
+from d400tui.domain.message import Message
 from d400tui.store.db import Database
 
 from .demo import seed_demo_operators, seed_reference
@@ -51,8 +52,8 @@ def init_database(db: Database, admin: str, password: str) -> m.Operator:
     return bootstrap_supervisor(db, admin, password)
 
 
-WHAT_UPGRADE = "mise à niveau de la base"
-WHAT_DEMO = "données de démonstration"
+WHAT_UPGRADE = Message("engine.what_upgrade")
+WHAT_DEMO = Message("engine.what_demo")
 
 
 def upgrade_database(db: Database, actor: m.Actor | None) -> str | None:

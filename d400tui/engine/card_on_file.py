@@ -74,7 +74,7 @@ async def place_order_on_file(engine: Engine, actor: m.Actor, customer_id: int, 
     masked card the operator chose: if the card on file changed since, nothing is placed."""
     got = _last(engine, customer_id)
     if got is None or got[0] != shown:
-        raise EngineError("carte enregistrée introuvable : saisissez le numéro de carte", field="card")
+        raise EngineError("engine.card_on_file_gone", field="card")
     card, token = got
     with engine._unit() as uow:  # noqa: SLF001 - same steps as Engine.place_order, with a token for the card
         order = engine._build_order(uow, actor, customer_id, lines, m.Channel.PHONE,  # noqa: SLF001

@@ -1,18 +1,16 @@
-"""Errors whose message is meant for the operator (message line, CLI line)."""
+"""Errors whose message is meant for the operator (message line, CLI line): a catalogue key and
+its parameters (`EngineError("engine.order_unknown", order=201)`), rendered where they are shown."""
 
 from __future__ import annotations
 
 from d400tui.domain.cards import CardError
+from d400tui.domain.message import MessageError
 from d400tui.domain.model import DomainError
 from d400tui.domain.money import MoneyError
 
 
-class EngineError(Exception):
+class EngineError(MessageError):
     """A refused request; `field` names the entry field to put the cursor on, when there is one."""
-
-    def __init__(self, message: str, field: str | None = None) -> None:
-        super().__init__(message)
-        self.field = field
 
 
 class PermissionDenied(EngineError):

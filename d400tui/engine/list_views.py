@@ -8,6 +8,7 @@ from datetime import date
 from decimal import Decimal
 
 from d400tui.domain import model as m
+from d400tui.domain.message import Message
 from d400tui.store import list_queries as q
 
 from .service import Engine
@@ -30,6 +31,6 @@ def capture_preview(engine: Engine, actor: m.Actor, run_date: date) -> tuple[int
     """(instalments, amount) the capture run would capture at `run_date`; supervisors only."""
     from .batch import Batches
 
-    engine.require_supervisor(actor, "remise en paiement")
+    engine.require_supervisor(actor, Message("engine.what_capture"))
     with engine.db.uow() as uow:
         return q.capturable(uow.session, Batches(engine)._due_where(run_date), run_date)  # noqa: SLF001

@@ -14,6 +14,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 from d400tui.domain import model as m
+from d400tui.domain.message import Message
 from d400tui.store.db import Database
 
 from .errors import EngineError, PermissionDenied, SignOnError
@@ -23,8 +24,8 @@ MIN_PASSWORD = 8
 MAX_PASSWORD = 128
 """Longer passwords are refused when set and never match at sign-on: compared whole, not cut."""
 _hasher = PasswordHasher()
-_REFUSED = "opérateur ou mot de passe incorrect"
-WHAT_OPERATORS = "administration des opérateurs"
+_REFUSED = "engine.signon_refused"
+WHAT_OPERATORS = Message("engine.what_operators")
 
 
 @dataclass(frozen=True)
@@ -46,15 +47,15 @@ def _db(db_or_engine: Any) -> Database:
 def _name(name: str) -> str:
     n = name.strip().upper()
     if not n or len(n) > 10 or not n.replace("_", "").isalnum() or not n.isascii():
-        raise EngineError("opérateur : 1 à 10 lettres ou chiffres", field="operator")
+        raise EngineError("engine.operator_name", field="operator")
     return n
 
 
 def _password(password: str) -> str:
     if len(password) < MIN_PASSWORD:
-        raise EngineError("mot de passe : 8 caractères au moins", field="password")
+        raise EngineError("engine.password_short", field="password")
     if len(password) > MAX_PASSWORD:
-        raise EngineError("mot de passe : 128 caractères au plus", field="password")
+        raise EngineError("engine.password_long", field="password")
     return password
 
 
@@ -68,16 +69,17 @@ def check_account(name: str, password: str) -> tuple[str, str]:
     return _name(name), _password(password)
 
 
-def require_supervisor(actor: m.Actor, what: str = WHAT_OPERATORS) -> None:
+def require_supervisor(actor: m.Actor, what: Message | str = WHAT_OPERATORS) -> None:
+    """`what`: the task refused, a Message (engine.what_*)."""
     if not actor.supervisor:
-        raise PermissionDenied(f"{what} : réservé aux superviseurs")
+        raise PermissionDenied("engine.supervisors_only", what=what)
 
 
 def _create(db: Database, by: str, name: str, password: str, supervisor: bool) -> m.Operator:
     n, pw = check_account(name, password)
     with db.uow() as uow:
         if uow.operators.get(n) is not None:
-            raise EngineError(f"opérateur {n} existe déjà", field="operator")
+            raise EngineError("engine.operator_exists", field="operator", name=n)
         op = m.Operator(n, _hasher.hash(pw), supervisor, 0, False, datetime.now())
         uow.operators.add(op)
         uow.audit(by, "OPERATOR_ADD", None, operator=n, supervisor=supervisor)
@@ -93,7 +95,7 @@ def add_operator(db_or_engine: Any, actor: m.Actor, name: str, password: str,
 
 
 def has_operators() -> EngineError:
-    return EngineError("la base a déjà des opérateurs : un superviseur les administre", field="operator")
+    return EngineError("engine.has_operators", field="operator")
 
 
 def bootstrap_supervisor(db: Database, name: str, password: str) -> m.Operator:
@@ -133,7 +135,7 @@ def operator_count(db: Database) -> int:
 
 
 def _locked(n: str) -> SignOnError:
-    return SignOnError(f"compte {n} verrouillé : appelez un superviseur", field="operator")
+    return SignOnError("engine.account_locked", field="operator", name=n)
 
 
 def sign_on(db_or_engine: Any, name: str, password: str) -> m.Actor:
@@ -169,8 +171,7 @@ def sign_on(db_or_engine: Any, name: str, password: str) -> m.Actor:
         uow.audit(n, "SIGNON_FAILED", None, failures=failures, locked=locked)
         uow.commit()
     if locked:
-        raise SignOnError(f"compte {n} verrouillé après {MAX_FAILURES} échecs : appelez un superviseur",
-                          field="operator")
+        raise SignOnError("engine.locked_after", field="operator", name=n, max=MAX_FAILURES)
     raise SignOnError(_REFUSED, field="password")
 
 
@@ -190,7 +191,7 @@ def unlock_operator(db_or_engine: Any, actor: m.Actor, name: str) -> None:
     n = _name(name)
     with _db(db_or_engine).uow() as uow:
         if not uow.operators.unlock(n):
-            raise EngineError(f"opérateur {n} inconnu", field="operator")
+            raise EngineError("engine.operator_unknown", field="operator", name=n)
         uow.audit(actor.name, "OPERATOR_UNLOCK", None, operator=n)
         uow.commit()
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from d400tui.domain.message import Message
 from d400tui.domain.model import AuthKind, AuthState, Category, Order
 
 
@@ -32,7 +33,7 @@ class VoidOutcome:
     authorization_id: int
     amount: Decimal
     done: bool
-    message: str
+    message: str | Message
 
 
 @dataclass
@@ -40,7 +41,7 @@ class ValidationResult:
     order: Order
     answers: list[AuthAnswer] = field(default_factory=list)
     voids: list[VoidOutcome] = field(default_factory=list)
-    note: str = ""  # e.g. "canal courrier : pas d'autorisation temps réel"
+    note: str | Message = ""  # e.g. "canal courrier : pas d'autorisation temps réel"
 
     @property
     def approved(self) -> bool:
@@ -61,5 +62,5 @@ class ReconcileReport:
     still_unknown: list[str] = field(default_factory=list)
 
     @property
-    def lines(self) -> list[str]:
-        return self.settled + [f"toujours inconnu : {s}" for s in self.still_unknown]
+    def lines(self) -> list[str | Message]:
+        return [*self.settled, *(Message("engine.still_unknown", line=s) for s in self.still_unknown)]

@@ -20,6 +20,7 @@ from datetime import date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
 
 from d400tui.domain import model as m
+from d400tui.domain.message import Message
 from d400tui.store import stats as q
 
 from .errors import EngineError
@@ -101,11 +102,11 @@ def figures(conn: Any, first_day: date, last_day: date) -> Figures:
 
 def supervision(engine: Engine, actor: m.Actor, since: date | None = None) -> Supervision:
     """Today's figures and those from `since` (default: the last 30 days, today included) to today."""
-    engine.require_supervisor(actor, "statistiques")
+    engine.require_supervisor(actor, Message("engine.what_stats"))
     today = engine.today()
     first = since or today - timedelta(days=PERIOD_DAYS - 1)
     if first > today:
-        raise EngineError(f"date de début {first} postérieure à aujourd'hui")
+        raise EngineError("engine.stats_since_future", first=first)
     with engine.db.engine.connect() as conn:
         return Supervision(today=figures(conn, today, today), period=figures(conn, first, today),
                            holds_lapsing=q.holds_lapsing(conn), voids_pending=q.voids_pending(conn))

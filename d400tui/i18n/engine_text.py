@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 from functools import cache
 
-from . import catalogue, get_lang
+from . import catalogue
 
 _FIELD = re.compile(r"\{(\w+)\}")
 
@@ -113,6 +113,7 @@ def english(text: str, depth: int = 0) -> str:
 
 
 def tx(message: object) -> str:
-    """What the engine said (an exception or a text), in the operator's language."""
-    text = str(message)
-    return english(text) if get_lang() == "en" else text
+    """Transition: screens still import tx from here; the renderer is d400tui.i18n.render."""
+    from .render import tx as render_tx
+
+    return render_tx(message)

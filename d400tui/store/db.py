@@ -13,6 +13,7 @@ from sqlalchemy import Engine, create_engine, event, inspect
 from sqlalchemy.orm import Session, sessionmaker
 
 from d400tui.domain.cards import scrub
+from d400tui.domain.message import json_default
 
 from . import tables as t
 from .repositories import (
@@ -151,8 +152,9 @@ class UnitOfWork:
         self.session.rollback()
 
     def audit(self, actor: str, action: str, order_id: int | None = None, **detail: Any) -> None:
-        """Append one chained audit record; free text passes through the card-number scrubber."""
-        text = scrub(json.dumps(detail, default=str, ensure_ascii=False))
+        """Append one chained audit record (messages kept as key and parameters); free text passes
+        through the card-number scrubber."""
+        text = scrub(json.dumps(detail, default=json_default, ensure_ascii=False))
         self.audits.append([dict(at=datetime.now(), actor=actor, action=action, order_id=order_id, detail=text)])
 
 

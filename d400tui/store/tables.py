@@ -29,7 +29,7 @@ from d400tui.domain.cards import Brand, MaskedCard
 from d400tui.domain.money import from_cents, to_cents
 
 from . import search_keys as sk
-from .types import ScrubbedText
+from .types import MessageText, ScrubbedText
 
 
 class Cents(TypeDecorator[Decimal]):
@@ -111,7 +111,7 @@ orders = Table(
     Column("card_first6", String(6)),
     Column("card_last4", String(4)),
     Column("card_expiry", String(5)),
-    Column("cancel_reason", ScrubbedText(200)),
+    Column("cancel_reason", MessageText(200)),
     Column("created_by", String(20), nullable=False),
     Column("created_at", DateTime, nullable=False),
     Column("order_date", Date, nullable=False),
@@ -170,7 +170,7 @@ authorizations = Table(
     Column("card_expiry", String(5), nullable=False),
     Column("response_code", String(4)),
     Column("category", StrEnumType(m.Category)),
-    Column("label", ScrubbedText(120)),
+    Column("label", MessageText(120)),
     Column("auth_code", String(12)),
     Column("acquirer_ref", String(80)),
     Column("requested_at", DateTime),
@@ -235,7 +235,7 @@ run_results = Table(
     Column("amount", Cents, nullable=False),
     Column("code", String(4), nullable=False),
     Column("category", String(16), nullable=False),
-    Column("reason", ScrubbedText(200), nullable=False),
+    Column("reason", MessageText(200), nullable=False),
     Column("authorization_id", Integer),
 )
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from sqlalchemy import String, Text, TypeDecorator, event
 from sqlalchemy.orm import Mapper
 
 from d400tui.domain.cards import scrub
+from d400tui.domain.message import Message, is_message_data
 
 
 class ScrubbedText(TypeDecorator[str]):
@@ -31,6 +33,29 @@ class ScrubbedText(TypeDecorator[str]):
         return scrub(str(value))
 
     def process_result_value(self, value: Any, dialect: Any) -> str | None:
+        return value
+
+
+class MessageText(ScrubbedText):
+    """A column that holds either free text or an engine message (a reason, a label): a Message is
+    stored as its JSON {"key", "params"} and read back as a Message, rendered where it is shown in
+    the reader's language; text (older rows, an operator's words) reads back as text."""
+
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Any) -> str | None:
+        if isinstance(value, Message):
+            return scrub(json.dumps(value.to_data(), ensure_ascii=False))
+        return super().process_bind_param(value, dialect)
+
+    def process_result_value(self, value: Any, dialect: Any) -> Any:
+        if isinstance(value, str) and value.startswith('{"key"'):
+            try:
+                data = json.loads(value)
+            except ValueError:
+                return value
+            if is_message_data(data):
+                return Message.from_data(data)
         return value
 
 

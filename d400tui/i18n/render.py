@@ -1,0 +1,111 @@
+"""The edge renderer: what the engine and the domain said (a key and parameters) in the reader's
+language, from fr.toml/en.toml.
+
+Screens and the CLI pass what they show through `tx`: an error or a result carrying a `Message` is
+rendered (its parameters too when they are messages); a response-code label is rendered from its
+code (data/response_codes.csv); plain text (an operator's words, an acquirer's own decline text)
+is shown as it is. The audit trail keeps messages as {"key", "params"} inside its JSON detail:
+`render_detail` shows them in the reader's language and leaves older free-text records as stored."""
+
+from __future__ import annotations
+
+import csv
+import json
+from functools import cache
+from typing import Any
+
+from d400tui.domain.message import Message, is_message_data, set_renderer
+
+from . import catalogue, get_lang
+
+
+class _Keep(dict[str, Any]):
+    """A parameter the template names and the message lacks shows as {name}, not as a crash."""
+
+    def __missing__(self, name: str) -> str:
+        return "{" + name + "}"
+
+
+@cache
+def _codes() -> dict[str, dict[str, str]]:
+    from d400tui.data import data_path
+
+    with open(data_path("response_codes.csv"), newline="", encoding="utf-8") as f:
+        return {r["code"]: {"fr": r["label_fr"], "en": r["label_en"]} for r in csv.DictReader(f)}
+
+
+@cache
+def _french_labels() -> dict[str, str]:
+    return {v["fr"]: code for code, v in _codes().items()}
+
+
+def code_label(code: str, lang: str | None = None) -> str:
+    """The label of an acquirer response code in `lang` (unknown codes: "declined (code X)")."""
+    lang = lang or get_lang()
+    known = _codes().get(code)
+    if known:
+        return known[lang] if known.get(lang) else known["fr"]
+    return render(Message("engine.declined_code", code=code), lang)
+
+
+def render(msg: Message, lang: str | None = None) -> str:
+    lang = lang or get_lang()
+    if msg.is_text:
+        return _legacy(msg.key, lang)
+    template = catalogue(lang).get(msg.key) or catalogue("fr").get(msg.key)
+    if template is None:
+        return msg.key
+    params = _Keep({k: _param(k, v, lang) for k, v in msg.params.items()})
+    return template.format_map(params)
+
+
+def _param(name: str, value: Any, lang: str) -> Any:
+    if isinstance(value, Message):
+        return render(value, lang)
+    if isinstance(value, str) and lang == "en":
+        from .engine_text import NESTED
+
+        return _legacy(value, lang) if name in NESTED else value
+    return value
+
+
+def _legacy(text: str, lang: str) -> str:
+    """Transition: French text the engine still writes, and its code labels (goes with engine_text)."""
+    if lang != "en":
+        return text
+    from .engine_text import english
+
+    return english(text)
+
+
+def tx(shown: object) -> str:
+    """What the engine or the domain said (an error, a Message, a label, a text), in the reader's
+    language."""
+    if isinstance(shown, Message):
+        return render(shown)
+    msg = getattr(shown, "message", None)
+    if isinstance(msg, Message):
+        return render(msg)
+    text = str(shown)
+    code = _french_labels().get(text)
+    if code is not None:
+        return code_label(code)
+    return _legacy(text, get_lang())
+
+
+def render_detail(detail: str, lang: str | None = None) -> str:
+    """An audit record's JSON detail with its messages in the reader's language. Records without a
+    message (all those written before messages had keys) are shown byte for byte as stored."""
+    if '"key"' not in detail:
+        return detail
+    try:
+        data = json.loads(detail)
+    except ValueError:
+        return detail
+    if not isinstance(data, dict) or not any(is_message_data(v) for v in data.values()):
+        return detail
+    shown = {k: render(Message.from_data(v), lang) if is_message_data(v) else v for k, v in data.items()}
+    return json.dumps(shown, ensure_ascii=False)
+
+
+set_renderer(lambda msg: render(msg, "fr"))
