@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from d400tui.domain.cards import scrub
@@ -47,14 +47,16 @@ def _rows(engine: Engine, actor: m.Actor, f: AuditFilter) -> Iterable[dict[str, 
         before = rows[-1]["id"]
 
 
-def export_csv(engine: Engine, actor: m.Actor, f: AuditFilter, out: io.TextIOBase | Any) -> int:
-    """Write the filtered trail as CSV (page by page) to `out`; returns the rows written."""
+def export_csv(engine: Engine, actor: m.Actor, f: AuditFilter, out: io.TextIOBase | Any,
+               detail: Callable[[str], str] = str) -> int:
+    """Write the filtered trail as CSV (page by page) to `out`; returns the rows written. `detail`
+    renders a record's detail for the reader (the caller's renderer: messages are stored as keys)."""
     writer = csv.writer(out)
     writer.writerow(COLUMNS)
     n = 0
     for row in _rows(engine, actor, f):
         at = row["at"]
-        row = {**row, "at": at.isoformat(sep=" ", timespec="seconds") if at else ""}
+        row = {**row, "at": at.isoformat(sep=" ", timespec="seconds") if at else "", "detail": detail(row["detail"])}
         writer.writerow([csv_cell(row[c]) for c in COLUMNS])
         n += 1
     return n

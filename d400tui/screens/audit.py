@@ -14,7 +14,7 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Input, Static
 
 from d400tui.i18n import t
-from d400tui.i18n.engine_text import tx
+from d400tui.i18n.render import render_detail, tx
 from d400tui.widgets import EntryField, Subfile
 
 from .base import D400Screen
@@ -22,7 +22,7 @@ from .fmt import parse_day
 
 
 def row_text(r: dict[str, Any]) -> str:
-    return f"{r['at']:%d/%m %H:%M:%S} {r['actor']:<8} {r['action']:<16} {r['order_id'] or '':>7} {r['detail']}"
+    return f"{r['at']:%d/%m %H:%M:%S} {r['actor']:<8} {r['action']:<16} {r['order_id'] or '':>7} {render_detail(r['detail'])}"
 
 
 class AuditScreen(D400Screen):
@@ -127,7 +127,7 @@ class AuditScreen(D400Screen):
         try:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, "w", newline="", encoding="utf-8") as out:
-                n = export_csv(self.engine, self.actor, f, out)
+                n = export_csv(self.engine, self.actor, f, out, render_detail)
         except USER_ERRORS as exc:
             path.unlink(missing_ok=True)
             self.message(tx(exc), error=True)
