@@ -22,7 +22,8 @@ from .fmt import parse_day
 
 
 def row_text(r: dict[str, Any]) -> str:
-    return f"{r['at']:%d/%m %H:%M:%S} {r['actor']:<8} {r['action']:<16} {r['order_id'] or '':>7} {render_detail(r['detail'])}"
+    head = f"{r['at']:%d/%m %H:%M:%S} {r['actor']:<8} {r['action']:<16} {r['order_id'] or '':>7}"
+    return f"{head} {render_detail(r['detail'])}"
 
 
 class AuditScreen(D400Screen):
