@@ -180,7 +180,7 @@ def test_bad_host_is_one_line(tmp_path):
                                                  ("127.8.0.1", True), ("0.0.0.0", False), ("::", False),
                                                  ("10.0.0.4", False), ("d400.example", False)])
 def test_is_loopback(host, loopback):
-    from d400tui.cli_serve import is_loopback
+    from d400tui.cli.serve import is_loopback
 
     assert is_loopback(host) is loopback
 

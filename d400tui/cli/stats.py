@@ -5,7 +5,10 @@ from __future__ import annotations
 import typer
 from rich.table import Table
 
-from d400tui.cli import _actor, _engine, _json, _parse_date, app, out
+from d400tui.cli.app import AsJson, app
+from d400tui.cli.inputs import parse_date
+from d400tui.cli.output import out, print_json
+from d400tui.cli.session import actor, signed_engine
 
 
 def _cells(v: object) -> str:
@@ -18,19 +21,19 @@ def _cells(v: object) -> str:
 
 @app.command("stats")
 def stats(since: str | None = typer.Option(None, "--since", help="YYYY-MM-DD (default: the last 30 days)"),
-          as_json: bool = typer.Option(False, "--json")) -> None:
+          as_json: AsJson = False) -> None:
     """Supervision figures: today and the period (supervisors)."""
     from d400tui.engine.stats import supervision
 
-    first = _parse_date(since)
-    engine = _engine()
+    first = parse_date(since)
+    engine = signed_engine()
     try:
-        figures = supervision(engine, _actor(engine), first)
+        figures = supervision(engine, actor(engine), first)
     finally:
         engine.db.dispose()
     data = figures.as_json()
     if as_json:
-        _json(data)
+        print_json(data)
         return
     today, period = data["today"], data["period"]
     table = Table("", f"{today['first_day']}", f"{period['first_day']} → {period['last_day']}")

@@ -12,7 +12,8 @@ import sys
 
 import typer
 
-from d400tui.cli import CliError, app, err
+from d400tui.cli.app import app
+from d400tui.cli.output import CliError, err
 
 EXPOSED = ("warning: textual-serve has no authentication and no TLS of its own; anyone who reaches "
            "{where} gets a sign-on screen. Put a reverse proxy with TLS and basic auth or SSO in front "
