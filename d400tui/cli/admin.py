@@ -11,6 +11,7 @@ from d400tui.cli.app import AsJson, audit_app, db_app, operator_app
 from d400tui.cli.inputs import parse_date, password_twice
 from d400tui.cli.output import CliError, clean, error, out, print_json, progress
 from d400tui.cli.session import actor, run, settings, sign_on, signed_db, signed_engine, with_close
+from d400tui.i18n.render import render_detail
 
 
 # -- database -------------------------------------------------------------------------------------
@@ -76,7 +77,7 @@ def audit(ctx: typer.Context, since: str | None = typer.Option(None, "--since", 
         return
     for r in rows:
         at, who, what, oid = r["at"], r["actor"], r["action"], r["order_id"] or ""
-        out.print(f"{at:%Y-%m-%d %H:%M:%S} {who:<8} {what:<18} {oid:>7} {r['detail']}",
+        out.print(f"{at:%Y-%m-%d %H:%M:%S} {who:<8} {what:<18} {oid:>7} {render_detail(r['detail'])}",
                   markup=False, highlight=False)
 
 

@@ -13,7 +13,7 @@ from d400tui.cli import acquirer, admin, orders, reference, runs, serve, stats  
 from d400tui.cli.app import app
 from d400tui.cli.output import CliError, fail
 from d400tui.cli.session import settings as load
-from d400tui.i18n.engine_text import tx
+from d400tui.i18n.render import tx
 
 log = logging.getLogger("d400.cli")
 

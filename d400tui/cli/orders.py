@@ -14,7 +14,7 @@ from d400tui.cli.output import CliError, out, print_json, quote
 from d400tui.cli.session import call, signed_engine
 from d400tui.domain import model as m
 from d400tui.i18n import t
-from d400tui.i18n.engine_text import tx
+from d400tui.i18n.render import tx
 
 
 def _lines(values: list[str]) -> list[tuple[str, int]]:

@@ -17,6 +17,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from d400tui.domain.cards import scrub
+from d400tui.domain.message import Message
+from d400tui.i18n.render import tx
 
 out = Console()
 err = Console(stderr=True)
@@ -57,6 +59,8 @@ def fail(code: int, message: str) -> NoReturn:
 
 def plain(obj: Any) -> Any:
     """JSON-safe view of engine results (Decimal as string, enums as values, no card token)."""
+    if isinstance(obj, Message):
+        return tx(obj)  # a reason, a note, a label: in the reader's language
     if isinstance(obj, Enum):
         return obj.value
     if isinstance(obj, Decimal):

@@ -10,7 +10,8 @@ from d400tui.cli.inputs import parse_date
 from d400tui.cli.output import out, print_json, progress
 from d400tui.cli.session import actor, call, run, signed_engine, with_close
 from d400tui.domain import model as m
-from d400tui.i18n.engine_text import tx
+from d400tui.domain.message import Message
+from d400tui.i18n.render import tx
 
 
 def _run_summary(batch: m.PrecheckRun, results: list[m.RunResult], as_json: bool) -> None:
@@ -35,7 +36,7 @@ def _batch(kind: str, on: str | None, concurrency: int, as_json: bool) -> None:
     engine = signed_engine()
     who = actor(engine)
     # refused before any progress bar is drawn (the run itself checks too), in the run's own words
-    engine.require_supervisor(who, "pré-contrôle de facturation" if kind == "pre-check" else "remise en paiement")
+    engine.require_supervisor(who, Message("engine.what_precheck" if kind == "pre-check" else "engine.what_capture"))
     bar, update = progress(kind, as_json)
     run_it = engine.precheck if kind == "pre-check" else engine.capture
 

@@ -110,10 +110,3 @@ def english(text: str, depth: int = 0) -> str:
         params = {k: english(v, depth + 1) if k in NESTED else v for k, v in m.groupdict().items()}
         return tpl.english.format(**params)
     return text
-
-
-def tx(message: object) -> str:
-    """Transition: screens still import tx from here; the renderer is d400tui.i18n.render."""
-    from .render import tx as render_tx
-
-    return render_tx(message)

@@ -17,7 +17,7 @@ from textual.widget import Widget
 from textual.widgets import Static
 
 from d400tui.i18n import t
-from d400tui.i18n.engine_text import tx
+from d400tui.i18n.render import tx
 from d400tui.widgets import EntryField, FKeyLegend, HeaderLine, MessageLine
 
 if TYPE_CHECKING:

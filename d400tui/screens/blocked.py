@@ -13,7 +13,7 @@ from textual.containers import Vertical
 from textual.widgets import Input
 
 from d400tui.i18n import t
-from d400tui.i18n.engine_text import tx
+from d400tui.i18n.render import tx
 from d400tui.widgets import Subfile
 
 from .base import D400Screen

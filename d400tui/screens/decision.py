@@ -11,7 +11,7 @@ from textual.widgets import Input, Static
 from d400tui.domain import model as m
 from d400tui.engine import AuthAnswer
 from d400tui.i18n import t
-from d400tui.i18n.engine_text import tx
+from d400tui.i18n.render import tx
 from d400tui.widgets import EntryField, FKeyLegend, MessageLine
 
 from .base import D400Modal

@@ -12,7 +12,7 @@ from textual.widgets import Input, Static
 from d400tui.domain import model as m
 from d400tui.engine import USER_ERRORS
 from d400tui.i18n import t
-from d400tui.i18n.engine_text import tx
+from d400tui.i18n.render import tx
 from d400tui.widgets import EntryField
 
 from . import words

@@ -12,7 +12,7 @@ from textual.widgets import Input, Static
 from d400tui.engine import USER_ERRORS
 from d400tui.engine.operators import OperatorInfo, list_operators, unlock_operator
 from d400tui.i18n import t
-from d400tui.i18n.engine_text import tx
+from d400tui.i18n.render import tx
 from d400tui.widgets import Subfile
 
 from .base import D400Screen

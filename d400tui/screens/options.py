@@ -11,7 +11,7 @@ from typing import Any
 from d400tui.domain import model as m
 from d400tui.engine import USER_ERRORS, ValidationResult
 from d400tui.i18n import t
-from d400tui.i18n.engine_text import tx
+from d400tui.i18n.render import tx
 
 from .order_entry import AuthorizingMixin
 from .results import show_results

@@ -13,7 +13,7 @@ from d400tui.domain import model as m
 from d400tui.domain.cards import CardData
 from d400tui.engine import USER_ERRORS, ValidationResult
 from d400tui.i18n import t
-from d400tui.i18n.engine_text import tx
+from d400tui.i18n.render import tx
 from d400tui.widgets import EntryField
 
 from .base import ARROWS, CardEntry, D400Screen, method_word

@@ -112,7 +112,7 @@ async def test_card_on_file_gone_message_in_english(monkeypatch, engine):
     from d400tui.engine.card_on_file import place_order_on_file
     from d400tui.engine.errors import EngineError
     from d400tui.i18n import set_lang
-    from d400tui.i18n.engine_text import tx
+    from d400tui.i18n.render import tx
 
     try:
         shown = MaskedCard(Brand.VISA, "497010", "0014", "12/30")
