@@ -1,5 +1,5 @@
-"""The `http` acquirer: the simulated issuer reached over a real socket as a JSON API
-(`http_server`), through one shared httpx.AsyncClient.
+"""The `http` acquirer: a JSON API (the simulated issuer's `simulator/http_server.py`, or any
+service speaking its OpenAPI document), through one shared httpx.AsyncClient.
 
 One pooled client for the whole process, because a pre-check run sends thousands of
 requests and a new TCP connection each time would halve the throughput. Connect and read
@@ -54,18 +54,6 @@ class _AcquirerClient(httpx.AsyncClient):
 
 
 _NO_COOKIES = _NoCookies()
-
-
-def response_to_json(resp: AcquirerResponse) -> dict[str, Any]:
-    return {
-        "outcome": resp.outcome.value,
-        "code": resp.code,
-        "reference": resp.reference,
-        "auth_code": resp.auth_code,
-        "token": resp.token,
-        "amount": None if resp.amount is None else str(resp.amount),
-        "message": resp.message,
-    }
 
 
 def _text(data: dict[str, Any], name: str, size: int = 200) -> str | None:

@@ -14,12 +14,11 @@ from typing import Any
 import httpx
 import pytest
 
-from d400tui.acquirers import make_acquirer
+from d400tui.acquirers import check, make_acquirer
 from d400tui.acquirers.base import AcquirerResponse, AcquirerUnavailable, Outcome, PaymentSource
 from d400tui.acquirers.breaker import BreakerState, CircuitBreaker, CircuitOpen
 from d400tui.acquirers.http import HttpAcquirer
 from d400tui.acquirers.iso8583 import Iso8583Acquirer, decode_message, encode_frame
-from d400tui.acquirers.serve import check
 from d400tui.acquirers.stripe import StripeAcquirer, field39, stripe_codes
 from d400tui.config import Settings
 from d400tui.data import data_path
@@ -119,8 +118,8 @@ async def test_iso_reversal_of_an_authorization_whose_answer_never_came(iso_serv
 
 
 async def test_iso_host_stopping_fails_pending_requests_and_reconnects(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    from d400tui.acquirers.iso8583_server import Iso8583Host
-    from d400tui.acquirers.issuer import Issuer
+    from d400tui.simulator.iso8583_server import Iso8583Host
+    from d400tui.simulator.issuer import Issuer
 
     issuer = Issuer(tmp_path / "i.db")
     host = Iso8583Host(issuer, latency_s=0.5)

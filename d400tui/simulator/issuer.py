@@ -30,12 +30,11 @@ from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
+from d400tui.acquirers.base import KEY_REUSED, AcquirerResponse, Outcome, PaymentSource
 from d400tui.config import Settings
 from d400tui.data import data_path
 from d400tui.domain.cards import Brand, CardData, Expiry, parse_expiry
 from d400tui.domain.money import from_cents, to_cents
-
-from .base import KEY_REUSED, AcquirerResponse, Outcome, PaymentSource
 
 CEILING_WINDOW_S = 30 * 86400
 _LEGACY_SALT = b"d400-simulated-issuer"  # state files written before the keyed hash (user_version 0)
