@@ -27,7 +27,8 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from d400tui.acquirers.base import AcquirerResponse, PaymentSource
-from d400tui.acquirers.http import API_KEY_HEADER, IDEMPOTENCY_HEADER, KEY_REUSED_CODE
+from d400tui.acquirers.http import API_KEY_HEADER, KEY_REUSED_CODE
+from d400tui.acquirers.transport import IDEMPOTENCY_HEADER
 from d400tui.domain.cards import CardData, CardError, clean_pan, parse_expiry
 
 from .issuer import KEY_REUSED_MESSAGE, Issuer, IssuerAnswer

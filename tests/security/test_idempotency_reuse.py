@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from d400tui.acquirers.base import PaymentSource
-from d400tui.acquirers.http import IDEMPOTENCY_HEADER
+from d400tui.acquirers.transport import IDEMPOTENCY_HEADER
 from d400tui.domain.cards import CardData, parse_expiry
 from d400tui.simulator.http_server import create_app
 from d400tui.simulator.iso8583_server import Iso8583Host
