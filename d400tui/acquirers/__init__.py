@@ -17,7 +17,7 @@ class AcquirerConfigError(ValueError):
 
 
 def make_acquirer(settings: Settings) -> Acquirer:
-    """The configured adapter. Brands come from the adapter unless the contract narrows them.
+    """The configured adapter. Brands are the adapter's DEFAULT_BRANDS unless the contract narrows them.
     Network adapters are wrapped in a circuit breaker, so an outage answers in under a second."""
     brands = (
         frozenset(Brand(b.upper()) for b in settings.acquirer_brands) if settings.acquirer_brands else None
@@ -30,17 +30,16 @@ def make_acquirer(settings: Settings) -> Acquirer:
     inner: Acquirer
     if settings.acquirer == "http":
         from .http import HttpAcquirer
-        from .simulator import DEFAULT_BRANDS
 
         inner = HttpAcquirer(
             settings.acquirer_url,
             api_key=key,
-            brands=brands or DEFAULT_BRANDS,
+            brands=brands,
             timeout_s=settings.acquirer_timeout,
             connect_timeout_s=settings.acquirer_connect_timeout,
         )
     elif settings.acquirer == "stripe":
-        from .stripe import STRIPE_BRANDS, StripeAcquirer
+        from .stripe import StripeAcquirer
 
         if key is None:
             raise AcquirerConfigError("the stripe acquirer needs D400_ACQUIRER_KEY (a secret key)")
@@ -50,19 +49,18 @@ def make_acquirer(settings: Settings) -> Acquirer:
         inner = StripeAcquirer(
             key,
             base_url=url,
-            brands=brands or STRIPE_BRANDS,
+            brands=brands,
             timeout_s=settings.acquirer_timeout,
             connect_timeout_s=settings.acquirer_connect_timeout,
             validity_days=settings.validity_days,
         )
     elif settings.acquirer == "iso8583":
         from .iso8583 import Iso8583Acquirer
-        from .simulator import DEFAULT_BRANDS
 
         inner = Iso8583Acquirer(
             settings.acquirer_host,
             settings.acquirer_port,
-            brands=brands or DEFAULT_BRANDS,
+            brands=brands,
             timeout_s=settings.acquirer_timeout,
             connect_timeout_s=settings.acquirer_connect_timeout,
         )

@@ -16,12 +16,13 @@ import httpx
 from d400tui.domain.cards import Brand
 
 from .base import KEY_REUSED, OPERATIONS, AcquirerResponse, AcquirerUnavailable, Outcome, PaymentSource
-from .simulator import DEFAULT_BRANDS
 from .transport import HttpTransport, failure
 
 API_KEY_HEADER = "X-Api-Key"
 KEY_REUSED_CODE = "idempotency_key_reused"  # 422: the key was first used for another request
 MAX_ANSWER_AMOUNT = Decimal("100000000")
+# What `d400 acquirer serve` takes; another service's contract narrows it (D400_ACQUIRER_BRANDS).
+DEFAULT_BRANDS = frozenset({Brand.CB, Brand.VISA, Brand.MASTERCARD, Brand.MAESTRO})
 
 
 def _text(data: dict[str, Any], name: str, size: int = 200) -> str | None:
@@ -76,14 +77,14 @@ class HttpAcquirer:
         self,
         base_url: str,
         api_key: str | None = None,
-        brands: frozenset[Brand] = DEFAULT_BRANDS,
+        brands: frozenset[Brand] | None = None,
         timeout_s: float = 10.0,
         connect_timeout_s: float = 3.0,
         retries: int = 1,
         max_connections: int = 128,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
-        self.brands = brands
+        self.brands = brands or DEFAULT_BRANDS
         self._http = HttpTransport(
             self.name,
             base_url,

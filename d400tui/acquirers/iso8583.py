@@ -35,7 +35,6 @@ from d400tui.domain.cards import Brand
 from d400tui.domain.money import from_cents, to_cents
 
 from .base import OPERATIONS, AcquirerResponse, AcquirerUnavailable, Outcome, PaymentSource
-from .simulator import DEFAULT_BRANDS
 
 SPEC: dict[str, Any] = dict(default_ascii)
 
@@ -43,6 +42,8 @@ PC_AUTH = "000000"
 PC_VERIFY = "330000"
 CURRENCY_EUR = "978"
 ECHO_CODE = "301"
+# What `d400 acquirer serve --protocol iso8583` takes; a host's contract narrows it (D400_ACQUIRER_BRANDS).
+DEFAULT_BRANDS = frozenset({Brand.CB, Brand.VISA, Brand.MASTERCARD, Brand.MAESTRO})
 
 Doc = dict[str, Any]
 
@@ -116,7 +117,7 @@ class Iso8583Acquirer:
         self,
         host: str,
         port: int,
-        brands: frozenset[Brand] = DEFAULT_BRANDS,
+        brands: frozenset[Brand] | None = None,
         timeout_s: float = 10.0,
         connect_timeout_s: float = 3.0,
         terminal_id: str = "D400TERM",
@@ -124,7 +125,7 @@ class Iso8583Acquirer:
         trace: Callable[[str, Doc], None] | None = None,
     ) -> None:
         self.host, self.port = host, port
-        self.brands = brands
+        self.brands = brands or DEFAULT_BRANDS
         self.timeout_s = timeout_s
         self.connect_timeout_s = connect_timeout_s
         self.terminal_id = terminal_id[:8].ljust(8)

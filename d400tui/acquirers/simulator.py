@@ -16,7 +16,7 @@ from d400tui.simulator.issuer import Issuer, IssuerAnswer, issuer_from_settings
 
 from .base import OPERATIONS, AcquirerResponse, AcquirerUnavailable, PaymentSource
 
-DEFAULT_BRANDS = frozenset({Brand.CB, Brand.VISA, Brand.MASTERCARD, Brand.MAESTRO})
+DEFAULT_BRANDS = frozenset({Brand.CB, Brand.VISA, Brand.MASTERCARD, Brand.MAESTRO})  # what the simulated issuer takes
 
 
 class SimulatorAcquirer:
@@ -26,7 +26,7 @@ class SimulatorAcquirer:
     def __init__(
         self,
         issuer: Issuer,
-        brands: frozenset[Brand] = DEFAULT_BRANDS,
+        brands: frozenset[Brand] | None = None,
         latency_s: float = 0.0,
         timeout_s: float = 10.0,
         fault_rate: float = 0.0,
@@ -34,7 +34,7 @@ class SimulatorAcquirer:
         seed: int | None = None,
     ) -> None:
         self.issuer = issuer
-        self.brands = brands
+        self.brands = brands or DEFAULT_BRANDS
         self.latency_s = latency_s
         self.timeout_s = timeout_s
         self.fault_rate = fault_rate
@@ -82,7 +82,7 @@ def simulator_from_settings(settings: Settings, brands: frozenset[Brand] | None 
     """The simulator as configured: the issuer's state file, latency, faults and timeout."""
     return SimulatorAcquirer(
         issuer_from_settings(settings),
-        brands=brands or DEFAULT_BRANDS,
+        brands=brands,
         latency_s=settings.simulator_latency_ms / 1000,
         timeout_s=settings.acquirer_timeout,
         fault_rate=settings.simulator_fault_rate,

@@ -56,7 +56,8 @@ from d400tui.domain.money import from_cents, to_cents
 from .base import KEY_REUSED, OPERATIONS, AcquirerResponse, AcquirerUnavailable, Outcome, PaymentSource
 from .transport import HttpTransport
 
-STRIPE_BRANDS = frozenset({Brand.CB, Brand.VISA, Brand.MASTERCARD, Brand.MAESTRO})
+# What this adapter sends to Stripe unless the contract narrows it (D400_ACQUIRER_BRANDS).
+DEFAULT_BRANDS = frozenset({Brand.CB, Brand.VISA, Brand.MASTERCARD, Brand.MAESTRO})
 KEY_META = "d400_key"
 BRAND_META = "d400_brand"
 VERIFY_META = ":verify"  # verify() tags its intent `<key>:verify`
@@ -115,7 +116,7 @@ class StripeAcquirer:
         self,
         api_key: str,
         base_url: str = "https://api.stripe.com",
-        brands: frozenset[Brand] = STRIPE_BRANDS,
+        brands: frozenset[Brand] | None = None,
         timeout_s: float = 10.0,
         connect_timeout_s: float = 3.0,
         validity_days: dict[str, int] | None = None,
@@ -127,7 +128,7 @@ class StripeAcquirer:
         search_lag_s: float = SEARCH_LAG_S,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
-        self.brands = brands
+        self.brands = brands or DEFAULT_BRANDS
         self.validity_days = {"MAESTRO": 30, **(validity_days or {})}
         self.currency = currency
         self.dedupe = dedupe
