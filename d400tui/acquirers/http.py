@@ -15,8 +15,8 @@ import httpx
 
 from d400tui.domain.cards import Brand
 
-from .base import KEY_REUSED, OPERATIONS, AcquirerResponse, AcquirerUnavailable, Outcome, PaymentSource
-from .transport import HttpTransport, failure
+from .base import KEY_REUSED, OPERATIONS, AcquirerResponse, AcquirerUnavailable, Outcome, PaymentSource, in_words
+from .transport import HttpTransport
 
 API_KEY_HEADER = "X-Api-Key"
 KEY_REUSED_CODE = "idempotency_key_reused"  # 422: the key was first used for another request
@@ -142,7 +142,7 @@ class HttpAcquirer:
         try:
             r = await self._http.client.get("/v1/health")
         except httpx.HTTPError as e:
-            raise AcquirerUnavailable(f"{self.name}: {failure(e)} ({self.base_url})") from None
+            raise AcquirerUnavailable(f"{self.name}: {in_words(e)} ({self.base_url})") from None
         if r.status_code != 200:
             raise AcquirerUnavailable(f"{self.name}: health check answered {r.status_code}")
         return "health check 200"

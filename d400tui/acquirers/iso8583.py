@@ -34,7 +34,7 @@ from d400tui.data import data_path
 from d400tui.domain.cards import Brand
 from d400tui.domain.money import from_cents, to_cents
 
-from .base import OPERATIONS, AcquirerResponse, AcquirerUnavailable, Outcome, PaymentSource
+from .base import OPERATIONS, AcquirerResponse, AcquirerUnavailable, Outcome, PaymentSource, in_words
 
 SPEC: dict[str, Any] = dict(default_ascii)
 
@@ -152,7 +152,7 @@ class Iso8583Acquirer:
                 )
             except (OSError, TimeoutError) as e:
                 raise AcquirerUnavailable(
-                    f"{self.name}: cannot connect to {self.host}:{self.port} ({type(e).__name__})"
+                    f"{self.name}: cannot connect to {self.host}:{self.port} ({in_words(e)})"
                 ) from None
             self._reader_task = asyncio.create_task(self._read_loop(self._reader, self._writer))
             return self._writer
@@ -212,7 +212,7 @@ class Iso8583Acquirer:
         except TimeoutError:
             raise AcquirerUnavailable(f"{self.name}: no answer within {self.timeout_s:g} s") from None
         except (OSError, ConnectionError) as e:
-            raise AcquirerUnavailable(f"{self.name}: {type(e).__name__}") from None
+            raise AcquirerUnavailable(f"{self.name}: {in_words(e)}") from None
         finally:
             self._pending.pop(stan, None)
 

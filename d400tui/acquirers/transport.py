@@ -14,24 +14,18 @@ error (5xx, and whatever the adapter names busy: 429 on Stripe) and a body that 
 from __future__ import annotations
 
 import asyncio
-import re
 from typing import Any
 
 import httpx
 from httpx_aiohttp import AiohttpTransport
 
-from .base import AcquirerUnavailable
+from .base import AcquirerUnavailable, in_words
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 
 # Errors where httpx did not send the request (or the server closed an idle pooled connection
 # before reading it): safe to send again with the same key.
 SAFE_TO_RETRY = (httpx.ConnectError, httpx.ConnectTimeout, httpx.RemoteProtocolError, httpx.PoolTimeout)
-
-
-def failure(error: Exception) -> str:
-    """httpx's error in words ("connect timeout", "read error"): no class name reaches a message."""
-    return re.sub(r"(?<!^)(?=[A-Z])", " ", type(error).__name__).lower()
 
 
 class _NoCookies(httpx.Cookies):
@@ -113,13 +107,13 @@ class HttpTransport:
                 break
             except SAFE_TO_RETRY as e:
                 if attempt >= self.retries:
-                    raise AcquirerUnavailable(f"{self.name}: {failure(e)} ({self.base_url})") from None
+                    raise AcquirerUnavailable(f"{self.name}: {in_words(e)} ({self.base_url})") from None
                 attempt += 1
                 await asyncio.sleep(0.05 * attempt)
             except httpx.TimeoutException:
                 raise AcquirerUnavailable(f"{self.name}: no answer within {self.timeout_s:g} s") from None
             except httpx.HTTPError as e:
-                raise AcquirerUnavailable(f"{self.name}: {failure(e)}") from None
+                raise AcquirerUnavailable(f"{self.name}: {in_words(e)}") from None
         if r.status_code == 401:
             raise AcquirerUnavailable(f"{self.name}: API key refused by the acquirer (401)")
         if r.status_code >= 500 or r.status_code in self.busy_statuses:

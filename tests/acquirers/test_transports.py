@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import socket
 import time
 import uuid
 from decimal import Decimal
@@ -284,6 +285,31 @@ class Flaky:
 
     async def close(self) -> None:
         pass
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.mark.parametrize("make", [
+    lambda port: HttpAcquirer(f"http://127.0.0.1:{port}", retries=1),
+    lambda port: StripeAcquirer("sk_test_x", f"http://127.0.0.1:{port}", retries=0),
+    lambda port: Iso8583Acquirer("127.0.0.1", port),
+], ids=["http", "stripe", "iso8583"])
+async def test_a_refused_connection_is_unavailable_said_in_words(make: Any) -> None:
+    """Nobody listening: AcquirerUnavailable, whose message (logged, shown by reconcile) names the
+    failure in words and where, never an exception class."""
+    port = _closed_port()
+    acq = make(port)
+    try:
+        with pytest.raises(AcquirerUnavailable) as raised:
+            await acq.authorize(PaymentSource(card=APPROVE), Decimal("1.00"), k())
+    finally:
+        await acq.close()
+    text = str(raised.value)
+    assert "connect" in text and str(port) in text and "Error" not in text, text
 
 
 async def test_breaker_counts_consecutive_failures_and_probes_once() -> None:
