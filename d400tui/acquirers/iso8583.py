@@ -84,7 +84,7 @@ def answer_of(doc: Doc) -> AcquirerResponse:
     """Turn a 0110/0410/0230 into our response; the outcome word is checked against field 39."""
     code = doc.get("39", "96")
     word = doc.get("44")
-    if word in Outcome.__members__:
+    if isinstance(word, str) and word in Outcome.__members__:
         outcome = Outcome(word)
     else:
         outcome = Outcome.APPROVED if code == "00" else Outcome.DECLINED
@@ -147,15 +147,16 @@ class Iso8583Acquirer:
             if self._writer is not None and not self._writer.is_closing():
                 return self._writer
             try:
-                self._reader, self._writer = await asyncio.wait_for(
+                reader, writer = await asyncio.wait_for(
                     asyncio.open_connection(self.host, self.port), self.connect_timeout_s
                 )
             except (OSError, TimeoutError) as e:
                 raise AcquirerUnavailable(
                     f"{self.name}: cannot connect to {self.host}:{self.port} ({in_words(e)})"
                 ) from None
-            self._reader_task = asyncio.create_task(self._read_loop(self._reader, self._writer))
-            return self._writer
+            self._reader, self._writer = reader, writer
+            self._reader_task = asyncio.create_task(self._read_loop(reader, writer))
+            return writer
 
     async def _read_loop(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         """Hands each answer to the request with the same STAN; on a broken link, fails them all."""

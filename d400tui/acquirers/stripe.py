@@ -250,6 +250,7 @@ class StripeAcquirer:
         customer, pm, refused = await self._payment_method(source, key)
         if refused is not None:
             return refused
+        assert pm is not None  # no refusal: a payment method
         token = _join_token(customer, pm)
         data = {
             "amount": str(cents),
