@@ -208,9 +208,9 @@ def _reset_pg(url: str) -> None:
 def run(db_url: str, workdir: Path, processes: int = 8, orders: int = 200, ops: int = 150, seed: int = 5) -> Report:
     from sqlalchemy import func, select
 
-    from d400tui.acquirers.issuer import Issuer
     from d400tui.domain import model as m
     from d400tui.engine import open_engine
+    from d400tui.simulator.issuer import Issuer
     from d400tui.store import tables as t
 
     saved = dict(os.environ)
