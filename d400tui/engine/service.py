@@ -81,6 +81,8 @@ class Engine:
         except StaleDataError as exc:
             raise ConcurrentChange("Commande modifiée sur un autre poste — F5 pour recharger") from exc
 
+    unit = _unit  # engbatch: the public name batch runs use (engine-core's split provides it)
+
     @staticmethod
     def _id_in_range(n: int) -> bool:
         """An id the Integer columns can hold: anything else is unknown, not a database error."""
@@ -550,6 +552,8 @@ class Engine:
             self._commit(uow)
             return outcome
 
+    void = _void  # engbatch: the public name batch runs use (engine-core's split provides it)
+
     def _record_void(self, order: m.Order, auth: m.Authorization, resp: AcquirerResponse | None) -> VoidOutcome:
         inst = next((i for i in order.instalments if i.id == auth.instalment_id), None)
         if resp is None:
@@ -706,26 +710,26 @@ class Engine:
     # -- batch runs (supervisors) -----------------------------------------------------------
     async def precheck(self, actor: m.Actor, run_date: date | None = None, concurrency: int = 16,
                        progress: Callable[[int, int], None] | None = None) -> m.PrecheckRun:
-        from .batch import Batches
+        from .precheck import Precheck
 
-        return await Batches(self).precheck(actor, run_date, concurrency, progress)
+        return await Precheck(self).run(actor, run_date, concurrency, progress)
 
     async def capture(self, actor: m.Actor, run_date: date | None = None, concurrency: int = 8,
                       progress: Callable[[int, int], None] | None = None) -> m.PrecheckRun:
-        from .batch import Batches
+        from .capture import Capture
 
-        return await Batches(self).capture(actor, run_date, concurrency, progress)
+        return await Capture(self).run(actor, run_date, concurrency, progress)
 
     async def capture_one(self, actor: m.Actor, order_id: int, seq: int, amount: Decimal | None = None,
                           ) -> tuple[str, Decimal, str, str, int | None]:
-        from .batch import Batches
+        from .capture import Capture
 
-        return await Batches(self).capture_one(actor, order_id, seq, None, amount)
+        return await Capture(self).capture_one(actor, order_id, seq, None, amount)
 
     def precheck_selection(self, run_date: date) -> list[tuple[int, int]]:
-        from .batch import Batches
+        from .precheck import Precheck
 
-        return Batches(self).precheck_selection(run_date)
+        return Precheck(self).selection(run_date)
 
     def last_runs(self, kind: str | None = None, limit: int = 10) -> list[m.PrecheckRun]:
         with self._unit() as uow:
