@@ -40,8 +40,9 @@ class Capture:
     def __init__(self, ctx: BatchContext) -> None:
         self.e = ctx
 
-    async def run(self, actor: m.Actor, run_date: date | None = None, concurrency: int = 8,
-                  progress: Progress | None = None) -> m.PrecheckRun:
+    async def run(
+        self, actor: m.Actor, run_date: date | None = None, concurrency: int = 8, progress: Progress | None = None
+    ) -> m.PrecheckRun:
         """Capture what is due: validated, not blocked, phone card orders whose instalment is due
         and holds a live, unexpired authorization. Never above what was authorized; rerunnable.
         Two runs at once share the work: each instalment is decided under its order's lock, the
@@ -63,15 +64,17 @@ class Capture:
             async with sem:
                 try:
                     with database_errors():
-                        outcome, amount, code, reason, auth_id = await self.capture_one(
-                            actor, order_id, seq, run_date)
+                        outcome, amount, code, reason, auth_id = await self.capture_one(actor, order_id, seq, run_date)
                 except (EngineError, m.DomainError, DatabaseBusy) as exc:
                     # Lost to another run or terminal (a lock not had in time, a concurrent change):
                     # this order waits for the next run, the others go on.
                     log.warning("capture of order %s instalment %s not done: %s", order_id, seq, exc)
                     outcome, amount, code, auth_id = "SKIPPED", due, "", None
-                    reason = (str(exc) if isinstance(exc, EngineError | m.DomainError)
-                              else "base de données occupée : relancer la remise")
+                    reason = (
+                        str(exc)
+                        if isinstance(exc, EngineError | m.DomainError)
+                        else "base de données occupée : relancer la remise"
+                    )
             with self.e.unit() as uow:
                 add_run_result(uow.session, run_id, order_id, seq, outcome, amount, code, reason, auth_id)
                 uow.commit()
@@ -89,13 +92,23 @@ class Capture:
                 run.selected = len(todo)
                 run.finished_at = self.e.clock()
                 uow.session.merge(run)
-                uow.audit(actor.name, "CAPTURE_END", None, run=run.id, captured=run.approved, refused=run.refused,
-                          unavailable=run.unavailable, skipped=run.skipped, done=finished[0])
+                uow.audit(
+                    actor.name,
+                    "CAPTURE_END",
+                    None,
+                    run=run.id,
+                    captured=run.approved,
+                    refused=run.refused,
+                    unavailable=run.unavailable,
+                    skipped=run.skipped,
+                    done=finished[0],
+                )
                 uow.commit()
         return run
 
-    async def capture_one(self, actor: m.Actor, order_id: int, seq: int, run_date: date | None = None,
-                          amount: Decimal | None = None) -> CaptureOutcome:
+    async def capture_one(
+        self, actor: m.Actor, order_id: int, seq: int, run_date: date | None = None, amount: Decimal | None = None
+    ) -> CaptureOutcome:
         """Capture one instalment.
 
         The decision is taken under the order's lock and marks the capture in flight before the
@@ -158,8 +171,9 @@ class Capture:
                 uow.commit()
             raise
 
-    def _record_capture(self, actor: m.Actor, order_id: int, seq: int, auth_id: int | None, want: Decimal,
-                        resp: AcquirerResponse | None) -> CaptureOutcome:
+    def _record_capture(
+        self, actor: m.Actor, order_id: int, seq: int, auth_id: int | None, want: Decimal, resp: AcquirerResponse | None
+    ) -> CaptureOutcome:
         """Write a capture's answer under the order's lock (second half of capture_one)."""
         with self.e.unit() as uow:
             order = _load_any(uow, order_id)
@@ -181,15 +195,24 @@ class Capture:
                 inst.authorized_until = None
                 order.settle_if_done()  # a cancelled or deleted order stays so (never INVOICED)
                 order.touch(self.e.clock())
-                uow.audit(actor.name, "CAPTURE", order_id, authorization=auth_id, amount=want, state="CAPTURED",
-                          order_status=order.status.value, settled_elsewhere=settled_elsewhere)
+                uow.audit(
+                    actor.name,
+                    "CAPTURE",
+                    order_id,
+                    authorization=auth_id,
+                    amount=want,
+                    state="CAPTURED",
+                    order_status=order.status.value,
+                    settled_elsewhere=settled_elsewhere,
+                )
                 uow.commit()
                 if order.status is not m.OrderStatus.INVOICED and order.status is not m.OrderStatus.VALIDATED:
                     log.error("order %s captured while %s: refund it", order_id, order.status.value)
                 return "CAPTURED", want, resp.code, "", auth_id
             if not settled_elsewhere or auth.state is not m.AuthState.CAPTURED:
                 auth.captured_amount = Decimal("0.00")
-            uow.audit(actor.name, "CAPTURE", order_id, authorization=auth_id, amount=want, code=resp.code,
-                      state="REFUSED")
+            uow.audit(
+                actor.name, "CAPTURE", order_id, authorization=auth_id, amount=want, code=resp.code, state="REFUSED"
+            )
             uow.commit()
             return "REFUSED", want, resp.code, resp.message or self.e.label(resp.code), auth_id

@@ -40,13 +40,25 @@ class Precheck:
         with self.e.unit() as uow:
             return claims.precheck_selection(uow.session, run_date, self.e.clock())
 
-    def _claim(self, run_id: int, run_date: date, since: datetime, n: int, actor: str,
-               after: int = 0) -> tuple[list[PrecheckClaim], int]:
+    def _claim(
+        self, run_id: int, run_date: date, since: datetime, n: int, actor: str, after: int = 0
+    ) -> tuple[list[PrecheckClaim], int]:
         """One claim in its own transaction (see claims.claim_precheck). The caller ends with a
         claim from 0, which picks up anything a concurrent claim left behind."""
         with self.e.unit() as uow:
-            todo, last = claims.claim_precheck(uow.session, run_id, run_date, since, self.e.clock(), n, after,
-                                               self.e.acquirer.name, actor, owner.me(), NO_TOKEN)
+            todo, last = claims.claim_precheck(
+                uow.session,
+                run_id,
+                run_date,
+                since,
+                self.e.clock(),
+                n,
+                after,
+                self.e.acquirer.name,
+                actor,
+                owner.me(),
+                NO_TOKEN,
+            )
             if last:
                 uow.commit()
             return todo, last
@@ -55,9 +67,15 @@ class Precheck:
         with self.e.unit() as uow:
             return claims.count_precheck_due(uow.session, run_date, run_id, since, self.e.clock())
 
-    async def run(self, actor: m.Actor, run_date: date | None = None, concurrency: int = 16,
-                  progress: Progress | None = None, run_id: int | None = None,
-                  claim_size: int = 256) -> m.PrecheckRun:
+    async def run(
+        self,
+        actor: m.Actor,
+        run_date: date | None = None,
+        concurrency: int = 16,
+        progress: Progress | None = None,
+        run_id: int | None = None,
+        claim_size: int = 256,
+    ) -> m.PrecheckRun:
         """Run the pre-check at `run_date`, or join run `run_id` started elsewhere (shares its claims)."""
         self.e.require_supervisor(actor, "pré-contrôle de facturation")
         if not 1 <= concurrency <= 512:
@@ -100,8 +118,9 @@ class Precheck:
             after = 0
             while True:
                 async with db_turn:
-                    got, last = await asyncio.to_thread(self._claim, run_id, run_date, since, claim_n,
-                                                        actor.name, after)
+                    got, last = await asyncio.to_thread(
+                        self._claim, run_id, run_date, since, claim_n, actor.name, after
+                    )
                 if not last:
                     if not after:
                         break
@@ -124,7 +143,8 @@ class Precheck:
                         void_ok = False
                 try:
                     resp: AcquirerResponse | None = await self.e.acquirer.authorize(
-                        PaymentSource(token=c.token), c.amount, c.key)
+                        PaymentSource(token=c.token), c.amount, c.key
+                    )
                 except AcquirerUnavailable:
                     resp = None
                 done.append(_Done(c, resp, void_ok))
@@ -140,14 +160,24 @@ class Precheck:
             await asyncio.gather(*flushes)
         with self.e.unit() as uow:
             frozen, others = claims.precheck_end_counts(uow.session, run_date)
-            run = uow.runs.get(run_id)
-            assert run is not None
+            ended = uow.runs.get(run_id)
+            assert ended is not None
+            run = ended
             run.skipped += frozen
             run.selected = run.approved + run.refused + run.unavailable + run.skipped
             run.finished_at = self.e.clock()
-            uow.audit(actor.name, "PRECHECK_END", None, run=run_id, approved=run.approved, refused=run.refused,
-                      unavailable=run.unavailable, skipped=run.skipped, awaiting_reconcile=frozen,
-                      other_channels_or_methods=others)
+            uow.audit(
+                actor.name,
+                "PRECHECK_END",
+                None,
+                run=run_id,
+                approved=run.approved,
+                refused=run.refused,
+                unavailable=run.unavailable,
+                skipped=run.skipped,
+                awaiting_reconcile=frozen,
+                other_channels_or_methods=others,
+            )
             uow.commit()
             run.other_skipped = others  # type: ignore[attr-defined]
         if progress:
@@ -165,9 +195,16 @@ class Precheck:
             if d.void_ok is not None:
                 if d.void_ok and c.old_auth_id is not None:
                     out.voided.append(c.old_auth_id)
-                out.audits.append(dict(at=now, actor=actor, action="VOID", order_id=c.order_id,
-                                       detail=f'{{"run": {run_id}, "authorization": {c.old_auth_id}, '
-                                              f'"reason": "validity limit", "done": {str(d.void_ok).lower()}}}'))
+                out.audits.append(
+                    dict(
+                        at=now,
+                        actor=actor,
+                        action="VOID",
+                        order_id=c.order_id,
+                        detail=f'{{"run": {run_id}, "authorization": {c.old_auth_id}, '
+                        f'"reason": "validity limit", "done": {str(d.void_ok).lower()}}}',
+                    )
+                )
             if resp is None:
                 state, code, cat, outcome = m.AuthState.UNKNOWN, NO_ANSWER, m.Category.UNAVAILABLE, "UNAVAILABLE"
                 out.unavailable += 1
@@ -187,15 +224,43 @@ class Precheck:
             # The validity window is per brand; the claim kept the brand on the row.
             expires = now + self.e.validity(c.brand) if state is m.AuthState.APPROVED else None
             label = self.e.label(code)
-            out.answers.append(Answer(c.auth_id, c.inst_id, state.value, code, cat.value, label,
-                                      resp.auth_code if resp else None, resp.reference if resp else None,
-                                      now if resp else None, expires))
-            out.results.append(dict(run_id=run_id, order_id=c.order_id, instalment_seq=c.seq, outcome=outcome,
-                                    amount=c.amount, code=code, category=cat.value,
-                                    reason="" if outcome == "APPROVED" else label, authorization_id=c.auth_id))
-            out.audits.append(dict(at=now, actor=actor, action="AUTHORIZE", order_id=c.order_id,
-                                   detail=f'{{"run": {run_id}, "authorization": {c.auth_id}, '
-                                          f'"state": "{state.value}", "code": "{code}", "amount": "{c.amount}"}}'))
+            out.answers.append(
+                Answer(
+                    c.auth_id,
+                    c.inst_id,
+                    state.value,
+                    code,
+                    cat.value,
+                    label,
+                    resp.auth_code if resp else None,
+                    resp.reference if resp else None,
+                    now if resp else None,
+                    expires,
+                )
+            )
+            out.results.append(
+                dict(
+                    run_id=run_id,
+                    order_id=c.order_id,
+                    instalment_seq=c.seq,
+                    outcome=outcome,
+                    amount=c.amount,
+                    code=code,
+                    category=cat.value,
+                    reason="" if outcome == "APPROVED" else label,
+                    authorization_id=c.auth_id,
+                )
+            )
+            out.audits.append(
+                dict(
+                    at=now,
+                    actor=actor,
+                    action="AUTHORIZE",
+                    order_id=c.order_id,
+                    detail=f'{{"run": {run_id}, "authorization": {c.auth_id}, '
+                    f'"state": "{state.value}", "code": "{code}", "amount": "{c.amount}"}}',
+                )
+            )
         with self.e.unit() as uow:
             orphans = write_precheck_answers(uow.session, run_id, out)
             uow.audits.append(out.audits)  # last: the chain head stays locked only until the commit

@@ -668,10 +668,9 @@ class Engine:
                 order.check_settled(inst, allow_in_flight=method is not m.PaymentMethod.CARD)
             live = self._mark_for_void(order)
             old = f"{order.payment_method.value} {order.card or ''}".strip()
-            self._commit(uow)
-        voids = await self._void_all(actor, order_id, live)
-        with self._unit() as uow:
-            order = self._load(uow, order_id)
+            # The new method is written with the old holds' void marks, before any void: a pre-check
+            # claim after this commit finds no card to hold, and one in flight is voided on its answer
+            # (cheque-races-precheck: in a second transaction, a pre-check landing between kept its hold).
             order.payment_method = method
             order.set_card(card.masked if card else None, None)
             order.awaiting_decision = False
@@ -681,6 +680,7 @@ class Engine:
             order.touch(self.clock())
             self._commit(uow)
             status = order.status
+        voids = await self._void_all(actor, order_id, live)
         if method is m.PaymentMethod.CARD and status is m.OrderStatus.VALIDATED:
             return await self._authorize_after_change(actor, order_id, card, voids)
         return ValidationResult(self.get_order(order_id), voids=voids)

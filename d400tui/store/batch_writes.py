@@ -71,61 +71,126 @@ def write_precheck_answers(session: Session, run_id: int, batch: AnswerBatch) ->
     cancelled, deleted, no longer paid by card, instalment gone, or a void asked meanwhile —
     marked void pending here, for the caller to void right after the commit."""
     a, i, o = t.authorizations, t.instalments, t.orders
-    auth_rows = sorted(
-        (dict(b_id=x.auth_id, b_state=x.state, b_code=x.code, b_cat=x.category, b_label=x.label,
-              b_auth_code=x.auth_code, b_ref=x.ref, b_answered=x.answered_at, b_expires=x.expires_at)
-         for x in batch.answers), key=lambda r: r["b_id"])
-    inst_rows = sorted(
-        (dict(b_id=x.inst_id, b_pending=x.state == m.AuthState.UNKNOWN.value, b_until=x.expires_at)
-         for x in batch.answers), key=lambda r: r["b_id"])
+    # in id order, as every writer takes the rows' locks
+    auth_rows = [
+        dict(
+            b_id=x.auth_id,
+            b_state=x.state,
+            b_code=x.code,
+            b_cat=x.category,
+            b_label=x.label,
+            b_auth_code=x.auth_code,
+            b_ref=x.ref,
+            b_answered=x.answered_at,
+            b_expires=x.expires_at,
+        )
+        for x in sorted(batch.answers, key=lambda x: x.auth_id or 0)
+    ]
+    inst_rows = [
+        dict(b_id=x.inst_id, b_pending=x.state == m.AuthState.UNKNOWN.value, b_until=x.expires_at)
+        for x in sorted(batch.answers, key=lambda x: x.inst_id)
+    ]
     conn = session.connection()
     if session.get_bind().dialect.name == "postgresql":
         # Lock the orders first, in id order — the order terminals lock them in (order row,
         # then its instalments and authorizations) — so the two never deadlock.
-        conn.execute(select(o.c.id).where(o.c.id.in_(sorted({r["order_id"] for r in batch.results})))
-                     .order_by(o.c.id).with_for_update())
+        conn.execute(
+            select(o.c.id)
+            .where(o.c.id.in_(sorted({r["order_id"] for r in batch.results})))
+            .order_by(o.c.id)
+            .with_for_update()
+        )
     conn.execute(
-        update(a).where(a.c.id == bindparam("b_id"), a.c.state == m.AuthState.REQUESTED.value).values(
-            state=bindparam("b_state"), response_code=bindparam("b_code"), category=bindparam("b_cat"),
-            label=bindparam("b_label"), auth_code=bindparam("b_auth_code"),
-            acquirer_ref=bindparam("b_ref"), answered_at=bindparam("b_answered"),
-            expires_at=bindparam("b_expires")),
+        update(a)
+        .where(a.c.id == bindparam("b_id"), a.c.state == m.AuthState.REQUESTED.value)
+        .values(
+            state=bindparam("b_state"),
+            response_code=bindparam("b_code"),
+            category=bindparam("b_cat"),
+            label=bindparam("b_label"),
+            auth_code=bindparam("b_auth_code"),
+            acquirer_ref=bindparam("b_ref"),
+            answered_at=bindparam("b_answered"),
+            expires_at=bindparam("b_expires"),
+        ),
         auth_rows,
     )
     conn.execute(
-        update(i).where(i.c.id == bindparam("b_id")).values(
-            auth_pending=bindparam("b_pending"), authorized_until=bindparam("b_until")),
+        update(i)
+        .where(i.c.id == bindparam("b_id"))
+        .values(auth_pending=bindparam("b_pending"), authorized_until=bindparam("b_until")),
         inst_rows,
     )
     if batch.voided:
-        conn.execute(update(a).where(a.c.id.in_(batch.voided)).values(
-            state=m.AuthState.VOIDED.value, void_state=m.VoidState.DONE.value))
+        conn.execute(
+            update(a)
+            .where(a.c.id.in_(batch.voided))
+            .values(state=m.AuthState.VOIDED.value, void_state=m.VoidState.DONE.value)
+        )
     if batch.refused_orders:
-        conn.execute(update(o).where(o.c.id.in_(batch.refused_orders)).values(
-            awaiting_decision=True, version=o.c.version + 1))
+        conn.execute(
+            update(o).where(o.c.id.in_(batch.refused_orders)).values(awaiting_decision=True, version=o.c.version + 1)
+        )
     conn.execute(insert(t.run_results), batch.results)
     r = t.precheck_runs
-    conn.execute(update(r).where(r.c.id == run_id).values(
-        approved=r.c.approved + batch.approved, refused=r.c.refused + batch.refused,
-        unavailable=r.c.unavailable + batch.unavailable))
+    conn.execute(
+        update(r)
+        .where(r.c.id == run_id)
+        .values(
+            approved=r.c.approved + batch.approved,
+            refused=r.c.refused + batch.refused,
+            unavailable=r.c.unavailable + batch.unavailable,
+        )
+    )
     # Holds made for orders cancelled, deleted or re-paid on a terminal while the call was in flight.
     approved_ids = [x.auth_id for x in batch.answers if x.auth_id is not None]
-    orphans = [(row[0], row[1]) for row in conn.execute(
-        select(a.c.order_id, a.c.id).join(o, o.c.id == a.c.order_id).join(i, i.c.id == a.c.instalment_id)
-        .where(a.c.id.in_(approved_ids), a.c.state == m.AuthState.APPROVED.value,
-               or_(a.c.void_state == m.VoidState.PENDING.value, o.c.status != VALIDATED,
-                   i.c.state != PENDING, o.c.payment_method != CARD)))]
+    orphans = [
+        (row[0], row[1])
+        for row in conn.execute(
+            select(a.c.order_id, a.c.id)
+            .join(o, o.c.id == a.c.order_id)
+            .join(i, i.c.id == a.c.instalment_id)
+            .where(
+                a.c.id.in_(approved_ids),
+                a.c.state == m.AuthState.APPROVED.value,
+                or_(
+                    a.c.void_state == m.VoidState.PENDING.value,
+                    o.c.status != VALIDATED,
+                    i.c.state != PENDING,
+                    o.c.payment_method != CARD,
+                ),
+            )
+        )
+    ]
     if orphans:
-        conn.execute(update(a).where(a.c.id.in_([x[1] for x in orphans]))
-                     .values(void_state=m.VoidState.PENDING.value))
+        conn.execute(update(a).where(a.c.id.in_([x[1] for x in orphans])).values(void_state=m.VoidState.PENDING.value))
     return orphans
 
 
-def add_run_result(session: Session, run_id: int, order_id: int, seq: int, outcome: str, amount: Decimal,
-                   code: str, reason: str, auth_id: int | None) -> None:
-    session.execute(insert(t.run_results).values(
-        run_id=run_id, order_id=order_id, instalment_seq=seq, outcome=outcome, amount=amount,
-        code=code, category="", reason=reason[:200], authorization_id=auth_id))
+def add_run_result(
+    session: Session,
+    run_id: int,
+    order_id: int,
+    seq: int,
+    outcome: str,
+    amount: Decimal,
+    code: str,
+    reason: str,
+    auth_id: int | None,
+) -> None:
+    session.execute(
+        insert(t.run_results).values(
+            run_id=run_id,
+            order_id=order_id,
+            instalment_seq=seq,
+            outcome=outcome,
+            amount=amount,
+            code=code,
+            category="",
+            reason=reason[:200],
+            authorization_id=auth_id,
+        )
+    )
 
 
 def release_capture_sender(session: Session, auth_id: int) -> None:

@@ -32,15 +32,18 @@ def demo_basis(db: Database) -> tuple[list[Article], list[int], int]:
     """(articles, customer ids, first free order id) the generator draws from."""
     a = t.articles.c
     with db.uow() as uow:
-        arts = [(r[0], r[1], r[2], r[3]) for r in uow.session.execute(
-            select(a.code, a.label, a.unit_price, a.vat_rate)).all()]
+        arts = [
+            (r[0], r[1], r[2], r[3])
+            for r in uow.session.execute(select(a.code, a.label, a.unit_price, a.vat_rate)).all()
+        ]
         cust_ids = list(uow.session.scalars(select(t.customers.c.id)))
         start = (uow.session.scalar(select(func.max(t.orders.c.id))) or 0) + 1
     return arts, cust_ids, start
 
 
-def insert_orders(db: Database, orders: list[dict[str, Any]], lines: list[dict[str, Any]],
-                  instalments: list[dict[str, Any]]) -> None:
+def insert_orders(
+    db: Database, orders: list[dict[str, Any]], lines: list[dict[str, Any]], instalments: list[dict[str, Any]]
+) -> None:
     """One chunk of orders with their lines and instalments, in one transaction."""
     with db.uow() as uow:
         conn = uow.session.connection()
