@@ -62,7 +62,7 @@ KEY_META = "d400_key"
 BRAND_META = "d400_brand"
 VERIFY_META = ":verify"  # verify() tags its intent `<key>:verify`
 VOID_SUFFIX = "-void"  # the engine voids under `<authorization key>-void` (engine/service.py, batch.py)
-CAPTURE_SUFFIX = "-cap"  # and captures under `<authorization key>-cap` (engine/batch.py)
+CAPTURE_SUFFIX = "-cap"  # and captures under `<authorization key>-cap` (engine/capture.py)
 VERIFY_AMOUNT_CENTS = 100  # above Stripe's minimum charge in EUR (0.50)
 TOKEN_SEP = "/"  # a token is `<customer id>/<payment method id>` (or a bare payment method id, made before)
 # Stripe: "Under normal operating conditions, data is searchable in less than a minute. Occasionally,

@@ -28,8 +28,8 @@ def run_results(engine: Context, run_id: int, after_id: int = 0, limit: int = 10
 
 def capture_preview(engine: Context, actor: m.Actor, run_date: date) -> tuple[int, Decimal]:
     """(instalments, amount) the capture run would capture at `run_date`; supervisors only."""
-    from .batch import Batches
+    from d400tui.store.claims import due_where
 
     engine.require_supervisor(actor, "remise en paiement")
     with engine.db.uow() as uow:
-        return q.capturable(uow.session, Batches(engine)._due_where(run_date), run_date)  # noqa: SLF001
+        return q.capturable(uow.session, due_where(engine.db.dialect, run_date), run_date)

@@ -21,7 +21,8 @@ from d400tui.domain.read_models import ChainCheck, OrderFilter, OrderRow
 
 from . import audit_view, decisions, drafts, lookups, placing, reconcile, voids
 from . import steps as s
-from .batch import Batches
+from .capture import Capture
+from .precheck import Precheck
 from .results import ReconcileReport, ValidationResult
 
 
@@ -116,24 +117,18 @@ class Engine(s.Context):
     # -- batch runs and reconciliation (supervisors) -------------------------------------------
     async def precheck(self, actor: m.Actor, run_date: date | None = None, concurrency: int = 16,
                        progress: Callable[[int, int], None] | None = None) -> m.PrecheckRun:
-        return await Batches(self).precheck(actor, run_date, concurrency, progress)
+        return await Precheck(self).run(actor, run_date, concurrency, progress)
 
     async def capture(self, actor: m.Actor, run_date: date | None = None, concurrency: int = 8,
                       progress: Callable[[int, int], None] | None = None) -> m.PrecheckRun:
-        return await Batches(self).capture(actor, run_date, concurrency, progress)
+        return await Capture(self).run(actor, run_date, concurrency, progress)
 
     async def capture_one(self, actor: m.Actor, order_id: int, seq: int, amount: Decimal | None = None,
                           ) -> tuple[str, Decimal, str, str, int | None]:
-        return await Batches(self).capture_one(actor, order_id, seq, None, amount)
+        return await Capture(self).capture_one(actor, order_id, seq, None, amount)
 
     def precheck_selection(self, run_date: date) -> list[tuple[int, int]]:
-        return Batches(self).precheck_selection(run_date)
+        return Precheck(self).selection(run_date)
 
     async def reconcile(self, actor: m.Actor, grace_s: float | None = None) -> ReconcileReport:
         return await reconcile.reconcile(self, actor, grace_s)
-
-    # -- the names batch.py still calls until engine-batch moves it onto `steps` -----------------
-    _unit = s.Context.unit
-    _void = s.Context.void
-    _load_any = staticmethod(s.load_any)
-    _commit = staticmethod(s.commit)

@@ -100,10 +100,9 @@ async def change_payment_method(
             order.check_settled(inst, allow_in_flight=method is not m.PaymentMethod.CARD)
         live = s.mark_for_void(order)
         old = f"{order.payment_method.value} {order.card or ''}".strip()
-        s.commit(uow)
-    voids = await ctx.void_all(actor, order_id, live)
-    with ctx.unit() as uow:
-        order = s.load(uow, order_id)
+        # The new method is written with the old holds' void marks, before any void: a pre-check
+        # claim after this commit finds no card to hold, and one in flight is voided on its answer
+        # (cheque-races-precheck: in a second transaction, a pre-check landing between kept its hold).
         order.payment_method = method
         order.set_card(card.masked if card else None, None)
         order.awaiting_decision = False
@@ -114,6 +113,7 @@ async def change_payment_method(
         order.touch(ctx.clock())
         s.commit(uow)
         status = order.status
+    voids = await ctx.void_all(actor, order_id, live)
     if method is m.PaymentMethod.CARD and status is m.OrderStatus.VALIDATED:
         return await authorizing.authorize_after_change(ctx, actor, order_id, card, voids)
     return ValidationResult(lookups.get_order(ctx, order_id), voids=voids)
