@@ -49,7 +49,7 @@ def simulator_server(protocol: str, latency_ms: float = 0.0, api_key: str = "") 
     port = free_port()
     with tempfile.TemporaryDirectory() as d:
         code = (
-            "import sys; from d400tui.config import Settings; from d400tui.acquirers.serve import serve; "
+            "import sys; from d400tui.config import Settings; from d400tui.simulator.serve import serve; "
             f"serve(Settings(), {protocol!r}, '127.0.0.1', {port})"
         )
         env = {

@@ -504,7 +504,7 @@ class Harness:
 
     # database and issuer
     def open(self):  # type: ignore[no-untyped-def]
-        from d400tui.acquirers.issuer import Issuer
+        from d400tui.simulator.issuer import Issuer
         from d400tui.store.db import Database
 
         return Database(self.db_url), Issuer(self.issuer_path)

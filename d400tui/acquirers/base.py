@@ -6,6 +6,7 @@ UNKNOWN and the reconciler asks `status(key)` later."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
@@ -25,6 +26,12 @@ class Outcome(StrEnum):
 class AcquirerUnavailable(Exception):
     """No answer: timeout, refused connection, broken socket, open circuit. The outcome of the
     request is unknown; it may or may not have reached the issuer."""
+
+
+def in_words(error: BaseException) -> str:
+    """A transport error said in words ("connect timeout", "connection reset error"), for the
+    message of an AcquirerUnavailable: no exception class name reaches a log line or the screen."""
+    return re.sub(r"(?<=[a-z])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", " ", type(error).__name__).lower()
 
 
 class Unsupported(Exception):

@@ -34,8 +34,7 @@ from d400tui.data import data_path
 from d400tui.domain.cards import Brand
 from d400tui.domain.money import from_cents, to_cents
 
-from .base import OPERATIONS, AcquirerResponse, AcquirerUnavailable, Outcome, PaymentSource
-from .simulator import DEFAULT_BRANDS
+from .base import OPERATIONS, AcquirerResponse, AcquirerUnavailable, Outcome, PaymentSource, in_words
 
 SPEC: dict[str, Any] = dict(default_ascii)
 
@@ -43,6 +42,8 @@ PC_AUTH = "000000"
 PC_VERIFY = "330000"
 CURRENCY_EUR = "978"
 ECHO_CODE = "301"
+# What `d400 acquirer serve --protocol iso8583` takes; a host's contract narrows it (D400_ACQUIRER_BRANDS).
+DEFAULT_BRANDS = frozenset({Brand.CB, Brand.VISA, Brand.MASTERCARD, Brand.MAESTRO})
 
 Doc = dict[str, Any]
 
@@ -83,7 +84,7 @@ def answer_of(doc: Doc) -> AcquirerResponse:
     """Turn a 0110/0410/0230 into our response; the outcome word is checked against field 39."""
     code = doc.get("39", "96")
     word = doc.get("44")
-    if word in Outcome.__members__:
+    if isinstance(word, str) and word in Outcome.__members__:
         outcome = Outcome(word)
     else:
         outcome = Outcome.APPROVED if code == "00" else Outcome.DECLINED
@@ -116,7 +117,7 @@ class Iso8583Acquirer:
         self,
         host: str,
         port: int,
-        brands: frozenset[Brand] = DEFAULT_BRANDS,
+        brands: frozenset[Brand] | None = None,
         timeout_s: float = 10.0,
         connect_timeout_s: float = 3.0,
         terminal_id: str = "D400TERM",
@@ -124,7 +125,7 @@ class Iso8583Acquirer:
         trace: Callable[[str, Doc], None] | None = None,
     ) -> None:
         self.host, self.port = host, port
-        self.brands = brands
+        self.brands = brands or DEFAULT_BRANDS
         self.timeout_s = timeout_s
         self.connect_timeout_s = connect_timeout_s
         self.terminal_id = terminal_id[:8].ljust(8)
@@ -146,15 +147,16 @@ class Iso8583Acquirer:
             if self._writer is not None and not self._writer.is_closing():
                 return self._writer
             try:
-                self._reader, self._writer = await asyncio.wait_for(
+                reader, writer = await asyncio.wait_for(
                     asyncio.open_connection(self.host, self.port), self.connect_timeout_s
                 )
             except (OSError, TimeoutError) as e:
                 raise AcquirerUnavailable(
-                    f"{self.name}: cannot connect to {self.host}:{self.port} ({type(e).__name__})"
+                    f"{self.name}: cannot connect to {self.host}:{self.port} ({in_words(e)})"
                 ) from None
-            self._reader_task = asyncio.create_task(self._read_loop(self._reader, self._writer))
-            return self._writer
+            self._reader, self._writer = reader, writer
+            self._reader_task = asyncio.create_task(self._read_loop(reader, writer))
+            return writer
 
     async def _read_loop(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         """Hands each answer to the request with the same STAN; on a broken link, fails them all."""
@@ -211,7 +213,7 @@ class Iso8583Acquirer:
         except TimeoutError:
             raise AcquirerUnavailable(f"{self.name}: no answer within {self.timeout_s:g} s") from None
         except (OSError, ConnectionError) as e:
-            raise AcquirerUnavailable(f"{self.name}: {type(e).__name__}") from None
+            raise AcquirerUnavailable(f"{self.name}: {in_words(e)}") from None
         finally:
             self._pending.pop(stan, None)
 

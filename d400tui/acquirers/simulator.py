@@ -1,5 +1,8 @@
 """The embedded default acquirer: the simulated issuer called in-process, with the latency,
-faults and timeout a network would add (settable from config for benches and tests)."""
+faults and timeout a network would add (settable from config for benches and tests).
+
+The one adapter that imports `d400tui.simulator`: it has no transport, the issuer is its far
+end. Every other adapter reaches the simulator only over a socket, as it would a real acquirer."""
 
 from __future__ import annotations
 
@@ -7,12 +10,13 @@ import asyncio
 import random
 from decimal import Decimal
 
+from d400tui.config import Settings
 from d400tui.domain.cards import Brand
+from d400tui.simulator.issuer import Issuer, IssuerAnswer, issuer_from_settings
 
 from .base import OPERATIONS, AcquirerResponse, AcquirerUnavailable, PaymentSource
-from .issuer import Issuer, IssuerAnswer
 
-DEFAULT_BRANDS = frozenset({Brand.CB, Brand.VISA, Brand.MASTERCARD, Brand.MAESTRO})
+DEFAULT_BRANDS = frozenset({Brand.CB, Brand.VISA, Brand.MASTERCARD, Brand.MAESTRO})  # what the simulated issuer takes
 
 
 class SimulatorAcquirer:
@@ -22,7 +26,7 @@ class SimulatorAcquirer:
     def __init__(
         self,
         issuer: Issuer,
-        brands: frozenset[Brand] = DEFAULT_BRANDS,
+        brands: frozenset[Brand] | None = None,
         latency_s: float = 0.0,
         timeout_s: float = 10.0,
         fault_rate: float = 0.0,
@@ -30,7 +34,7 @@ class SimulatorAcquirer:
         seed: int | None = None,
     ) -> None:
         self.issuer = issuer
-        self.brands = brands
+        self.brands = brands or DEFAULT_BRANDS
         self.latency_s = latency_s
         self.timeout_s = timeout_s
         self.fault_rate = fault_rate
@@ -72,3 +76,14 @@ class SimulatorAcquirer:
 
     async def close(self) -> None:
         """The issuer's file stays open: it belongs to whoever built it."""
+
+
+def simulator_from_settings(settings: Settings, brands: frozenset[Brand] | None = None) -> SimulatorAcquirer:
+    """The simulator as configured: the issuer's state file, latency, faults and timeout."""
+    return SimulatorAcquirer(
+        issuer_from_settings(settings),
+        brands=brands,
+        latency_s=settings.simulator_latency_ms / 1000,
+        timeout_s=settings.acquirer_timeout,
+        fault_rate=settings.simulator_fault_rate,
+    )

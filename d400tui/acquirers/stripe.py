@@ -1,4 +1,5 @@
-"""The `stripe` acquirer: PaymentIntents with manual capture (card not present), over httpx.
+"""The `stripe` acquirer: PaymentIntents with manual capture (card not present), over the HTTP
+transport of `transport.py` (retries under the same Idempotency-Key; a 429 is no answer).
 
 authorize = create a PaymentMethod from the card and a Customer it is attached to, then create
 and confirm a PaymentIntent with capture_method=manual for both; capture = /capture with
@@ -38,7 +39,6 @@ field) raises AcquirerUnavailable ("malformed answer"): the engine records UNKNO
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import functools
 import time
@@ -54,19 +54,20 @@ from d400tui.domain.cards import Brand
 from d400tui.domain.money import from_cents, to_cents
 
 from .base import KEY_REUSED, OPERATIONS, AcquirerResponse, AcquirerUnavailable, Outcome, PaymentSource
+from .transport import HttpTransport
 
-STRIPE_BRANDS = frozenset({Brand.CB, Brand.VISA, Brand.MASTERCARD, Brand.MAESTRO})
+# What this adapter sends to Stripe unless the contract narrows it (D400_ACQUIRER_BRANDS).
+DEFAULT_BRANDS = frozenset({Brand.CB, Brand.VISA, Brand.MASTERCARD, Brand.MAESTRO})
 KEY_META = "d400_key"
 BRAND_META = "d400_brand"
 VERIFY_META = ":verify"  # verify() tags its intent `<key>:verify`
 VOID_SUFFIX = "-void"  # the engine voids under `<authorization key>-void` (engine/service.py, batch.py)
-CAPTURE_SUFFIX = "-cap"  # and captures under `<authorization key>-cap` (engine/batch.py)
+CAPTURE_SUFFIX = "-cap"  # and captures under `<authorization key>-cap` (engine/capture.py)
 VERIFY_AMOUNT_CENTS = 100  # above Stripe's minimum charge in EUR (0.50)
 TOKEN_SEP = "/"  # a token is `<customer id>/<payment method id>` (or a bare payment method id, made before)
 # Stripe: "Under normal operating conditions, data is searchable in less than a minute. Occasionally,
 # propagation of new or updated data can be up to an hour behind during outages." Plus clock skew.
 SEARCH_LAG_S = 3600 + 300
-_SAFE_TO_RETRY = (httpx.ConnectError, httpx.ConnectTimeout, httpx.RemoteProtocolError, httpx.PoolTimeout)
 
 
 def _join_token(customer: str | None, pm: str) -> str:
@@ -115,7 +116,7 @@ class StripeAcquirer:
         self,
         api_key: str,
         base_url: str = "https://api.stripe.com",
-        brands: frozenset[Brand] = STRIPE_BRANDS,
+        brands: frozenset[Brand] | None = None,
         timeout_s: float = 10.0,
         connect_timeout_s: float = 3.0,
         validity_days: dict[str, int] | None = None,
@@ -125,24 +126,28 @@ class StripeAcquirer:
         max_connections: int = 64,
         clock: Callable[[], float] = time.time,
         search_lag_s: float = SEARCH_LAG_S,
+        transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
-        self.base_url = base_url.rstrip("/")
-        self.brands = brands
-        self.timeout_s = timeout_s
+        self.brands = brands or DEFAULT_BRANDS
         self.validity_days = {"MAESTRO": 30, **(validity_days or {})}
         self.currency = currency
         self.dedupe = dedupe
-        self.retries = retries
         self.clock = clock
         self.search_lag_s = search_lag_s
         self._search = True  # cleared if the server has no search endpoint (localstripe)
         self._setup_future_usage = True  # cleared if the server does not know the parameter (localstripe)
-        self._client = httpx.AsyncClient(
-            base_url=self.base_url,
+        self._http = HttpTransport(
+            self.name,
+            base_url,
+            timeout_s=timeout_s,
+            connect_timeout_s=connect_timeout_s,
+            retries=retries,
+            max_connections=max_connections,
             auth=(api_key, ""),
-            timeout=httpx.Timeout(timeout_s, connect=connect_timeout_s, pool=timeout_s),
-            limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
+            busy_statuses=frozenset({429}),  # rate limited: nothing was done
+            transport=transport,
         )
+        self.base_url = self._http.base_url
 
     def __repr__(self) -> str:  # the secret key stays out of reprs and tracebacks
         return f"StripeAcquirer({self.base_url!r})"
@@ -156,32 +161,10 @@ class StripeAcquirer:
         key: str | None = None,
         params: dict[str, str] | None = None,
     ) -> tuple[int, dict[str, Any]]:
-        headers = {"Idempotency-Key": key} if key else None
-        attempt = 0
-        while True:
-            try:
-                r = await self._client.request(method, path, data=data, params=params, headers=headers)
-                break
-            except _SAFE_TO_RETRY as e:
-                if attempt >= self.retries:
-                    raise AcquirerUnavailable(f"stripe: {type(e).__name__}") from None
-                attempt += 1
-                await asyncio.sleep(0.05 * attempt)
-            except httpx.TimeoutException:
-                raise AcquirerUnavailable(f"stripe: no answer within {self.timeout_s:g} s") from None
-            except httpx.HTTPError as e:
-                raise AcquirerUnavailable(f"stripe: {type(e).__name__}") from None
-        if r.status_code == 401:
-            raise AcquirerUnavailable("stripe: API key refused (401)")
-        if r.status_code == 429 or r.status_code >= 500:
-            raise AcquirerUnavailable(f"stripe: provider error {r.status_code}")
-        try:
-            body = r.json()
-        except (ValueError, RecursionError):
-            raise AcquirerUnavailable(f"stripe: unreadable answer ({r.status_code})") from None
+        status, body = await self._http.send(method, path, key, data=data, params=params)
         if not isinstance(body, dict):
             raise AcquirerUnavailable("stripe: malformed answer")
-        return r.status_code, body
+        return status, body
 
     # -- mapping -----------------------------------------------------------------------------
     def _from_intent(self, pi: dict[str, Any], token: str | None = None) -> AcquirerResponse:
@@ -267,6 +250,7 @@ class StripeAcquirer:
         customer, pm, refused = await self._payment_method(source, key)
         if refused is not None:
             return refused
+        assert pm is not None  # no refusal: a payment method
         token = _join_token(customer, pm)
         data = {
             "amount": str(cents),
@@ -512,4 +496,4 @@ class StripeAcquirer:
         return "authenticated read 200"
 
     async def close(self) -> None:
-        await self._client.aclose()
+        await self._http.close()

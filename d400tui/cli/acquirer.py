@@ -18,7 +18,7 @@ def acquirer_serve(
     port: int | None = typer.Option(None, "--port", min=1, max=65535, help="Default 8410 (http) or 8583 (iso8583)."),
 ) -> None:
     """Serve the simulated issuer over HTTP (JSON API) or ISO 8583 over TCP."""
-    from d400tui.acquirers.serve import serve
+    from d400tui.simulator.serve import serve
 
     if protocol not in ("http", "iso8583"):
         raise CliError("protocol: http or iso8583")
@@ -28,7 +28,7 @@ def acquirer_serve(
 @acquirer_app.command("check")
 def acquirer_check(as_json: AsJson = False) -> None:
     """Which acquirer is configured, whether it answers, which brands it takes."""
-    from d400tui.acquirers.serve import check
+    from d400tui.acquirers import check
 
     config, db, _ = signed_db()  # it calls the acquirer with the configured key
     db.dispose()

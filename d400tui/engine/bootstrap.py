@@ -71,8 +71,8 @@ def first_run(settings: Settings, orders: int = FIRST_RUN_DEMO_ORDERS) -> bool:
     (no D400_DB_URL) also the demo operators, and with the simulator demo orders, so `d400` opens
     on a populated system. Returns True when it seeded."""
     from d400tui.acquirers.base import PaymentSource
-    from d400tui.acquirers.issuer import issuer_from_settings
     from d400tui.domain.cards import CardData, parse_expiry
+    from d400tui.simulator.issuer import issuer_from_settings
 
     from .demo import DEMO_CARDS, generate_orders
 

@@ -10,17 +10,16 @@ from __future__ import annotations
 from datetime import date
 from typing import TYPE_CHECKING
 
-from sqlalchemy import select
-
 from d400tui.domain import model as m
-from d400tui.domain.cards import MaskedCard
-from d400tui.store import tables as tb
+from d400tui.domain.cards import Brand, MaskedCard
+from d400tui.store.card_on_file import last_card
 
+from . import authorizing, placing
 from .errors import EngineError
 
 if TYPE_CHECKING:
     from .results import ValidationResult
-    from .service import Engine
+    from .steps import Context
 
 
 def _expired(card: MaskedCard, today: date) -> bool:
@@ -33,42 +32,32 @@ def _expired(card: MaskedCard, today: date) -> bool:
     return False
 
 
-def _last(engine: Engine, customer_id: int) -> tuple[MaskedCard, str] | None:
+def _last(engine: Context, customer_id: int) -> tuple[MaskedCard, str] | None:
     """The masked card and token of the customer's newest order with a token and an approved
     authorization (the token is only kept after an approval), unless that card has expired."""
-    o, a = tb.orders, tb.authorizations
-    q = (select(o.c.card_brand, o.c.card_first6, o.c.card_last4, o.c.card_expiry, o.c.card_token)
-         .where(o.c.customer_id == customer_id, o.c.card_token.is_not(None),
-                o.c.payment_method == m.PaymentMethod.CARD.value,
-                select(a.c.id).where(a.c.order_id == o.c.id,
-                                     a.c.state.in_([m.AuthState.APPROVED.value, m.AuthState.CAPTURED.value]))
-                .exists())
-         .order_by(o.c.id.desc()).limit(1))
-    with engine._unit() as uow:  # noqa: SLF001 - the engine's own unit of work, read only
-        row = uow.session.execute(q).first()
-    if row is None or not row.card_last4:
+    with engine.unit() as uow:  # read only
+        row = last_card(uow.session, customer_id)
+    if row is None:
         return None
-    from d400tui.domain.cards import Brand
-
-    card = MaskedCard(Brand(row.card_brand or "UNKNOWN"), row.card_first6 or "", row.card_last4,
-                      row.card_expiry or "")
+    brand, first6, last4, expiry, token = row
+    card = MaskedCard(Brand(brand), first6, last4, expiry)
     if _expired(card, engine.today()) or card.brand.value not in {b.value for b in engine.acquirer.brands}:
         return None
-    return card, row.card_token
+    return card, token
 
 
-def card_on_file(engine: Engine, customer_id: int) -> MaskedCard | None:
+def card_on_file(engine: Context, customer_id: int) -> MaskedCard | None:
     """What the order panel offers for this customer (masked), or None."""
     got = _last(engine, customer_id)
     return got[0] if got else None
 
 
-def needs_cvv(engine: Engine) -> bool:
+def needs_cvv(engine: Context) -> bool:
     """Whether the acquirer wants the CVV again with a stored card (none of ours does)."""
     return bool(getattr(engine.acquirer, "cvv_with_token", False))
 
 
-async def place_order_on_file(engine: Engine, actor: m.Actor, customer_id: int, lines: list[tuple[str, int]],
+async def place_order_on_file(engine: Context, actor: m.Actor, customer_id: int, lines: list[tuple[str, int]],
                               shown: MaskedCard, plan: m.Plan | None = None) -> ValidationResult:
     """Create, validate and authorize a phone card order with the card on file. `shown` is the
     masked card the operator chose: if the card on file changed since, nothing is placed."""
@@ -76,10 +65,10 @@ async def place_order_on_file(engine: Engine, actor: m.Actor, customer_id: int, 
     if got is None or got[0] != shown:
         raise EngineError("engine.card_on_file_gone", field="card")
     card, token = got
-    with engine._unit() as uow:  # noqa: SLF001 - same steps as Engine.place_order, with a token for the card
-        order = engine._build_order(uow, actor, customer_id, lines, m.Channel.PHONE,  # noqa: SLF001
+    with engine.unit() as uow:  # the same steps as placing.place_order, with a token for the card
+        order = placing.build_order(engine, uow, actor, customer_id, lines, m.Channel.PHONE,
                                     m.PaymentMethod.CARD, plan)
         order.set_card(card, token)
         order.validate()
         uow.audit(actor.name, "ORDER_VALIDATE", order.id, card=str(card), source="card on file")
-        return await engine._authorize_planned(uow, actor, order, None)  # noqa: SLF001
+        return await authorizing.authorize_planned(engine, uow, actor, order, None)

@@ -9,15 +9,12 @@ from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
-from sqlalchemy import func, insert, select
-from sqlalchemy.exc import IntegrityError
-
 from d400tui.acquirers.base import Acquirer, PaymentSource
 from d400tui.data import data_path
 from d400tui.domain import model as m
 from d400tui.domain.cards import CardData, parse_expiry
-from d400tui.store import tables as t
 from d400tui.store.db import Database
+from d400tui.store.demo_load import demo_basis, insert_orders, insert_reference, sync_order_ids
 
 from .operators import seed_operators
 
@@ -40,13 +37,7 @@ def seed_reference(db: Database) -> bool:
         with open(data_path("demo/customers.csv"), newline="", encoding="utf-8") as f:
             custs = [dict(id=int(r["id"]), name=r["name"], postcode=r["postcode"], city=r["city"], phone=r["phone"])
                      for r in csv.DictReader(f)]
-        try:
-            uow.session.execute(insert(t.articles), arts)
-            uow.session.execute(insert(t.customers), custs)
-            uow.commit()
-        except IntegrityError:  # another process seeded them at the same moment
-            return False
-    return True
+    return insert_reference(db, arts, custs)  # False: another process seeded them at the same moment
 
 
 def seed_demo_operators(db: Database) -> int:
@@ -84,11 +75,7 @@ def generate_orders(
     the pre-check bench's workload. Returns the number inserted."""
     rnd = random.Random(seed)
     today = today or date.today()
-    with db.uow() as uow:
-        arts = uow.session.execute(select(t.articles.c.code, t.articles.c.label, t.articles.c.unit_price,
-                                          t.articles.c.vat_rate)).all()
-        cust_ids = list(uow.session.scalars(select(t.customers.c.id)))
-        start = (uow.session.scalar(select(func.max(t.orders.c.id))) or 0) + 1
+    arts, cust_ids, start = demo_basis(db)
     if not arts or not cust_ids:
         raise ValueError("reference data missing: run d400 db upgrade first")
     chunk = 2000
@@ -134,16 +121,9 @@ def generate_orders(
                 card_expiry=card[4] if card else None,
                 cancel_reason="client injoignable" if status == "CANCELLED" else None,
                 created_by="DEMO", created_at=now, order_date=odate, updated_at=now, version=1))
-        with db.uow() as uow:
-            conn = uow.session.connection()
-            conn.execute(insert(t.orders), orders)
-            conn.execute(insert(t.order_lines), lines)
-            conn.execute(insert(t.instalments), insts)
-            uow.commit()
+        insert_orders(db, orders, lines, insts)
         done += size
         if progress:
             progress(done, n)
-    if db.dialect == "postgresql":
-        with db.engine.begin() as conn:
-            conn.exec_driver_sql("SELECT setval('orders_id_seq', (SELECT MAX(id) FROM orders))")
+    sync_order_ids(db)
     return done

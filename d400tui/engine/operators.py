@@ -126,9 +126,7 @@ def seed_operators(db: Database, accounts: tuple[tuple[str, str, bool], ...]) ->
 
 def operator_count(db: Database) -> int:
     """Operators in the database; 0 when it has no schema yet."""
-    from sqlalchemy import inspect
-
-    if "operators" not in inspect(db.engine).get_table_names():
+    if not db.has_table("operators"):
         return 0
     with db.uow() as uow:
         return uow.operators.count()

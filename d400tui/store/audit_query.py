@@ -8,6 +8,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, select
+from sqlalchemy.orm import Session
 
 from . import tables as t
 
@@ -37,3 +38,11 @@ def audit_page(conn: Connection, f: AuditFilter, before_id: int | None, limit: i
     if before_id is not None:
         q = q.where(a.c.id < before_id)
     return [dict(r._mapping) for r in conn.execute(q.order_by(a.c.id.desc()).limit(limit))]
+
+
+def trail(session: Session, since: date | None, limit: int) -> list[dict[str, Any]]:
+    """Every column of the newest `limit` records (since a day, when given), newest first."""
+    q = select(t.audit)
+    if since:
+        q = q.where(t.audit.c.at >= datetime.combine(since, time.min))
+    return [dict(r._mapping) for r in session.execute(q.order_by(t.audit.c.id.desc()).limit(limit))]

@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, inspect
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm.exc import StaleDataError
 
 from d400tui.domain.cards import scrub
 from d400tui.domain.message import json_default
@@ -33,6 +34,11 @@ HEAD = "0006"
 
 class StoreError(Exception):
     """The database cannot be reached or is not in the expected shape."""
+
+
+class StaleVersion(Exception):
+    """A row's optimistic version changed under this unit (another writer won the race): raised by
+    a flush or commit inside the unit, or on leaving it, instead of SQLAlchemy's StaleDataError."""
 
 
 def make_engine(url: str) -> Engine:
@@ -109,7 +115,10 @@ class Database:
             self.upgrade()
 
     def is_migrated(self) -> bool:
-        return "orders" in inspect(self.engine).get_table_names()
+        return self.has_table("orders")
+
+    def has_table(self, name: str) -> bool:
+        return name in inspect(self.engine).get_table_names()
 
     def uow(self, lock: bool = False) -> UnitOfWork:
         """lock: the unit reads to decide then writes. On SQLite it opens with BEGIN IMMEDIATE (the
@@ -140,13 +149,24 @@ class UnitOfWork:
         self.audits = AuditRepository(self.session)
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
         # close() rolls back whatever was not committed without expiring loaded objects, so the
         # engine can hand them to screens as read-only views.
         self.session.close()
+        if isinstance(exc, StaleDataError):
+            raise StaleVersion(str(exc)) from exc
 
     def commit(self) -> None:
-        self.session.commit()
+        try:
+            self.session.commit()
+        except StaleDataError as exc:
+            raise StaleVersion(str(exc)) from exc
+
+    def flush(self) -> None:
+        try:
+            self.session.flush()
+        except StaleDataError as exc:
+            raise StaleVersion(str(exc)) from exc
 
     def rollback(self) -> None:
         self.session.rollback()

@@ -5,15 +5,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
-from datetime import date, datetime
-from decimal import Decimal
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import exists, false, func, insert, literal, or_, select, text, update
 from sqlalchemy.orm import Session, selectinload
 
 from d400tui.domain import model as m
+from d400tui.domain.read_models import ChainCheck, OrderFilter, OrderRow
 
 from . import tables as t
 from .search_keys import digits, fold
@@ -38,33 +37,6 @@ def take_write_lock(session: Session) -> None:
         session.connection(execution_options={IMMEDIATE: True})
     elif not session.connection().get_execution_options().get(IMMEDIATE):
         session.execute(update(t.orders).where(false()).values(version=t.orders.c.version))
-
-
-@dataclass(frozen=True)
-class OrderFilter:
-    status: m.OrderStatus | None = None
-    hold: m.PaymentHold | None = None
-    customer_id: int | None = None
-    channel: m.Channel | None = None
-    since: date | None = None
-    until: date | None = None
-    awaiting_decision: bool | None = None
-    created_by: str | None = None  # "mes commandes": the operator who entered them
-
-
-@dataclass(frozen=True)
-class OrderRow:
-    id: int
-    order_date: date
-    customer_id: int
-    customer_name: str
-    channel: str
-    status: str
-    hold: str
-    payment_method: str
-    total: Decimal
-    card: str
-    awaiting_decision: bool
 
 
 class OrderRepository:
@@ -281,21 +253,6 @@ def chain_hash(prev: str, at: datetime, actor: str, action: str, order_id: int |
 
 class AuditChainError(Exception):
     """The chain head is gone: nothing more is appended until someone looks (d400 audit verify)."""
-
-
-@dataclass(frozen=True)
-class ChainCheck:
-    """What `verify` found: records checked, the head hash (to keep outside the database), and the
-    first broken link (record id and why) when there is one."""
-
-    checked: int
-    head_hash: str
-    broken_id: int | None = None
-    reason: str = ""
-
-    @property
-    def ok(self) -> bool:
-        return self.broken_id is None and not self.reason
 
 
 class AuditRepository:

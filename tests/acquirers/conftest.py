@@ -27,13 +27,13 @@ import uvicorn
 
 from d400tui.acquirers.base import Acquirer
 from d400tui.acquirers.http import HttpAcquirer
-from d400tui.acquirers.http_server import create_app
 from d400tui.acquirers.iso8583 import Iso8583Acquirer
-from d400tui.acquirers.iso8583_server import Iso8583Host
-from d400tui.acquirers.issuer import Issuer
 from d400tui.acquirers.simulator import SimulatorAcquirer
 from d400tui.acquirers.stripe import KEY_META, StripeAcquirer
 from d400tui.domain.cards import CardData, parse_expiry
+from d400tui.simulator.http_server import create_app
+from d400tui.simulator.iso8583_server import Iso8583Host
+from d400tui.simulator.issuer import Issuer
 
 API_KEY = "test-api-key"
 STRIPE_KEY = "sk_test_contract"

@@ -192,8 +192,7 @@ class FakeStripe:
 
 
 def on_fake(fake: FakeStripe, **kw: Any) -> StripeAcquirer:
-    acq = StripeAcquirer("sk_test_fake", "https://stripe.invalid", **kw)
-    acq._client = httpx.AsyncClient(base_url=acq.base_url, transport=httpx.MockTransport(fake.handle))
+    acq = StripeAcquirer("sk_test_fake", "https://stripe.invalid", transport=httpx.MockTransport(fake.handle), **kw)
     return acq
 
 

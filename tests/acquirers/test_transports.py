@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import socket
 import time
 import uuid
 from decimal import Decimal
@@ -14,12 +15,11 @@ from typing import Any
 import httpx
 import pytest
 
-from d400tui.acquirers import make_acquirer
+from d400tui.acquirers import check, make_acquirer
 from d400tui.acquirers.base import AcquirerResponse, AcquirerUnavailable, Outcome, PaymentSource
 from d400tui.acquirers.breaker import BreakerState, CircuitBreaker, CircuitOpen
 from d400tui.acquirers.http import HttpAcquirer
 from d400tui.acquirers.iso8583 import Iso8583Acquirer, decode_message, encode_frame
-from d400tui.acquirers.serve import check
 from d400tui.acquirers.stripe import StripeAcquirer, field39, stripe_codes
 from d400tui.config import Settings
 from d400tui.data import data_path
@@ -119,8 +119,8 @@ async def test_iso_reversal_of_an_authorization_whose_answer_never_came(iso_serv
 
 
 async def test_iso_host_stopping_fails_pending_requests_and_reconnects(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    from d400tui.acquirers.iso8583_server import Iso8583Host
-    from d400tui.acquirers.issuer import Issuer
+    from d400tui.simulator.iso8583_server import Iso8583Host
+    from d400tui.simulator.issuer import Issuer
 
     issuer = Issuer(tmp_path / "i.db")
     host = Iso8583Host(issuer, latency_s=0.5)
@@ -285,6 +285,31 @@ class Flaky:
 
     async def close(self) -> None:
         pass
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.mark.parametrize("make", [
+    lambda port: HttpAcquirer(f"http://127.0.0.1:{port}", retries=1),
+    lambda port: StripeAcquirer("sk_test_x", f"http://127.0.0.1:{port}", retries=0),
+    lambda port: Iso8583Acquirer("127.0.0.1", port),
+], ids=["http", "stripe", "iso8583"])
+async def test_a_refused_connection_is_unavailable_said_in_words(make: Any) -> None:
+    """Nobody listening: AcquirerUnavailable, whose message (logged, shown by reconcile) names the
+    failure in words and where, never an exception class."""
+    port = _closed_port()
+    acq = make(port)
+    try:
+        with pytest.raises(AcquirerUnavailable) as raised:
+            await acq.authorize(PaymentSource(card=APPROVE), Decimal("1.00"), k())
+    finally:
+        await acq.close()
+    text = str(raised.value)
+    assert "connect" in text and str(port) in text and "Error" not in text, text
 
 
 async def test_breaker_counts_consecutive_failures_and_probes_once() -> None:

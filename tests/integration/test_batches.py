@@ -124,10 +124,10 @@ async def test_capture_above_the_authorized_amount_is_refused(engine, issuer) ->
 
 
 async def test_capture_skips_expired_authorizations(engine, today: date) -> None:
-    from d400tui.engine.batch import Batches
+    from d400tui.engine.capture import Capture
 
     oid = await _order(engine)
-    outcome, _, _, reason, _ = await Batches(engine).capture_one(SUPER, oid, 1, today + timedelta(days=9))
+    outcome, _, _, reason, _ = await Capture(engine).capture_one(SUPER, oid, 1, today + timedelta(days=9))
     assert outcome == "SKIPPED" and "expirée" in reason
 
 

@@ -312,7 +312,7 @@ async def test_killed_between_a_change_and_its_voids_leaves_work_for_the_reconci
     async def killed(*args, **kwargs):  # type: ignore[no-untyped-def]
         raise KeyboardInterrupt  # the process dies right after the commit
 
-    engine._void_all = killed
+    engine.void_all = killed
     with pytest.raises(KeyboardInterrupt):
         if how == "cancel":
             await engine.cancel_order(OPER, r.order.id, "client rappelle")
@@ -322,7 +322,7 @@ async def test_killed_between_a_change_and_its_voids_leaves_work_for_the_reconci
             await engine.change_payment_method(OPER, r.order.id, m.PaymentMethod.CHEQUE)
         else:
             await engine.cancel_deferred(OPER, r.order.id, 1, pay_now=False)
-    del engine._void_all
+    del engine.void_all
     await engine.reconcile(SUPER)
     assert issuer.live_holds() == {}
 

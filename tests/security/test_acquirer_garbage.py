@@ -71,9 +71,7 @@ STRIPE_BAD = NOT_OBJECTS + [json.dumps(b) for b in (
 @pytest.mark.parametrize("status", [200, 400, 402])
 @pytest.mark.parametrize("text", STRIPE_BAD)
 async def test_stripe_adapter_turns_garbage_into_unknown_or_refusal(status: int, text: str) -> None:
-    acq = StripeAcquirer("sk_test_garbage", "http://stripe.invalid", dedupe=True)
-    await acq._client.aclose()
-    acq._client = httpx.AsyncClient(base_url="http://stripe.invalid", transport=_answering(status, text))
+    acq = StripeAcquirer("sk_test_garbage", "http://stripe.invalid", dedupe=True, transport=_answering(status, text))
     try:
         results = await _calls(acq)
     finally:
@@ -87,9 +85,7 @@ async def test_stripe_adapter_turns_garbage_into_unknown_or_refusal(status: int,
 async def test_stripe_idempotency_error_is_a_refusal_with_code_94() -> None:
     body = {"error": {"type": "idempotency_error", "message": "Keys for idempotent requests can only be used "
                       "with the same parameters they were first used with."}}
-    acq = StripeAcquirer("sk_test_garbage", "http://stripe.invalid")
-    await acq._client.aclose()
-    acq._client = httpx.AsyncClient(base_url="http://stripe.invalid", transport=_answering(400, json.dumps(body)))
+    acq = StripeAcquirer("sk_test_garbage", "http://stripe.invalid", transport=_answering(400, json.dumps(body)))
     try:
         resp = await acq.authorize(SOURCE, Decimal("4000.00"), "k")
     finally:

@@ -54,7 +54,7 @@ async def _some_history(engine) -> int:  # type: ignore[no-untyped-def]
     r = await engine.place_order(OPER, 100001, [A], card("4970100000000014"))
     await engine.cancel_order(OPER, r.order.id, "client rappelle")
     await engine.capture(SUPER, engine.today())
-    with engine._unit() as uow:
+    with engine.unit() as uow:
         return len(uow.session.execute(text("SELECT id FROM audit")).all())
 
 

@@ -118,14 +118,14 @@ async def test_an_answer_that_cannot_be_written_is_left_to_the_reconciler(engine
     whose sender still waits."""
     from sqlalchemy.exc import OperationalError
 
-    from d400tui.engine.batch import Batches
+    from d400tui.engine.capture import Capture
 
     oid = await _approved(engine)
 
     def broken(*a, **k):  # type: ignore[no-untyped-def]
         raise OperationalError("UPDATE", {}, Exception("disk I/O error"))
 
-    monkeypatch.setattr(Batches, "_record_capture", broken)
+    monkeypatch.setattr(Capture, "_record_capture", broken)
     run = await engine.capture(SUPER, engine.today())
     assert (run.skipped, run.finished_at is not None) == (1, True)
     with pytest.raises(m.DomainError, match="remise en paiement en cours"):

@@ -15,7 +15,7 @@ from sqlalchemy.exc import OperationalError
 
 from d400tui.domain import model as m
 from d400tui.engine import ConcurrentChange
-from d400tui.engine.batch import Batches
+from d400tui.engine.capture import Capture
 from tests.conftest import OPER, SUPER, card
 from tests.security.races import Racer, close, other_engine, race_inside
 
@@ -89,7 +89,7 @@ async def test_a_run_that_reads_an_order_another_run_writes(engine, issuer, monk
 
 async def test_a_race_lost_on_one_order_is_counted_there_and_the_run_finishes(engine, issuer, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     oids = await _orders(engine, 3)
-    one = Batches.capture_one
+    one = Capture.capture_one
     lost = {oids[0]: ConcurrentChange("Commande modifiée sur un autre poste — F5 pour recharger"),
             oids[1]: OperationalError("BEGIN IMMEDIATE", {}, Exception("database is locked"))}
 
@@ -98,7 +98,7 @@ async def test_a_race_lost_on_one_order_is_counted_there_and_the_run_finishes(en
             raise lost[order_id]
         return await one(self, actor, order_id, seq, run_date, amount)
 
-    monkeypatch.setattr(Batches, "capture_one", capture_one)
+    monkeypatch.setattr(Capture, "capture_one", capture_one)
     run = await engine.capture(SUPER, engine.today())
     assert run.finished_at is not None
     assert (run.selected, run.approved, run.skipped) == (3, 1, 2)

@@ -13,11 +13,11 @@ import httpx
 import pytest
 
 from d400tui.acquirers.base import PaymentSource
-from d400tui.acquirers.http import IDEMPOTENCY_HEADER
-from d400tui.acquirers.http_server import create_app
-from d400tui.acquirers.iso8583_server import Iso8583Host
-from d400tui.acquirers.issuer import Issuer
+from d400tui.acquirers.transport import IDEMPOTENCY_HEADER
 from d400tui.domain.cards import CardData, parse_expiry
+from d400tui.simulator.http_server import create_app
+from d400tui.simulator.iso8583_server import Iso8583Host
+from d400tui.simulator.issuer import Issuer
 
 OK = {"pan": "4970100000000014", "expiry": "12/30"}
 OTHER = {"pan": "5130100000000018", "expiry": "06/31"}

@@ -12,11 +12,11 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from d400tui.acquirers.http import IDEMPOTENCY_HEADER
-from d400tui.acquirers.http_server import MAX_BODY, create_app
 from d400tui.acquirers.iso8583 import Iso8583Acquirer
-from d400tui.acquirers.iso8583_server import Iso8583Host
-from d400tui.acquirers.issuer import Issuer
+from d400tui.acquirers.transport import IDEMPOTENCY_HEADER
+from d400tui.simulator.http_server import MAX_BODY, create_app
+from d400tui.simulator.iso8583_server import Iso8583Host
+from d400tui.simulator.issuer import Issuer
 
 HEADERS = {IDEMPOTENCY_HEADER: "limits-1", "Content-Type": "application/json"}
 

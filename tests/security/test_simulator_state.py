@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from d400tui.acquirers.base import Outcome, PaymentSource
-from d400tui.acquirers.issuer import Issuer, load_cards
 from d400tui.domain.cards import CardData, parse_expiry
+from d400tui.simulator.issuer import Issuer, load_cards
 
 PAN = "4970100000000014"
 CARD = CardData(PAN, parse_expiry("12/30"))

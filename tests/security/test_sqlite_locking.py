@@ -8,7 +8,7 @@ the approval's write is lost, the hold stays live)."""
 from __future__ import annotations
 
 from d400tui.domain import model as m
-from d400tui.engine.service import Engine
+from d400tui.engine import steps
 from tests.conftest import OPER, card
 from tests.security.races import close, other_engine, race_inside
 
@@ -17,15 +17,15 @@ A = ("BON0001", 1)
 
 async def test_cancel_during_the_approval_write_voids_the_hold_at_once(engine, issuer, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     other = other_engine(engine)
-    record = Engine._record_answer
+    record = steps.record_answer
     racers = []
 
-    def recording(self, order, auth, resp):  # type: ignore[no-untyped-def]
-        if self is engine and not racers:  # the approval's unit has read the order: the window
+    def recording(ctx, order, auth, resp):  # type: ignore[no-untyped-def]
+        if ctx is engine and not racers:  # the approval's unit has read the order: the window
             racers.append(race_inside(engine, order.id, lambda: other.cancel_order(OPER, order.id, "client rappelle")))
-        return record(self, order, auth, resp)
+        return record(ctx, order, auth, resp)
 
-    monkeypatch.setattr(Engine, "_record_answer", recording)
+    monkeypatch.setattr(steps, "record_answer", recording)
     try:
         try:
             await engine.place_order(OPER, 100001, [A], card("4970100000000014"))
@@ -55,7 +55,7 @@ async def test_a_decision_reads_under_the_write_lock(engine) -> None:  # type: i
     r = await engine.place_order(OPER, 100001, [A], card("4970100000000014"))
     oid = r.order.id
     assert lock_free(engine, oid)
-    with engine._unit() as uow:
-        engine._load(uow, oid)
+    with engine.unit() as uow:
+        steps.load(uow, oid)
         assert not lock_free(engine, oid)
     assert lock_free(engine, oid)

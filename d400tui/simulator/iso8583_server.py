@@ -24,11 +24,11 @@ from typing import Any
 
 import iso8583
 
+from d400tui.acquirers.base import AcquirerResponse, Outcome, PaymentSource
+from d400tui.acquirers.iso8583 import PC_VERIFY, Doc, decode_message, encode_frame, read_frame
 from d400tui.domain.cards import CardData, CardError, clean_pan, parse_expiry
 from d400tui.domain.money import from_cents, to_cents
 
-from .base import AcquirerResponse, Outcome, PaymentSource
-from .iso8583 import PC_VERIFY, Doc, decode_message, encode_frame, read_frame
 from .issuer import Issuer, IssuerAnswer
 
 log = logging.getLogger(__name__)

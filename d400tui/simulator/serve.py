@@ -1,21 +1,16 @@
-"""What `d400 acquirer serve` and `d400 acquirer check` run: kept here so the CLI stays a thin
-layer and the tests and benches can start the very same servers."""
+"""What `d400 acquirer serve` runs: kept here so the CLI stays a thin layer and the tests and
+benches can start the very same servers."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import logging
-from typing import Any
 
 from d400tui import aio
 from d400tui.config import Settings
 
-from .base import AcquirerUnavailable
 from .issuer import issuer_from_settings
 
 DEFAULT_PORTS = {"http": 8410, "iso8583": 8583}
-log = logging.getLogger(__name__)
 
 
 def serve(
@@ -52,43 +47,3 @@ def serve(
                 aio.run(iso.serve_forever(host, port))
     finally:
         issuer.close()
-
-
-async def check(settings: Settings) -> dict[str, Any]:
-    """Which acquirer is configured, whether it answers, which brands it takes.
-
-    Returns {"acquirer": name, "target": where (never a secret), "answers": bool,
-    "detail": text, "brands": [brand, ...]}. Never raises for an unreachable acquirer."""
-    from . import make_acquirer
-    from .breaker import CircuitBreaker
-
-    acquirer = make_acquirer(settings)
-    inner = acquirer.inner if isinstance(acquirer, CircuitBreaker) else acquirer
-    target = {
-        "simulator": str(settings.simulator_path),
-        "http": settings.acquirer_url,
-        "stripe": getattr(inner, "base_url", ""),
-        "iso8583": f"{settings.acquirer_host}:{settings.acquirer_port}",
-    }[settings.acquirer]
-    result: dict[str, Any] = {
-        "acquirer": acquirer.name,
-        "target": target,
-        "answers": False,
-        "detail": "",
-        "brands": sorted(b.value for b in acquirer.brands),
-    }
-    try:
-        ping = getattr(inner, "ping", None)
-        if ping is None:
-            result["answers"], result["detail"] = True, "in-process"
-        else:
-            result["detail"] = await asyncio.wait_for(ping(), settings.acquirer_timeout)
-            result["answers"] = True
-    except (AcquirerUnavailable, TimeoutError) as e:
-        result["detail"] = str(e) or "no answer"
-    finally:
-        await acquirer.close()
-        issuer = getattr(inner, "issuer", None)
-        if issuer is not None:
-            issuer.close()
-    return result

@@ -24,18 +24,17 @@ import secrets
 import sqlite3
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
+from d400tui.acquirers.base import KEY_REUSED, AcquirerResponse, Outcome, PaymentSource
 from d400tui.config import Settings
 from d400tui.data import data_path
 from d400tui.domain.cards import Brand, CardData, Expiry, parse_expiry
 from d400tui.domain.money import from_cents, to_cents
-
-from .base import KEY_REUSED, AcquirerResponse, Outcome, PaymentSource
 
 CEILING_WINDOW_S = 30 * 86400
 _LEGACY_SALT = b"d400-simulated-issuer"  # state files written before the keyed hash (user_version 0)
@@ -173,8 +172,7 @@ class Issuer:
         with self._lock:
             if self.db.execute("PRAGMA user_version").fetchone()[0] >= STATE_VERSION:
                 return
-            self.db.execute("BEGIN IMMEDIATE")
-            try:
+            with self._write():
                 if self.db.execute("PRAGMA user_version").fetchone()[0] < STATE_VERSION:
                     columns = {r[1] for r in self.db.execute("PRAGMA table_info(ops)")}
                     if "fingerprint" not in columns:
@@ -184,10 +182,18 @@ class Issuer:
                         self.db.execute("UPDATE vault SET card_hash=? WHERE card_hash=?", (new, old))
                         self.db.execute("UPDATE holds SET card_hash=? WHERE card_hash=?", (new, old))
                     self.db.execute(f"PRAGMA user_version={STATE_VERSION}")
-                self.db.execute("COMMIT")
-            except BaseException:
-                self.db.execute("ROLLBACK")
-                raise
+
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[None]:
+        """One write transaction holding the write lock from its start (BEGIN IMMEDIATE: processes
+        sharing the state file wait their turn), rolled back on any failure, the commit's included."""
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+            self.db.execute("COMMIT")
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
 
     def _fingerprint(self, kind: str, *parts: object) -> str:
         """What makes two requests under one key the same request (keyed: it names a card)."""
@@ -269,8 +275,7 @@ class Issuer:
                 return replay
             now = self.clock()
             today = date.fromtimestamp(now)
-            self.db.execute("BEGIN IMMEDIATE")
-            try:
+            with self._write():
                 h, card, code, token = self._identify(source)
                 delay = card.delay_s if card else 0.0
                 if code == "00" and card is not None and card.expiry.is_past(today):
@@ -299,10 +304,6 @@ class Issuer:
                         )
                     resp = AcquirerResponse(Outcome.APPROVED, "00", ref, auth_code, token, amount)
                     self._record(key, kind, resp, fingerprint, hang)
-                self.db.execute("COMMIT")
-            except BaseException:
-                self.db.execute("ROLLBACK")
-                raise
             return IssuerAnswer(resp, delay, hang)
 
     def void(self, reference: str, key: str) -> IssuerAnswer:
@@ -311,8 +312,7 @@ class Issuer:
             replay = self._replay(key, fingerprint)
             if replay is not None:
                 return replay
-            self.db.execute("BEGIN IMMEDIATE")
-            try:
+            with self._write():
                 row = self.db.execute("SELECT state, amount_cents FROM holds WHERE ref=?", (reference,)).fetchone()
                 if row is None:
                     resp = AcquirerResponse(Outcome.DECLINED, "12", reference, message="unknown authorization")
@@ -322,10 +322,6 @@ class Issuer:
                     self.db.execute("UPDATE holds SET state='VOIDED' WHERE ref=?", (reference,))
                     resp = AcquirerResponse(Outcome.VOIDED, "00", reference, amount=from_cents(row[1]))
                 self._record(key, "VOID", resp, fingerprint)
-                self.db.execute("COMMIT")
-            except BaseException:
-                self.db.execute("ROLLBACK")
-                raise
             return IssuerAnswer(resp)
 
     def capture(self, reference: str, amount: Decimal, key: str, currency: str = "EUR") -> IssuerAnswer:
@@ -335,8 +331,7 @@ class Issuer:
             if replay is not None:
                 return replay
             now = self.clock()
-            self.db.execute("BEGIN IMMEDIATE")
-            try:
+            with self._write():
                 row = self.db.execute(
                     "SELECT state, amount_cents, created_at, brand FROM holds WHERE ref=?", (reference,)
                 ).fetchone()
@@ -354,10 +349,6 @@ class Issuer:
                     )
                     resp = AcquirerResponse(Outcome.CAPTURED, "00", reference, amount=amount)
                 self._record(key, "CAPTURE", resp, fingerprint)
-                self.db.execute("COMMIT")
-            except BaseException:
-                self.db.execute("ROLLBACK")
-                raise
             return IssuerAnswer(resp)
 
     def status(self, key: str) -> AcquirerResponse:

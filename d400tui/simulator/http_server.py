@@ -26,10 +26,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from d400tui.acquirers.base import AcquirerResponse, PaymentSource
+from d400tui.acquirers.http import API_KEY_HEADER, KEY_REUSED_CODE
+from d400tui.acquirers.transport import IDEMPOTENCY_HEADER
 from d400tui.domain.cards import CardData, CardError, clean_pan, parse_expiry
 
-from .base import AcquirerResponse, PaymentSource
-from .http import API_KEY_HEADER, IDEMPOTENCY_HEADER, KEY_REUSED_CODE, response_to_json
 from .issuer import KEY_REUSED_MESSAGE, Issuer, IssuerAnswer
 
 _AMOUNT = re.compile(r"^[0-9]{1,7}(\.[0-9]{1,2})?$")  # up to MAX_AMOUNT
@@ -37,6 +38,18 @@ _KEY = re.compile(r"^[\x21-\x7e]{1,200}$")
 MAX_BODY = 64 * 1024
 _TOO_LARGE = f"body: {MAX_BODY // 1024} kB at most"
 log = logging.getLogger(__name__)
+
+
+def response_to_json(resp: AcquirerResponse) -> dict[str, Any]:
+    return {
+        "outcome": resp.outcome.value,
+        "code": resp.code,
+        "reference": resp.reference,
+        "auth_code": resp.auth_code,
+        "token": resp.token,
+        "amount": None if resp.amount is None else str(resp.amount),
+        "message": resp.message,
+    }
 
 
 class BadRequest(Exception):

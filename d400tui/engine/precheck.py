@@ -1,0 +1,268 @@
+"""The invoicing pre-check: authorize every due instalment before invoicing.
+
+The hot path (tens of thousands of authorizations): it claims instalments in batches (several
+workers on several machines can share one run), commits the REQUESTED rows before any call, keeps
+`concurrency` calls in flight, and writes answers back in batches (store.claims, store.batch_writes)."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from d400tui.acquirers.base import AcquirerResponse, AcquirerUnavailable, Outcome, PaymentSource
+from d400tui.domain import model as m
+from d400tui.store import claims
+from d400tui.store.batch_writes import Answer, AnswerBatch, write_precheck_answers
+from d400tui.store.claims import PrecheckClaim
+
+from . import owner
+from .codes import NO_ANSWER, lookup
+from .errors import EngineError
+from .runs import BatchContext, Progress, quiet_gc
+
+NO_TOKEN = "carte à ressaisir (pas de jeton)"
+
+
+@dataclass
+class _Done:
+    claim: PrecheckClaim
+    resp: AcquirerResponse | None
+    void_ok: bool | None
+
+
+class Precheck:
+    def __init__(self, ctx: BatchContext) -> None:
+        self.e = ctx
+
+    def selection(self, run_date: date) -> list[tuple[int, int]]:
+        """(order id, instalment seq) the pre-check would authorize at `run_date` (tests, CLI --dry-run)."""
+        with self.e.unit() as uow:
+            return claims.precheck_selection(uow.session, run_date, self.e.clock())
+
+    def _claim(
+        self, run_id: int, run_date: date, since: datetime, n: int, actor: str, after: int = 0
+    ) -> tuple[list[PrecheckClaim], int]:
+        """One claim in its own transaction (see claims.claim_precheck). The caller ends with a
+        claim from 0, which picks up anything a concurrent claim left behind."""
+        with self.e.unit() as uow:
+            todo, last = claims.claim_precheck(
+                uow.session,
+                run_id,
+                run_date,
+                since,
+                self.e.clock(),
+                n,
+                after,
+                self.e.acquirer.name,
+                actor,
+                owner.me(),
+                NO_TOKEN,
+            )
+            if last:
+                uow.commit()
+            return todo, last
+
+    def _count_due(self, run_date: date, run_id: int, since: datetime) -> int:
+        with self.e.unit() as uow:
+            return claims.count_precheck_due(uow.session, run_date, run_id, since, self.e.clock())
+
+    async def run(
+        self,
+        actor: m.Actor,
+        run_date: date | None = None,
+        concurrency: int = 16,
+        progress: Progress | None = None,
+        run_id: int | None = None,
+        claim_size: int = 256,
+    ) -> m.PrecheckRun:
+        """Run the pre-check at `run_date`, or join run `run_id` started elsewhere (shares its claims)."""
+        self.e.require_supervisor(actor, "pré-contrôle de facturation")
+        if not 1 <= concurrency <= 512:
+            raise EngineError("concurrence entre 1 et 512", field="concurrency")
+        run_date = run_date or self.e.today()
+        if run_id is None:
+            run = m.PrecheckRun("PRECHECK", run_date, self.e.clock(), actor.name, concurrency)
+            with self.e.unit() as uow:
+                uow.runs.add(run)
+                uow.audit(actor.name, "PRECHECK_START", None, run_date=run_date, concurrency=concurrency)
+                uow.commit()
+            run_id = run.id or 0
+        with self.e.unit() as uow:  # a worker joining a run shares its start (and its claims)
+            joined = uow.runs.get(run_id)
+            if joined is None:
+                raise EngineError(f"pré-contrôle {run_id} inconnu")
+            since = joined.started_at
+        total = self._count_due(run_date, run_id, since)
+        queue: asyncio.Queue[PrecheckClaim | None] = asyncio.Queue(maxsize=max(claim_size, concurrency * 2))
+        done: list[_Done] = []
+        counter = [0]
+        claim_n = max(32, min(claim_size, concurrency * 2))  # measured: smaller batches keep the loop freer
+
+        # Database work runs in a thread, one piece at a time, so the event loop keeps the
+        # acquirer calls flowing while a batch is claimed or written (SQLite and psycopg release
+        # the GIL while they work).
+        db_turn = asyncio.Lock()
+        flushes: list[asyncio.Task[None]] = []
+
+        async def flush(batch: list[_Done]) -> None:
+            async with db_turn:
+                orphans = await asyncio.to_thread(self._flush, run_id, batch, actor.name)
+            for order_id, auth_id in orphans:
+                await self.e.void(actor, order_id, auth_id)
+            counter[0] += len(batch)
+            if progress:
+                progress(min(counter[0], total), total)
+
+        async def producer() -> None:
+            after = 0
+            while True:
+                async with db_turn:
+                    got, last = await asyncio.to_thread(
+                        self._claim, run_id, run_date, since, claim_n, actor.name, after
+                    )
+                if not last:
+                    if not after:
+                        break
+                    after = 0  # the closing sweep from the start (see _claim)
+                    continue
+                after = last
+                for c in got:
+                    await queue.put(c)
+            for _ in range(concurrency):
+                await queue.put(None)
+
+        async def worker() -> None:
+            while (c := await queue.get()) is not None:
+                void_ok: bool | None = None
+                if c.old_ref and c.old_key:
+                    try:
+                        v = await self.e.acquirer.void(c.old_ref, c.old_key + "-void")
+                        void_ok = v.outcome is Outcome.VOIDED
+                    except AcquirerUnavailable:
+                        void_ok = False
+                try:
+                    resp: AcquirerResponse | None = await self.e.acquirer.authorize(
+                        PaymentSource(token=c.token), c.amount, c.key
+                    )
+                except AcquirerUnavailable:
+                    resp = None
+                done.append(_Done(c, resp, void_ok))
+                if len(done) >= claim_n:
+                    batch = done[:]
+                    done.clear()
+                    flushes.append(asyncio.create_task(flush(batch)))
+
+        with quiet_gc():
+            await asyncio.gather(producer(), *(worker() for _ in range(concurrency)))
+            if done:
+                flushes.append(asyncio.create_task(flush(done[:])))
+            await asyncio.gather(*flushes)
+        with self.e.unit() as uow:
+            frozen, others = claims.precheck_end_counts(uow.session, run_date)
+            ended = uow.runs.get(run_id)
+            assert ended is not None
+            run = ended
+            run.skipped += frozen
+            run.selected = run.approved + run.refused + run.unavailable + run.skipped
+            run.finished_at = self.e.clock()
+            uow.audit(
+                actor.name,
+                "PRECHECK_END",
+                None,
+                run=run_id,
+                approved=run.approved,
+                refused=run.refused,
+                unavailable=run.unavailable,
+                skipped=run.skipped,
+                awaiting_reconcile=frozen,
+                other_channels_or_methods=others,
+            )
+            uow.commit()
+            run.other_skipped = others  # type: ignore[attr-defined]
+        if progress:
+            progress(total, total)
+        return run
+
+    def _flush(self, run_id: int, batch: list[_Done], actor: str) -> list[tuple[int, int]]:
+        """Write a batch of answers in one transaction; returns (order, authorization) to void."""
+        if not batch:
+            return []
+        now = self.e.clock()
+        out = AnswerBatch()  # a void that failed stays EXPIRED with void PENDING: the reconciler finishes it
+        for d in batch:
+            c, resp = d.claim, d.resp
+            if d.void_ok is not None:
+                if d.void_ok and c.old_auth_id is not None:
+                    out.voided.append(c.old_auth_id)
+                out.audits.append(
+                    dict(
+                        at=now,
+                        actor=actor,
+                        action="VOID",
+                        order_id=c.order_id,
+                        detail=f'{{"run": {run_id}, "authorization": {c.old_auth_id}, '
+                        f'"reason": "validity limit", "done": {str(d.void_ok).lower()}}}',
+                    )
+                )
+            if resp is None:
+                state, code, cat, outcome = m.AuthState.UNKNOWN, NO_ANSWER, m.Category.UNAVAILABLE, "UNAVAILABLE"
+                out.unavailable += 1
+                out.refused_orders.add(c.order_id)
+            elif resp.outcome is Outcome.APPROVED:
+                state, code, cat, outcome = m.AuthState.APPROVED, resp.code, m.Category.APPROVED, "APPROVED"
+                out.approved += 1
+            else:
+                rc = lookup(resp.code)
+                state, code, cat = m.AuthState.DECLINED, resp.code, rc.category
+                outcome = "UNAVAILABLE" if cat is m.Category.UNAVAILABLE else "REFUSED"
+                if outcome == "UNAVAILABLE":
+                    out.unavailable += 1
+                else:
+                    out.refused += 1
+                out.refused_orders.add(c.order_id)
+            # The validity window is per brand; the claim kept the brand on the row.
+            expires = now + self.e.validity(c.brand) if state is m.AuthState.APPROVED else None
+            label = self.e.label(code)
+            out.answers.append(
+                Answer(
+                    c.auth_id,
+                    c.inst_id,
+                    state.value,
+                    code,
+                    cat.value,
+                    label,
+                    resp.auth_code if resp else None,
+                    resp.reference if resp else None,
+                    now if resp else None,
+                    expires,
+                )
+            )
+            out.results.append(
+                dict(
+                    run_id=run_id,
+                    order_id=c.order_id,
+                    instalment_seq=c.seq,
+                    outcome=outcome,
+                    amount=c.amount,
+                    code=code,
+                    category=cat.value,
+                    reason="" if outcome == "APPROVED" else label,
+                    authorization_id=c.auth_id,
+                )
+            )
+            out.audits.append(
+                dict(
+                    at=now,
+                    actor=actor,
+                    action="AUTHORIZE",
+                    order_id=c.order_id,
+                    detail=f'{{"run": {run_id}, "authorization": {c.auth_id}, '
+                    f'"state": "{state.value}", "code": "{code}", "amount": "{c.amount}"}}',
+                )
+            )
+        with self.e.unit() as uow:
+            orphans = write_precheck_answers(uow.session, run_id, out)
+            uow.audits.append(out.audits)  # last: the chain head stays locked only until the commit
+            uow.commit()
+        return orphans

@@ -1,0 +1,279 @@
+"""The steps every use case shares: the context (settings, database, acquirer, clock), the unit of
+work that reads a lost optimistic race as `ConcurrentChange`, loading an order under its lock,
+opening a REQUESTED authorization row, recording an acquirer's answer, and voiding.
+
+Written once here so each use-case module (placing, authorizing, decisions, voids, reconcile, the
+batch runs) keeps the same rules: the REQUESTED row is committed before any call and carries the
+idempotency key; a void is marked PENDING (committed) before its call."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+
+from d400tui.acquirers.base import Acquirer, AcquirerResponse, AcquirerUnavailable, Outcome
+from d400tui.config import Settings
+from d400tui.domain import model as m
+from d400tui.domain.cards import Brand, CardData
+from d400tui.store.db import Database, StaleVersion, UnitOfWork
+from d400tui.store.repositories import MAX_ID
+
+from . import owner
+from .codes import NO_ANSWER, NOT_ACCEPTED, lookup
+from .errors import ConcurrentChange, EngineError, NotFound
+from .operators import require_supervisor
+from .results import AuthAnswer, VoidOutcome
+
+log = logging.getLogger("d400.engine")
+
+CONCURRENT = "Commande modifiée sur un autre poste — F5 pour recharger"
+
+
+class Context:
+    """What a use case works with. The batch runs receive it too (their Protocol names `unit`,
+    `clock`, `today`, `acquirer`, `db`, `settings`, `label`, `validity`, `require_supervisor` and
+    `void`); the `Engine` façade is one."""
+
+    def __init__(
+        self, settings: Settings, db: Database, acquirer: Acquirer, clock: Callable[[], datetime] | None = None
+    ) -> None:
+        self.settings = settings
+        self.db = db
+        self.acquirer = acquirer
+        self.clock = clock or datetime.now
+
+    def today(self) -> date:
+        return self.clock().date()
+
+    def label(self, code: str) -> str:
+        rc = lookup(code)
+        return rc.label_en if self.settings.lang == "en" else rc.label_fr
+
+    def validity(self, brand: str | Brand) -> timedelta:
+        key = brand.value if isinstance(brand, Brand) else brand
+        return timedelta(days=self.settings.validity_days.get(key, 7))
+
+    @staticmethod
+    def require_supervisor(actor: m.Actor, what: str) -> None:
+        require_supervisor(actor, what)
+
+    @contextmanager
+    def unit(self, lock: bool = False) -> Iterator[UnitOfWork]:
+        """A unit of work whose lost optimistic race (on flush or commit) reads as ConcurrentChange.
+        Every unit that reads an order to decide loads it with `load`/`load_any`, which lock it
+        (row lock on PostgreSQL, the write lock on SQLite) before the read: no terminal, batch or
+        reconciler can write between what was read and what is written. `lock` takes it up front."""
+        try:
+            with self.db.uow(lock) as uow:
+                yield uow
+        except StaleVersion as exc:
+            raise ConcurrentChange(CONCURRENT) from exc
+
+    async def void(self, actor: m.Actor, order_id: int, auth_id: int) -> VoidOutcome:
+        """Void one live authorization in real time. Marked PENDING (committed) before the call,
+        so a crash or a dead acquirer leaves a void the reconciler will finish."""
+        with self.unit() as uow:
+            order = load_any(uow, order_id)
+            auth = next(a for a in order.authorizations if a.id == auth_id)
+            auth.void_state = m.VoidState.PENDING
+            ref, key, amount = auth.acquirer_ref, auth.idempotency_key + "-void", auth.amount
+            state = auth.state
+            commit(uow)
+        if state is m.AuthState.UNKNOWN or not ref:
+            return VoidOutcome(auth_id, amount, False, "annulation en attente de rapprochement")
+        try:
+            resp: AcquirerResponse | None = await self.acquirer.void(ref, key)
+        except AcquirerUnavailable as exc:
+            log.warning("void of authorization %s: no answer (%s)", auth_id, exc)
+            resp = None
+        with self.unit() as uow:
+            order = load_any(uow, order_id)
+            auth = next(a for a in order.authorizations if a.id == auth_id)
+            outcome = record_void(self, order, auth, resp)
+            uow.audit(
+                actor.name,
+                "VOID",
+                order_id,
+                authorization=auth_id,
+                amount=amount,
+                done=outcome.done,
+                message=outcome.message,
+            )
+            commit(uow)
+            return outcome
+
+    async def void_all(self, actor: m.Actor, order_id: int, auth_ids: list[int]) -> list[VoidOutcome]:
+        return [await self.void(actor, order_id, a) for a in auth_ids]
+
+
+def id_in_range(n: int) -> bool:
+    """An id the Integer columns can hold: anything else is unknown, not a database error."""
+    return isinstance(n, int) and 0 < n <= MAX_ID
+
+
+def load_any(uow: UnitOfWork, order_id: int) -> m.Order:
+    """The order, locked against other writers until the unit ends, whatever its status."""
+    order = uow.orders.get(order_id, lock=True) if id_in_range(order_id) else None
+    if order is None:
+        raise NotFound(f"commande {order_id} inconnue")
+    return order
+
+
+def load(uow: UnitOfWork, order_id: int) -> m.Order:
+    """As `load_any`, but a deleted order is unknown."""
+    order = uow.orders.get(order_id, lock=True) if id_in_range(order_id) else None
+    if order is None or order.status is m.OrderStatus.DELETED:
+        raise NotFound(f"commande {order_id} inconnue")
+    return order
+
+
+def commit(uow: UnitOfWork) -> None:
+    """Commit; a lost race reads as ConcurrentChange even outside `Context.unit`."""
+    try:
+        uow.commit()
+    except StaleVersion as exc:
+        raise ConcurrentChange(CONCURRENT) from exc
+
+
+def flush(uow: UnitOfWork) -> None:
+    try:
+        uow.flush()
+    except StaleVersion as exc:
+        raise ConcurrentChange(CONCURRENT) from exc
+
+
+def check_card(ctx: Context, card: CardData | None) -> CardData:
+    """A card was typed and the acquirer takes its brand."""
+    if card is None:
+        raise EngineError("numéro de carte obligatoire", field="card")
+    if card.brand not in ctx.acquirer.brands:
+        raise EngineError(f"{ctx.label(NOT_ACCEPTED)} ({card.brand.value})", field="card")
+    return card
+
+
+def answer(auth: m.Authorization, seq: int | None) -> AuthAnswer:
+    return AuthAnswer(
+        auth.id,
+        seq,
+        auth.kind,
+        auth.amount,
+        auth.state,
+        auth.category or m.Category.OTHER,
+        auth.response_code or "",
+        auth.label or "",
+        auth.auth_code,
+    )
+
+
+def instalment_of(order: m.Order, auth: m.Authorization) -> m.Instalment | None:
+    return next((i for i in order.instalments if i.id == auth.instalment_id), None)
+
+
+def open_request(
+    ctx: Context,
+    uow: UnitOfWork,
+    order: m.Order,
+    actor: m.Actor,
+    seq: int | None,
+    kind: m.AuthKind,
+    card: CardData | None,
+) -> tuple[int, str, Decimal, str | None]:
+    """Add the REQUESTED row (the caller commits it before any call); returns what the call needs."""
+    inst = order.instalment(seq) if seq is not None else None
+    if card is None and not order.card_token:
+        raise EngineError("carte à ressaisir (pas de jeton prestataire)", field="card")
+    masked = card.masked if card else order.card
+    assert masked is not None
+    auth = m.Authorization(
+        order_id=order.id or 0,
+        instalment_id=inst.id if inst else None,
+        kind=kind,
+        amount=inst.amount if inst and kind is m.AuthKind.AUTHORIZE else Decimal("0.00"),
+        idempotency_key=uuid.uuid4().hex,
+        acquirer=ctx.acquirer.name,
+        card=masked,
+        requested_at=ctx.clock(),
+        operator=actor.name,
+        owner=owner.me(),
+    )
+    order.authorizations.append(auth)
+    if inst is not None and kind is m.AuthKind.AUTHORIZE:
+        inst.auth_pending = True
+    order.touch(ctx.clock())
+    flush(uow)
+    return auth.id or 0, auth.idempotency_key, auth.amount, order.card_token
+
+
+def record_answer(ctx: Context, order: m.Order, auth: m.Authorization, resp: AcquirerResponse | None) -> None:
+    """Write the acquirer's answer (None: no answer, the row goes UNKNOWN) onto the row."""
+    now = ctx.clock()
+    if auth.state not in (m.AuthState.REQUESTED, m.AuthState.UNKNOWN):
+        # Settled meanwhile by a reconciler that took this caller for dead: keep its verdict, but
+        # a hold the acquirer made after all must not stay unknown to us.
+        if resp is not None and resp.approved and auth.state is not m.AuthState.APPROVED:
+            log.warning("authorization %s answered after it was settled %s", auth.id, auth.state.value)
+            auth.acquirer_ref = auth.acquirer_ref or resp.reference
+            auth.void_state = m.VoidState.PENDING  # the reconciler voids that hold
+        return
+    inst = instalment_of(order, auth)
+    if resp is None:
+        auth.move(m.AuthState.UNKNOWN)
+        auth.response_code, auth.category, auth.label = NO_ANSWER, m.Category.UNAVAILABLE, ctx.label(NO_ANSWER)
+        return  # the instalment stays auth_pending until the reconciler settles it
+    auth.answered_at = now
+    auth.response_code = resp.code
+    auth.acquirer_ref = resp.reference
+    if resp.token and not order.card_token:
+        order.card_token = resp.token
+    if resp.outcome in (Outcome.APPROVED, Outcome.CAPTURED, Outcome.VOIDED):
+        auth.move(m.AuthState.APPROVED)
+        auth.category = m.Category.APPROVED
+        auth.auth_code = resp.auth_code
+        auth.label = ctx.label("00")
+        auth.expires_at = (auth.requested_at or now) + ctx.validity(auth.card.brand)
+        if inst is not None and auth.kind is m.AuthKind.AUTHORIZE:
+            inst.authorized_until = auth.expires_at
+        if resp.outcome is Outcome.VOIDED:
+            auth.move(m.AuthState.VOIDED)
+            auth.void_state = m.VoidState.DONE
+            if inst is not None:
+                inst.authorized_until = None
+    else:
+        auth.move(m.AuthState.DECLINED)
+        rc = lookup(resp.code)
+        auth.category = rc.category
+        auth.label = ctx.label(resp.code)
+    if inst is not None and auth.kind is m.AuthKind.AUTHORIZE:
+        inst.auth_pending = False
+
+
+def record_void(ctx: Context, order: m.Order, auth: m.Authorization, resp: AcquirerResponse | None) -> VoidOutcome:
+    inst = instalment_of(order, auth)
+    if resp is None:
+        return VoidOutcome(
+            auth.id or 0, auth.amount, False, "prestataire injoignable : annulation reprise par le rapprochement"
+        )
+    if resp.outcome is Outcome.VOIDED:
+        if auth.state in (m.AuthState.APPROVED, m.AuthState.EXPIRED, m.AuthState.UNKNOWN):
+            auth.move(m.AuthState.VOIDED)
+        auth.void_state = m.VoidState.DONE
+        if inst is not None and inst.authorized_until is not None and inst.authorized_until == auth.expires_at:
+            inst.authorized_until = None
+        return VoidOutcome(auth.id or 0, auth.amount, True, f"autorisation {auth.auth_code or auth.id} annulée")
+    auth.void_state = m.VoidState.DONE  # the acquirer refused: nothing to retry, report it
+    return VoidOutcome(
+        auth.id or 0, auth.amount, False, f"annulation refusée ({resp.code} {resp.message or ctx.label(resp.code)})"
+    )
+
+
+def mark_for_void(order: m.Order) -> list[int]:
+    """Mark the order's live authorizations for void in the same transaction as the change that
+    makes them useless, so a process killed before the voids leaves work the reconciler does."""
+    live = order.live_authorizations()
+    for a in live:
+        a.void_state = m.VoidState.PENDING
+    return [a.id for a in live if a.id is not None]
