@@ -125,7 +125,8 @@ def order_show(number: int = order_number(), as_json: AsJson = False) -> None:
         out.print(f"  échéance {i.seq} {i.due_date} {i.amount} EUR {i.state.value}", markup=False)
     for a in o.authorizations:
         out.print(f"  autorisation {a.id} {a.kind.value} {a.card} {a.amount} {a.state.value} code {a.response_code} "
-                  f"{a.label or ''} n°{a.auth_code or '-'} réf {a.acquirer_ref or '-'} {a.requested_at:%Y-%m-%d %H:%M}"
+                  f"{tx(a.label or '')} n°{a.auth_code or '-'} réf {a.acquirer_ref or '-'} "
+                  f"{a.requested_at:%Y-%m-%d %H:%M}"
                   f"{' annulation en attente' if a.void_state is m.VoidState.PENDING else ''}", markup=False)
     for d in o.decisions:
         out.print(f"  décision {d.kind.value} par {d.operator} le {d.at:%Y-%m-%d %H:%M} "

@@ -56,10 +56,18 @@ class Message:
         return cls(str(data["key"]), **params)
 
     def __eq__(self, other: object) -> bool:
+        """Equal to the same key and parameters, or to its reference text (a reason read back from
+        a run result compares with the text it replaced)."""
+        if isinstance(other, str):
+            return str(self) == other
         return isinstance(other, Message) and (self.key, dict(self.params)) == (other.key, dict(other.params))
 
     def __hash__(self) -> int:
-        return hash(self.key)
+        return hash(str(self))
+
+    def __contains__(self, words: str) -> bool:
+        """`"rapprochement" in message`: searched in the reference text."""
+        return words in str(self)
 
     def __repr__(self) -> str:
         args = "".join(f", {k}={v!r}" for k, v in self.params.items())

@@ -480,13 +480,6 @@ class Order:
             self.hold = PaymentHold.RELEASED
 
 
-STATUS_WORD = {
-    OrderStatus.DRAFT: "en saisie",
-    OrderStatus.VALIDATED: "validée",
-    OrderStatus.INVOICED: "facturée",
-    OrderStatus.CANCELLED: "annulée",
-    OrderStatus.DELETED: "supprimée",
-}
 STATUS_MESSAGE = {s: Message(f"engine.word_{s.name}") for s in OrderStatus}
 """The status word inside a message ("commande 12 déjà {status}"), in the reader's language."""
 

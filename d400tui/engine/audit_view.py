@@ -68,7 +68,7 @@ def export_csv(engine: Context, actor: m.Actor, f: AuditFilter, out: io.TextIOBa
 def audit_trail(engine: Context, actor: m.Actor, since: date | None = None,
                 limit: int = 200) -> list[dict[str, object]]:
     """The trail, newest first (supervisors: it names every operator's actions and reasons)."""
-    engine.require_supervisor(actor, "journal d'audit")
+    engine.require_supervisor(actor, Message("engine.what_audit"))
     with engine.unit() as uow:
         return trail(uow.session, since, limit)
 
@@ -77,6 +77,6 @@ def verify_audit(engine: Context, actor: m.Actor, expect: str | None = None) -> 
     """Walk the audit chain (supervisors). It proves the records were not changed, removed or
     inserted one by one since they were written; whoever owns the database can still rewrite the
     whole chain, which only a head hash kept outside (printed here) can reveal."""
-    engine.require_supervisor(actor, "vérification du journal d'audit")
+    engine.require_supervisor(actor, Message("engine.what_audit_verify"))
     with engine.unit() as uow:
         return uow.audits.verify(expect=expect)

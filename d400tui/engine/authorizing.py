@@ -10,6 +10,7 @@ import logging
 from d400tui.acquirers.base import AcquirerResponse, AcquirerUnavailable, PaymentSource
 from d400tui.domain import model as m
 from d400tui.domain.cards import CardData
+from d400tui.domain.message import Message
 from d400tui.store.db import UnitOfWork
 
 from . import lookups
@@ -116,7 +117,7 @@ async def authorize_planned(
                 lookups.get_order(ctx, order_id),
                 answers,
                 voids,
-                note="commande modifiée pendant l'autorisation : autorisation annulée",
+                note=Message("engine.changed_meanwhile"),
             )
         if not more:
             return ValidationResult(order, answers)
@@ -139,7 +140,7 @@ async def authorize_after_change(
         return ValidationResult(
             lookups.get_order(ctx, order_id),
             voids=voids,
-            note=f"modification enregistrée ; autorisation non demandée : {exc}",
+            note=Message("engine.change_saved", error=exc.message),
         )
     result.voids = voids
     return result

@@ -13,6 +13,7 @@ from decimal import Decimal
 
 from d400tui.acquirers.base import AcquirerResponse, AcquirerUnavailable, Outcome
 from d400tui.domain import model as m
+from d400tui.domain.message import Message
 from d400tui.store import claims
 from d400tui.store.batch_writes import DatabaseBusy, add_run_result, database_errors, release_capture_sender
 from d400tui.store.db import UnitOfWork
@@ -24,7 +25,8 @@ from .errors import EngineError, NotFound
 from .runs import BatchContext, Progress, quiet_gc
 
 log = logging.getLogger("d400.engine")
-CaptureOutcome = tuple[str, Decimal, str, str, int | None]
+WHAT = Message("engine.what_capture")
+CaptureOutcome = tuple[str, Decimal, str, str | Message, int | None]
 """(outcome, amount, code, reason, authorization id) of one instalment's capture."""
 
 
@@ -32,7 +34,7 @@ def _load_any(uow: UnitOfWork, order_id: int) -> m.Order:
     """The order, locked before the read (deleted ones too: their answer is still written)."""
     order = uow.orders.get(order_id, lock=True) if isinstance(order_id, int) and 0 < order_id <= MAX_ID else None
     if order is None:
-        raise NotFound(f"commande {order_id} inconnue")
+        raise NotFound("engine.order_unknown", order=order_id)
     return order
 
 
@@ -48,7 +50,7 @@ class Capture:
         Two runs at once share the work: each instalment is decided under its order's lock, the
         one a run finds already in flight or done elsewhere is counted skipped with the reason, and
         a race lost on one order is counted on that order. The run always records its end."""
-        self.e.require_supervisor(actor, "remise en paiement")
+        self.e.require_supervisor(actor, WHAT)
         run_date = run_date or self.e.today()
         run = m.PrecheckRun("CAPTURE", run_date, self.e.clock(), actor.name, concurrency)
         with self.e.unit() as uow:
@@ -71,9 +73,7 @@ class Capture:
                     log.warning("capture of order %s instalment %s not done: %s", order_id, seq, exc)
                     outcome, amount, code, auth_id = "SKIPPED", due, "", None
                     reason = (
-                        str(exc)
-                        if isinstance(exc, EngineError | m.DomainError)
-                        else "base de données occupée : relancer la remise"
+                        exc.message if isinstance(exc, EngineError | m.DomainError) else Message("engine.skip_db_busy")
                     )
             with self.e.unit() as uow:
                 add_run_result(uow.session, run_id, order_id, seq, outcome, amount, code, reason, auth_id)
@@ -116,35 +116,36 @@ class Capture:
         order can be closed between the decision and the answer — refusing the cancel is the only
         safe choice, since a capture sent cannot be called back. The answer is written under the
         lock again and never turns a cancelled or deleted order into INVOICED."""
-        self.e.require_supervisor(actor, "remise en paiement")
+        self.e.require_supervisor(actor, WHAT)
         run_date = run_date or self.e.today()
         with self.e.unit() as uow:
             order = _load_any(uow, order_id)
             inst = order.instalment(seq)
             want = amount if amount is not None else inst.amount
             if order.status is not m.OrderStatus.VALIDATED:
-                return "SKIPPED", want, "", f"commande {order_id} {m.STATUS_WORD[order.status]}", None
+                closed = Message("engine.closed", order=order_id, status=m.STATUS_MESSAGE[order.status])
+                return "SKIPPED", want, "", closed, None
             if order.hold is m.PaymentHold.BLOCKED:
-                return "SKIPPED", want, "", "commande bloquée", None
+                return "SKIPPED", want, "", Message("engine.skip_blocked"), None
             if inst.state is not m.InstalmentState.PENDING:
-                return "SKIPPED", want, "", f"échéance {inst.state.value.lower()}", None
+                return "SKIPPED", want, "", Message("engine.skip_instalment", inst_state=inst.state.value.lower()), None
             auth = order.live_authorization(inst)
             if auth is None:
-                return "SKIPPED", want, "", "pas d'autorisation : relancer le pré-contrôle", None
+                return "SKIPPED", want, "", Message("engine.skip_no_auth"), None
             if auth.capture_pending:
-                return "SKIPPED", want, "", "remise déjà en cours (autre traitement ou rapprochement)", auth.id
+                return "SKIPPED", want, "", Message("engine.skip_capturing"), auth.id
             if auth.state is m.AuthState.REQUESTED:
-                return "SKIPPED", want, "", "autorisation en cours", auth.id
+                return "SKIPPED", want, "", Message("engine.skip_in_flight"), auth.id
             if auth.state is m.AuthState.UNKNOWN or auth.void_state is m.VoidState.PENDING:
-                return "SKIPPED", want, "", "autorisation en attente de rapprochement", auth.id
+                return "SKIPPED", want, "", Message("engine.skip_unsettled"), auth.id
             if auth.expires_at and auth.expires_at < datetime.combine(run_date, time.min):
-                return "SKIPPED", want, "", "autorisation expirée : relancer le pré-contrôle", auth.id
+                return "SKIPPED", want, "", Message("engine.skip_expired"), auth.id
             try:
                 auth.check_capture(want, self.e.clock())
             except m.DomainError as exc:
-                uow.audit(actor.name, "CAPTURE_REFUSED", order_id, authorization=auth.id, reason=str(exc))
+                uow.audit(actor.name, "CAPTURE_REFUSED", order_id, authorization=auth.id, reason=exc.message)
                 uow.commit()
-                return "REFUSED", want, "", str(exc), auth.id
+                return "REFUSED", want, "", exc.message, auth.id
             # Crash safety: the capture in flight is recorded (and the instalment frozen) before the
             # call, so a process killed before the answer is written leaves work the reconciler
             # finishes; `owner` tells a reconciler on this machine that the sender is still waiting.

@@ -20,7 +20,7 @@ def save_draft(ctx: s.Context, actor: m.Actor, content: dict[str, object]) -> No
     """Save the entry screen's fields (never the card number nor the CVV: refused here)."""
     text = json.dumps(content, ensure_ascii=False, default=str)
     if len(text) > MAX_DRAFT:
-        raise EngineError("brouillon trop volumineux")
+        raise EngineError("engine.draft_too_big")
     text = scrub(text)  # a card number typed in a free field is masked, never stored
     with ctx.unit() as uow:
         store.save(uow.session, actor.name, ctx.clock(), text)

@@ -14,7 +14,7 @@ def get_customer(ctx: s.Context, customer_id: int) -> m.Customer:
     with ctx.unit() as uow:
         c = uow.customers.get(customer_id) if s.id_in_range(customer_id) else None
         if c is None:
-            raise NotFound(f"client {customer_id} inconnu", field="customer")
+            raise NotFound("engine.customer_unknown", field="customer", customer=customer_id)
         return c
 
 
@@ -28,7 +28,7 @@ def get_article(ctx: s.Context, code: str) -> m.Article:
     with ctx.unit() as uow:
         a = uow.articles.get(code) if code else None
         if a is None:
-            raise NotFound(f"article {code or '?'} inconnu", field="article")
+            raise NotFound("engine.article_unknown", field="article", article=code or "?")
         return a
 
 
@@ -42,7 +42,7 @@ def get_order(ctx: s.Context, order_id: int) -> m.Order:
     with ctx.unit() as uow:
         order = uow.orders.get(order_id) if s.id_in_range(order_id) else None
         if order is None:
-            raise NotFound(f"commande {order_id} inconnue")
+            raise NotFound("engine.order_unknown", order=order_id)
         return order
 
 

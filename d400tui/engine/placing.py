@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from d400tui.domain import model as m
 from d400tui.domain.cards import CardData
+from d400tui.domain.message import Message
 from d400tui.domain.money import MAX_AMOUNT, MoneyError, split
 from d400tui.store.db import UnitOfWork
 
@@ -45,7 +46,7 @@ def build_order(
     plan = plan or m.Plan()
     now = ctx.clock()
     if not s.id_in_range(customer_id) or uow.customers.get(customer_id) is None:
-        raise NotFound(f"client {customer_id} inconnu", field="customer")
+        raise NotFound("engine.customer_unknown", field="customer", customer=customer_id)
     order = m.Order(customer_id, channel, payment_method, actor.name, now, now.date(), plan=str(plan))
     set_lines(uow, order, lines)
     order.instalments = plan.schedule(order.total, now.date())
@@ -66,14 +67,14 @@ def build_order(
 
 def set_lines(uow: UnitOfWork, order: m.Order, lines: list[tuple[str, int]]) -> None:
     if not lines:
-        raise EngineError("au moins une ligne de commande", field="article")
+        raise EngineError("engine.no_order_line", field="article")
     if len(lines) > 99:
-        raise EngineError("99 lignes au plus", field="article")
+        raise EngineError("engine.too_many_lines", field="article")
     new: list[m.OrderLine] = []
     for code, qty in lines:
         art = uow.articles.get(code)
         if art is None:
-            raise NotFound(f"article {code.strip().upper()[:12]} inconnu", field="article")
+            raise NotFound("engine.article_unknown", field="article", article=code.strip().upper()[:12])
         new.append(m.OrderLine(art.code, art.label, qty, art.unit_price, art.vat_rate))
     for i, line in enumerate(new, 1):
         line.line_no = i  # type: ignore[attr-defined]
@@ -84,7 +85,7 @@ def set_lines(uow: UnitOfWork, order: m.Order, lines: list[tuple[str, int]]) -> 
     except MoneyError:
         totals = (MAX_AMOUNT + 1,) * 3
     if totals[2] > MAX_AMOUNT:
-        raise EngineError(f"montant de commande trop élevé : {MAX_AMOUNT} € au plus", field="article")
+        raise EngineError("engine.total_too_large", field="article", max=MAX_AMOUNT)
     order.lines = new
     order.recompute_total()
 
@@ -117,16 +118,16 @@ async def validate_order(ctx: s.Context, actor: m.Actor, order_id: int, card: Ca
     with ctx.unit() as uow:
         order = s.load(uow, order_id)
         if order.status is not m.OrderStatus.DRAFT:
-            raise EngineError(f"commande {order_id} déjà {m.STATUS_WORD[order.status]}")
+            raise EngineError("engine.already", order=order_id, status=m.STATUS_MESSAGE[order.status])
         if order.channel is not m.Channel.PHONE or order.payment_method is not m.PaymentMethod.CARD:
             order.validate()
             order.touch(ctx.clock())
             uow.audit(actor.name, "ORDER_VALIDATE", order.id, authorization="none")
             s.commit(uow)
             note = (
-                f"canal {order.channel.value} : hors autorisation temps réel"
+                Message("engine.note_channel", channel=order.channel.value)
                 if order.channel is not m.Channel.PHONE
-                else f"paiement {order.payment_method.value} : pas d'autorisation carte"
+                else Message("engine.note_method", method=order.payment_method.value)
             )
             return ValidationResult(order, note=note)
         card = s.check_card(ctx, card)
@@ -148,14 +149,14 @@ async def modify_lines(ctx: s.Context, actor: m.Actor, order_id: int, lines: lis
         order = s.load(uow, order_id)
         order.ensure_open()
         if any(i.state is m.InstalmentState.CAPTURED for i in order.instalments):
-            raise EngineError(f"commande {order_id} déjà encaissée en partie : modification impossible")
+            raise EngineError("engine.modify_captured", order=order_id)
         pending = order.pending_instalments()
         for inst in pending:
             order.check_settled(inst)
         old_total = order.total
         set_lines(uow, order, lines)
         if not pending:
-            raise EngineError(f"commande {order_id} : plus d'échéance à payer")
+            raise EngineError("engine.nothing_due", order=order_id)
         for inst, amount in zip(pending, split(order.total, len(pending)), strict=True):
             inst.amount = amount
         reauthorize = (

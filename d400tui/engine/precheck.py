@@ -12,6 +12,7 @@ from datetime import date, datetime
 
 from d400tui.acquirers.base import AcquirerResponse, AcquirerUnavailable, Outcome, PaymentSource
 from d400tui.domain import model as m
+from d400tui.domain.message import Message
 from d400tui.store import claims
 from d400tui.store.batch_writes import Answer, AnswerBatch, write_precheck_answers
 from d400tui.store.claims import PrecheckClaim
@@ -21,7 +22,7 @@ from .codes import NO_ANSWER, lookup
 from .errors import EngineError
 from .runs import BatchContext, Progress, quiet_gc
 
-NO_TOKEN = "carte à ressaisir (pas de jeton)"
+NO_TOKEN = Message("engine.skip_no_token")
 
 
 @dataclass
@@ -77,9 +78,9 @@ class Precheck:
         claim_size: int = 256,
     ) -> m.PrecheckRun:
         """Run the pre-check at `run_date`, or join run `run_id` started elsewhere (shares its claims)."""
-        self.e.require_supervisor(actor, "pré-contrôle de facturation")
+        self.e.require_supervisor(actor, Message("engine.what_precheck"))
         if not 1 <= concurrency <= 512:
-            raise EngineError("concurrence entre 1 et 512", field="concurrency")
+            raise EngineError("engine.concurrency", field="concurrency")
         run_date = run_date or self.e.today()
         if run_id is None:
             run = m.PrecheckRun("PRECHECK", run_date, self.e.clock(), actor.name, concurrency)
@@ -91,7 +92,7 @@ class Precheck:
         with self.e.unit() as uow:  # a worker joining a run shares its start (and its claims)
             joined = uow.runs.get(run_id)
             if joined is None:
-                raise EngineError(f"pré-contrôle {run_id} inconnu")
+                raise EngineError("engine.run_unknown", run=run_id)
             since = joined.started_at
         total = self._count_due(run_date, run_id, since)
         queue: asyncio.Queue[PrecheckClaim | None] = asyncio.Queue(maxsize=max(claim_size, concurrency * 2))

@@ -10,6 +10,7 @@ from decimal import Decimal
 
 from d400tui.acquirers.base import AcquirerResponse, AcquirerUnavailable, Outcome
 from d400tui.domain import model as m
+from d400tui.domain.message import Message
 from d400tui.store import reconcile as sweeps
 
 from . import owner
@@ -41,18 +42,16 @@ async def reconcile(ctx: s.Context, actor: m.Actor, grace_s: float | None = None
         rows = sweeps.to_settle(uow.session)
     for auth_id, order_id in rows:
         try:
-            line = await _reconcile_one(ctx, actor, order_id, auth_id)
+            line, settled = await _reconcile_one(ctx, actor, order_id, auth_id)
         except AcquirerUnavailable as exc:
-            report.still_unknown.append(f"autorisation {auth_id} (commande {order_id}) : {exc}")
+            report.still_unknown.append(Message("engine.reconcile_error", auth=auth_id, order=order_id, error=str(exc)))
             continue
-        if line.startswith("?"):
-            report.still_unknown.append(line[1:])
-        else:
-            report.settled.append(line)
+        (report.settled if settled else report.still_unknown).append(line)
     return report
 
 
-async def _reconcile_one(ctx: s.Context, actor: m.Actor, order_id: int, auth_id: int) -> str:
+async def _reconcile_one(ctx: s.Context, actor: m.Actor, order_id: int, auth_id: int) -> tuple[Message, bool]:
+    """The line to report, and whether the authorization is settled (else still unknown)."""
     with ctx.unit() as uow:
         order = s.load_any(uow, order_id)
         auth = next(a for a in order.authorizations if a.id == auth_id)
@@ -63,8 +62,8 @@ async def _reconcile_one(ctx: s.Context, actor: m.Actor, order_id: int, auth_id:
         if _sender_alive_here(sender):
             # Its sender still waits for the answer: settling it now could clear the flag that
             # keeps the order from being cancelled while the capture may still go through.
-            return "?" + f"autorisation {auth_id} (commande {order_id}) : remise en cours, réponse attendue"
-        return await _settle_capture(ctx, actor, order_id, auth_id, key)
+            return Message("engine.reconcile_capturing", auth=auth_id, order=order_id), False
+        return await _settle_capture(ctx, actor, order_id, auth_id, key), True
     if state is m.AuthState.UNKNOWN:
         resp = await ctx.acquirer.status(key)
         if resp.outcome is Outcome.NOT_FOUND:
@@ -77,14 +76,20 @@ async def _reconcile_one(ctx: s.Context, actor: m.Actor, order_id: int, auth_id:
             if resp.outcome is Outcome.NOT_FOUND:
                 auth.move(m.AuthState.VOIDED)
                 auth.void_state = m.VoidState.DONE
-                auth.label = "jamais parvenue au prestataire"
+                auth.label = Message("engine.never_reached_label")
                 inst = s.instalment_of(order, auth)
                 if inst is not None:
                     inst.auth_pending = False
-                msg = f"autorisation {auth_id} (commande {order_id}) : jamais parvenue, rien à annuler"
+                msg = Message("engine.reconcile_never", auth=auth_id, order=order_id)
             else:
                 _record_answer_reconciled(ctx, order, auth, resp)
-                msg = f"autorisation {auth_id} (commande {order_id}) : {auth.state.value} {auth.response_code}"
+                msg = Message(
+                    "engine.reconcile_state",
+                    auth=auth_id,
+                    order=order_id,
+                    state=auth.state.value,
+                    code=auth.response_code,
+                )
             uow.audit(actor.name, "RECONCILE", order_id, authorization=auth_id, state=auth.state.value)
             order.touch(ctx.clock())
             s.commit(uow)
@@ -99,13 +104,20 @@ async def _reconcile_one(ctx: s.Context, actor: m.Actor, order_id: int, auth_id:
             )
         if needs_void:
             v = await ctx.void(actor, order_id, auth_id)
-            msg += f", {v.message}"
-        return msg
+            msg = Message(
+                "engine.reconcile_state_void",
+                auth=auth_id,
+                order=order_id,
+                state=auth.state.value,
+                code=auth.response_code,
+                message=v.message,
+            )
+        return msg, True
     # a pending void
     v = await ctx.void(actor, order_id, auth_id)
-    if not v.done and "injoignable" in v.message:
-        return f"?autorisation {auth_id} (commande {order_id}) : {v.message}"
-    return f"autorisation {auth_id} (commande {order_id}) : {v.message}"
+    line = Message("engine.reconcile_error", auth=auth_id, order=order_id, error=v.message)
+    unreachable = not v.done and isinstance(v.message, Message) and v.message.key == "engine.void_unreachable"
+    return line, not unreachable
 
 
 def _sender_alive_here(who: str | None) -> bool:
@@ -115,7 +127,7 @@ def _sender_alive_here(who: str | None) -> bool:
     return who.partition(":")[0] == owner.me().partition(":")[0] and not owner.is_dead(who)
 
 
-async def _settle_capture(ctx: s.Context, actor: m.Actor, order_id: int, auth_id: int, key: str) -> str:
+async def _settle_capture(ctx: s.Context, actor: m.Actor, order_id: int, auth_id: int, key: str) -> Message:
     """A capture sent by a process that died before writing its answer: the acquirer knows."""
     resp = await ctx.acquirer.status(key)
     with ctx.unit() as uow:
@@ -131,10 +143,10 @@ async def _settle_capture(ctx: s.Context, actor: m.Actor, order_id: int, auth_id
                 inst.state = m.InstalmentState.CAPTURED
                 inst.authorized_until = None
             order.settle_if_done()
-            msg = f"autorisation {auth_id} (commande {order_id}) : remise faite ({auth.captured_amount} €)"
+            msg = Message("engine.reconcile_captured", auth=auth_id, order=order_id, amount=auth.captured_amount)
         else:
             auth.captured_amount = Decimal("0.00")
-            msg = f"autorisation {auth_id} (commande {order_id}) : remise non faite, à relancer"
+            msg = Message("engine.reconcile_not_captured", auth=auth_id, order=order_id)
         uow.audit(actor.name, "RECONCILE_CAPTURE", order_id, authorization=auth_id, outcome=resp.outcome.value)
         order.touch(ctx.clock())
         s.commit(uow)

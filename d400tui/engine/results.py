@@ -33,7 +33,7 @@ class VoidOutcome:
     authorization_id: int
     amount: Decimal
     done: bool
-    message: str | Message
+    message: Message
 
 
 @dataclass
@@ -41,7 +41,7 @@ class ValidationResult:
     order: Order
     answers: list[AuthAnswer] = field(default_factory=list)
     voids: list[VoidOutcome] = field(default_factory=list)
-    note: str | Message = ""  # e.g. "canal courrier : pas d'autorisation temps réel"
+    note: Message | str = ""  # e.g. Message("engine.note_channel", channel="MAIL"); "" when none
 
     @property
     def approved(self) -> bool:
@@ -58,9 +58,9 @@ class ValidationResult:
 
 @dataclass
 class ReconcileReport:
-    settled: list[str] = field(default_factory=list)
-    still_unknown: list[str] = field(default_factory=list)
+    settled: list[Message] = field(default_factory=list)
+    still_unknown: list[Message] = field(default_factory=list)
 
     @property
-    def lines(self) -> list[str | Message]:
+    def lines(self) -> list[Message]:
         return [*self.settled, *(Message("engine.still_unknown", line=s) for s in self.still_unknown)]

@@ -12,6 +12,7 @@ from typing import Protocol
 
 from d400tui.acquirers.base import Acquirer
 from d400tui.domain import model as m
+from d400tui.domain.message import Message
 from d400tui.store.db import UnitOfWork
 
 Progress = Callable[[int, int], None]
@@ -33,7 +34,7 @@ class BatchContext(Protocol):
 
     def validity(self, brand: str) -> timedelta: ...
 
-    def require_supervisor(self, actor: m.Actor, what: str) -> None: ...
+    def require_supervisor(self, actor: m.Actor, what: Message) -> None: ...
 
     async def void(self, actor: m.Actor, order_id: int, auth_id: int) -> object:
         """Void one live authorization now (marked pending first: the reconciler finishes a failure)."""

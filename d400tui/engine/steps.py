@@ -19,6 +19,7 @@ from d400tui.acquirers.base import Acquirer, AcquirerResponse, AcquirerUnavailab
 from d400tui.config import Settings
 from d400tui.domain import model as m
 from d400tui.domain.cards import Brand, CardData
+from d400tui.domain.message import Message
 from d400tui.store.db import Database, StaleVersion, UnitOfWork
 from d400tui.store.repositories import MAX_ID
 
@@ -30,7 +31,7 @@ from .results import AuthAnswer, VoidOutcome
 
 log = logging.getLogger("d400.engine")
 
-CONCURRENT = "Commande modifiée sur un autre poste — F5 pour recharger"
+CONCURRENT = "engine.concurrent_change"
 
 
 class Context:
@@ -58,7 +59,7 @@ class Context:
         return timedelta(days=self.settings.validity_days.get(key, 7))
 
     @staticmethod
-    def require_supervisor(actor: m.Actor, what: str) -> None:
+    def require_supervisor(actor: m.Actor, what: Message) -> None:
         require_supervisor(actor, what)
 
     @contextmanager
@@ -84,7 +85,7 @@ class Context:
             state = auth.state
             commit(uow)
         if state is m.AuthState.UNKNOWN or not ref:
-            return VoidOutcome(auth_id, amount, False, "annulation en attente de rapprochement")
+            return VoidOutcome(auth_id, amount, False, Message("engine.void_waiting"))
         try:
             resp: AcquirerResponse | None = await self.acquirer.void(ref, key)
         except AcquirerUnavailable as exc:
@@ -119,7 +120,7 @@ def load_any(uow: UnitOfWork, order_id: int) -> m.Order:
     """The order, locked against other writers until the unit ends, whatever its status."""
     order = uow.orders.get(order_id, lock=True) if id_in_range(order_id) else None
     if order is None:
-        raise NotFound(f"commande {order_id} inconnue")
+        raise NotFound("engine.order_unknown", order=order_id)
     return order
 
 
@@ -127,7 +128,7 @@ def load(uow: UnitOfWork, order_id: int) -> m.Order:
     """As `load_any`, but a deleted order is unknown."""
     order = uow.orders.get(order_id, lock=True) if id_in_range(order_id) else None
     if order is None or order.status is m.OrderStatus.DELETED:
-        raise NotFound(f"commande {order_id} inconnue")
+        raise NotFound("engine.order_unknown", order=order_id)
     return order
 
 
@@ -149,9 +150,9 @@ def flush(uow: UnitOfWork) -> None:
 def check_card(ctx: Context, card: CardData | None) -> CardData:
     """A card was typed and the acquirer takes its brand."""
     if card is None:
-        raise EngineError("numéro de carte obligatoire", field="card")
+        raise EngineError("engine.card_required", field="card")
     if card.brand not in ctx.acquirer.brands:
-        raise EngineError(f"{ctx.label(NOT_ACCEPTED)} ({card.brand.value})", field="card")
+        raise EngineError("engine.not_accepted", field="card", label=ctx.label(NOT_ACCEPTED), brand=card.brand.value)
     return card
 
 
@@ -185,7 +186,7 @@ def open_request(
     """Add the REQUESTED row (the caller commits it before any call); returns what the call needs."""
     inst = order.instalment(seq) if seq is not None else None
     if card is None and not order.card_token:
-        raise EngineError("carte à ressaisir (pas de jeton prestataire)", field="card")
+        raise EngineError("engine.card_again", field="card")
     masked = card.masked if card else order.card
     assert masked is not None
     auth = m.Authorization(
@@ -254,20 +255,17 @@ def record_answer(ctx: Context, order: m.Order, auth: m.Authorization, resp: Acq
 def record_void(ctx: Context, order: m.Order, auth: m.Authorization, resp: AcquirerResponse | None) -> VoidOutcome:
     inst = instalment_of(order, auth)
     if resp is None:
-        return VoidOutcome(
-            auth.id or 0, auth.amount, False, "prestataire injoignable : annulation reprise par le rapprochement"
-        )
+        return VoidOutcome(auth.id or 0, auth.amount, False, Message("engine.void_unreachable"))
     if resp.outcome is Outcome.VOIDED:
         if auth.state in (m.AuthState.APPROVED, m.AuthState.EXPIRED, m.AuthState.UNKNOWN):
             auth.move(m.AuthState.VOIDED)
         auth.void_state = m.VoidState.DONE
         if inst is not None and inst.authorized_until is not None and inst.authorized_until == auth.expires_at:
             inst.authorized_until = None
-        return VoidOutcome(auth.id or 0, auth.amount, True, f"autorisation {auth.auth_code or auth.id} annulée")
+        return VoidOutcome(auth.id or 0, auth.amount, True, Message("engine.voided", ref=auth.auth_code or auth.id))
     auth.void_state = m.VoidState.DONE  # the acquirer refused: nothing to retry, report it
-    return VoidOutcome(
-        auth.id or 0, auth.amount, False, f"annulation refusée ({resp.code} {resp.message or ctx.label(resp.code)})"
-    )
+    detail = resp.message or ctx.label(resp.code)  # the acquirer's own words, else the code's label
+    return VoidOutcome(auth.id or 0, auth.amount, False, Message("engine.void_refused", code=resp.code, detail=detail))
 
 
 def mark_for_void(order: m.Order) -> list[int]:

@@ -20,7 +20,7 @@ async def delete_order(ctx: s.Context, actor: m.Actor, order_id: int) -> Validat
 
 async def cancel_order(ctx: s.Context, actor: m.Actor, order_id: int, reason: str) -> ValidationResult:
     if not reason or not reason.strip():
-        raise EngineError("motif d'annulation obligatoire", field="reason")
+        raise EngineError("engine.cancel_reason_required", field="reason")
     return await _close_order(ctx, actor, order_id, reason)
 
 
@@ -50,9 +50,10 @@ async def cancel_deferred(ctx: s.Context, actor: m.Actor, order_id: int, seq: in
         order.ensure_phone()
         inst = order.instalment(seq)
         if inst.state is not m.InstalmentState.PENDING:
-            raise EngineError(f"échéance {seq} déjà {inst.state.value.lower()}", field="instalment")
+            state = inst.state.value.lower()
+            raise EngineError("engine.instalment_already", field="instalment", seq=seq, inst_state=state)
         if not inst.is_deferred(order.order_date):
-            raise EngineError(f"échéance {seq} : paiement immédiat, pas un différé", field="instalment")
+            raise EngineError("engine.not_deferred", field="instalment", seq=seq)
         order.check_settled(inst)
         live = order.live_authorization(inst)
         live_id = live.id if live else None

@@ -51,31 +51,26 @@ def code_label(code: str, lang: str | None = None) -> str:
 def render(msg: Message, lang: str | None = None) -> str:
     lang = lang or get_lang()
     if msg.is_text:
-        return _legacy(msg.key, lang)
+        return msg.key
     template = catalogue(lang).get(msg.key) or catalogue("fr").get(msg.key)
     if template is None:
         return msg.key
-    params = _Keep({k: _param(k, v, lang) for k, v in msg.params.items()})
+    params = _Keep({k: _param(v, lang) for k, v in msg.params.items()})
     return template.format_map(params)
 
 
-def _param(name: str, value: Any, lang: str) -> Any:
+def _param(value: Any, lang: str) -> Any:
     if isinstance(value, Message):
         return render(value, lang)
-    if isinstance(value, str) and lang == "en":
-        from .engine_text import NESTED
-
-        return _legacy(value, lang) if name in NESTED else value
+    if isinstance(value, str):
+        return _text(value, lang)
     return value
 
 
-def _legacy(text: str, lang: str) -> str:
-    """Transition: French text the engine still writes, and its code labels (goes with engine_text)."""
-    if lang != "en":
-        return text
-    from .engine_text import english
-
-    return english(text)
+def _text(text: str, lang: str) -> str:
+    """Text as it is, unless it is a response-code label: then the label of that code in `lang`."""
+    code = _french_labels().get(text)
+    return text if code is None else code_label(code, lang)
 
 
 def tx(shown: object) -> str:
@@ -86,11 +81,7 @@ def tx(shown: object) -> str:
     msg = getattr(shown, "message", None)
     if isinstance(msg, Message):
         return render(msg)
-    text = str(shown)
-    code = _french_labels().get(text)
-    if code is not None:
-        return code_label(code)
-    return _legacy(text, get_lang())
+    return _text(str(shown), get_lang())
 
 
 def render_detail(detail: str, lang: str | None = None) -> str:

@@ -16,6 +16,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from d400tui.domain import model as m
+from d400tui.domain.message import Message
 
 from . import tables as t
 from .claims import CARD, PENDING, VALIDATED
@@ -175,7 +176,7 @@ def add_run_result(
     outcome: str,
     amount: Decimal,
     code: str,
-    reason: str,
+    reason: str | Message,
     auth_id: int | None,
 ) -> None:
     session.execute(
@@ -187,7 +188,7 @@ def add_run_result(
             amount=amount,
             code=code,
             category="",
-            reason=reason[:200],
+            reason=reason if isinstance(reason, Message) else reason[:200],
             authorization_id=auth_id,
         )
     )

@@ -16,6 +16,7 @@ from sqlalchemy.sql import operators
 from sqlalchemy.sql.elements import UnaryExpression
 
 from d400tui.domain import model as m
+from d400tui.domain.message import Message
 
 from . import tables as t
 
@@ -123,7 +124,7 @@ def claim_precheck(
     acquirer: str,
     operator: str,
     owner: str,
-    skip_reason: str,
+    skip_reason: str | Message,
 ) -> tuple[list[PrecheckClaim], int]:
     """Claim up to n instalments with an id above `after`, in the caller's transaction: their
     REQUESTED rows inserted (expired holds marked EXPIRED, void pending), the token-less ones
