@@ -104,14 +104,7 @@ async def _reconcile_one(ctx: s.Context, actor: m.Actor, order_id: int, auth_id:
             )
         if needs_void:
             v = await ctx.void(actor, order_id, auth_id)
-            msg = Message(
-                "engine.reconcile_state_void",
-                auth=auth_id,
-                order=order_id,
-                state=auth.state.value,
-                code=auth.response_code,
-                message=v.message,
-            )
+            msg = Message("engine.reconcile_state_void", **msg.params, message=v.message)  # the line, and its void
         return msg, True
     # a pending void
     v = await ctx.void(actor, order_id, auth_id)
