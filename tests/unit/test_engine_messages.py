@@ -23,7 +23,6 @@ NOT_MESSAGES = {
     "Declined (code {})": "the English label of an unknown code, beside its French twin",
     "?autorisation {} (commande {}) : {}": "'?' marks a reconcile line still unknown; the text after it has its entry",
     "reference data missing: run d400 db upgrade first": "set-up error, English for whoever installs",
-    "SELECT setval('orders_id_seq', (SELECT MAX(id) FROM orders))": "SQL",
     "client injoignable": "demo data: a cancellation reason as an operator types it",
     "CardData({}, exp={})": "repr, for logs and debuggers",
     "float is not money": "MoneyError: a programming error, English in both languages",
