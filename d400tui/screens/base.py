@@ -275,13 +275,5 @@ def expiry_complete(value: str) -> bool:
     return sum(ch.isdigit() for ch in value) >= 4
 
 
-def method_word(text: str) -> str:
-    """The word for what was typed in the payment-method field (Carte, Chèque, ...), or "" if unknown."""
-    from .order_entry import METHODS
-
-    method = METHODS.get(text.strip().upper())
-    return t(f"method.{method.value}") if method else ""
-
-
 def field_map(screen: Widget, names: Iterable[tuple[str, str]]) -> dict[str, EntryField]:
     return {name: screen.query_one(f"#{wid}", EntryField) for name, wid in names}

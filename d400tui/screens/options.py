@@ -13,7 +13,7 @@ from d400tui.engine import USER_ERRORS, ValidationResult
 from d400tui.i18n import t
 from d400tui.i18n.engine_text import tx
 
-from .order_entry import AuthorizingMixin
+from .authorizing import AuthorizingMixin
 from .results import show_results
 from .words import status as status_word
 

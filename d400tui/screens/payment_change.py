@@ -16,9 +16,10 @@ from d400tui.i18n import t
 from d400tui.i18n.engine_text import tx
 from d400tui.widgets import EntryField
 
-from .base import ARROWS, CardEntry, D400Screen, method_word
+from .authorizing import AuthorizingMixin, summary
+from .base import ARROWS, CardEntry, D400Screen
+from .entry_codes import method_word, parse_method
 from .fmt import amount
-from .order_entry import AuthorizingMixin, parse_method, summary
 
 
 class PaymentChangeScreen(AuthorizingMixin, CardEntry, D400Screen):
