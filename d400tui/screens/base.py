@@ -10,7 +10,6 @@ from datetime import date
 from typing import TYPE_CHECKING, Any
 
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen, Screen
 from textual.widget import Widget
@@ -20,23 +19,13 @@ from d400tui.i18n import t
 from d400tui.i18n.engine_text import tx
 from d400tui.widgets import EntryField, FKeyLegend, HeaderLine, MessageLine
 
+from .keys import keys
+
 if TYPE_CHECKING:
     from d400tui.app import D400App
     from d400tui.domain import model as m
     from d400tui.domain.cards import CardData, MaskedCard
     from d400tui.engine import Engine
-
-
-def _b(key: str, action: str, bid: str, tip: str, priority: bool = False) -> Binding:
-    return Binding(key, action, t(tip), show=False, id=bid, tooltip=t(tip), priority=priority)
-
-
-EXIT = _b("f3", "exit", "d400.exit", "key.f3")
-HELP = _b("f1", "field_help", "d400.help", "key.f1")
-# the arrows move between fields, as on a 5250 (lists keep theirs: they add these where they want them)
-ARROWS = [_b("down", "field_down", "d400.down", "key.down"), _b("up", "field_up", "d400.up", "key.up")]
-CANCEL = _b("f12", "back", "d400.cancel", "key.f12")
-CANCEL_ESC = _b("escape", "back", "d400.cancel.esc", "key.f12")
 
 
 class D400Mixin:
@@ -129,7 +118,7 @@ class D400Mixin:
 
 
 class D400Screen(D400Mixin, Screen[Any]):
-    BINDINGS = [EXIT, CANCEL, CANCEL_ESC, HELP]
+    BINDINGS = keys("exit", "cancel", "help")
 
     def action_exit(self) -> None:
         self.d400.to_menu()
@@ -139,7 +128,7 @@ class D400Screen(D400Mixin, Screen[Any]):
 
 
 class D400Modal(D400Mixin, ModalScreen[Any]):
-    BINDINGS = [CANCEL, CANCEL_ESC, HELP]
+    BINDINGS = keys("cancel", "help")
 
     def action_back(self) -> None:
         self.dismiss(None)

@@ -15,7 +15,6 @@ from typing import Any
 
 from textual import events, on
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Input, Static
 
@@ -27,9 +26,10 @@ from d400tui.i18n.engine_text import tx
 from d400tui.widgets import EntryField
 
 from .authorizing import AuthorizingMixin, summary
-from .base import ARROWS, CardEntry, D400Screen
+from .base import CardEntry, D400Screen
 from .entry_codes import METHOD_TEXT, METHODS, method_word, parse_method, parse_plan, parse_qty, plan_word
 from .fmt import amount
+from .keys import keys
 
 LINES = 6
 CUSTOMER_DIGITS = 6  # the ERP's customer numbers (100001…): the field auto-advances when they are typed
@@ -39,11 +39,7 @@ class OrderEntryScreen(AuthorizingMixin, CardEntry, D400Screen):
     SCREEN_ID = "ORDENT"
     TITLE_KEY = "entry.title"
     LEGEND_KEY = "legend.entry"
-    BINDINGS = [*D400Screen.BINDINGS, *ARROWS,
-                Binding("f4", "prompt", t("key.f4"), show=False, id="d400.prompt", tooltip=t("key.f4")),
-                Binding("f5", "refresh", t("key.f5"), show=False, id="d400.refresh", tooltip=t("key.f5")),
-                Binding("ctrl+r", "refresh", t("key.f5"), show=False, id="d400.refresh.ctrl", tooltip=t("key.f5")),
-                Binding("f10", "validate", t("key.f10"), show=False, id="d400.validate", tooltip=t("key.f10"))]
+    BINDINGS = keys("arrows", "prompt", "refresh", f10="validate")
 
     def __init__(self, draft: dict[str, Any] | None = None, modify: m.Order | None = None) -> None:
         super().__init__()

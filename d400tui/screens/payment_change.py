@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from textual import events, on
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import Input, Static
 
@@ -17,18 +16,17 @@ from d400tui.i18n.engine_text import tx
 from d400tui.widgets import EntryField
 
 from .authorizing import AuthorizingMixin, summary
-from .base import ARROWS, CardEntry, D400Screen
+from .base import CardEntry, D400Screen
 from .entry_codes import method_word, parse_method
 from .fmt import amount
+from .keys import keys
 
 
 class PaymentChangeScreen(AuthorizingMixin, CardEntry, D400Screen):
     SCREEN_ID = "CHGPAY"
     TITLE_KEY = "payment.title"
     LEGEND_KEY = "legend.payment"
-    BINDINGS = [*D400Screen.BINDINGS, *ARROWS,
-                Binding("f4", "prompt", t("key.f4"), show=False, id="d400.prompt", tooltip=t("key.f4")),
-                Binding("f10", "validate", t("key.f10"), show=False, id="d400.validate", tooltip=t("key.f10"))]
+    BINDINGS = keys("arrows", "prompt", f10="validate")
 
     def __init__(self, order_id: int) -> None:
         super().__init__()

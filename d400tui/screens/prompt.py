@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Input, Static
 
@@ -15,6 +14,7 @@ from d400tui.widgets import EntryField, FKeyLegend, MessageLine, Subfile
 
 from .base import D400Modal
 from .fmt import amount
+from .keys import keys
 
 PAGE = 8
 
@@ -24,9 +24,7 @@ class PromptScreen(D400Modal):
 
     SCREEN_ID = "PROMPT"
     LEGEND_KEY = "legend.prompt"
-    BINDINGS = [*D400Modal.BINDINGS,
-                Binding("pagedown", "page_down", show=False, id="d400.page_down"),
-                Binding("pageup", "page_up", show=False, id="d400.page_up")]
+    BINDINGS = keys("pages", pages_first=False)
     DEFAULT_CSS = """
     PromptScreen { align: center middle; }
     PromptScreen > #panel { width: 76; height: auto; border: heavy #40e0d0; background: black; padding: 0 1; }
