@@ -23,10 +23,6 @@ class ConfirmScreen(D400Modal):
     SCREEN_ID = "CONFIRM"
     LEGEND_KEY = "legend.confirm"
     BINDINGS = keys("prompt", f10="confirm", enter="confirm")
-    DEFAULT_CSS = """
-    ConfirmScreen { align: center middle; }
-    ConfirmScreen > #panel { width: 76; height: auto; border: heavy #ffff55; background: black; padding: 0 1; }
-    """
 
     def __init__(self, kind: str, order: m.Order) -> None:
         super().__init__()

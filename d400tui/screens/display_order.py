@@ -81,7 +81,6 @@ class DisplayOrderScreen(ResultsMixin, OrderOptions, D400Screen):
     TITLE_KEY = "display.title"
     LEGEND_KEY = "legend.display"
     BINDINGS = keys("refresh", "pages", "prompt", pages_first=False)
-    DEFAULT_CSS = "DisplayOrderScreen #detail { height: 1fr; padding: 0 1; }"
     ALLOWED = ("B", "L", "M", "R")
 
     def __init__(self, order_id: int) -> None:

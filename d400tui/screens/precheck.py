@@ -284,11 +284,6 @@ class RunsScreen(D400Modal):
 
     SCREEN_ID = "RUNS"
     LEGEND_KEY = "precheck.runs_legend"
-    DEFAULT_CSS = """
-    RunsScreen { align: center middle; }
-    RunsScreen > #panel { width: 100%; max-width: 100; height: auto; border: heavy #40e0d0; background: black;
-                          padding: 0 1; }
-    """
 
     def __init__(self, runs: list[m.PrecheckRun]) -> None:
         super().__init__()

@@ -25,10 +25,6 @@ class PromptScreen(D400Modal):
     SCREEN_ID = "PROMPT"
     LEGEND_KEY = "legend.prompt"
     BINDINGS = keys("pages", pages_first=False)
-    DEFAULT_CSS = """
-    PromptScreen { align: center middle; }
-    PromptScreen > #panel { width: 76; height: auto; border: heavy #40e0d0; background: black; padding: 0 1; }
-    """
 
     def __init__(self, kind: str, text: str = "") -> None:
         super().__init__()
@@ -125,10 +121,6 @@ class CodePromptScreen(D400Modal):
 
     SCREEN_ID = "PROMPT"
     LEGEND_KEY = "legend.prompt"
-    DEFAULT_CSS = """
-    CodePromptScreen { align: center middle; }
-    CodePromptScreen > #panel { width: 60; height: auto; border: heavy #40e0d0; background: black; padding: 0 1; }
-    """
 
     def __init__(self, kind: str) -> None:
         super().__init__()

@@ -47,12 +47,6 @@ def open_results(screen: Any) -> bool:
 
 class ResultsScreen(D400Modal):
     SCREEN_ID = "RESULTS"
-    DEFAULT_CSS = """
-    ResultsScreen { align: center middle; }
-    ResultsScreen > #panel { width: 100%; max-width: 130; height: auto; max-height: 100%;
-                             border: heavy #40e0d0; background: black; padding: 0 1; }
-    ResultsScreen #notes { height: auto; max-height: 18; }
-    """
 
     def __init__(self, notes: list[str]) -> None:
         super().__init__()

@@ -67,7 +67,6 @@ def filter_words(f: OrderFilter) -> str:
 
 
 class WorkOrdersScreen(ResultsMixin, OrderOptions, D400Screen):
-    DEFAULT_CSS = "WorkOrdersScreen #filters { height: auto; max-height: 2; }"
     SCREEN_ID = "WRKORD"
     TITLE_KEY = "work.title"
     LEGEND_KEY = "legend.work"
