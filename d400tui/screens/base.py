@@ -5,9 +5,9 @@ module and must be on screen before SQLAlchemy, the acquirers and the card parse
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from datetime import date
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterable
+from datetime import date, datetime
+from typing import TYPE_CHECKING, Any, Protocol
 
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
@@ -22,10 +22,30 @@ from d400tui.widgets import EntryField, FKeyLegend, HeaderLine, MessageLine
 from .keys import keys
 
 if TYPE_CHECKING:
-    from d400tui.app import D400App
+    from d400tui.config import Settings
     from d400tui.domain import model as m
     from d400tui.domain.cards import CardData, MaskedCard
     from d400tui.engine import Engine
+
+
+class Host(Protocol):
+    """What a panel asks of the application it runs in (D400App): the engine, who is signed on, the
+    clock, and the moves between panels. The kept panels come from `registry`, not from here."""
+
+    settings: Settings
+    actor: m.Actor | None
+    d400_now: Callable[[], datetime]
+
+    @property
+    def engine(self) -> Engine: ...
+
+    def signed_on(self, actor: m.Actor, draft: tuple[datetime, dict[str, Any]] | None = None) -> None: ...
+
+    def sign_off(self) -> None: ...
+
+    def to_menu(self) -> None: ...
+
+    def notify_outcome(self, text: str, error: bool = False) -> None: ...
 
 
 class D400Mixin:
@@ -36,7 +56,7 @@ class D400Mixin:
     LEGEND_KEY = "legend.default"
 
     @property
-    def d400(self) -> D400App:
+    def d400(self) -> Host:
         return self.app  # type: ignore[attr-defined,no-any-return]
 
     @property

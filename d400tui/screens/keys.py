@@ -9,7 +9,7 @@ base's binding for that key. Nothing is shown in a footer: each panel's legend l
 
 from __future__ import annotations
 
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 
 from d400tui.i18n import t
 
@@ -32,11 +32,12 @@ def _binding(key: str, action: str, bid: str, tip: str, priority: bool) -> Bindi
     return Binding(key, action, text, show=False, id=bid, tooltip=text, priority=priority)
 
 
-def keys(*names: str, f10: str | None = None, enter: str | None = None, pages_first: bool = True) -> list[Binding]:
+def keys(*names: str, f10: str | None = None, enter: str | None = None, pages_first: bool = True) -> list[BindingType]:
     """The bindings of the keys `names` (from KEYS); `f10`/`enter`: the action F10/Enter runs on this
     panel (validate, run, export, confirm). `pages_first`: PageUp/PageDown page the list before the
     focused field sees them (lists); False where a scrolling widget may take them first."""
-    out = [_binding(*row, priority=name == "pages" and pages_first) for name in names for row in KEYS[name]]
+    out: list[BindingType] = [_binding(*row, priority=name == "pages" and pages_first)
+                              for name in names for row in KEYS[name]]
     if f10 is not None:
         out.append(_binding("f10", f10, "d400.validate", "key.f10", False))
     if enter is not None:

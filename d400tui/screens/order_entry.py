@@ -30,6 +30,7 @@ from .base import CardEntry, D400Screen
 from .entry_codes import METHOD_TEXT, METHODS, method_word, parse_method, parse_plan, parse_qty, plan_word
 from .fmt import amount
 from .keys import keys
+from .registry import decision_panel
 
 LINES = 6
 CUSTOMER_DIGITS = 6  # the ERP's customer numbers (100001…): the field auto-advances when they are typed
@@ -554,7 +555,7 @@ class OrderEntryScreen(AuthorizingMixin, CardEntry, D400Screen):
         self._order_id = res.order.id
         if res.needs_decision and res.failed is not None:
             self.message(summary(res), error=True)
-            self.app.push_screen(self.d400.decision_screen(res.failed, res.order.id or 0), self._decided)
+            self.app.push_screen(decision_panel(self.app, res.failed, res.order.id or 0), self._decided)
             self.call_after_refresh(self.discard_draft)  # the order exists now; after the panel is painted
             return
         self._finish(summary(res))

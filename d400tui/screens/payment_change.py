@@ -20,6 +20,7 @@ from .base import CardEntry, D400Screen
 from .entry_codes import method_word, parse_method
 from .fmt import amount
 from .keys import keys
+from .registry import decision_panel
 
 
 class PaymentChangeScreen(AuthorizingMixin, CardEntry, D400Screen):
@@ -153,7 +154,7 @@ class PaymentChangeScreen(AuthorizingMixin, CardEntry, D400Screen):
         self.query_one("#result", Static).update("\n".join(lines))
         self.show_current()
         if res.needs_decision and res.failed is not None:
-            self.app.push_screen(self.d400.decision_screen(res.failed, self.order_id), self._decided)
+            self.app.push_screen(decision_panel(self.app, res.failed, self.order_id), self._decided)
             return
         self._forget()
         self.message(summary(res))
