@@ -8,7 +8,6 @@ from __future__ import annotations
 from typing import Any
 
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Static
 
@@ -16,6 +15,7 @@ from d400tui.i18n import t
 from d400tui.i18n.engine_text import tx
 
 from .base import D400Screen
+from .keys import keys
 
 REFRESH_S = 10.0
 CATEGORIES = ("IDENTIFICATION", "BLOCKED", "CEILING", "UNAVAILABLE", "OTHER", "NOT_ACCEPTED")
@@ -54,9 +54,7 @@ class SupervisionScreen(D400Screen):
     SCREEN_ID = "SUPERV"
     TITLE_KEY = "supervision.title"
     LEGEND_KEY = "supervision.legend"
-    BINDINGS = [*D400Screen.BINDINGS,
-                Binding("f5", "refresh", t("key.f5"), show=False, id="d400.refresh", tooltip=t("key.f5")),
-                Binding("ctrl+r", "refresh", t("key.f5"), show=False, id="d400.refresh.ctrl", tooltip=t("key.f5"))]
+    BINDINGS = keys("refresh")
 
     def __init__(self, refresh_s: float | None = REFRESH_S) -> None:
         super().__init__()
