@@ -124,6 +124,7 @@ def supervision(engine: Engine, actor: m.Actor, since: date | None = None) -> Su
                        holds_lapsing=holds, voids_pending=voids)
 
 
-def change_marker(engine: Engine) -> tuple[object, ...]:
+def change_marker(engine: Engine, actor: m.Actor) -> tuple[object, ...]:
     """Cheap to read; differs from the last one whenever a figure may have changed (store.stats)."""
+    engine.require_supervisor(actor, "statistiques")
     return q.change_marker(engine.db.engine)
