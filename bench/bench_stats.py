@@ -28,16 +28,18 @@ import argparse
 import asyncio
 import calendar
 import json
+import math
 import os
 import subprocess
 import sys
 import tempfile
 import time
 from dataclasses import asdict
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
+from datetime import time as time_of_day
 from pathlib import Path
 
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, select, text
 
 from d400tui.config import Settings
 from d400tui.domain import model as m
@@ -190,6 +192,19 @@ def _before(url: str, today: date) -> tuple[float, dict]:  # type: ignore[type-a
     return got["s"], got
 
 
+def _latencies(url: str, first: date, last: date) -> tuple[int, int]:
+    """p50/p95 computed here in Python from the raw timestamps: the arbiter when before ≠ after."""
+    eng = create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
+    with eng.connect() as conn:
+        rows = conn.execute(select(t.authorizations.c.requested_at, t.authorizations.c.answered_at).where(
+            t.authorizations.c.requested_at >= datetime.combine(first, time_of_day.min),
+            t.authorizations.c.requested_at < datetime.combine(last + timedelta(days=1), time_of_day.min),
+            t.authorizations.c.answered_at.is_not(None))).all()
+    eng.dispose()
+    lat = sorted((a - r) / timedelta(milliseconds=1) for r, a in rows)
+    return round(lat[math.ceil(0.5 * len(lat)) - 1]), round(lat[math.ceil(0.95 * len(lat)) - 1])
+
+
 def _best(f, k: int = 3) -> float:  # type: ignore[no-untyped-def]
     times = []
     for _ in range(k):
@@ -228,13 +243,22 @@ def run(name: str, url: str, n: int, rebuild: bool) -> dict[str, float]:
     after = supervision(engine, SUPER)
     cold = time.perf_counter() - t0
     warm = _best(lambda: supervision(engine, SUPER))
-    same = json.loads(json.dumps([asdict(after.today), asdict(after.period), [after.holds_lapsing,
-                                  after.voids_pending]], default=str)) == [before["today"], before["period"],
-                                                                           before["extra"]]
+    mine = json.loads(json.dumps([asdict(after.today), asdict(after.period)], default=str))
+    diff = [f"{part} {k}: before {before[part][k]}, after {f[k]}"
+            for part, f in zip(("today", "period"), mine, strict=True) for k in f if f[k] != before[part][k]]
+    if [after.holds_lapsing, after.voids_pending] != before["extra"]:
+        diff.append(f"holds/voids: before {before['extra']}, after {[after.holds_lapsing, after.voids_pending]}")
+    truth = {"today": _latencies(url, today, today), "period": _latencies(url, after.period.first_day, today)}
     paint = asyncio.run(_first_paint(engine, now))
     engine.db.dispose()
     print(f"  period requested {after.period.requested}, today {after.today.requested}; "
-          f"figures equal to before: {'yes' if same else 'NO'}", flush=True)
+          f"figures equal to before: {'yes' if not diff else 'NO'}", flush=True)
+    for line in diff:
+        print(f"    {line}")
+    for part, f in (("today", after.today), ("period", after.period)):
+        ok = (f.latency_p50_ms, f.latency_p95_ms) == truth[part]
+        print(f"  {part} p50/p95 computed in Python from the rows: {truth[part]} — after "
+              f"{'equal' if ok else 'DIFFERENT'}", flush=True)
     return dict(before=before_s, cold=cold, warm=warm, paint=paint)
 
 

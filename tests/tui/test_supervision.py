@@ -8,6 +8,7 @@ import re
 import sys
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import select, update
 
 from d400tui.domain import model as m
@@ -18,6 +19,7 @@ from d400tui.store import tables as t
 from .conftest import FIXED
 from .helpers import message, sign_on, wait_for
 from .test_snapshots import SIZE, idle
+from .test_snapshots_lists import SIZES
 
 
 async def orders(engine, *pans: str) -> list[int]:
@@ -112,11 +114,12 @@ async def test_an_order_from_another_process_shows_at_the_next_poll(make_app, en
         assert "50.0 %" in figures(pilot)  # the second card (…0055) is refused
 
 
-def test_snapshot_supervision(snap_compare, make_app, engine):
+@pytest.mark.parametrize("size", SIZES)
+def test_snapshot_supervision(snap_compare, make_app, engine, size):
     async def run_before(pilot):
         ids = await orders(engine, "4970100000000014", "4970100000000014", "4970100000000055",
                            "4970100000000048", "4970100000000063")
         await engine.decide(m.Actor("OPER1"), ids[3], m.DecisionKind.BLOCK)
         await open_supervision(pilot)
 
-    assert snap_compare(make_app(), terminal_size=SIZE, run_before=run_before)
+    assert snap_compare(make_app(), terminal_size=size, run_before=run_before)

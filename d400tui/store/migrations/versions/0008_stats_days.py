@@ -61,7 +61,9 @@ def _pg_triggers(table: str, when: str, cols: tuple[str, ...]) -> list[str]:
 
 
 def upgrade() -> None:
-    op.create_index("ix_authorizations_requested_at", "authorizations", ["requested_at"])
+    # covering: the figures read these four columns of a day's rows without a table lookup each
+    op.create_index("ix_authorizations_requested_at", "authorizations",
+                    ["requested_at", "category", "response_code", "answered_at"])
     op.create_index("ix_decisions_at", "decisions", ["at"])
     op.create_table(
         "stats_days",
