@@ -181,16 +181,19 @@ def closed(conn: Connection, first: date, last: date) -> tuple[Totals, set[date]
     s, o, lat, d = t.stats_days, t.stats_day_outcomes, t.stats_day_latency, t.stats_day_decisions
     total = Totals()
     days = _closed_days(conn, first, last)
-    q = select(o.c.category, o.c.response_code, func.sum(o.c.n)).where(o.c.day >= first, o.c.day <= last)
-    for category, code, n in conn.execute(q.group_by(o.c.category, o.c.response_code)):
+    def sums(*cols: Any) -> Any:
+        table = cols[0].table
+        return conn.execute(select(*cols, func.sum(table.c.n)).where(table.c.day >= first, table.c.day <= last)
+                            .group_by(*cols))
+
+    for category, code, n in sums(o.c.category, o.c.response_code):
         total.outcomes[(category, code)] += int(n)
-    q = select(lat.c.ms, func.sum(lat.c.n)).where(lat.c.day >= first, lat.c.day <= last).group_by(lat.c.ms)
-    total.latency_ms.update({int(ms): int(n) for ms, n in conn.execute(q)})
-    q = select(func.coalesce(func.sum(s.c.unavailable_minutes), 0)).where(s.c.day >= first, s.c.day <= last)
-    total.unavailable_minutes = int(conn.execute(q).scalar_one())
-    q = select(d.c.operator, d.c.kind, func.sum(d.c.n)).where(d.c.day >= first, d.c.day <= last)
-    for operator, kind, n in conn.execute(q.group_by(d.c.operator, d.c.kind)):
+    for ms, n in sums(lat.c.ms):
+        total.latency_ms[int(ms)] += int(n)
+    for operator, kind, n in sums(d.c.operator, d.c.kind):
         total.decisions[(operator, kind)] += int(n)
+    minutes = select(func.coalesce(func.sum(s.c.unavailable_minutes), 0)).where(s.c.day >= first, s.c.day <= last)
+    total.unavailable_minutes = int(conn.execute(minutes).scalar_one())
     return total, days
 
 
