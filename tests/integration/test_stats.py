@@ -183,3 +183,35 @@ async def test_latency_rounds_half_to_even_in_sql(settings, engine) -> None:  # 
     q.close_days(engine.db.engine, day, day)
     with engine.db.engine.connect() as conn:
         assert q.closed(conn, day, day)[0].latency_ms == got
+
+
+async def test_a_write_landing_while_a_day_closes_is_counted(settings, engine) -> None:  # type: ignore[no-untyped-def]
+    """A past day being closed while another transaction adds a row to it: the closing waits for
+    that transaction (SQLite write lock; PostgreSQL LOCK stats_days, which the trigger's DELETE
+    holds), so the kept figures include the row instead of missing it for good."""
+    import threading
+
+    from d400tui.store import stats as q
+
+    await _history(engine)
+    day = date.today() - timedelta(days=5)
+    a = t.authorizations
+    writer = engine.db.engine.connect()
+    tx = writer.begin()
+    row = writer.execute(select(a).order_by(a.c.id)).mappings().first()
+    writer.execute(a.insert().values({**{k: v for k, v in row.items() if k != "id"}, "idempotency_key": "late-1",
+                                      "requested_at": datetime.combine(day, time(11)), "category": "CEILING",
+                                      "response_code": "51", "answered_at": None}))
+    done: list[int] = []
+    closer = threading.Thread(target=lambda: done.append(q.close_days(engine.db.engine, day, day)))
+    closer.start()
+    closer.join(0.5)
+    assert closer.is_alive()  # waiting for the writer, not closing the day without its row
+    tx.commit()
+    writer.close()
+    closer.join(10)
+    assert done == [1]
+    with engine.db.engine.connect() as conn:
+        kept, covered = q.closed(conn, day, day)
+        assert covered == {day} and kept == q.live(conn, day, day)[day]
+        assert kept.outcomes[("CEILING", "51")] >= 1
