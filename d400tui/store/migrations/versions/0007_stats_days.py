@@ -5,13 +5,13 @@ delete or change of an authorization or decision row of that day — a late answ
 row moved by hand — deletes the day's `stats_days` row (and its figures, by cascade) in the same
 transaction, so the day is computed again from its rows the next time it is asked for.
 
-Revision ID: 0008
+Revision ID: 0007
 Revises: 0006
 """
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0008"
+revision = "0007"
 down_revision = "0006"
 branch_labels = None
 depends_on = None
