@@ -17,16 +17,22 @@ def _run_summary(batch: m.PrecheckRun, results: list[m.RunResult], as_json: bool
     if as_json:
         print_json({"run": batch, "results": results})
         return
-    out.print(f"{batch.kind} run {batch.id} for {batch.run_date}: selected {batch.selected}, "
-              f"approved {batch.approved}, refused {batch.refused}, unavailable {batch.unavailable}, "
-              f"skipped {batch.skipped}", markup=False)
+    out.print(
+        f"{batch.kind} run {batch.id} for {batch.run_date}: selected {batch.selected}, "
+        f"approved {batch.approved}, refused {batch.refused}, unavailable {batch.unavailable}, "
+        f"skipped {batch.skipped}",
+        markup=False,
+    )
     other = getattr(batch, "other_skipped", 0)
     if other:
         out.print(f"{other} due orders of other channels or methods left untouched (no real-time authorization)")
     for r in results:
         if r.outcome not in ("APPROVED", "CAPTURED"):
-            out.print(f"  order {r.order_id} instalment {r.instalment_seq} {r.amount} EUR: {r.outcome} "
-                      f"{r.code} {tx(r.reason)}", markup=False)
+            out.print(
+                f"  order {r.order_id} instalment {r.instalment_seq} {r.amount} EUR: {r.outcome} "
+                f"{r.code} {tx(r.reason)}",
+                markup=False,
+            )
 
 
 def _batch(kind: str, on: str | None, concurrency: int, as_json: bool) -> None:

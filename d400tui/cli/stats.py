@@ -20,8 +20,10 @@ def _cells(v: object) -> str:
 
 
 @app.command("stats")
-def stats(since: str | None = typer.Option(None, "--since", help="YYYY-MM-DD (default: the last 30 days)"),
-          as_json: AsJson = False) -> None:
+def stats(
+    since: str | None = typer.Option(None, "--since", help="YYYY-MM-DD (default: the last 30 days)"),
+    as_json: AsJson = False,
+) -> None:
     """Supervision figures: today and the period (supervisors)."""
     from d400tui.engine.stats import supervision
 
