@@ -10,7 +10,7 @@ from rich.table import Table
 from d400tui.cli.app import AsJson, audit_app, db_app, operator_app
 from d400tui.cli.inputs import parse_date, password_twice
 from d400tui.cli.output import CliError, clean, error, out, print_json, print_rows, progress
-from d400tui.cli.session import actor, run, settings, sign_on, signed_db, signed_engine, with_close
+from d400tui.cli.session import run, settings, sign_on, signed_db, signed_engine, with_close
 
 
 # -- database -------------------------------------------------------------------------------------
@@ -49,8 +49,8 @@ def db_demo(orders: int = typer.Option(200, "--orders", min=0, max=5_000_000, he
     from d400tui.engine.demo import demo_tokens, generate_orders
     from d400tui.engine.operators import require_supervisor
 
-    engine = signed_engine()
-    require_supervisor(actor(engine), WHAT_DEMO)
+    engine, who = signed_engine()
+    require_supervisor(who, WHAT_DEMO)
     cards = run(with_close(engine, demo_tokens(engine.acquirer)))
     bar, update = progress("demo orders", orders < 5000)
     if bar:
@@ -72,8 +72,8 @@ def audit(
     """The append-only audit trail (sign-on, decisions, voids, captures, runs); `verify` checks it."""
     if ctx.invoked_subcommand is not None:
         return
-    engine = signed_engine()
-    rows = engine.audit_trail(actor(engine), parse_date(since), limit)
+    engine, reader = signed_engine()
+    rows = engine.audit_trail(reader, parse_date(since), limit)
     if as_json:
         print_json(rows)
         return
@@ -99,8 +99,8 @@ def audit_verify(
     expect = expect.strip().lower()
     if expect and (len(expect) != 64 or any(c not in "0123456789abcdef" for c in expect)):
         raise CliError("--expect: a head hash of 64 hexadecimal characters, as verify prints it")
-    engine = signed_engine()
-    check = engine.verify_audit(actor(engine), expect or None)
+    engine, who = signed_engine()
+    check = engine.verify_audit(who, expect or None)
     if as_json:
         print_json(
             {

@@ -101,7 +101,7 @@ def order_list(
     """Orders, newest first, paged from the database."""
     from d400tui.engine.views import OrderFilter
 
-    engine = signed_engine()
+    engine, _ = signed_engine()
     rows = engine.list_orders(
         OrderFilter(status=status, hold=hold, customer_id=customer, channel=channel), after_id=after, limit=limit
     )
@@ -146,7 +146,8 @@ def order_list(
 @order_app.command("show")
 def order_show(number: int = order_number(), as_json: AsJson = False) -> None:
     """One order: lines, instalments, authorization history, decisions."""
-    o = signed_engine().get_order(number)
+    engine, _ = signed_engine()
+    o = engine.get_order(number)
     if as_json:
         print_json(o)
         return

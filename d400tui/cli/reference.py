@@ -17,14 +17,16 @@ Search = Annotated[str, typer.Option("--search")]
 @customer_app.command("list")
 def customer_list(search: Search = "", limit: Limit = 50, as_json: AsJson = False) -> None:
     """Customers by name, postcode or city."""
-    rows = signed_engine().search_customers(search[:100], limit)
+    engine, _ = signed_engine()
+    rows = engine.search_customers(search[:100], limit)
     print_rows(rows, as_json, Table("N°", "Nom", "CP", "Ville"), lambda c: (str(c.id), c.name, c.postcode, c.city))
 
 
 @article_app.command("list")
 def article_list(search: Search = "", limit: Limit = 50, as_json: AsJson = False) -> None:
     """Articles by code or label."""
-    rows = signed_engine().search_articles(search[:100], limit)
+    engine, _ = signed_engine()
+    rows = engine.search_articles(search[:100], limit)
     print_rows(
         rows,
         as_json,

@@ -8,7 +8,7 @@ import typer
 from d400tui.cli.app import AsJson, app
 from d400tui.cli.inputs import parse_date
 from d400tui.cli.output import out, print_json, progress
-from d400tui.cli.session import actor, call, run, signed_engine, with_close
+from d400tui.cli.session import call, run, signed_engine, with_close
 from d400tui.domain import model as m
 from d400tui.i18n.engine_text import tx
 
@@ -38,8 +38,7 @@ def _run_summary(batch: m.PrecheckRun, results: list[m.RunResult], as_json: bool
 def _batch(kind: str, on: str | None, concurrency: int, as_json: bool) -> None:
     """Run a pre-check or capture with a progress bar (not under --json), then print its results."""
     run_date = parse_date(on)
-    engine = signed_engine()
-    who = actor(engine)
+    engine, who = signed_engine()
     # refused before any progress bar is drawn (the run itself checks too), in the run's own words
     engine.require_supervisor(who, "pré-contrôle de facturation" if kind == "pre-check" else "remise en paiement")
     bar, update = progress(kind, as_json)
