@@ -17,14 +17,13 @@ from textual.app import App
 
 from d400tui.config import Settings
 from d400tui.i18n import set_lang, t
+from d400tui.screens.registry import KEPT, prebuild
 from d400tui.softkeys import SoftKeys
 from d400tui.widgets.keybuffer import KeyBuffer
 
 if TYPE_CHECKING:
     from d400tui.domain import model as m
-    from d400tui.engine import AuthAnswer, Engine
-    from d400tui.screens.decision import DecisionScreen
-    from d400tui.screens.work_orders import WorkOrdersScreen
+    from d400tui.engine import Engine
 
 # loaded in the background once sign-on is on screen, so the first F10 or list does not import them
 WARM_MODULES = ("d400tui.screens.menu", "d400tui.screens.order_entry", "d400tui.screens.work_orders",
@@ -34,6 +33,7 @@ WARM_MODULES = ("d400tui.screens.menu", "d400tui.screens.order_entry", "d400tui.
 class D400App(SoftKeys, App[None]):
     CSS_PATH = str(Path(__file__).with_name("d400.tcss"))  # absolute: subclasses elsewhere (bench, tests) find it
     ENABLE_COMMAND_PALETTE = False
+    SCREENS = KEPT  # the panels composed once per session (d400tui.screens.registry)
     TITLE = "d400"
 
     def __init__(self, settings: Settings | None = None, engine: Engine | None = None,
@@ -104,7 +104,7 @@ class D400App(SoftKeys, App[None]):
 
         self.actor = actor
         self.switch_screen(MenuScreen())
-        self.call_after_refresh(self._prebuild)
+        self.call_after_refresh(prebuild, self)
         if draft is not None:
             from d400tui.screens.draft import DraftScreen
 
@@ -135,46 +135,6 @@ class D400App(SoftKeys, App[None]):
 
         while len(self.screen_stack) > 2 and not isinstance(self.screen, MenuScreen):
             self.pop_screen()
-
-    def decision_screen(self, answer: AuthAnswer, order_id: int, allow_change: bool = True) -> DecisionScreen:
-        """The decision panel, composed once and kept installed: a refusal shows it without building a screen."""
-        from d400tui.screens.decision import DecisionScreen
-
-        if not self.is_screen_installed("decision"):
-            self.install_screen(DecisionScreen(), "decision")
-        screen = self.get_screen("decision")
-        assert isinstance(screen, DecisionScreen)
-        return screen.prepare(answer, order_id, allow_change)
-
-    def _prebuild(self) -> None:
-        """Once the menu is painted, build the work-with-orders panel off screen (what push_screen would
-        do on first use), so the operator's first "2" shows its first page as fast as later ones; the
-        same for the decision panel and the first refusal of the session."""
-        from d400tui.screens.decision import DecisionScreen
-
-        if not self.is_screen_installed("decision"):
-            self.install_screen(DecisionScreen(), "decision")
-        # Textual has no public call for this: App._register starts a screen's message loop (compose,
-        # mount: the first page). Should a Textual upgrade drop or change it, the panels are built on
-        # first use as before (a slower first "2"), never a crash.
-        register = getattr(self, "_register", None)
-        for screen in (self.work_orders_screen(), self.get_screen("decision")):
-            if register is not None and not screen.is_running:
-                try:
-                    register(self, screen)
-                except TypeError:
-                    return
-
-    def work_orders_screen(self, awaiting: bool = False) -> WorkOrdersScreen:
-        """Work with orders, composed once per session and reset at each opening from the menu: the
-        first page is then one query and one text update, not some forty widgets to build and style."""
-        from d400tui.screens.work_orders import WorkOrdersScreen
-
-        if not self.is_screen_installed("work_orders"):
-            self.install_screen(WorkOrdersScreen(), "work_orders")
-        screen = self.get_screen("work_orders")
-        assert isinstance(screen, WorkOrdersScreen)
-        return screen.reset(awaiting)
 
     def notify_outcome(self, text: str, error: bool = False) -> None:
         """An outcome that arrives after its panel was left (a worker finishing)."""

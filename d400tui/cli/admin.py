@@ -9,8 +9,8 @@ from rich.table import Table
 
 from d400tui.cli.app import AsJson, audit_app, db_app, operator_app
 from d400tui.cli.inputs import parse_date, password_twice
-from d400tui.cli.output import CliError, clean, error, out, print_json, progress
-from d400tui.cli.session import actor, run, settings, sign_on, signed_db, signed_engine, with_close
+from d400tui.cli.output import CliError, clean, error, out, print_json, print_rows, progress
+from d400tui.cli.session import run, settings, sign_on, signed_db, signed_engine, with_close
 from d400tui.i18n.render import render_detail
 
 
@@ -50,8 +50,8 @@ def db_demo(orders: int = typer.Option(200, "--orders", min=0, max=5_000_000, he
     from d400tui.engine.demo import demo_tokens, generate_orders
     from d400tui.engine.operators import require_supervisor
 
-    engine = signed_engine()
-    require_supervisor(actor(engine), WHAT_DEMO)
+    engine, who = signed_engine()
+    require_supervisor(who, WHAT_DEMO)
     cards = run(with_close(engine, demo_tokens(engine.acquirer)))
     bar, update = progress("demo orders", orders < 5000)
     if bar:
@@ -64,43 +64,61 @@ def db_demo(orders: int = typer.Option(200, "--orders", min=0, max=5_000_000, he
 
 # -- audit trail ----------------------------------------------------------------------------------
 @audit_app.callback(invoke_without_command=True)
-def audit(ctx: typer.Context, since: str | None = typer.Option(None, "--since", help="YYYY-MM-DD"),
-          limit: int = typer.Option(200, "--limit", min=1, max=100000),
-          as_json: AsJson = False) -> None:
+def audit(
+    ctx: typer.Context,
+    since: str | None = typer.Option(None, "--since", help="YYYY-MM-DD"),
+    limit: int = typer.Option(200, "--limit", min=1, max=100000),
+    as_json: AsJson = False,
+) -> None:
     """The append-only audit trail (sign-on, decisions, voids, captures, runs); `verify` checks it."""
     if ctx.invoked_subcommand is not None:
         return
-    engine = signed_engine()
-    rows = engine.audit_trail(actor(engine), parse_date(since), limit)
+    engine, reader = signed_engine()
+    rows = engine.audit_trail(reader, parse_date(since), limit)
     if as_json:
         print_json(rows)
         return
     for r in rows:
         at, who, what, oid = r["at"], r["actor"], r["action"], r["order_id"] or ""
-        out.print(f"{at:%Y-%m-%d %H:%M:%S} {who:<8} {what:<18} {oid:>7} {render_detail(r['detail'])}",
-                  markup=False, highlight=False)
+        shown = render_detail(r["detail"])
+        out.print(f"{at:%Y-%m-%d %H:%M:%S} {who:<8} {what:<18} {oid:>7} {shown}", markup=False, highlight=False)
 
 
-@audit_app.command("verify", help="Check the hash chain (supervisors): the first broken link and exit 5, or the "
-                                   "head hash to keep outside the database (a rewritten chain shows as another head).")
-def audit_verify(expect: str = typer.Option("", "--expect", help="A head hash printed by an earlier verify and "
-                                            "kept outside the database: it must still be in the chain."),
-                 as_json: AsJson = False) -> None:
+@audit_app.command(
+    "verify",
+    help="Check the hash chain (supervisors): the first broken link and exit 5, or the "
+    "head hash to keep outside the database (a rewritten chain shows as another head).",
+)
+def audit_verify(
+    expect: str = typer.Option(
+        "",
+        "--expect",
+        help="A head hash printed by an earlier verify and kept outside the database: it must still be in the chain.",
+    ),
+    as_json: AsJson = False,
+) -> None:
     """Walk the chain; print the head hash so it can be recorded elsewhere (and checked with --expect)."""
     expect = expect.strip().lower()
     if expect and (len(expect) != 64 or any(c not in "0123456789abcdef" for c in expect)):
         raise CliError("--expect: a head hash of 64 hexadecimal characters, as verify prints it")
-    engine = signed_engine()
-    check = engine.verify_audit(actor(engine), expect or None)
+    engine, who = signed_engine()
+    check = engine.verify_audit(who, expect or None)
     if as_json:
-        print_json({"ok": check.ok, "checked": check.checked, "head_hash": check.head_hash,
-                    "broken_id": check.broken_id, "reason": check.reason})
+        print_json(
+            {
+                "ok": check.ok,
+                "checked": check.checked,
+                "head_hash": check.head_hash,
+                "broken_id": check.broken_id,
+                "reason": check.reason,
+            }
+        )
     elif check.ok:
-        out.print(f"audit chain intact: {check.checked} records, head {check.head_hash}", markup=False,
-                  soft_wrap=True)
+        out.print(f"audit chain intact: {check.checked} records, head {check.head_hash}", markup=False, soft_wrap=True)
     elif check.broken_id is not None:
-        error(f"audit chain broken at record {check.broken_id}: {check.reason} "
-              f"({check.checked} records intact before it)")
+        error(
+            f"audit chain broken at record {check.broken_id}: {check.reason} ({check.checked} records intact before it)"
+        )
     else:
         error(f"audit chain broken: {check.reason}")
     if not check.ok:
@@ -135,11 +153,9 @@ def operator_list(as_json: AsJson = False) -> None:
     from d400tui.engine.operators import list_operators
 
     _, db, who = signed_db()
-    rows = list_operators(db, who)
-    if as_json:
-        print_json(rows)
-        return
-    table = Table("Opérateur", "Superviseur", "Échecs", "Verrouillé")
-    for o in rows:
-        table.add_row(o.name, "oui" if o.supervisor else "", str(o.failures), "oui" if o.locked else "")
-    out.print(table)
+    print_rows(
+        list_operators(db, who),
+        as_json,
+        Table("Opérateur", "Superviseur", "Échecs", "Verrouillé"),
+        lambda o: (o.name, "oui" if o.supervisor else "", str(o.failures), "oui" if o.locked else ""),
+    )

@@ -8,9 +8,9 @@ from datetime import date
 import typer
 from rich.table import Table
 
-from d400tui.cli.app import AsJson, order_app
+from d400tui.cli.app import AsJson, Limit, order_app
 from d400tui.cli.inputs import MAX_NUMBER, order_number, read_card
-from d400tui.cli.output import CliError, out, print_json, quote
+from d400tui.cli.output import CliError, out, print_json, print_rows, quote
 from d400tui.cli.session import call, signed_engine
 from d400tui.domain import model as m
 from d400tui.i18n import t
@@ -40,8 +40,10 @@ def _answer_line(result) -> str:  # type: ignore[no-untyped-def]
         if a.approved:
             lines.append(f"{what}: APPROVED authorization {a.auth_code} (code {a.code})")
         else:
-            lines.append(f"{what}: {a.state.value} {a.category.value} — {t(f'category.{a.category.value}')} — "
-                         f"code {a.code} {tx(a.label)}")
+            lines.append(
+                f"{what}: {a.state.value} {a.category.value} — {t(f'category.{a.category.value}')} — "
+                f"code {a.code} {tx(a.label)}"
+            )
     if result.needs_decision:
         lines.append(f"operator decision needed: d400 order decide {result.order.id} block|release|retry")
     return "\n".join(lines)
@@ -49,9 +51,17 @@ def _answer_line(result) -> str:  # type: ignore[no-untyped-def]
 
 def _print_result(result, as_json: bool) -> None:  # type: ignore[no-untyped-def]
     if as_json:
-        print_json({"order": result.order.id, "status": result.order.status, "hold": result.order.hold,
-                    "note": result.note, "answers": result.answers, "voids": result.voids,
-                    "needs_decision": result.needs_decision})
+        print_json(
+            {
+                "order": result.order.id,
+                "status": result.order.status,
+                "hold": result.order.hold,
+                "note": result.note,
+                "answers": result.answers,
+                "voids": result.voids,
+                "needs_decision": result.needs_decision,
+            }
+        )
     else:
         out.print(_answer_line(result), markup=False, highlight=False)
 
@@ -82,55 +92,90 @@ def order_list(
     hold: m.PaymentHold | None = typer.Option(None, "--hold", case_sensitive=False),
     customer: int | None = typer.Option(None, "--customer", min=1, max=MAX_NUMBER),
     channel: m.Channel | None = typer.Option(None, "--channel", case_sensitive=False),
-    limit: int = typer.Option(20, "--limit", min=1, max=1000),
-    after: int | None = typer.Option(None, "--after", min=1, max=MAX_NUMBER,
-                                     help="Page: orders older than this number."),
+    limit: Limit = 20,
+    after: int | None = typer.Option(
+        None, "--after", min=1, max=MAX_NUMBER, help="Page: orders older than this number."
+    ),
     as_json: AsJson = False,
 ) -> None:
     """Orders, newest first, paged from the database."""
     from d400tui.engine.views import OrderFilter
 
-    engine = signed_engine()
-    rows = engine.list_orders(OrderFilter(status=status, hold=hold, customer_id=customer, channel=channel),
-                              after_id=after, limit=limit)
-    if as_json:
-        print_json(rows)
-        return
-    table = Table(box=None, pad_edge=False, padding=(0, 1, 0, 0), header_style="bold underline",
-                  caption="* = en attente de décision opératrice", caption_justify="left")
-    for name, justify in (("N°", "right"), ("Date", "left"), ("Client", "left"), ("Canal", "left"),
-                          ("Statut", "left"), ("Blocage", "left"), ("Paie.", "left"), ("Total", "right"),
-                          ("Carte", "left")):
+    engine, _ = signed_engine()
+    rows = engine.list_orders(
+        OrderFilter(status=status, hold=hold, customer_id=customer, channel=channel), after_id=after, limit=limit
+    )
+    table = Table(
+        box=None,
+        pad_edge=False,
+        padding=(0, 1, 0, 0),
+        header_style="bold underline",
+        caption="* = en attente de décision opératrice",
+        caption_justify="left",
+    )
+    for name, justify in (
+        ("N°", "right"),
+        ("Date", "left"),
+        ("Client", "left"),
+        ("Canal", "left"),
+        ("Statut", "left"),
+        ("Blocage", "left"),
+        ("Paie.", "left"),
+        ("Total", "right"),
+        ("Carte", "left"),
+    ):
         table.add_column(name, justify=justify, no_wrap=True)  # type: ignore[arg-type]
-    for r in rows:
-        table.add_row(f"{r.id}{'*' if r.awaiting_decision else ''}", f"{r.order_date:%d/%m/%y}",
-                      r.customer_name[:16], r.channel, r.status[:9], r.hold, r.payment_method[:5],
-                      f"{r.total}", f"…{r.card[-4:]}" if r.card else "")
-    out.print(table)
+    print_rows(
+        rows,
+        as_json,
+        table,
+        lambda r: (
+            f"{r.id}{'*' if r.awaiting_decision else ''}",
+            f"{r.order_date:%d/%m/%y}",
+            r.customer_name[:16],
+            r.channel,
+            r.status[:9],
+            r.hold,
+            r.payment_method[:5],
+            f"{r.total}",
+            f"…{r.card[-4:]}" if r.card else "",
+        ),
+    )
 
 
 @order_app.command("show")
 def order_show(number: int = order_number(), as_json: AsJson = False) -> None:
     """One order: lines, instalments, authorization history, decisions."""
-    o = signed_engine().get_order(number)
+    engine, _ = signed_engine()
+    o = engine.get_order(number)
     if as_json:
         print_json(o)
         return
-    out.print(f"Commande {o.id}  client {o.customer_id}  {o.channel.value}  {o.status.value}  "
-              f"blocage {o.hold.value}  {o.payment_method.value} {o.card or ''}  total {o.total} EUR", markup=False)
+    out.print(
+        f"Commande {o.id}  client {o.customer_id}  {o.channel.value}  {o.status.value}  "
+        f"blocage {o.hold.value}  {o.payment_method.value} {o.card or ''}  total {o.total} EUR",
+        markup=False,
+    )
     for ln in o.lines:
-        out.print(f"  {ln.article_code:<8} {ln.label[:40]:<40} {ln.quantity:>4} × {ln.unit_price} TVA {ln.vat_rate}%",
-                  markup=False)
+        out.print(
+            f"  {ln.article_code:<8} {ln.label[:40]:<40} {ln.quantity:>4} × {ln.unit_price} TVA {ln.vat_rate}%",
+            markup=False,
+        )
     for i in o.instalments:
         out.print(f"  échéance {i.seq} {i.due_date} {i.amount} EUR {i.state.value}", markup=False)
     for a in o.authorizations:
-        out.print(f"  autorisation {a.id} {a.kind.value} {a.card} {a.amount} {a.state.value} code {a.response_code} "
-                  f"{tx(a.label or '')} n°{a.auth_code or '-'} réf {a.acquirer_ref or '-'} "
-                  f"{a.requested_at:%Y-%m-%d %H:%M}"
-                  f"{' annulation en attente' if a.void_state is m.VoidState.PENDING else ''}", markup=False)
+        out.print(
+            f"  autorisation {a.id} {a.kind.value} {a.card} {a.amount} {a.state.value} code {a.response_code} "
+            f"{tx(a.label or '')} n°{a.auth_code or '-'} réf {a.acquirer_ref or '-'} {a.requested_at:%Y-%m-%d %H:%M}"
+            f"{' annulation en attente' if a.void_state is m.VoidState.PENDING else ''}",
+            markup=False,
+        )
     for d in o.decisions:
-        out.print(f"  décision {d.kind.value} par {d.operator} le {d.at:%Y-%m-%d %H:%M} "
-                  f"(affiché : {d.shown_category} {d.shown_code} {d.shown_label})", markup=False)
+        out.print(
+            f"  décision {d.kind.value} par {d.operator} le {d.at:%Y-%m-%d %H:%M} "
+            f"(affiché : {d.shown_category} {d.shown_code} {d.shown_label})",
+            markup=False,
+        )
 
 
 @order_app.command("decide")
@@ -148,8 +193,11 @@ def order_decide(
 
 
 @order_app.command("cancel")
-def order_cancel(number: int = order_number(), reason: str = typer.Option(..., "--reason", help="Why (required)."),
-                 as_json: AsJson = False) -> None:
+def order_cancel(
+    number: int = order_number(),
+    reason: str = typer.Option(..., "--reason", help="Why (required)."),
+    as_json: AsJson = False,
+) -> None:
     """Cancel an order: its live authorizations are voided in real time."""
     _print_result(call(lambda engine, actor: engine.cancel_order(actor, number, reason)), as_json)
 

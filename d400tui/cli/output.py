@@ -11,15 +11,17 @@ from dataclasses import asdict, is_dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from enum import Enum
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeVar
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
 
 from d400tui.domain.cards import scrub
 from d400tui.domain.message import Message
 from d400tui.i18n.render import tx
 
+R = TypeVar("R")
 out = Console()
 err = Console(stderr=True)
 
@@ -28,17 +30,19 @@ class CliError(Exception):
     """Bad input or a refused command, said in one line by `fail`."""
 
 
-_ESCAPES = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b.?|"
-                      r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2066-\u2069]")
+_ESCAPES = re.compile(
+    r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b.?|"
+    r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2066-\u2069]"
+)
 
 
 def clean(text: str, limit: int = 300) -> str:
     """What may reach the terminal of a text built from user input: terminal escape sequences and
     control characters removed first (so none hides a card number from the scrubber), card
     numbers masked, one line, at most `limit` characters."""
-    text = _ESCAPES.sub("", text[:4 * limit])
+    text = _ESCAPES.sub("", text[: 4 * limit])
     text = " ".join(scrub(text).split())
-    return text if len(text) <= limit else text[:limit - 1] + "…"
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def quote(value: str) -> str:
@@ -81,6 +85,16 @@ def plain(obj: Any) -> Any:
 
 def print_json(obj: Any) -> None:
     out.print_json(json.dumps(plain(obj), ensure_ascii=False))
+
+
+def print_rows(rows: list[R], as_json: bool, table: Table, cells: Callable[[R], tuple[str, ...]]) -> None:
+    """A listing: `rows` as JSON, or one line of `table` (its columns already set) per row."""
+    if as_json:
+        print_json(rows)
+        return
+    for row in rows:
+        table.add_row(*cells(row))
+    out.print(table)
 
 
 def progress(label: str, quiet: bool) -> tuple[Progress | None, Callable[[int, int], None] | None]:

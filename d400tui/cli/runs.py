@@ -8,7 +8,7 @@ import typer
 from d400tui.cli.app import AsJson, app
 from d400tui.cli.inputs import parse_date
 from d400tui.cli.output import out, print_json, progress
-from d400tui.cli.session import actor, call, run, signed_engine, with_close
+from d400tui.cli.session import call, run, signed_engine, with_close
 from d400tui.domain import model as m
 from d400tui.domain.message import Message
 from d400tui.i18n.render import tx
@@ -18,23 +18,28 @@ def _run_summary(batch: m.PrecheckRun, results: list[m.RunResult], as_json: bool
     if as_json:
         print_json({"run": batch, "results": results})
         return
-    out.print(f"{batch.kind} run {batch.id} for {batch.run_date}: selected {batch.selected}, "
-              f"approved {batch.approved}, refused {batch.refused}, unavailable {batch.unavailable}, "
-              f"skipped {batch.skipped}", markup=False)
+    out.print(
+        f"{batch.kind} run {batch.id} for {batch.run_date}: selected {batch.selected}, "
+        f"approved {batch.approved}, refused {batch.refused}, unavailable {batch.unavailable}, "
+        f"skipped {batch.skipped}",
+        markup=False,
+    )
     other = getattr(batch, "other_skipped", 0)
     if other:
         out.print(f"{other} due orders of other channels or methods left untouched (no real-time authorization)")
     for r in results:
         if r.outcome not in ("APPROVED", "CAPTURED"):
-            out.print(f"  order {r.order_id} instalment {r.instalment_seq} {r.amount} EUR: {r.outcome} "
-                      f"{r.code} {tx(r.reason)}", markup=False)
+            out.print(
+                f"  order {r.order_id} instalment {r.instalment_seq} {r.amount} EUR: {r.outcome} "
+                f"{r.code} {tx(r.reason)}",
+                markup=False,
+            )
 
 
 def _batch(kind: str, on: str | None, concurrency: int, as_json: bool) -> None:
     """Run a pre-check or capture with a progress bar (not under --json), then print its results."""
     run_date = parse_date(on)
-    engine = signed_engine()
-    who = actor(engine)
+    engine, who = signed_engine()
     # refused before any progress bar is drawn (the run itself checks too), in the run's own words
     engine.require_supervisor(who, Message("engine.what_precheck" if kind == "pre-check" else "engine.what_capture"))
     bar, update = progress(kind, as_json)

@@ -15,9 +15,11 @@ import typer
 from d400tui.cli.app import app
 from d400tui.cli.output import CliError, err
 
-EXPOSED = ("warning: textual-serve has no authentication and no TLS of its own; anyone who reaches "
-           "{where} gets a sign-on screen. Put a reverse proxy with TLS and basic auth or SSO in front "
-           "(see the administrator guide), or bind to 127.0.0.1.")
+EXPOSED = (
+    "warning: textual-serve has no authentication and no TLS of its own; anyone who reaches "
+    "{where} gets a sign-on screen. Put a reverse proxy with TLS and basic auth or SSO in front "
+    "(see the administrator guide), or bind to 127.0.0.1."
+)
 
 
 def is_loopback(host: str) -> bool:
@@ -35,10 +37,11 @@ def tab_command() -> str:
 
 
 @app.command("serve")
-def serve(host: str = typer.Option("127.0.0.1", "--host", help="Address to bind (loopback by default)."),
-          port: int = typer.Option(8000, "--port", min=1, max=65535, help="TCP port."),
-          public_url: str = typer.Option("", "--public-url",
-                                         help="URL the browser uses when a reverse proxy is in front.")) -> None:
+def serve(
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to bind (loopback by default)."),
+    port: int = typer.Option(8000, "--port", min=1, max=65535, help="TCP port."),
+    public_url: str = typer.Option("", "--public-url", help="URL the browser uses when a reverse proxy is in front."),
+) -> None:
     """Serve the TUI to browsers: each tab is its own session, starting at sign-on."""
     if not host.strip() or any(c.isspace() for c in host):
         raise CliError("host: an address or a name without spaces expected")

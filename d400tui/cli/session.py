@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import getpass
 import sys
-import weakref
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
@@ -18,7 +17,6 @@ from d400tui.config import Settings, load_settings
 from d400tui.domain import model as m
 
 T = TypeVar("T")
-_actors: weakref.WeakKeyDictionary[Any, m.Actor] = weakref.WeakKeyDictionary()
 
 
 def settings() -> Settings:
@@ -65,19 +63,12 @@ def signed_db() -> tuple[Settings, Any, m.Actor]:
         raise
 
 
-def signed_engine():  # type: ignore[no-untyped-def]
-    """The engine, once its user has signed on (before any acquirer is built)."""
+def signed_engine() -> tuple[Any, m.Actor]:
+    """The engine and who signed on to it: no engine (and no acquirer) before sign-on."""
     from d400tui.engine import open_engine
 
     config, db, who = signed_db()
-    engine = open_engine(config, db=db)
-    _actors[engine] = who
-    return engine
-
-
-def actor(engine) -> m.Actor:  # type: ignore[no-untyped-def]
-    """Who signed on for this engine (`signed_engine` refuses to build one otherwise)."""
-    return _actors[engine]
+    return open_engine(config, db=db), who
 
 
 def run(coro: Coroutine[Any, Any, T]) -> T:
@@ -95,5 +86,5 @@ async def with_close(engine, coro: Coroutine[Any, Any, T]) -> T:  # type: ignore
 def call(use: Callable[[Any, m.Actor], Coroutine[Any, Any, T]]) -> T:
     """Sign on, open the engine, await `use(engine, actor)` and close the acquirer: the
     preamble of every command that runs one engine use case."""
-    engine = signed_engine()
-    return run(with_close(engine, use(engine, actor(engine))))
+    engine, who = signed_engine()
+    return run(with_close(engine, use(engine, who)))

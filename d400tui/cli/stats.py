@@ -8,7 +8,7 @@ from rich.table import Table
 from d400tui.cli.app import AsJson, app
 from d400tui.cli.inputs import parse_date
 from d400tui.cli.output import out, print_json
-from d400tui.cli.session import actor, signed_engine
+from d400tui.cli.session import signed_engine
 
 
 def _cells(v: object) -> str:
@@ -20,15 +20,17 @@ def _cells(v: object) -> str:
 
 
 @app.command("stats")
-def stats(since: str | None = typer.Option(None, "--since", help="YYYY-MM-DD (default: the last 30 days)"),
-          as_json: AsJson = False) -> None:
+def stats(
+    since: str | None = typer.Option(None, "--since", help="YYYY-MM-DD (default: the last 30 days)"),
+    as_json: AsJson = False,
+) -> None:
     """Supervision figures: today and the period (supervisors)."""
     from d400tui.engine.stats import supervision
 
     first = parse_date(since)
-    engine = signed_engine()
+    engine, who = signed_engine()
     try:
-        figures = supervision(engine, actor(engine), first)
+        figures = supervision(engine, who, first)
     finally:
         engine.db.dispose()
     data = figures.as_json()

@@ -196,15 +196,14 @@ class Precheck:
             if d.void_ok is not None:
                 if d.void_ok and c.old_auth_id is not None:
                     out.voided.append(c.old_auth_id)
-                out.audits.append(
-                    dict(
-                        at=now,
-                        actor=actor,
-                        action="VOID",
-                        order_id=c.order_id,
-                        detail=f'{{"run": {run_id}, "authorization": {c.old_auth_id}, '
-                        f'"reason": "validity limit", "done": {str(d.void_ok).lower()}}}',
-                    )
+                done = str(d.void_ok).lower()
+                out.audit(
+                    now,
+                    actor,
+                    "VOID",
+                    c.order_id,
+                    f'{{"run": {run_id}, "authorization": {c.old_auth_id}, '
+                    f'"reason": "validity limit", "done": {done}}}',
                 )
             if resp is None:
                 state, code, cat, outcome = m.AuthState.UNKNOWN, NO_ANSWER, m.Category.UNAVAILABLE, "UNAVAILABLE"
@@ -252,15 +251,13 @@ class Precheck:
                     authorization_id=c.auth_id,
                 )
             )
-            out.audits.append(
-                dict(
-                    at=now,
-                    actor=actor,
-                    action="AUTHORIZE",
-                    order_id=c.order_id,
-                    detail=f'{{"run": {run_id}, "authorization": {c.auth_id}, '
-                    f'"state": "{state.value}", "code": "{code}", "amount": "{c.amount}"}}',
-                )
+            out.audit(
+                now,
+                actor,
+                "AUTHORIZE",
+                c.order_id,
+                f'{{"run": {run_id}, "authorization": {c.auth_id}, '
+                f'"state": "{state.value}", "code": "{code}", "amount": "{c.amount}"}}',
             )
         with self.e.unit() as uow:
             orphans = write_precheck_answers(uow.session, run_id, out)

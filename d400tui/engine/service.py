@@ -27,8 +27,6 @@ from .results import ReconcileReport, ValidationResult
 
 
 class Engine(s.Context):
-    MAX_DRAFT = drafts.MAX_DRAFT
-
     async def close(self) -> None:
         """Close the acquirer's connections and the database pool (end of a CLI command, app exit)."""
         await self.acquirer.close()

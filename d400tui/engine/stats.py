@@ -5,18 +5,21 @@ Definitions (the guides quote them):
 - acceptance rate: approved ÷ requested, in percent to one decimal (None when nothing was asked);
 - refusals by category / by code: every request not approved, UNAVAILABLE and NOT_ACCEPTED included;
 - unavailable minutes: calendar minutes in which at least one request got UNAVAILABLE;
-- latency p50 / p95: answered_at − requested_at in whole milliseconds, nearest rank (the answer
-  ranked ⌈p × n⌉ of the n answered);
+- latency p50 / p95: answered_at − requested_at in whole milliseconds (rounded half to even),
+  nearest rank (the answer ranked ⌈p × n⌉ of the n answered);
 - blocked / released: the operators' BLOCK and RELEASE decisions of the window, per operator;
 - holds lapsing: instalments still due whose hold ends before their due date (now, not windowed);
 - voids pending: voids that did not get through yet, which the reconciler retries (now).
+
+Past days are read from per-day totals the store keeps exact (store/stats.py); today is counted
+from its rows at each call.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
 
 from d400tui.domain import model as m
@@ -64,18 +67,21 @@ class Supervision:
         return plain(asdict(self))  # type: ignore[no-any-return]
 
 
-def _ms(pair: tuple[datetime, datetime] | None) -> int | None:
-    if pair is None:
-        return None
-    return round((pair[1] - pair[0]) / timedelta(milliseconds=1))
+def _at_rank(histogram: dict[int, int], rank: int) -> int:
+    """The value ranked `rank` (1 = smallest) in a histogram {value: count}."""
+    seen = 0
+    for value in sorted(histogram):
+        seen += histogram[value]
+        if seen >= rank:
+            return value
+    raise ValueError(rank)
 
 
-def figures(conn: Any, first_day: date, last_day: date) -> Figures:
-    w = q.Window(datetime.combine(first_day, time.min), datetime.combine(last_day + timedelta(days=1), time.min))
+def figures(first_day: date, last_day: date, totals: q.Totals) -> Figures:
     requested = approved = 0
     by_category: dict[str, int] = {}
     by_code: dict[str, int] = {}
-    for category, code, n in q.outcomes(conn, w):
+    for (category, code), n in totals.outcomes.items():
         requested += n
         if category == m.Category.APPROVED:
             approved += n
@@ -83,19 +89,20 @@ def figures(conn: Any, first_day: date, last_day: date) -> Figures:
         cat = category or "NO_ANSWER"  # asked, never answered (the reconciler will settle it)
         by_category[cat] = by_category.get(cat, 0) + n
         by_code[code or "-"] = by_code.get(code or "-", 0) + n
-    answered = q.answered_count(conn, w)
+    answered = sum(totals.latency_ms.values())
     decisions: dict[str, dict[str, int]] = {}
-    for operator, kind, n in q.decisions_by_operator(conn, w):
-        per = decisions.setdefault(operator, {"blocked": 0, "released": 0})
-        per["blocked" if kind == m.DecisionKind.BLOCK else "released"] += n
+    for (operator, kind), n in sorted(totals.decisions.items()):
+        if kind in (m.DecisionKind.BLOCK, m.DecisionKind.RELEASE):
+            per = decisions.setdefault(operator, {"blocked": 0, "released": 0})
+            per["blocked" if kind == m.DecisionKind.BLOCK else "released"] += n
     return Figures(
         first_day=first_day, last_day=last_day, requested=requested, approved=approved,
         acceptance_rate=round(100 * approved / requested, 1) if requested else None,
         refusals_by_category=dict(sorted(by_category.items(), key=lambda kv: (-kv[1], kv[0]))),
         refusals_by_code=dict(sorted(by_code.items(), key=lambda kv: (-kv[1], kv[0]))),
-        unavailable_minutes=q.unavailable_minutes(conn, w),
-        latency_p50_ms=_ms(q.latency_at_rank(conn, w, math.ceil(0.50 * answered))) if answered else None,
-        latency_p95_ms=_ms(q.latency_at_rank(conn, w, math.ceil(0.95 * answered))) if answered else None,
+        unavailable_minutes=totals.unavailable_minutes,
+        latency_p50_ms=_at_rank(totals.latency_ms, math.ceil(0.50 * answered)) if answered else None,
+        latency_p95_ms=_at_rank(totals.latency_ms, math.ceil(0.95 * answered)) if answered else None,
         decisions_by_operator=dict(sorted(decisions.items())),
     )
 
@@ -107,6 +114,18 @@ def supervision(engine: Engine, actor: m.Actor, since: date | None = None) -> Su
     first = since or today - timedelta(days=PERIOD_DAYS - 1)
     if first > today:
         raise EngineError("engine.stats_since_future", first=first)
+    closed, live = q.window(engine.db.engine, first, today, today)
+    period = q.Totals()
+    period.add(closed)
+    for day in live.values():
+        period.add(day)
     with engine.db.engine.connect() as conn:
-        return Supervision(today=figures(conn, today, today), period=figures(conn, first, today),
-                           holds_lapsing=q.holds_lapsing(conn), voids_pending=q.voids_pending(conn))
+        holds, voids = q.holds_lapsing(conn), q.voids_pending(conn)
+    return Supervision(today=figures(today, today, live.get(today, q.Totals())), period=figures(first, today, period),
+                       holds_lapsing=holds, voids_pending=voids)
+
+
+def change_marker(engine: Engine, actor: m.Actor) -> tuple[object, ...]:
+    """Cheap to read; differs from the last one whenever a figure may have changed (store.stats)."""
+    engine.require_supervisor(actor, Message("engine.what_stats"))
+    return q.change_marker(engine.db.engine)

@@ -9,7 +9,6 @@ from typing import Any
 
 from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Input, Static
 
@@ -19,6 +18,7 @@ from d400tui.widgets import EntryField, Subfile
 
 from .base import D400Screen
 from .fmt import parse_day
+from .keys import keys
 
 
 def row_text(r: dict[str, Any]) -> str:
@@ -30,10 +30,7 @@ class AuditScreen(D400Screen):
     SCREEN_ID = "AUDIT"
     TITLE_KEY = "audit.title"
     LEGEND_KEY = "audit.legend"
-    BINDINGS = [*D400Screen.BINDINGS,
-                Binding("f10", "export", t("key.f10"), show=False, id="d400.validate", tooltip=t("key.f10")),
-                Binding("pagedown", "page_down", show=False, id="d400.page_down", priority=True),
-                Binding("pageup", "page_up", show=False, id="d400.page_up", priority=True)]
+    BINDINGS = keys("pages", f10="export")
 
     def __init__(self, page_size: int | None = None) -> None:
         super().__init__()

@@ -5,12 +5,11 @@ module and must be on screen before SQLAlchemy, the acquirers and the card parse
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from datetime import date
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterable
+from datetime import date, datetime
+from typing import TYPE_CHECKING, Any, Protocol
 
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen, Screen
 from textual.widget import Widget
@@ -20,23 +19,33 @@ from d400tui.i18n import t
 from d400tui.i18n.render import tx
 from d400tui.widgets import EntryField, FKeyLegend, HeaderLine, MessageLine
 
+from .keys import keys
+
 if TYPE_CHECKING:
-    from d400tui.app import D400App
+    from d400tui.config import Settings
     from d400tui.domain import model as m
     from d400tui.domain.cards import CardData, MaskedCard
     from d400tui.engine import Engine
 
 
-def _b(key: str, action: str, bid: str, tip: str, priority: bool = False) -> Binding:
-    return Binding(key, action, t(tip), show=False, id=bid, tooltip=t(tip), priority=priority)
+class Host(Protocol):
+    """What a panel asks of the application it runs in (D400App): the engine, who is signed on, the
+    clock, and the moves between panels. The kept panels come from `registry`, not from here."""
 
+    settings: Settings
+    actor: m.Actor | None
+    d400_now: Callable[[], datetime]
 
-EXIT = _b("f3", "exit", "d400.exit", "key.f3")
-HELP = _b("f1", "field_help", "d400.help", "key.f1")
-# the arrows move between fields, as on a 5250 (lists keep theirs: they add these where they want them)
-ARROWS = [_b("down", "field_down", "d400.down", "key.down"), _b("up", "field_up", "d400.up", "key.up")]
-CANCEL = _b("f12", "back", "d400.cancel", "key.f12")
-CANCEL_ESC = _b("escape", "back", "d400.cancel.esc", "key.f12")
+    @property
+    def engine(self) -> Engine: ...
+
+    def signed_on(self, actor: m.Actor, draft: tuple[datetime, dict[str, Any]] | None = None) -> None: ...
+
+    def sign_off(self) -> None: ...
+
+    def to_menu(self) -> None: ...
+
+    def notify_outcome(self, text: str, error: bool = False) -> None: ...
 
 
 class D400Mixin:
@@ -47,7 +56,7 @@ class D400Mixin:
     LEGEND_KEY = "legend.default"
 
     @property
-    def d400(self) -> D400App:
+    def d400(self) -> Host:
         return self.app  # type: ignore[attr-defined,no-any-return]
 
     @property
@@ -129,7 +138,7 @@ class D400Mixin:
 
 
 class D400Screen(D400Mixin, Screen[Any]):
-    BINDINGS = [EXIT, CANCEL, CANCEL_ESC, HELP]
+    BINDINGS = keys("exit", "cancel", "help")
 
     def action_exit(self) -> None:
         self.d400.to_menu()
@@ -139,7 +148,7 @@ class D400Screen(D400Mixin, Screen[Any]):
 
 
 class D400Modal(D400Mixin, ModalScreen[Any]):
-    BINDINGS = [CANCEL, CANCEL_ESC, HELP]
+    BINDINGS = keys("cancel", "help")
 
     def action_back(self) -> None:
         self.dismiss(None)
@@ -273,14 +282,6 @@ class CardEntry:
 def expiry_complete(value: str) -> bool:
     """MMAA or MM/AA typed in full."""
     return sum(ch.isdigit() for ch in value) >= 4
-
-
-def method_word(text: str) -> str:
-    """The word for what was typed in the payment-method field (Carte, Chèque, ...), or "" if unknown."""
-    from .order_entry import METHODS
-
-    method = METHODS.get(text.strip().upper())
-    return t(f"method.{method.value}") if method else ""
 
 
 def field_map(screen: Widget, names: Iterable[tuple[str, str]]) -> dict[str, EntryField]:

@@ -8,7 +8,6 @@ from typing import Any
 
 from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import Input
 
@@ -18,6 +17,7 @@ from d400tui.widgets import Subfile
 
 from .base import D400Screen
 from .fmt import amount
+from .keys import keys
 
 OPTIONS = ("L", "B", "8", "5")
 
@@ -33,11 +33,7 @@ class BlockedScreen(D400Screen):
     SCREEN_ID = "BLOCKED"
     TITLE_KEY = "blocked.title"
     LEGEND_KEY = "blocked.legend"
-    BINDINGS = [*D400Screen.BINDINGS,
-                Binding("f5", "refresh", t("key.f5"), show=False, id="d400.refresh", tooltip=t("key.f5")),
-                Binding("ctrl+r", "refresh", t("key.f5"), show=False, id="d400.refresh.ctrl", tooltip=t("key.f5")),
-                Binding("pagedown", "page_down", show=False, id="d400.page_down", priority=True),
-                Binding("pageup", "page_up", show=False, id="d400.page_up", priority=True)]
+    BINDINGS = keys("refresh", "pages")
 
     def __init__(self, page_size: int | None = None) -> None:
         super().__init__()

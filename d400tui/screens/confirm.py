@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Input, Static
 
@@ -15,10 +14,7 @@ from d400tui.widgets import EntryField, FKeyLegend, MessageLine
 
 from .base import D400Modal
 from .fmt import amount, day
-
-CONFIRM_KEYS = [*D400Modal.BINDINGS,
-                Binding("f10", "confirm", t("key.f10"), show=False, id="d400.validate", tooltip=t("key.f10")),
-                Binding("enter", "confirm", t("key.f10"), show=False, id="d400.enter", tooltip=t("key.f10"))]
+from .keys import keys
 
 
 class ConfirmScreen(D400Modal):
@@ -26,11 +22,7 @@ class ConfirmScreen(D400Modal):
 
     SCREEN_ID = "CONFIRM"
     LEGEND_KEY = "legend.confirm"
-    BINDINGS = [*CONFIRM_KEYS, Binding("f4", "prompt", t("key.f4"), show=False, id="d400.prompt", tooltip=t("key.f4"))]
-    DEFAULT_CSS = """
-    ConfirmScreen { align: center middle; }
-    ConfirmScreen > #panel { width: 76; height: auto; border: heavy #ffff55; background: black; padding: 0 1; }
-    """
+    BINDINGS = keys("prompt", f10="confirm", enter="confirm")
 
     def __init__(self, kind: str, order: m.Order) -> None:
         super().__init__()
@@ -107,8 +99,6 @@ class ConfirmScreen(D400Modal):
 
 class ConfirmRunScreen(ConfirmScreen):
     """A batch run about to start, in words (what, how many, how much): Enter/F10 → True, F12 → None."""
-
-    BINDINGS = CONFIRM_KEYS
 
     def __init__(self, title: str, text: str) -> None:
         super(ConfirmScreen, self).__init__()

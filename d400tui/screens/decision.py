@@ -43,15 +43,6 @@ class DecisionScreen(D400Modal):
     SCREEN_ID = "DECISION"
     TITLE_KEY = "decision.title"
     LEGEND_KEY = "legend.decision"
-    DEFAULT_CSS = """
-    DecisionScreen { align: center bottom; }
-    DecisionScreen > #panel {
-        width: 100%; max-width: 100; height: auto; border: heavy #ff5555; background: black; padding: 0 1;
-        margin-bottom: 2;
-    }
-    DecisionScreen #heading { color: #ff5555; text-style: bold reverse; }
-    DecisionScreen #headline { color: #ff5555; text-style: bold; }
-    """
 
     def __init__(self, answer: AuthAnswer | None = None, order_id: int = 0, allow_change: bool = True) -> None:
         super().__init__()

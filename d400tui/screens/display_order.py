@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Input, Static
 
@@ -18,8 +17,9 @@ from d400tui.widgets import EntryField
 from . import words
 from .base import D400Screen
 from .fmt import amount, day, stamp
+from .keys import keys
 from .options import OrderOptions
-from .results import F1_RESULTS, ResultsMixin
+from .results import ResultsMixin
 
 
 def void_part(a: m.Authorization) -> str:
@@ -80,13 +80,7 @@ class DisplayOrderScreen(ResultsMixin, OrderOptions, D400Screen):
     SCREEN_ID = "DSPORD"
     TITLE_KEY = "display.title"
     LEGEND_KEY = "legend.display"
-    BINDINGS = [*D400Screen.BINDINGS,
-                Binding("f5", "refresh", t("key.f5"), show=False, id="d400.refresh", tooltip=t("key.f5")),
-                Binding("ctrl+r", "refresh", t("key.f5"), show=False, id="d400.refresh.ctrl", tooltip=t("key.f5")),
-                Binding("pagedown", "page_down", show=False, id="d400.page_down"),
-                Binding("pageup", "page_up", show=False, id="d400.page_up"),
-                Binding("f4", "prompt", t("key.f4"), show=False, id="d400.prompt", tooltip=t("key.f4")), F1_RESULTS]
-    DEFAULT_CSS = "DisplayOrderScreen #detail { height: 1fr; padding: 0 1; }"
+    BINDINGS = keys("refresh", "pages", "prompt", pages_first=False)
     ALLOWED = ("B", "L", "M", "R")
 
     def __init__(self, order_id: int) -> None:

@@ -45,10 +45,6 @@ class DraftScreen(_YesNo):
     SCREEN_ID = "DRAFT"
     LEGEND_KEY = "draft.legend"
     BAD_KEY = "draft.bad"
-    DEFAULT_CSS = """
-    DraftScreen { align: center middle; }
-    DraftScreen > #panel { width: 70; height: auto; border: heavy #ffff55; background: black; padding: 0 1; }
-    """
 
     def __init__(self, saved_at: datetime, content: dict[str, object] | None = None) -> None:
         super().__init__()
@@ -75,10 +71,6 @@ class AbandonScreen(_YesNo):
     SCREEN_ID = "ABANDON"
     LEGEND_KEY = "draft.abandon_legend"
     BAD_KEY = "draft.abandon_bad"
-    DEFAULT_CSS = """
-    AbandonScreen { align: center middle; }
-    AbandonScreen > #panel { width: 60; height: auto; border: heavy #ffff55; background: black; padding: 0 1; }
-    """
 
     def compose(self) -> ComposeResult:
         with Vertical(id="panel"):

@@ -12,6 +12,7 @@ from d400tui.i18n import t
 from d400tui.widgets import EntryField
 
 from .base import D400Screen
+from .registry import work_orders_panel
 
 OPTIONS = (("1", "menu.opt_entry", False), ("2", "menu.opt_work", False), ("3", "menu.opt_awaiting", False),
            ("10", "menu.opt_precheck", True), ("11", "menu.opt_operators", True),
@@ -72,7 +73,7 @@ class MenuScreen(D400Screen):
 
             self.app.push_screen(OrderEntryScreen())
         elif code in ("2", "3"):
-            self.app.push_screen(self.d400.work_orders_screen(awaiting=code == "3"))
+            self.app.push_screen(work_orders_panel(self.app, awaiting=code == "3"))
         elif code in SUPERVISOR_SCREENS:
             if not self.actor.supervisor:  # display only: the engine refuses anyway
                 self.field_error(field, t("menu.supervisor_only"))

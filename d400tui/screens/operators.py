@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import Input, Static
 
@@ -16,7 +15,8 @@ from d400tui.i18n.render import tx
 from d400tui.widgets import Subfile
 
 from .base import D400Screen
-from .results import F1_RESULTS, ResultsMixin, show_results
+from .keys import keys
+from .results import ResultsMixin, show_results
 
 
 def operator_text(o: OperatorInfo) -> str:
@@ -29,11 +29,7 @@ class OperatorsScreen(ResultsMixin, D400Screen):
     SCREEN_ID = "OPERS"
     TITLE_KEY = "opers.title"
     LEGEND_KEY = "opers.legend"
-    BINDINGS = [*D400Screen.BINDINGS,
-                Binding("f5", "refresh", t("key.f5"), show=False, id="d400.refresh", tooltip=t("key.f5")),
-                Binding("ctrl+r", "refresh", t("key.f5"), show=False, id="d400.refresh.ctrl", tooltip=t("key.f5")),
-                Binding("pagedown", "page_down", show=False, id="d400.page_down", priority=True),
-                Binding("pageup", "page_up", show=False, id="d400.page_up", priority=True), F1_RESULTS]
+    BINDINGS = keys("refresh", "pages")
 
     def __init__(self) -> None:
         super().__init__()

@@ -6,6 +6,7 @@ any confirmation, never reported as done; the engine refuses it anyway."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from d400tui.domain import model as m
@@ -13,33 +14,19 @@ from d400tui.engine import USER_ERRORS, ValidationResult
 from d400tui.i18n import t
 from d400tui.i18n.render import tx
 
-from .order_entry import AuthorizingMixin
+from .authorizing import AuthorizingMixin
 from .results import show_results
 from .words import status as status_word
-
-OPEN_ONLY = {"2", "7", "8", "9", "B", "L", "M", "R"}
-ACTION_KEY = {"2": "lists.act_modify", "4": "lists.act_delete", "7": "lists.act_cancel", "8": "lists.act_payment",
-              "9": "lists.act_deferred", "B": "lists.act_decide", "L": "lists.act_decide", "M": "lists.act_payment",
-              "R": "lists.act_decide"}
-DECISIONS = {"B": m.DecisionKind.BLOCK, "L": m.DecisionKind.RELEASE, "M": m.DecisionKind.CHANGE_METHOD,
-             "R": m.DecisionKind.RETRY}
 
 
 def not_applicable(order: m.Order, code: str) -> str | None:
     """Why option `code` does not apply to `order`, in words; None when it does."""
+    option = OPTIONS[code]
     closed = order.status in (m.OrderStatus.CANCELLED, m.OrderStatus.DELETED, m.OrderStatus.INVOICED)
-    if (code in OPEN_ONLY and closed) or (code == "4" and (
-            order.status in (m.OrderStatus.INVOICED, m.OrderStatus.DELETED)
-            or any(i.state is m.InstalmentState.CAPTURED for i in order.instalments))):
+    if (option.open_only and closed) or option.refused(order):
         return t("lists.not_applicable", order=order.id, status=status_word(order.status.value).lower(),
-                 action=t(ACTION_KEY[code]))
-    if code == "B" and order.hold is m.PaymentHold.BLOCKED:
-        return t("lists.already_blocked", order=order.id)
-    if code == "L" and order.hold is m.PaymentHold.RELEASED:
-        return t("lists.already_released", order=order.id)
-    if code == "9" and not any(i.is_deferred(order.order_date) for i in order.pending_instalments()):
-        return t("work.no_deferred", order=order.id)
-    return None
+                 action=t(option.action))
+    return option.why_not(order)
 
 
 def void_note(res: ValidationResult) -> str:
@@ -64,10 +51,7 @@ class OrderOptions(AuthorizingMixin):
     """The option queue of a list of orders. The screen defines ALLOWED, `clear_option(i)` and
     `after_options()` (reload the page, keep what is still typed)."""
 
-    ALLOWED: tuple[str, ...] = ()
-    HANDLERS: dict[str, str] = {"2": "opt_modify", "4": "opt_delete", "5": "opt_display", "7": "opt_cancel",
-                                "8": "opt_payment", "9": "opt_deferred", "B": "opt_decide", "L": "opt_decide",
-                                "M": "opt_decide", "R": "opt_decide"}
+    ALLOWED: tuple[str, ...] = ()  # the codes of OPTIONS this list takes
     queue: list[tuple[int, int, str]]
     notes: list[str]
 
@@ -89,7 +73,7 @@ class OrderOptions(AuthorizingMixin):
             if why:
                 self.done(why)
                 return
-            getattr(self, self.HANDLERS[code])(order, code)
+            OPTIONS[code].run(self, order, code)
         except USER_ERRORS as exc:
             self.done(tx(exc))
 
@@ -126,7 +110,8 @@ class OrderOptions(AuthorizingMixin):
             note if isinstance(note, str) else t("work.not_done", order=oid)))
 
     def opt_decide(self, order: m.Order, code: str) -> None:
-        kind, oid = DECISIONS[code], order.id or 0
+        kind, oid = OPTIONS[code].decision, order.id or 0
+        assert kind is not None
         word = t(f"decision.kind_{kind.value}")
         if kind is m.DecisionKind.CHANGE_METHOD:
             def then_change(res: ValidationResult) -> str:
@@ -169,3 +154,61 @@ class OrderOptions(AuthorizingMixin):
         self.confirm_then("deferred", order,
                           lambda ch: self.engine.cancel_deferred(self.actor, oid, ch[0], ch[1]),  # type: ignore[attr-defined]
                           lambda ch, res: deferred_note(res, oid, ch[0], ch[1]))
+
+
+def _never(order: m.Order) -> bool:
+    return False
+
+
+def _nothing(order: m.Order) -> str | None:
+    return None
+
+
+@dataclass(frozen=True)
+class Option:
+    """One option code: its handler, and when it does not apply. `open_only`: refused on a cancelled,
+    deleted or invoiced order; `refused`: another state that forbids it (both said with `action`,
+    the words of what it does); `why_not`: a sentence of its own (already blocked, nothing deferred)."""
+
+    run: Callable[[OrderOptions, m.Order, str], None]
+    action: str = ""
+    open_only: bool = True
+    refused: Callable[[m.Order], bool] = _never
+    why_not: Callable[[m.Order], str | None] = _nothing
+    decision: m.DecisionKind | None = None
+
+
+def _not_deletable(order: m.Order) -> bool:
+    """Deleting: refused once invoiced, deleted, or once an instalment is captured."""
+    return (order.status in (m.OrderStatus.INVOICED, m.OrderStatus.DELETED)
+            or any(i.state is m.InstalmentState.CAPTURED for i in order.instalments))
+
+
+def _already_blocked(order: m.Order) -> str | None:
+    return t("lists.already_blocked", order=order.id) if order.hold is m.PaymentHold.BLOCKED else None
+
+
+def _already_released(order: m.Order) -> str | None:
+    return t("lists.already_released", order=order.id) if order.hold is m.PaymentHold.RELEASED else None
+
+
+def _nothing_deferred(order: m.Order) -> str | None:
+    if any(i.is_deferred(order.order_date) for i in order.pending_instalments()):
+        return None
+    return t("work.no_deferred", order=order.id)
+
+
+OPTIONS: dict[str, Option] = {
+    "2": Option(OrderOptions.opt_modify, "lists.act_modify"),
+    "4": Option(OrderOptions.opt_delete, "lists.act_delete", open_only=False, refused=_not_deletable),
+    "5": Option(OrderOptions.opt_display, open_only=False),
+    "7": Option(OrderOptions.opt_cancel, "lists.act_cancel"),
+    "8": Option(OrderOptions.opt_payment, "lists.act_payment"),
+    "9": Option(OrderOptions.opt_deferred, "lists.act_deferred", why_not=_nothing_deferred),
+    "B": Option(OrderOptions.opt_decide, "lists.act_decide", why_not=_already_blocked,
+                decision=m.DecisionKind.BLOCK),
+    "L": Option(OrderOptions.opt_decide, "lists.act_decide", why_not=_already_released,
+                decision=m.DecisionKind.RELEASE),
+    "M": Option(OrderOptions.opt_decide, "lists.act_payment", decision=m.DecisionKind.CHANGE_METHOD),
+    "R": Option(OrderOptions.opt_decide, "lists.act_decide", decision=m.DecisionKind.RETRY),
+}

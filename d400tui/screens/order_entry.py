@@ -10,14 +10,12 @@ order, F10 = engine.modify_lines, which voids and re-authorizes a validated card
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
 from textual import events, on
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.css.query import NoMatches
 from textual.widgets import Input, Static
 
 from d400tui.domain import model as m
@@ -27,139 +25,22 @@ from d400tui.i18n import t
 from d400tui.i18n.render import tx
 from d400tui.widgets import EntryField
 
-from .base import ARROWS, CardEntry, D400Screen, method_word
-from .fmt import amount, day, parse_day
+from .authorizing import AuthorizingMixin, summary
+from .base import CardEntry, D400Screen
+from .entry_codes import METHOD_TEXT, METHODS, method_word, parse_method, parse_plan, parse_qty, plan_word
+from .fmt import amount
+from .keys import keys
+from .registry import decision_panel
 
 LINES = 6
 CUSTOMER_DIGITS = 6  # the ERP's customer numbers (100001…): the field auto-advances when they are typed
-METHODS = {"CARD": m.PaymentMethod.CARD, "CARTE": m.PaymentMethod.CARD, "CB": m.PaymentMethod.CARD,
-           "C": m.PaymentMethod.CARD,
-           "CHEQUE": m.PaymentMethod.CHEQUE, "CHQ": m.PaymentMethod.CHEQUE, "CHÈQUE": m.PaymentMethod.CHEQUE,
-           "Q": m.PaymentMethod.CHEQUE,
-           "TRANSFER": m.PaymentMethod.TRANSFER, "VIREMENT": m.PaymentMethod.TRANSFER, "VIR": m.PaymentMethod.TRANSFER,
-           "V": m.PaymentMethod.TRANSFER,
-           "COD": m.PaymentMethod.COD, "CR": m.PaymentMethod.COD, "R": m.PaymentMethod.COD}
-# what the method field shows for an existing order (a word the operator types, never an English code)
-METHOD_TEXT = {m.PaymentMethod.CARD: "CARTE", m.PaymentMethod.CHEQUE: "CHEQUE",
-               m.PaymentMethod.TRANSFER: "VIREMENT", m.PaymentMethod.COD: "CR"}
-
-
-def parse_method(text: str) -> m.PaymentMethod:
-    method = METHODS.get(text.strip().upper())
-    if method is None:
-        raise ValueError(text)
-    return method
-
-
-def parse_qty(text: str) -> int:
-    """Ascii digits only (no sign, no other scripts' digits), 1 to 9999."""
-    if not text:
-        return 1
-    if not (text.isascii() and text.isdigit()) or len(text) > 4 or not 1 <= int(text) <= 9999:
-        raise ValueError(text)
-    return int(text)
-
-
-def parse_plan(text: str, today: object) -> m.Plan:
-    """The plan field: I, D:JJ/MM/AAAA (or D:AAAA-MM-JJ), N:3; raises what Plan.parse raises."""
-    text = text.replace(" ", "")
-    kind, sep, arg = text.partition(":")
-    if sep and kind.upper() in ("D", "DEFERRED") and "/" in arg:
-        try:
-            text = f"D:{parse_day(arg).isoformat()}"
-        except ValueError:
-            text = "D:?"
-    return m.Plan.parse(text, today)  # type: ignore[arg-type]
-
-
-def plan_word(plan: m.Plan) -> str:
-    """Immédiat / Différé au JJ/MM/AAAA / En 3 fois."""
-    if plan.kind is m.PlanKind.DEFERRED:
-        return t("entry.plan_deferred", date=day(plan.deferred_to))
-    if plan.kind is m.PlanKind.INSTALMENTS:
-        return t("entry.plan_instalments", count=plan.count)
-    return t("entry.plan_immediate")
-
-
-class AuthorizingMixin:
-    """Runs engine calls that reach the acquirer in an exclusive app-level worker, so the panel stays
-    responsive and F12 can leave without losing the order (the outcome then comes as a notification)."""
-
-    busy = False
-
-    def run_auth(self, call: Callable[[], Awaitable[ValidationResult]],
-                 done: Callable[[ValidationResult], None], failed: Callable[[Exception], None]) -> None:
-        """Whatever happens in the call (a refusal, a garbled acquirer answer, a database error, any
-        exception) the worker ends with a message and the panel usable again: never stuck on
-        "Autorisation en cours…"."""
-        self.busy = True
-        self.set_status(t("entry.authorizing"))
-
-        async def job() -> None:
-            try:
-                try:
-                    res = await call()
-                except USER_ERRORS as exc:
-                    self._auth_over()
-                    if self.still_shown():
-                        failed(exc)
-                    else:
-                        self.app.notify_outcome(tx(exc), error=True)  # type: ignore[attr-defined]
-                    return
-                self._auth_over()
-                if self.still_shown():
-                    done(res)
-                else:
-                    self.app.notify_outcome(summary(res))  # type: ignore[attr-defined]
-            except Exception:  # noqa: BLE001 - an unexpected failure: said plainly, the panel usable again
-                self._auth_over()
-                text = t("entry.auth_incident")
-                if self.still_shown():
-                    self.message(text, error=True)  # type: ignore[attr-defined]
-                else:
-                    self.app.notify_outcome(text, error=True)  # type: ignore[attr-defined]
-
-        self.app.run_worker(job(), exclusive=True, group="auth", exit_on_error=False)  # type: ignore[attr-defined]
-
-    def _auth_over(self) -> None:
-        self.busy = False
-        if self.still_shown():
-            self.set_status("")
-
-    def keyboard_locked(self) -> bool:
-        return self.busy
-
-    def still_shown(self) -> bool:
-        return self in self.app.screen_stack  # type: ignore[attr-defined]
-
-    def set_status(self, text: str) -> None:
-        try:
-            self.query_one("#status", Static).update(text)  # type: ignore[attr-defined]
-        except NoMatches:
-            if text:
-                self.message(text)  # type: ignore[attr-defined]
-
-
-def summary(res: ValidationResult) -> str:
-    oid = res.order.id
-    if res.note:
-        return t("entry.validated_note", order=oid, note=tx(res.note))
-    f = res.failed
-    if f is not None:
-        return t("entry.awaiting", order=oid, headline=t(f"category.{f.category.value}"), code=f.code)
-    codes = ", ".join(a.auth_code for a in res.answers if a.auth_code) or "-"
-    return t("entry.approved", order=oid, codes=codes)
 
 
 class OrderEntryScreen(AuthorizingMixin, CardEntry, D400Screen):
     SCREEN_ID = "ORDENT"
     TITLE_KEY = "entry.title"
     LEGEND_KEY = "legend.entry"
-    BINDINGS = [*D400Screen.BINDINGS, *ARROWS,
-                Binding("f4", "prompt", t("key.f4"), show=False, id="d400.prompt", tooltip=t("key.f4")),
-                Binding("f5", "refresh", t("key.f5"), show=False, id="d400.refresh", tooltip=t("key.f5")),
-                Binding("ctrl+r", "refresh", t("key.f5"), show=False, id="d400.refresh.ctrl", tooltip=t("key.f5")),
-                Binding("f10", "validate", t("key.f10"), show=False, id="d400.validate", tooltip=t("key.f10"))]
+    BINDINGS = keys("arrows", "prompt", "refresh", f10="validate")
 
     def __init__(self, draft: dict[str, Any] | None = None, modify: m.Order | None = None) -> None:
         super().__init__()
@@ -674,7 +555,7 @@ class OrderEntryScreen(AuthorizingMixin, CardEntry, D400Screen):
         self._order_id = res.order.id
         if res.needs_decision and res.failed is not None:
             self.message(summary(res), error=True)
-            self.app.push_screen(self.d400.decision_screen(res.failed, res.order.id or 0), self._decided)
+            self.app.push_screen(decision_panel(self.app, res.failed, res.order.id or 0), self._decided)
             self.call_after_refresh(self.discard_draft)  # the order exists now; after the panel is painted
             return
         self._finish(summary(res))

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from textual import events, on
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import Input, Static
 
@@ -16,18 +15,19 @@ from d400tui.i18n import t
 from d400tui.i18n.render import tx
 from d400tui.widgets import EntryField
 
-from .base import ARROWS, CardEntry, D400Screen, method_word
+from .authorizing import AuthorizingMixin, summary
+from .base import CardEntry, D400Screen
+from .entry_codes import method_word, parse_method
 from .fmt import amount
-from .order_entry import AuthorizingMixin, parse_method, summary
+from .keys import keys
+from .registry import decision_panel
 
 
 class PaymentChangeScreen(AuthorizingMixin, CardEntry, D400Screen):
     SCREEN_ID = "CHGPAY"
     TITLE_KEY = "payment.title"
     LEGEND_KEY = "legend.payment"
-    BINDINGS = [*D400Screen.BINDINGS, *ARROWS,
-                Binding("f4", "prompt", t("key.f4"), show=False, id="d400.prompt", tooltip=t("key.f4")),
-                Binding("f10", "validate", t("key.f10"), show=False, id="d400.validate", tooltip=t("key.f10"))]
+    BINDINGS = keys("arrows", "prompt", f10="validate")
 
     def __init__(self, order_id: int) -> None:
         super().__init__()
@@ -154,7 +154,7 @@ class PaymentChangeScreen(AuthorizingMixin, CardEntry, D400Screen):
         self.query_one("#result", Static).update("\n".join(lines))
         self.show_current()
         if res.needs_decision and res.failed is not None:
-            self.app.push_screen(self.d400.decision_screen(res.failed, self.order_id), self._decided)
+            self.app.push_screen(decision_panel(self.app, res.failed, self.order_id), self._decided)
             return
         self._forget()
         self.message(summary(res))

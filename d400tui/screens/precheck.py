@@ -9,7 +9,6 @@ from datetime import date
 
 from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Input, ProgressBar, Static
 
@@ -23,8 +22,9 @@ from d400tui.widgets import EntryField, FKeyLegend, MessageLine, Subfile
 from . import words
 from .base import D400Modal, D400Screen
 from .fmt import amount, day, parse_day
+from .keys import keys
 from .options import OrderOptions
-from .results import F1_RESULTS, ResultsMixin
+from .results import ResultsMixin
 
 
 def run_line(r: m.PrecheckRun) -> str:
@@ -53,13 +53,7 @@ class PrecheckScreen(ResultsMixin, OrderOptions, D400Screen):
     SCREEN_ID = "PRECHK"
     TITLE_KEY = "precheck.title"
     LEGEND_KEY = "legend.precheck"
-    BINDINGS = [*D400Screen.BINDINGS,
-                Binding("f10", "run", t("key.f10"), show=False, id="d400.validate", tooltip=t("key.f10")),
-                Binding("f5", "refresh", t("key.f5"), show=False, id="d400.refresh", tooltip=t("key.f5")),
-                Binding("ctrl+r", "refresh", t("key.f5"), show=False, id="d400.refresh.ctrl", tooltip=t("key.f5")),
-                Binding("pagedown", "page_down", show=False, id="d400.page_down", priority=True),
-                Binding("pageup", "page_up", show=False, id="d400.page_up", priority=True),
-                Binding("f4", "prompt", t("key.f4"), show=False, id="d400.prompt", tooltip=t("key.f4")), F1_RESULTS]
+    BINDINGS = keys("refresh", "pages", "prompt", f10="run")
     ALLOWED = ("5", "B", "L", "M", "R")
 
     def __init__(self, page_size: int | None = None) -> None:
@@ -290,11 +284,6 @@ class RunsScreen(D400Modal):
 
     SCREEN_ID = "RUNS"
     LEGEND_KEY = "precheck.runs_legend"
-    DEFAULT_CSS = """
-    RunsScreen { align: center middle; }
-    RunsScreen > #panel { width: 100%; max-width: 100; height: auto; border: heavy #40e0d0; background: black;
-                          padding: 0 1; }
-    """
 
     def __init__(self, runs: list[m.PrecheckRun]) -> None:
         super().__init__()

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Input, Static
 
@@ -15,6 +14,7 @@ from d400tui.widgets import EntryField, FKeyLegend, MessageLine, Subfile
 
 from .base import D400Modal
 from .fmt import amount
+from .keys import keys
 
 PAGE = 8
 
@@ -24,13 +24,7 @@ class PromptScreen(D400Modal):
 
     SCREEN_ID = "PROMPT"
     LEGEND_KEY = "legend.prompt"
-    BINDINGS = [*D400Modal.BINDINGS,
-                Binding("pagedown", "page_down", show=False, id="d400.page_down"),
-                Binding("pageup", "page_up", show=False, id="d400.page_up")]
-    DEFAULT_CSS = """
-    PromptScreen { align: center middle; }
-    PromptScreen > #panel { width: 76; height: auto; border: heavy #40e0d0; background: black; padding: 0 1; }
-    """
+    BINDINGS = keys("pages", pages_first=False)
 
     def __init__(self, kind: str, text: str = "") -> None:
         super().__init__()
@@ -127,10 +121,6 @@ class CodePromptScreen(D400Modal):
 
     SCREEN_ID = "PROMPT"
     LEGEND_KEY = "legend.prompt"
-    DEFAULT_CSS = """
-    CodePromptScreen { align: center middle; }
-    CodePromptScreen > #panel { width: 60; height: auto; border: heavy #40e0d0; background: black; padding: 0 1; }
-    """
 
     def __init__(self, kind: str) -> None:
         super().__init__()

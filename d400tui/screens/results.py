@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import Any
 
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.widgets import Static
 
@@ -14,8 +13,6 @@ from d400tui.i18n import t
 from d400tui.widgets import FKeyLegend
 
 from .base import D400Modal
-
-F1_RESULTS = Binding("f1", "results", t("lists.key_f1"), show=False, id="d400.results", tooltip=t("lists.key_f1"))
 
 
 def fit(notes: list[str], width: int) -> tuple[str, bool]:
@@ -50,12 +47,6 @@ def open_results(screen: Any) -> bool:
 
 class ResultsScreen(D400Modal):
     SCREEN_ID = "RESULTS"
-    DEFAULT_CSS = """
-    ResultsScreen { align: center middle; }
-    ResultsScreen > #panel { width: 100%; max-width: 130; height: auto; max-height: 100%;
-                             border: heavy #40e0d0; background: black; padding: 0 1; }
-    ResultsScreen #notes { height: auto; max-height: 18; }
-    """
 
     def __init__(self, notes: list[str]) -> None:
         super().__init__()
@@ -74,12 +65,9 @@ class ResultsScreen(D400Modal):
 
 class ResultsMixin:
     """F1 on a list screen opens the results the message line could not hold; with none held it is
-    the field help every panel gives (one key, one meaning per moment: whichever F1 binding wins)."""
+    the field help every panel gives (one key, one meaning per moment: the panel's one F1 binding)."""
 
     results: list[str] = []
-
-    def action_results(self) -> None:
-        self.action_field_help()
 
     def action_field_help(self) -> None:
         if not open_results(self):

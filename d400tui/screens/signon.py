@@ -13,14 +13,15 @@ from textual.widgets import Input, Static
 from d400tui.i18n import t
 from d400tui.widgets import EntryField
 
-from .base import ARROWS, D400Screen, field_map
+from .base import D400Screen, field_map
+from .keys import keys
 
 
 class SignOnScreen(D400Screen):
     SCREEN_ID = "SIGNON"
     TITLE_KEY = "signon.title"
     LEGEND_KEY = "legend.signon"
-    BINDINGS = [*D400Screen.BINDINGS, *ARROWS]
+    BINDINGS = keys("arrows")
 
     def compose(self) -> ComposeResult:
         yield from self.frame_top()

@@ -1,14 +1,15 @@
 """SUPERV — supervisors: today's and the period's authorization figures, a chart of refusals by
-category, refreshed every REFRESH_S seconds (so a pre-check running on another terminal shows up)
-and on F5. The figures come from d400tui.engine.stats, the same as `d400 stats`; the engine refuses
-them to an operator, and the screen shows that refusal on its message line."""
+category. Every POLL_S seconds a cheap change marker is read (engine.stats.change_marker) and the
+figures reload when it moved, so a pre-check or an order on another terminal shows up within
+seconds; a full reload every REFRESH_S seconds regardless, and on F5. The figures come from
+d400tui.engine.stats, the same as `d400 stats`; the engine refuses them to an operator, and the
+screen shows that refusal on its message line."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Static
 
@@ -16,8 +17,10 @@ from d400tui.i18n import t
 from d400tui.i18n.render import tx
 
 from .base import D400Screen
+from .keys import keys
 
 REFRESH_S = 10.0
+POLL_S = 1.5
 CATEGORIES = ("IDENTIFICATION", "BLOCKED", "CEILING", "UNAVAILABLE", "OTHER", "NOT_ACCEPTED")
 
 
@@ -54,15 +57,16 @@ class SupervisionScreen(D400Screen):
     SCREEN_ID = "SUPERV"
     TITLE_KEY = "supervision.title"
     LEGEND_KEY = "supervision.legend"
-    BINDINGS = [*D400Screen.BINDINGS,
-                Binding("f5", "refresh", t("key.f5"), show=False, id="d400.refresh", tooltip=t("key.f5")),
-                Binding("ctrl+r", "refresh", t("key.f5"), show=False, id="d400.refresh.ctrl", tooltip=t("key.f5"))]
+    BINDINGS = keys("refresh")
 
-    def __init__(self, refresh_s: float | None = REFRESH_S) -> None:
+    def __init__(self, refresh_s: float | None = REFRESH_S, poll_s: float | None = POLL_S) -> None:
         super().__init__()
         self.refresh_s = refresh_s
+        self.poll_s = poll_s
         self.busy = False
         self.data: dict[str, Any] | None = None
+        self.marker: tuple[object, ...] | None = None
+        self.loads = 0
 
     def compose(self) -> ComposeResult:
         yield from self.frame_top()
@@ -85,19 +89,43 @@ class SupervisionScreen(D400Screen):
         self.action_refresh()
         if self.refresh_s:
             self.set_interval(self.refresh_s, self.action_refresh)
+        if self.poll_s:
+            self.set_interval(self.poll_s, self.poll)
 
     def action_refresh(self) -> None:
+        self._start(self._load)
+
+    def poll(self) -> None:
+        """Reload only if the change marker moved since the figures shown were read."""
+        self._start(self._poll)
+
+    def _start(self, work: Any) -> None:
         if self.busy:
             return
         self.busy = True
-        self.run_worker(self._load, thread=True, exit_on_error=False, group="supervision")
+        self.run_worker(work, thread=True, exit_on_error=False, group="supervision")
+
+    def _poll(self) -> None:
+        from d400tui.engine import USER_ERRORS
+        from d400tui.engine.stats import change_marker
+
+        try:
+            moved = change_marker(self.engine, self.actor) != self.marker
+        except USER_ERRORS:  # refused: the first load already said so on the message line
+            moved = False
+        if moved:
+            self._load()
+        else:
+            self.app.call_from_thread(setattr, self, "busy", False)
 
     def _load(self) -> None:
         from d400tui.engine import USER_ERRORS
-        from d400tui.engine.stats import supervision
+        from d400tui.engine.stats import change_marker, supervision
 
         try:
+            marker = change_marker(self.engine, self.actor)  # read first: a write after it moves it again
             data = supervision(self.engine, self.actor).as_json()
+            self.marker = marker
         except USER_ERRORS as exc:
             self.app.call_from_thread(self._failed, exc)
             return
@@ -109,6 +137,7 @@ class SupervisionScreen(D400Screen):
 
     def _show(self, data: dict[str, Any]) -> None:
         self.busy = False
+        self.loads += 1
         self.data = data
         self.query_one("#figures", Static).update(figures_text(data))
         chart = self.query_one("#chart")

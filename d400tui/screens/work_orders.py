@@ -8,7 +8,6 @@ from datetime import date
 
 from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.events import Resize
 from textual.widgets import Input, Static
@@ -21,8 +20,9 @@ from d400tui.widgets import EntryField, Subfile
 from . import words
 from .base import D400Screen
 from .fmt import amount, day, parse_day
+from .keys import keys
 from .options import OrderOptions
-from .results import F1_RESULTS, ResultsMixin
+from .results import ResultsMixin
 
 STATUS_WORDS = {"VALIDATED": "VALIDATED", "VALIDEE": "VALIDATED", "VALIDÉE": "VALIDATED",
                 "DRAFT": "DRAFT", "SAISIE": "DRAFT", "INVOICED": "INVOICED", "FACTUREE": "INVOICED",
@@ -67,18 +67,11 @@ def filter_words(f: OrderFilter) -> str:
 
 
 class WorkOrdersScreen(ResultsMixin, OrderOptions, D400Screen):
-    DEFAULT_CSS = "WorkOrdersScreen #filters { height: auto; max-height: 2; }"
     SCREEN_ID = "WRKORD"
     TITLE_KEY = "work.title"
     LEGEND_KEY = "legend.work"
     ALLOWED = ("2", "4", "5", "7", "8", "9", "B", "L", "M", "R")
-    BINDINGS = [*D400Screen.BINDINGS,
-                Binding("f4", "prompt", t("key.f4"), show=False, id="d400.prompt", tooltip=t("key.f4")),
-                Binding("f5", "refresh", t("key.f5"), show=False, id="d400.refresh", tooltip=t("key.f5")),
-                Binding("ctrl+r", "refresh", t("key.f5"), show=False, id="d400.refresh.ctrl", tooltip=t("key.f5")),
-                Binding("f6", "create", t("key.f6"), show=False, id="d400.create", tooltip=t("key.f6")),
-                Binding("pagedown", "page_down", show=False, id="d400.page_down", priority=True),
-                Binding("pageup", "page_up", show=False, id="d400.page_up", priority=True), F1_RESULTS]
+    BINDINGS = keys("prompt", "refresh", "create", "pages")
 
     def __init__(self, awaiting: bool = False, page_size: int | None = None) -> None:
         super().__init__()

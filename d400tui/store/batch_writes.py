@@ -65,6 +65,10 @@ class AnswerBatch:
     refused: int = 0
     unavailable: int = 0
 
+    def audit(self, at: datetime, actor: str, action: str, order_id: int, detail: str) -> None:
+        """One audit record; `detail` is JSON already (written by hand: a run writes thousands)."""
+        self.audits.append(dict(at=at, actor=actor, action=action, order_id=order_id, detail=detail))
+
 
 def write_precheck_answers(session: Session, run_id: int, batch: AnswerBatch) -> list[tuple[int, int]]:
     """Write a batch in the caller's transaction (the audit records are the caller's, last);

@@ -6,9 +6,9 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import exists, false, func, insert, literal, or_, select, text, update
+from sqlalchemy import ColumnElement, CursorResult, exists, false, func, insert, literal, or_, select, text, update
 from sqlalchemy.orm import Session, selectinload
 
 from d400tui.domain import model as m
@@ -123,7 +123,7 @@ class CustomerRepository:
         q = select(m.Customer).where(c.id > after_id)
         text = text.strip()
         if text:
-            conds = [c.search_key.like(f"%{_like(fold(text))}%", escape="\\")]
+            conds: list[ColumnElement[bool]] = [c.search_key.like(f"%{_like(fold(text))}%", escape="\\")]
             num = digits(text)
             if num and num == text.replace(" ", "").replace(".", "").replace("-", ""):
                 conds.append(c.postcode.like(f"{num}%"))
@@ -184,7 +184,7 @@ class OperatorRepository:
         result = self.session.execute(insert(o).from_select(
             ["name", "password_hash", "supervisor", "failures", "locked", "created_at"],
             row.where(~exists(select(o.c.name)))))
-        return bool(result.rowcount)
+        return bool(cast("CursorResult[Any]", result).rowcount)
 
     def record_failure(self, name: str, max_failures: int) -> tuple[int, bool] | None:
         """One statement counts the failure and locks at `max_failures`: parallel sign-ons each

@@ -184,6 +184,9 @@ authorizations = Table(
     Index("ix_authorizations_state", "state"),
     Index("ix_authorizations_void_state", "void_state"),
     Index("ix_authorizations_capture_pending", "capture_pending"),
+    # The supervision figures read today's rows, and close past days, by request date (0008); the
+    # other columns they count make it a covering index: no table lookup per row.
+    Index("ix_authorizations_requested_at", "requested_at", "category", "response_code", "answered_at"),
 )
 
 decisions = Table(
@@ -192,7 +195,7 @@ decisions = Table(
     Column("order_id", Integer, ForeignKey("orders.id", ondelete="CASCADE"), nullable=False, index=True),
     Column("kind", StrEnumType(m.DecisionKind), nullable=False),
     Column("operator", String(20), nullable=False),
-    Column("at", DateTime, nullable=False),
+    Column("at", DateTime, nullable=False, index=True),
     Column("shown_category", String(16), nullable=False),
     Column("shown_code", String(4), nullable=False),
     Column("shown_label", ScrubbedText(120), nullable=False),
@@ -269,6 +272,43 @@ order_drafts = Table(
     Column("operator", String(20), primary_key=True),
     Column("saved_at", DateTime, nullable=False),
     Column("content", ScrubbedText(), nullable=False),
+)
+
+# Supervision figures per past day (0008, store/stats.py): a day is computed once, then read
+# instead of its rows; triggers on authorizations and decisions delete a day's `stats_days` row
+# when one of its rows changes, so a late answer or a reconcile makes it computed again.
+stats_days = Table(
+    "stats_days", metadata,
+    Column("day", Date, primary_key=True),
+    Column("unavailable_minutes", Integer, nullable=False),
+    Column("closed_at", DateTime, nullable=False),
+)
+
+stats_day_outcomes = Table(
+    "stats_day_outcomes", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("day", Date, ForeignKey("stats_days.day", ondelete="CASCADE"), nullable=False, index=True),
+    Column("category", String(20)),
+    Column("response_code", String(4)),
+    Column("n", Integer, nullable=False),
+)
+
+stats_day_latency = Table(
+    "stats_day_latency", metadata,
+    Column("id", Integer, primary_key=True),
+    # answers of the day per latency in whole milliseconds (rounded half to even, as Python's round)
+    Column("day", Date, ForeignKey("stats_days.day", ondelete="CASCADE"), nullable=False, index=True),
+    Column("ms", BigInteger, nullable=False),
+    Column("n", Integer, nullable=False),
+)
+
+stats_day_decisions = Table(
+    "stats_day_decisions", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("day", Date, ForeignKey("stats_days.day", ondelete="CASCADE"), nullable=False, index=True),
+    Column("operator", String(20), nullable=False),
+    Column("kind", String(20), nullable=False),
+    Column("n", Integer, nullable=False),
 )
 
 mapper_registry = registry(metadata=metadata)

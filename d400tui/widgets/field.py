@@ -16,11 +16,6 @@ from d400tui.i18n import t
 
 
 class EntryField(Input):
-    DEFAULT_CSS = """
-    EntryField { height: 1; border: none; padding: 0; }
-    EntryField.error { text-style: reverse; }
-    """
-
     class Full(Message):
         """The field is complete (auto-advance): the panel moves the cursor to the next field."""
 

@@ -10,7 +10,5 @@ from d400tui.softkeys import SoftKeyClick
 class FKeyLegend(SoftKeyClick, Static):
     """Soft keys: a click on "F5=…" presses F5 (d400tui.softkeys), for terminals in a browser."""
 
-    DEFAULT_CSS = "FKeyLegend { height: auto; max-height: 2; }"
-
     def __init__(self, legend: str) -> None:
         super().__init__(legend, id="fkeys", markup=False)

@@ -7,8 +7,6 @@ from textual.widgets import Static
 
 
 class HeaderLine(Static):
-    DEFAULT_CSS = "HeaderLine { height: 1; dock: top; }"
-
     def __init__(self, screen_id: str, title: str) -> None:
         super().__init__(id="header")
         self.screen_id = screen_id

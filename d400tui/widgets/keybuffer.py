@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from textual import events
 
@@ -26,7 +26,7 @@ LIMIT = 256  # a 5250 buffer holds a screenful of type-ahead; more is a stuck ke
 ESCAPES = ("f3", "f12", "escape")  # leave a locked panel (the outcome then comes as a notification)
 
 
-def _locked(app: App[object]) -> bool:
+def _locked(app: App[Any]) -> bool:
     try:
         check = getattr(app.screen, "keyboard_locked", None)
     except Exception:  # noqa: BLE001 - no screen yet (start-up, shut-down): nothing is locked
@@ -37,7 +37,7 @@ def _locked(app: App[object]) -> bool:
 class KeyBuffer:
     """Held keys of one app; `offer` is called for every key or paste the terminal sends."""
 
-    def __init__(self, app: App[object]) -> None:
+    def __init__(self, app: App[Any]) -> None:
         self.app = app
         self.held: deque[events.Key | events.Paste] = deque()
         self.in_flight = False

@@ -6,8 +6,6 @@ from textual.widgets import Static
 
 
 class MessageLine(Static):
-    DEFAULT_CSS = "MessageLine { height: 1; }"
-
     def __init__(self) -> None:
         super().__init__("", id="message", markup=False)
         self.text = ""

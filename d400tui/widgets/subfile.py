@@ -15,15 +15,6 @@ from .field import EntryField
 
 
 class Subfile(Vertical):
-    DEFAULT_CSS = """
-    Subfile { height: auto; }
-    Subfile #sfl-more { text-align: right; height: 1; }
-    Subfile .sfl-head { height: 1; }
-    Subfile #sfl-body { height: auto; }
-    Subfile #sfl-opts { width: auto; height: auto; }
-    Subfile #sfl-text { width: 1fr; height: auto; }
-    """
-
     def __init__(self, heading: str, page_size: int, id: str | None = None, option_width: int = 1) -> None:
         super().__init__(id=id)
         self.heading = heading

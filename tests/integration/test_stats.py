@@ -11,7 +11,7 @@ from collections import Counter
 from datetime import date, datetime, time, timedelta
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import Date, cast, func, select, update
 
 from d400tui.domain import model as m
 from d400tui.engine import PermissionDenied
@@ -111,3 +111,107 @@ async def test_stats_are_for_supervisors(settings, engine) -> None:  # type: ign
     assert (r.returncode, r.stderr.strip()) == (2, "d400: statistiques : réservé aux superviseurs")
     r = d400(settings, "stats", "--since", (date.today() + timedelta(days=1)).isoformat())
     assert r.returncode == 2 and r.stderr.count("\n") == 1 and "postérieure" in r.stderr
+
+
+def _closed(engine) -> dict[date, datetime]:  # type: ignore[no-untyped-def]
+    s = t.stats_days
+    with engine.db.engine.connect() as conn:
+        return {(d if isinstance(d, date) else date.fromisoformat(d)): at
+                for d, at in conn.execute(select(s.c.day, s.c.closed_at))}
+
+
+async def test_closed_days_stay_exact_when_a_past_row_changes(settings, engine) -> None:  # type: ignore[no-untyped-def]
+    """The period's past days are read from the per-day totals once closed; a late answer, a moved
+    row, a new decision or a deleted row on a past day makes that day counted again, exactly."""
+    await _history(engine)
+    today = date.today()
+    period = (today - timedelta(days=29), today)
+    assert supervision(engine, SUPER).as_json()["period"] == _expected(engine, *period)
+    closed = _closed(engine)
+    assert set(closed) == {today - timedelta(days=k) for k in range(1, 30)}  # every past day, not today
+    five, three = today - timedelta(days=5), today - timedelta(days=3)
+    a, d = t.authorizations, t.decisions
+    with engine.db.engine.begin() as conn:
+        late = conn.execute(select(a.c.id, a.c.requested_at).where(func.date(a.c.requested_at) == five.isoformat())
+                            if engine.db.dialect == "sqlite" else
+                            select(a.c.id, a.c.requested_at).where(cast(a.c.requested_at, Date) == five)).first()
+        assert late is not None
+        # a late answer on day −5: approved after all, 512.5 ms after the request (rounds to 512)
+        conn.execute(update(a).where(a.c.id == late.id).values(
+            category=m.Category.APPROVED, response_code="00",
+            answered_at=late.requested_at + timedelta(microseconds=512_500)))
+    assert five not in _closed(engine) and three in _closed(engine)  # forgotten in the same transaction
+    with engine.db.engine.begin() as conn:
+        # a row of today moved to day −3, a decision added on day −3
+        moved = conn.execute(select(a.c.id, a.c.requested_at).order_by(a.c.id.desc())).first()
+        conn.execute(update(a).where(a.c.id == moved.id).values(requested_at=moved.requested_at - timedelta(days=3)))
+        oid = conn.execute(select(a.c.order_id).where(a.c.id == moved.id)).scalar_one()
+        conn.execute(d.insert().values(order_id=oid, kind=m.DecisionKind.RELEASE, operator="OPER2",
+                                       at=datetime.combine(three, time(15)), shown_category="OTHER",
+                                       shown_code="05", shown_label="refus"))
+    assert three not in _closed(engine)
+    got = supervision(engine, SUPER).as_json()
+    assert got["period"] == _expected(engine, *period) and got["today"] == _expected(engine, today, today)
+    assert got["period"]["decisions_by_operator"]["OPER2"] == {"blocked": 0, "released": 1}
+    after = _closed(engine)
+    yesterday = today - timedelta(days=1)
+    assert set(after) == set(closed) and after[yesterday] == closed[yesterday]  # untouched: not computed again
+    with engine.db.engine.begin() as conn:  # a row deleted on day −5 (its order deleted)
+        conn.execute(a.delete().where(a.c.id == late.id))
+    assert five not in _closed(engine)
+    assert supervision(engine, SUPER).as_json()["period"] == _expected(engine, *period)
+
+
+async def test_latency_rounds_half_to_even_in_sql(settings, engine) -> None:  # type: ignore[no-untyped-def]
+    """The per-day histogram's whole milliseconds are Python's round() of the exact microseconds,
+    on both databases (no floating point on the way: ties go to the even millisecond)."""
+    from d400tui.store import stats as q
+
+    await _history(engine)
+    micros = [100_500, 101_500, -300_000, 800_000, 2_499, 2_500, 3_500, -500, -1_500, -1_499, 86_400_000_500]
+    a = t.authorizations
+    with engine.db.engine.begin() as conn:
+        rows = conn.execute(select(a.c.id, a.c.requested_at).order_by(a.c.id)).all()[:len(micros)]
+        base = datetime.combine(date.today() - timedelta(days=2), time(9, 0, 0, 250_000))
+        for (aid, _), us in zip(rows, micros, strict=True):
+            conn.execute(update(a).where(a.c.id == aid).values(
+                requested_at=base, answered_at=base + timedelta(microseconds=us)))
+    day = date.today() - timedelta(days=2)
+    with engine.db.engine.connect() as conn:
+        got = q.live(conn, day, day)[day].latency_ms
+    assert got == Counter(round(timedelta(microseconds=us) / timedelta(milliseconds=1)) for us in micros)
+    q.close_days(engine.db.engine, day, day)
+    with engine.db.engine.connect() as conn:
+        assert q.closed(conn, day, day)[0].latency_ms == got
+
+
+async def test_a_write_landing_while_a_day_closes_is_counted(settings, engine) -> None:  # type: ignore[no-untyped-def]
+    """A past day being closed while another transaction adds a row to it: the closing waits for
+    that transaction (SQLite write lock; PostgreSQL LOCK stats_days, which the trigger's DELETE
+    holds), so the kept figures include the row instead of missing it for good."""
+    import threading
+
+    from d400tui.store import stats as q
+
+    await _history(engine)
+    day = date.today() - timedelta(days=5)
+    a = t.authorizations
+    writer = engine.db.engine.connect()
+    tx = writer.begin()
+    row = writer.execute(select(a).order_by(a.c.id)).mappings().first()
+    writer.execute(a.insert().values({**{k: v for k, v in row.items() if k != "id"}, "idempotency_key": "late-1",
+                                      "requested_at": datetime.combine(day, time(11)), "category": "CEILING",
+                                      "response_code": "51", "answered_at": None}))
+    done: list[int] = []
+    closer = threading.Thread(target=lambda: done.append(q.close_days(engine.db.engine, day, day)))
+    closer.start()
+    closer.join(0.5)
+    assert closer.is_alive()  # waiting for the writer, not closing the day without its row
+    tx.commit()
+    writer.close()
+    closer.join(10)
+    assert done == [1]
+    with engine.db.engine.connect() as conn:
+        kept, covered = q.closed(conn, day, day)
+        assert covered == {day} and kept == q.live(conn, day, day)[day]
+        assert kept.outcomes[("CEILING", "51")] >= 1

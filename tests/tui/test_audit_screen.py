@@ -6,11 +6,14 @@ import csv
 import os
 from pathlib import Path
 
+import pytest
+
 from d400tui.domain import model as m
 from d400tui.screens.audit import AuditScreen
 
 from .helpers import fill, message, sign_on, wait_for
 from .test_snapshots import SIZE
+from .test_snapshots_lists import SIZES
 from .test_supervision import orders
 
 
@@ -77,7 +80,8 @@ async def test_bad_filter_and_operator(make_app):
         assert shown(pilot) == ""
 
 
-def test_snapshot_audit(snap_compare, make_app):
+@pytest.mark.parametrize("size", SIZES)
+def test_snapshot_audit(snap_compare, make_app, size):
     """The trail's times come from the wall clock: the snapshot filters on an operator with no record."""
     async def run_before(pilot):
         await open_audit(pilot)
@@ -85,4 +89,4 @@ def test_snapshot_audit(snap_compare, make_app):
         await pilot.press("enter")
         await pilot.pause()
 
-    assert snap_compare(make_app(), terminal_size=SIZE, run_before=run_before)
+    assert snap_compare(make_app(), terminal_size=size, run_before=run_before)

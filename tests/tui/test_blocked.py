@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import pytest
+
 from d400tui.domain import model as m
 from d400tui.screens.blocked import BlockedScreen
 
 from .helpers import message, sign_on, type_text, wait_for
 from .test_snapshots import SIZE
+from .test_snapshots_lists import SIZES
 from .test_supervision import orders
 
 OPER = m.Actor("OPER1")
@@ -75,9 +78,10 @@ async def test_refused_to_an_operator(make_app, engine):
         assert "réservé aux superviseurs" in message(pilot) and screen.shown == []
 
 
-def test_snapshot_blocked(snap_compare, make_app, engine):
+@pytest.mark.parametrize("size", SIZES)
+def test_snapshot_blocked(snap_compare, make_app, engine, size):
     async def run_before(pilot):
         await blocked(engine)
         await open_queue(pilot)
 
-    assert snap_compare(make_app(), terminal_size=SIZE, run_before=run_before)
+    assert snap_compare(make_app(), terminal_size=size, run_before=run_before)

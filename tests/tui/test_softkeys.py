@@ -94,3 +94,39 @@ async def test_browser_alt_digit_as_textual_reads_it(make_app, monkeypatch):
         await alt_3_then_1(pilot)
         assert screen_name(pilot) == "MenuScreen"
         assert app.screen.query_one("#option").value == "1"
+
+
+def _panels_with_legend():
+    """Every panel class whose legend line is its LEGEND_KEY (the base classes and the results list,
+    whose legend is its own, left out)."""
+    import importlib
+    import inspect
+    import pkgutil
+
+    from textual.screen import Screen
+
+    import d400tui.screens as package
+
+    for info in pkgutil.iter_modules(package.__path__):
+        module = importlib.import_module(f"{package.__name__}.{info.name}")
+        for cls in vars(module).values():
+            if (inspect.isclass(cls) and issubclass(cls, Screen) and cls.__module__ == module.__name__
+                    and "LEGEND_KEY" in vars(cls)):
+                yield cls
+
+
+def test_every_key_of_a_legend_is_bound_on_its_panel():
+    """The legend is clickable and Alt+digit stands for its keys: each Fn it names has a binding on the
+    panel (from screens.keys), so neither a click nor a second key lands on "key not allowed here"."""
+    from d400tui.softkeys import soft_key_at
+
+    checked = 0
+    for cls in _panels_with_legend():
+        legend = t(cls.LEGEND_KEY)
+        bound = set(cls._merge_bindings().key_to_bindings)
+        for x, _ in enumerate(legend):
+            key = soft_key_at(legend, x)
+            if key is not None and key != "enter":
+                assert key in bound, f"{cls.__name__}: {key} in its legend, not bound"
+                checked += 1
+    assert checked > 30  # the panels were found and their legends read

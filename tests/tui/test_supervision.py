@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
 import re
+import sys
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import select, update
 
 from d400tui.domain import model as m
@@ -15,6 +19,7 @@ from d400tui.store import tables as t
 from .conftest import FIXED
 from .helpers import message, sign_on, wait_for
 from .test_snapshots import SIZE, idle
+from .test_snapshots_lists import SIZES
 
 
 async def orders(engine, *pans: str) -> list[int]:
@@ -70,11 +75,51 @@ async def test_refused_to_an_operator(make_app):
         assert "Demandes" not in figures(pilot)
 
 
-def test_snapshot_supervision(snap_compare, make_app, engine):
+WRITER = """
+import asyncio
+from datetime import datetime
+from d400tui.config import Settings
+from d400tui.domain import model as m
+from d400tui.domain.cards import card_from_entry
+from d400tui.engine import open_engine
+e = open_engine(Settings(), clock=lambda: datetime(2025, 6, 2, 10, 31))
+card = card_from_entry("4970100000000055", "12/30", "123", e.today())
+asyncio.run(e.place_order(m.Actor("OPER1"), 100001, [("BON0001", 1)], card))
+e.db.dispose()
+"""
+
+
+async def test_an_order_from_another_process_shows_at_the_next_poll(make_app, engine):
+    """The change marker is polled (here every 50 ms instead of 1.5 s, no 10 s timer at all): an
+    authorization written by another process while the screen is up reloads the figures; a poll
+    that finds nothing new reloads nothing."""
+    await orders(engine, "4970100000000014")
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await sign_on(pilot, "SUPER1", "super1-demo")
+        screen = SupervisionScreen(refresh_s=None, poll_s=None)
+        pilot.app.push_screen(screen)
+        await wait_for(pilot, lambda: screen.loads == 1 and not screen.busy)
+        assert re.search(r"Demandes[ .]+ 1 +1\n", figures(pilot))
+        for _ in range(3):
+            screen.poll()
+            await wait_for(pilot, lambda: not screen.busy)
+        assert screen.loads == 1  # nothing changed: no full reload
+        proc = await asyncio.create_subprocess_exec(sys.executable, "-c", WRITER, env=dict(os.environ))
+        assert await proc.wait() == 0
+        screen.set_interval(0.05, screen.poll)
+        await wait_for(pilot, lambda: screen.loads == 2, tries=1000)
+        await idle(pilot)
+        assert re.search(r"Demandes[ .]+ 2 +2\n", figures(pilot))
+        assert "50.0 %" in figures(pilot)  # the second card (…0055) is refused
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_snapshot_supervision(snap_compare, make_app, engine, size):
     async def run_before(pilot):
         ids = await orders(engine, "4970100000000014", "4970100000000014", "4970100000000055",
                            "4970100000000048", "4970100000000063")
         await engine.decide(m.Actor("OPER1"), ids[3], m.DecisionKind.BLOCK)
         await open_supervision(pilot)
 
-    assert snap_compare(make_app(), terminal_size=SIZE, run_before=run_before)
+    assert snap_compare(make_app(), terminal_size=size, run_before=run_before)

@@ -13,7 +13,10 @@ def run() -> None:
     if engine is None:
         from sqlalchemy import create_engine
 
-        engine = create_engine(config.get_main_option("sqlalchemy.url"))
+        url = config.get_main_option("sqlalchemy.url")
+        if not url:
+            raise SystemExit("alembic: set sqlalchemy.url (or use `d400 db upgrade`)")
+        engine = create_engine(url)
     with engine.begin() as conn:
         context.configure(connection=conn, target_metadata=metadata, render_as_batch=True)
         context.run_migrations()

@@ -31,10 +31,10 @@ def upgrade() -> None:
             search_key=sa.bindparam("sk"), phone_key=sa.bindparam("pk")),
             [dict(cid=r[0], sk=customer_key(r[1], r[2]), pk=digits(r[3] or "")[:20]) for r in rows])
     arts = sa.table("articles", sa.column("code"), sa.column("label"), sa.column("search_key"))
-    rows = conn.execute(sa.select(arts.c.code, arts.c.label)).all()
-    if rows:
+    art_rows = conn.execute(sa.select(arts.c.code, arts.c.label)).all()
+    if art_rows:
         conn.execute(arts.update().where(arts.c.code == sa.bindparam("acode")).values(search_key=sa.bindparam("sk")),
-                     [dict(acode=r[0], sk=article_key(r[0], r[1])) for r in rows])
+                     [dict(acode=r[0], sk=article_key(r[0], r[1])) for r in art_rows])
     op.create_index("ix_customers_search_key", "customers", ["search_key"])
     op.create_index("ix_customers_phone_key", "customers", ["phone_key"])
     op.create_index("ix_articles_search_key", "articles", ["search_key"])
