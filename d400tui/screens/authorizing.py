@@ -11,7 +11,7 @@ from textual.widgets import Static
 
 from d400tui.engine import USER_ERRORS, ValidationResult
 from d400tui.i18n import t
-from d400tui.i18n.engine_text import tx
+from d400tui.i18n.render import tx
 
 
 class AuthorizingMixin:
