@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 
 from bench.concurrency import KNOWN_BUG_CANCEL_RACE
-from bench.crash import check_invariants
+from bench.invariants import check_invariants
 from d400tui.domain import model as m
 from d400tui.engine import USER_ERRORS
 from tests.conftest import OPER, PG_URL, SUPER, card

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from bench.crash import INFLIGHT, Harness, check_invariants
+from bench.crash import Harness
+from bench.invariants import INFLIGHT, check_invariants
 from d400tui.domain import model as m
 from tests.conftest import OPER, PG_URL, SUPER, card
 from tests.support import pg

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 from sqlalchemy import func, select
 
-from bench.crash import check_invariants
+from bench.invariants import check_invariants
 from d400tui.config import Settings
 from d400tui.domain import model as m
 from d400tui.domain.cards import CardData, parse_expiry
