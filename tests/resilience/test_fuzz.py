@@ -25,7 +25,7 @@ from d400tui.domain import model as m
 from d400tui.domain.cards import CardData, parse_expiry
 from d400tui.engine import USER_ERRORS
 from d400tui.store import tables as t
-from tests.conftest import OPER, SUPER, TEST_CARDS
+from tests.support.demo import OPER, SUPER, TEST_CARDS
 
 _TEMPLATE: dict[str, Path] = {}
 

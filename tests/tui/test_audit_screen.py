@@ -8,8 +8,8 @@ from pathlib import Path
 
 from d400tui.domain import model as m
 from d400tui.screens.audit import AuditScreen
+from tests.support.tui import fill, message, sign_on, wait_for
 
-from .helpers import fill, message, sign_on, wait_for
 from .test_snapshots import SIZE
 from .test_supervision import orders
 

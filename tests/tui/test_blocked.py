@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from d400tui.domain import model as m
 from d400tui.screens.blocked import BlockedScreen
+from tests.support.tui import message, sign_on, type_text, wait_for
 
-from .helpers import message, sign_on, type_text, wait_for
 from .test_snapshots import SIZE
 from .test_supervision import orders
 

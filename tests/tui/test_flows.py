@@ -5,9 +5,7 @@ from __future__ import annotations
 from d400tui.domain import model as m
 from d400tui.domain.cards import card_from_entry
 from d400tui.engine.views import OrderFilter
-
-from .conftest import FIXED
-from .helpers import fill, message, screen_text, sign_on, type_text, wait_for
+from tests.support.tui import FIXED, fill, message, screen_text, sign_on, type_text, wait_for
 
 OPER = m.Actor("OPER1")
 SIZE = (80, 24)
