@@ -26,6 +26,7 @@ def bench_report(tmp_path_factory, pg_url: str):  # type: ignore[no-untyped-def]
 
 
 @pytest.mark.postgres
+@pytest.mark.xdist_group("eight-terminals")  # one bench_report, run once, on one worker
 def test_eight_terminals_on_the_same_200_orders(bench_report) -> None:  # type: ignore[no-untyped-def]
     rep = bench_report
     assert rep.processes == 8 and rep.operations >= 8 * 30
@@ -43,6 +44,7 @@ def test_eight_terminals_on_the_same_200_orders(bench_report) -> None:  # type: 
 
 
 @pytest.mark.postgres
+@pytest.mark.xdist_group("eight-terminals")  # one bench_report, run once, on one worker
 def test_eight_terminals_never_deadlock(bench_report) -> None:  # type: ignore[no-untyped-def]
     assert [e for e in bench_report.errors if "Deadlock" in e] == []
 
