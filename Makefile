@@ -11,7 +11,7 @@ lint:
 	$(BIN)/ruff check .
 
 format-check:
-	$(BIN)/ruff format --check .
+	$(BIN)/ruff format --check --output-format concise .
 
 imports:  ## the contracts in pyproject.toml [tool.importlinter]
 	$(BIN)/lint-imports
