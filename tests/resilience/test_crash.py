@@ -27,6 +27,7 @@ A = ("BON0001", 1)
 # second hold), and a capture killed before it was recorded was captured twice after a pre-check.
 
 
+@pytest.mark.xdist_group("crash-harness")  # 3 processes each: two harnesses at once halve their traffic
 @pytest.mark.parametrize("db", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def test_crash_harness_bounded_run(tmp_path: Path, db: str, request: pytest.FixtureRequest) -> None:
     """8 random kill -9 of the traffic process (one of them while the acquirer server is killed),
@@ -196,6 +197,7 @@ async def test_void_asked_while_unknown_then_declined_is_settled(engine, issuer)
     assert auth.void_state is not m.VoidState.PENDING
 
 
+@pytest.mark.xdist_group("crash-harness")
 def test_crash_harness_over_iso8583(tmp_path: Path) -> None:
     """The same kills against the ISO 8583 host (TCP): server killed mid-run, reconcile after restart."""
     h = Harness(tmp_path, None, seed=20261127, cli_reconcile=True, protocol="iso8583")
