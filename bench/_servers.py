@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import socket
@@ -10,12 +11,42 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from pathlib import Path
+
+_PORTS = Path(tempfile.gettempdir()) / "d400-ports"
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A loopback port nothing listens on, reserved (a file named after it) against the other
+    processes asking at the same moment — xdist workers, parallel sessions: once the probing
+    socket is closed the kernel may hand the same port to the next bind(0). The reservation is
+    released at exit; one left by a dead process is taken over."""
+    _PORTS.mkdir(exist_ok=True)
+    for _ in range(100):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        mark = _PORTS / str(port)
+        try:
+            fd = os.open(mark, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        except FileExistsError:
+            if not _alive(mark):
+                mark.unlink(missing_ok=True)
+            continue
+        os.write(fd, str(os.getpid()).encode())
+        os.close(fd)
+        atexit.register(mark.unlink, missing_ok=True)
+        return port
+    raise RuntimeError("no free loopback port found")
+
+
+def _alive(mark: Path) -> bool:
+    try:
+        pid = int(mark.read_text())
+        os.kill(pid, 0)
+    except (OSError, ValueError):
+        return False
+    return pid > 0
 
 
 def wait_port(port: int, timeout: float = 30.0) -> None:

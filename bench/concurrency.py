@@ -10,7 +10,7 @@ ConcurrentChange ("Commande modifiée sur un autre poste") or a refusal that say
 acceptable. Then, after a reconcile:
 - no lost update: every operation a terminal was told succeeded left its record (decisions,
   PAYMENT_CHANGE / DEFERRED_* / ORDER_CANCEL audit rows), and every cancelled order is still cancelled;
-- the invariants of bench/crash.py (holds vs authorization rows, at most one live hold per instalment);
+- the invariants of bench/invariants.py (holds vs authorization rows, at most one live hold per instalment);
 - the two simultaneous pre-check runs never authorized the same instalment twice."""
 
 from __future__ import annotations
@@ -29,7 +29,8 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
-from bench.crash import Violation, check_invariants, write_card_file
+from bench.crash import write_card_file
+from bench.invariants import Violation, check_invariants
 
 KNOWN_BUG_DEADLOCK = "precheck-deadlock"
 """Engine bug found by this bench (PostgreSQL): the pre-check's batch write (store.batch_writes) and the

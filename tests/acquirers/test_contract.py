@@ -15,8 +15,7 @@ from d400tui.acquirers.base import OPERATIONS, AcquirerUnavailable, Outcome, Pay
 from d400tui.acquirers.breaker import BreakerState, CircuitBreaker, CircuitOpen
 from d400tui.data import data_path
 from d400tui.domain.cards import Brand, brand_of
-
-from .conftest import Backend, card
+from tests.support.acquirers import Backend, card
 
 CATEGORIES = {
     r["code"]: r["category"] for r in csv.DictReader(open(data_path("response_codes.csv"), encoding="utf-8"))

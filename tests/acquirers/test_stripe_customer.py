@@ -20,9 +20,8 @@ import pytest
 from d400tui.acquirers.base import Outcome, PaymentSource
 from d400tui.acquirers.stripe import KEY_META, StripeAcquirer
 from d400tui.domain import model as m
-from tests.conftest import OPER, SUPER
-
-from .conftest import STRIPE_KEY, card
+from tests.support.acquirers import STRIPE_KEY, card
+from tests.support.demo import OPER, SUPER
 
 APPROVE = card("4242424242424242")
 DECLINE = card("4000000000000341")  # attaches, then its charge is declined (localstripe and Stripe)

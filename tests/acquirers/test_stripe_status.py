@@ -16,9 +16,9 @@ import pytest
 from d400tui.acquirers.base import AcquirerUnavailable, Outcome, PaymentSource
 from d400tui.acquirers.stripe import KEY_META, SEARCH_LAG_S, VERIFY_META, StripeAcquirer
 from d400tui.domain import model as m
-from tests.conftest import OPER, SUPER
+from tests.support.acquirers import STRIPE_KEY, card
+from tests.support.demo import OPER, SUPER
 
-from .conftest import STRIPE_KEY, card
 from .test_stripe_customer import FakeStripe, on_fake
 
 APPROVE = card("4242424242424242")

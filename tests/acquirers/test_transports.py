@@ -24,8 +24,7 @@ from d400tui.acquirers.stripe import StripeAcquirer, field39, stripe_codes
 from d400tui.config import Settings
 from d400tui.data import data_path
 from d400tui.domain.cards import Brand
-
-from .conftest import API_KEY, STRIPE_KEY, card, stripe_count
+from tests.support.acquirers import API_KEY, STRIPE_KEY, card, stripe_count
 
 APPROVE = card("4970100000000014")
 

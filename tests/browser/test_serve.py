@@ -20,6 +20,8 @@ from pathlib import Path
 
 import pytest
 
+from bench._servers import free_port
+
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--disable-sync", "--no-first-run"]
@@ -31,12 +33,6 @@ pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists() and os.environ.get("
                                 reason="Debian chromium not installed")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 def served(tmp_path, monkeypatch):
     """`d400 serve` on a free loopback port, on a database of its own (D400_HOME)."""
@@ -45,7 +41,7 @@ def served(tmp_path, monkeypatch):
             monkeypatch.delenv(k)
     monkeypatch.setenv("D400_HOME", str(tmp_path))
     monkeypatch.setenv("D400_CONFIG", str(tmp_path / "absent.toml"))
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "d400tui", "serve", "--port", str(port)],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     deadline = time.monotonic() + 30
@@ -158,7 +154,7 @@ def _serve(*args: str, env: dict[str, str]) -> subprocess.Popen:
 
 def test_binding_beyond_loopback_warns(tmp_path):
     env = {**os.environ, "D400_HOME": str(tmp_path), "D400_CONFIG": str(tmp_path / "absent.toml")}
-    proc = _serve("--host", "0.0.0.0", "--port", str(_free_port()), env=env)
+    proc = _serve("--host", "0.0.0.0", "--port", str(free_port()), env=env)
     try:
         line = proc.stderr.readline()
     finally:
@@ -190,7 +186,7 @@ def test_request_urls_are_scrubbed_on_the_console(tmp_path):
     import httpx
 
     env = {**os.environ, "D400_HOME": str(tmp_path), "D400_CONFIG": str(tmp_path / "absent.toml")}
-    port = _free_port()
+    port = free_port()
     proc = _serve("--port", str(port), env=env)
     try:
         for _ in range(100):

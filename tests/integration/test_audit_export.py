@@ -10,7 +10,7 @@ import pytest
 
 from d400tui.engine import PermissionDenied, audit_view
 from d400tui.engine.audit_view import AuditFilter, csv_cell, export_csv, page
-from tests.conftest import OPER, SUPER, card
+from tests.support.demo import OPER, SUPER, card
 
 A = ("BON0001", 1)
 

@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 
 from d400tui.domain import model as m
-from tests.conftest import OPER, SUPER, card
+from tests.support.demo import OPER, SUPER, card
 
 A = ("BON0001", 1)
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import TEST_CARDS
+from tests.support.demo import TEST_CARDS
 
 
 def d400(settings, *args: str, stdin: str = "", operator: str = "SUPER1") -> subprocess.CompletedProcess[str]:  # type: ignore[no-untyped-def]

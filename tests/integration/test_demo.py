@@ -8,7 +8,7 @@ from datetime import date
 
 from d400tui.data import data_path
 from d400tui.engine.demo import DEMO_CARDS, demo_tokens, generate_orders
-from tests.conftest import OPER, SUPER, card
+from tests.support.demo import OPER, SUPER, card
 
 README_CARDS = {"4970100000000014", "4970100000000022", "4970100000000030", "4970100000000048",
                 "4970100000000055", "4970100000000063", "4970100000000071", "4970100000000089",

@@ -6,7 +6,7 @@ import pytest
 
 from d400tui.domain import model as m
 from d400tui.engine import EngineError
-from tests.conftest import OPER, SUPER, card
+from tests.support.demo import OPER, SUPER, card
 
 
 def test_draft_saved_per_operator_and_never_holds_a_card_number(engine) -> None:  # type: ignore[no-untyped-def]

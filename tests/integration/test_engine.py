@@ -9,7 +9,7 @@ import pytest
 
 from d400tui.domain import model as m
 from d400tui.engine import EngineError, PermissionDenied
-from tests.conftest import OPER, SUPER, TEST_CARDS, card
+from tests.support.demo import OPER, SUPER, TEST_CARDS, card
 
 A = ("BON0001", 1)  # 59.99 HT, 20 % → 71.99 TTC
 

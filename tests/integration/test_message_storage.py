@@ -12,7 +12,7 @@ from d400tui.domain.message import Message
 from d400tui.engine.audit_view import AuditFilter, page
 from d400tui.i18n.render import render_detail, tx
 from d400tui.store import tables as t
-from tests.conftest import SUPER
+from tests.support.demo import SUPER
 
 
 def test_audit_keeps_keys_and_reads_them_in_each_language_and_the_chain_holds(engine) -> None:  # type: ignore[no-untyped-def]

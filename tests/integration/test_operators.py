@@ -4,7 +4,7 @@ import pytest
 
 from d400tui.engine import EngineError, PermissionDenied, SignOnError
 from d400tui.engine.operators import add_operator, list_operators, sign_on, unlock_operator
-from tests.conftest import OPER, SUPER
+from tests.support.demo import OPER, SUPER
 
 
 def test_demo_operators_sign_on(engine) -> None:  # type: ignore[no-untyped-def]

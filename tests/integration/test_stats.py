@@ -17,8 +17,8 @@ from d400tui.domain import model as m
 from d400tui.engine import PermissionDenied
 from d400tui.engine.stats import supervision
 from d400tui.store import tables as t
-from tests.conftest import OPER, SUPER, card
 from tests.integration.test_cli import d400
+from tests.support.demo import OPER, SUPER, card
 
 A = ("BON0001", 1)
 CARDS = ["4970100000000014", "4970100000000014", "5130100000000018", "4970100000000055", "4970100000000063",

@@ -16,7 +16,7 @@ from sqlalchemy import create_engine, inspect, text
 from d400tui.domain import model as m
 from d400tui.domain.cards import CardData, parse_expiry
 from d400tui.engine import USER_ERRORS
-from tests.conftest import OPER, SUPER, TEST_CARDS
+from tests.support.demo import OPER, SUPER, TEST_CARDS
 
 ROOT = Path(__file__).resolve().parents[2]
 SNAPSHOTS = ROOT / "tests" / "tui" / "__snapshots__"

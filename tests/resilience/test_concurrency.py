@@ -7,27 +7,25 @@ from datetime import timedelta
 
 import pytest
 
-from bench.crash import check_invariants
+from bench.invariants import check_invariants
 from d400tui.domain import model as m
 from d400tui.engine import USER_ERRORS
-from tests.conftest import OPER, PG_URL, SUPER, card
-from tests.support import pg
+from tests.support.demo import OPER, SUPER, card
 
 A = ("BON0001", 1)
 
 
 @pytest.fixture(scope="module")
-def bench_report(tmp_path_factory):  # type: ignore[no-untyped-def]
-    if not PG_URL:
-        pg.missing()  # skip; fail under CI=true
-    from bench.concurrency import run
+def bench_report(tmp_path_factory, pg_url: str):  # type: ignore[no-untyped-def]
+    from bench.concurrency import run  # pg_url: skip without PostgreSQL; fail under CI=true
 
-    rep = run(PG_URL, tmp_path_factory.mktemp("conc"), processes=8, orders=200, ops=30, seed=11)
+    rep = run(pg_url, tmp_path_factory.mktemp("conc"), processes=8, orders=200, ops=30, seed=11)
     print("\n".join(rep.lines()))
     return rep
 
 
 @pytest.mark.postgres
+@pytest.mark.xdist_group("eight-terminals")  # one bench_report, run once, on one worker
 def test_eight_terminals_on_the_same_200_orders(bench_report) -> None:  # type: ignore[no-untyped-def]
     rep = bench_report
     assert rep.processes == 8 and rep.operations >= 8 * 30
@@ -45,6 +43,7 @@ def test_eight_terminals_on_the_same_200_orders(bench_report) -> None:  # type: 
 
 
 @pytest.mark.postgres
+@pytest.mark.xdist_group("eight-terminals")  # one bench_report, run once, on one worker
 def test_eight_terminals_never_deadlock(bench_report) -> None:  # type: ignore[no-untyped-def]
     assert [e for e in bench_report.errors if "Deadlock" in e] == []
 

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from bench.crash import INFLIGHT, Harness, check_invariants
+from bench.crash import Harness
+from bench.invariants import INFLIGHT, check_invariants
 from d400tui.domain import model as m
-from tests.conftest import OPER, PG_URL, SUPER, card
-from tests.support import pg
+from tests.support.demo import OPER, SUPER, card
 
 ROOT = Path(__file__).resolve().parents[2]
 A = ("BON0001", 1)
@@ -27,17 +27,13 @@ A = ("BON0001", 1)
 # second hold), and a capture killed before it was recorded was captured twice after a pre-check.
 
 
+@pytest.mark.xdist_group("crash-harness")  # 3 processes each: two harnesses at once halve their traffic
 @pytest.mark.parametrize("db", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def test_crash_harness_bounded_run(tmp_path: Path, db: str) -> None:
+def test_crash_harness_bounded_run(tmp_path: Path, db: str, request: pytest.FixtureRequest) -> None:
     """8 random kill -9 of the traffic process (one of them while the acquirer server is killed),
     `d400 reconcile` after each, every invariant checked after each cycle."""
-    if db == "postgres" and not PG_URL:
-        pg.missing()  # skip; fail under CI=true
-    from tests.conftest import pg_reset
-
-    if db == "postgres":
-        pg_reset(PG_URL)  # type: ignore[arg-type]
-    h = Harness(tmp_path, PG_URL if db == "postgres" else None, seed=20261126, cli_reconcile=True)
+    pg_url = request.getfixturevalue("pg_url") if db == "postgres" else None  # skip; fail under CI=true
+    h = Harness(tmp_path, pg_url, seed=20261126, cli_reconcile=True)
     report = h.run(kills=8 if db == "sqlite" else 5, server_kills=1, min_s=0.3, max_s=1.2)
     print("\n".join(report.lines()))
     assert report.kills >= (8 if db == "sqlite" else 5)
@@ -64,7 +60,7 @@ import asyncio, os, signal, sys
 from datetime import date, timedelta
 from d400tui.engine import open_engine
 from d400tui.domain import model as m
-from tests.conftest import card
+from tests.support.demo import card
 
 async def main() -> None:
     e = open_engine()
@@ -201,6 +197,7 @@ async def test_void_asked_while_unknown_then_declined_is_settled(engine, issuer)
     assert auth.void_state is not m.VoidState.PENDING
 
 
+@pytest.mark.xdist_group("crash-harness")
 def test_crash_harness_over_iso8583(tmp_path: Path) -> None:
     """The same kills against the ISO 8583 host (TCP): server killed mid-run, reconcile after restart."""
     h = Harness(tmp_path, None, seed=20261127, cli_reconcile=True, protocol="iso8583")

@@ -19,13 +19,13 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 from sqlalchemy import func, select
 
-from bench.crash import check_invariants
+from bench.invariants import check_invariants
 from d400tui.config import Settings
 from d400tui.domain import model as m
 from d400tui.domain.cards import CardData, parse_expiry
 from d400tui.engine import USER_ERRORS
 from d400tui.store import tables as t
-from tests.conftest import OPER, SUPER, TEST_CARDS
+from tests.support.demo import OPER, SUPER, TEST_CARDS
 
 _TEMPLATE: dict[str, Path] = {}
 

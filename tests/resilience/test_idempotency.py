@@ -11,11 +11,11 @@ from contextlib import contextmanager
 import pytest
 from sqlalchemy import func, select
 
-from bench.crash import check_invariants
+from bench.invariants import check_invariants
 from d400tui.domain import model as m
 from d400tui.engine import USER_ERRORS, ConcurrentChange, EngineError
 from d400tui.store import tables as t
-from tests.conftest import OPER, SUPER, card
+from tests.support.demo import OPER, SUPER, card
 
 A = ("BON0001", 1)
 OPER2 = m.Actor("OPER2", False)

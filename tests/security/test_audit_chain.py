@@ -21,7 +21,7 @@ from d400tui.domain import model as m
 from d400tui.engine import PermissionDenied
 from d400tui.store.db import Database
 from d400tui.store.repositories import GENESIS, chain_hash
-from tests.conftest import OPER, SUPER, card
+from tests.support.demo import OPER, SUPER, card
 
 A = ("BON0001", 1)
 

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import text
 
 from d400tui.domain import model as m
-from tests.conftest import OPER, SUPER, card
+from tests.support.demo import OPER, SUPER, card
 
 A = ("BON0001", 1)
 

@@ -16,8 +16,8 @@ from sqlalchemy.exc import OperationalError
 from d400tui.domain import model as m
 from d400tui.engine import ConcurrentChange
 from d400tui.engine.capture import Capture
-from tests.conftest import OPER, SUPER, card
-from tests.security.races import Racer, close, other_engine, race_inside
+from tests.support.demo import OPER, SUPER, card
+from tests.support.races import Racer, close, other_engine, race_inside
 
 A = ("BON0001", 1)
 

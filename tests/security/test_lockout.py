@@ -17,7 +17,7 @@ from sqlalchemy import select
 from d400tui.engine import SignOnError, operators
 from d400tui.engine.operators import MAX_FAILURES, add_operator, sign_on
 from d400tui.store import tables as t
-from tests.conftest import SUPER
+from tests.support.demo import SUPER
 
 
 def _attempt(db, password: str) -> str:  # type: ignore[no-untyped-def]

@@ -196,7 +196,7 @@ async def test_free_text_is_scrubbed_at_the_store_boundary(engine, db_url: str) 
 
     from d400tui.domain import model as m
     from d400tui.store import tables as t
-    from tests.conftest import OPER
+    from tests.support.demo import OPER
 
     for form in FORMS:
         order = engine.create_order(OPER, 100001, [("BON0001", 1)])

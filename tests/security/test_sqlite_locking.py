@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from d400tui.domain import model as m
 from d400tui.engine import steps
-from tests.conftest import OPER, card
-from tests.security.races import close, other_engine, race_inside
+from tests.support.demo import OPER, card
+from tests.support.races import close, other_engine, race_inside
 
 A = ("BON0001", 1)
 
@@ -50,7 +50,7 @@ async def test_cancel_during_the_approval_write_voids_the_hold_at_once(engine, i
 async def test_a_decision_reads_under_the_write_lock(engine) -> None:  # type: ignore[no-untyped-def]
     """Whatever the operation, the order an engine unit reads to decide is locked against other
     writers until that unit ends (SQLite: the database write lock; PostgreSQL: the order row)."""
-    from tests.security.races import lock_free
+    from tests.support.races import lock_free
 
     r = await engine.place_order(OPER, 100001, [A], card("4970100000000014"))
     oid = r.order.id

@@ -1,14 +1,15 @@
-"""Every TUI test runs on its own temporary database and simulator file, with a fixed clock."""
+"""Every TUI test runs on its own temporary database (a copy of the migrated, seeded template)
+and simulator file, with a fixed clock (tests/support/tui.py)."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from pathlib import Path
 
 import pytest
 
 from d400tui.config import Settings
-
-FIXED = datetime(2025, 6, 2, 10, 30, 0)
+from tests.support.db import SqliteTemplate
+from tests.support.tui import FIXED
 
 
 @pytest.fixture(autouse=True)
@@ -27,12 +28,11 @@ def settings() -> Settings:
 
 
 @pytest.fixture
-def engine(settings):
+def engine(settings, sqlite_template: SqliteTemplate):
     from d400tui.engine import open_engine
-    from d400tui.engine.demo import seed_demo_operators
 
+    sqlite_template.copy_to(Path(settings.database_url.removeprefix("sqlite:///")))  # migrated, OPER1/SUPER1
     eng = open_engine(settings, clock=lambda: FIXED)
-    seed_demo_operators(eng.db)
     yield eng
     eng.db.dispose()
 

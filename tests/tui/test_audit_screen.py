@@ -10,8 +10,8 @@ import pytest
 
 from d400tui.domain import model as m
 from d400tui.screens.audit import AuditScreen
+from tests.support.tui import fill, message, sign_on, wait_for
 
-from .helpers import fill, message, sign_on, wait_for
 from .test_snapshots import SIZE
 from .test_snapshots_lists import SIZES
 from .test_supervision import orders

@@ -6,8 +6,8 @@ import pytest
 
 from d400tui.domain import model as m
 from d400tui.screens.blocked import BlockedScreen
+from tests.support.tui import message, sign_on, type_text, wait_for
 
-from .helpers import message, sign_on, type_text, wait_for
 from .test_snapshots import SIZE
 from .test_snapshots_lists import SIZES
 from .test_supervision import orders

@@ -6,9 +6,8 @@ from __future__ import annotations
 from contextlib import asynccontextmanager
 
 from d400tui.domain import model as m
+from tests.support.tui import FIXED, fill, message, screen_text
 
-from .conftest import FIXED
-from .helpers import fill, message, screen_text
 from .test_flows import approved_order, enter_order, open_entry, open_work, screen_name, wait_decision, wait_idle
 
 OPER = m.Actor("OPER1")
@@ -52,7 +51,7 @@ async def test_refused_operation_in_english(monkeypatch, engine):
 
 
 async def wait_for_display(pilot) -> None:
-    from .helpers import wait_for
+    from tests.support.tui import wait_for
 
     await wait_for(pilot, lambda: screen_name(pilot) == "DisplayOrderScreen")
     await pilot.pause()
@@ -83,7 +82,7 @@ async def test_decision_panel_and_field_errors_in_english(monkeypatch, engine):
 async def test_entry_words_help_and_questions_in_english(monkeypatch, engine):
     """Issue 11 point 7 under D400_LANG=en: the words beside the codes, F1 help, the inactive key,
     the decision heading, the abandon question and the card on file's engine message."""
-    from .helpers import keys_of, settled
+    from tests.support.tui import keys_of, settled
 
     async with english_app(monkeypatch, engine) as (app, pilot):
         await open_entry(pilot)

@@ -6,9 +6,8 @@ from __future__ import annotations
 from d400tui.domain import model as m
 from d400tui.domain.cards import card_from_entry
 from d400tui.engine.views import OrderFilter
+from tests.support.tui import FIXED, burst, keys_of, message, screen_text, settled
 
-from .conftest import FIXED
-from .helpers import burst, keys_of, message, screen_text, settled
 from .test_typeahead import SIGN_ON, SIZE, assert_order, last_order, order_keys
 
 OPER = m.Actor("OPER1")
@@ -260,7 +259,7 @@ async def test_card_on_file_not_offered_when_expired_or_changed(engine):
 
 async def test_f4_on_payment_method_and_plan_lists_the_codes_in_words(make_app):
     """F4 prompts on every field that takes a code: the payment method and the plan too."""
-    from .helpers import fill
+    from tests.support.tui import fill
 
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:

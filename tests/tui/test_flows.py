@@ -5,9 +5,7 @@ from __future__ import annotations
 from d400tui.domain import model as m
 from d400tui.domain.cards import card_from_entry
 from d400tui.engine.views import OrderFilter
-
-from .conftest import FIXED
-from .helpers import fill, message, screen_text, sign_on, type_text, wait_for
+from tests.support.tui import FIXED, fill, message, screen_text, sign_on, type_text, wait_for
 
 OPER = m.Actor("OPER1")
 SIZE = (80, 24)
@@ -259,7 +257,8 @@ async def test_cancel_requires_reason_and_voids(make_app, engine):
         await wait_for(pilot, lambda: screen_name(pilot) == "WorkOrdersScreen")
         await wait_idle(pilot)
     o = engine.get_order(oid)
-    assert o.status is m.OrderStatus.CANCELLED and o.cancel_reason == "CLIENT INJOIGNABLE".lower() or o.cancel_reason
+    assert o.status is m.OrderStatus.CANCELLED
+    assert (o.cancel_reason or "").lower() == "client injoignable", o.cancel_reason
     assert engine.acquirer.issuer.live_holds() == {}
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from .helpers import message, sign_on, type_text
+from tests.support.tui import message, sign_on, type_text
 
 SIZE = (80, 24)
 GARBAGE = ["abc", "-5", "99999999999999999999", "0", "1e9", "\x00\x07\x1b[2J", "😀😀", "١٢", "x" * 10_000, " "]

@@ -9,9 +9,8 @@ from d400tui.domain import model as m
 from d400tui.engine.demo import generate_orders
 from d400tui.engine.operators import sign_on as engine_sign_on
 from d400tui.screens.work_orders import ROWS_AROUND
+from tests.support.tui import FIXED, fill, message, screen_text, sign_on, type_text, wait_for
 
-from .conftest import FIXED
-from .helpers import fill, message, screen_text, sign_on, type_text, wait_for
 from .test_flows import SIZE, approved_order, open_work, screen_name, wait_idle
 
 CARD = [("tok", "VISA", "497010", "0014", "12/30")]

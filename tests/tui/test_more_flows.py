@@ -7,9 +7,8 @@ import json
 
 from d400tui.domain import model as m
 from d400tui.engine.views import OrderFilter
+from tests.support.tui import FIXED, fill, message, screen_text, sign_on, type_text, wait_for
 
-from .conftest import FIXED
-from .helpers import fill, message, screen_text, sign_on, type_text, wait_for
 from .test_flows import approved_order, no_pan_anywhere, open_entry, open_work, screen_name, wait_decision, wait_idle
 
 OPER = m.Actor("OPER1")

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from d400tui.domain import model as m
 from d400tui.domain.cards import card_from_entry
-
-from .conftest import FIXED
-from .helpers import fill, sign_on, type_text, wait_for
+from tests.support.tui import FIXED, fill, sign_on, type_text, wait_for
 
 SIZE = (80, 24)
 

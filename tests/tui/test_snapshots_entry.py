@@ -10,9 +10,8 @@ import pytest
 
 from d400tui.domain import model as m
 from d400tui.domain.cards import card_from_entry
+from tests.support.tui import FIXED, burst, keys_of, settled
 
-from .conftest import FIXED
-from .helpers import burst, keys_of, settled
 from .test_typeahead import SIGN_ON, order_keys
 
 SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((132, 27), id="132x27")]

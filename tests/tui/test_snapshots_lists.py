@@ -12,9 +12,7 @@ import pytest
 from d400tui.domain import model as m
 from d400tui.domain.cards import card_from_entry
 from d400tui.engine.demo import demo_tokens, generate_orders
-
-from .conftest import FIXED
-from .helpers import fill, sign_on, type_text, wait_for
+from tests.support.tui import FIXED, fill, sign_on, type_text, wait_for
 
 SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((132, 27), id="132x27")]
 CARD = [("tok", "VISA", "497010", "0014", "12/30")]

@@ -5,8 +5,8 @@ from __future__ import annotations
 from d400tui.engine.views import OrderFilter
 from d400tui.i18n import t
 from d400tui.softkeys import soft_key_at
+from tests.support.tui import fill, message, sign_on
 
-from .helpers import fill, message, sign_on
 from .test_flows import SIZE, open_entry, screen_name, wait_idle
 
 

@@ -15,9 +15,8 @@ from d400tui.domain import model as m
 from d400tui.domain.cards import card_from_entry
 from d400tui.screens.supervision import SupervisionScreen
 from d400tui.store import tables as t
+from tests.support.tui import FIXED, message, sign_on, wait_for
 
-from .conftest import FIXED
-from .helpers import message, sign_on, wait_for
 from .test_snapshots import SIZE, idle
 from .test_snapshots_lists import SIZES
 

@@ -6,8 +6,7 @@ from __future__ import annotations
 
 from d400tui.domain import model as m
 from d400tui.engine.views import OrderFilter
-
-from .helpers import burst, keys_of, message, settled
+from tests.support.tui import burst, keys_of, message, settled
 
 SIZE = (80, 24)
 SIGN_ON = [*keys_of("OPER1"), "tab", *keys_of("oper1-demo"), "enter"]

@@ -15,7 +15,7 @@ from d400tui.domain.cards import (
     parse_expiry,
     scrub,
 )
-from tests.conftest import TEST_CARDS
+from tests.support.demo import TEST_CARDS
 
 TODAY = date(2026, 11, 26)
 

@@ -1,8 +1,12 @@
-"""Key-driving helpers for Pilot tests."""
+"""Key-driving helpers for Pilot tests, and the fixed clock every TUI test runs on."""
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from textual.pilot import Pilot
+
+FIXED = datetime(2025, 6, 2, 10, 30, 0)
 
 KEYNAMES = {" ": "space", "/": "slash", "-": "minus", ":": "colon", ".": "full_stop", ",": "comma"}
 
