@@ -251,7 +251,7 @@ class Authorization:
     id: int | None = None
     response_code: str | None = None
     category: Category | None = None
-    label: str | None = None
+    label: str | Message | None = None  # a response-code label, or the engine's own words
     auth_code: str | None = None
     acquirer_ref: str | None = None
     captured_amount: Decimal = Decimal("0.00")

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from decimal import Decimal
 from uuid import uuid4
 
+from d400tui import aio
 from d400tui.acquirers import make_acquirer
 from d400tui.config import Settings
 from d400tui.domain import model as m
@@ -70,11 +70,7 @@ def first_run(settings: Settings, orders: int = FIRST_RUN_DEMO_ORDERS) -> bool:
     """On a new database: migrate and seed reference data; on the embedded default SQLite file
     (no D400_DB_URL) also the demo operators, and with the simulator demo orders, so `d400` opens
     on a populated system. Returns True when it seeded."""
-    from d400tui.acquirers.base import PaymentSource
-    from d400tui.domain.cards import CardData, parse_expiry
-    from d400tui.simulator.issuer import issuer_from_settings
-
-    from .demo import DEMO_CARDS, generate_orders
+    from .demo import generate_orders
 
     db = Database(settings.database_url)
     try:
@@ -85,19 +81,31 @@ def first_run(settings: Settings, orders: int = FIRST_RUN_DEMO_ORDERS) -> bool:
             seed_demo_operators(db)
         if settings.acquirer != "simulator" or orders <= 0:
             return False
-        issuer = issuer_from_settings(settings)
-        try:
-            cards = []
-            for i, (pan, exp) in enumerate(DEMO_CARDS):
-                card = CardData(pan, parse_expiry(exp))
-                answer = issuer.authorize(PaymentSource(card=card), Decimal(0), f"first-run-{uuid4().hex}-{i}",
-                                          "VERIFY")
-                if answer.response.token:
-                    m = card.masked
-                    cards.append((answer.response.token, m.brand.value, m.first6, m.last4, m.expiry))
-        finally:
-            issuer.close()
+        cards = aio.run(_demo_tokens(settings))
         generate_orders(db, orders, cards)
         return True
     finally:
         db.dispose()
+
+
+async def _demo_tokens(settings: Settings) -> list[tuple[str, str, str, str, str]]:
+    """Card-on-file tokens for the demo cards, asked of the configured (simulator) acquirer through
+    the acquirer protocol like any verification: the engine never reaches into the simulator. A
+    card the acquirer does not tokenize is simply not on file in the demo."""
+    from d400tui.acquirers.base import PaymentSource
+    from d400tui.domain.cards import CardData, parse_expiry
+
+    from .demo import DEMO_CARDS
+
+    acquirer = make_acquirer(settings)
+    cards = []
+    try:
+        for i, (pan, exp) in enumerate(DEMO_CARDS):
+            card = CardData(pan, parse_expiry(exp))
+            resp = await acquirer.verify(PaymentSource(card=card), f"first-run-{uuid4().hex}-{i}")
+            if resp.approved and resp.token:
+                masked = card.masked
+                cards.append((resp.token, masked.brand.value, masked.first6, masked.last4, masked.expiry))
+    finally:
+        await acquirer.close()
+    return cards

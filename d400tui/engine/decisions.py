@@ -29,7 +29,7 @@ async def decide(
                 ctx.clock(),
                 shown.category.value if shown and shown.category else "",
                 shown.response_code or "" if shown else "",
-                (shown.label or "") if shown else "",
+                str(shown.label or "") if shown else "",  # the words shown, in the engine's language
                 shown.id if shown else None,
             )
         )

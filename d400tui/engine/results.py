@@ -20,7 +20,7 @@ class AuthAnswer:
     state: AuthState
     category: Category
     code: str
-    label: str
+    label: str | Message  # a response-code label, or the engine's own words (rendered at the edge)
     auth_code: str | None = None
 
     @property

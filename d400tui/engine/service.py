@@ -21,7 +21,7 @@ from d400tui.domain.read_models import ChainCheck, OrderFilter, OrderRow
 
 from . import audit_view, decisions, drafts, lookups, placing, reconcile, voids
 from . import steps as s
-from .capture import Capture
+from .capture import Capture, CaptureOutcome
 from .precheck import Precheck
 from .results import ReconcileReport, ValidationResult
 
@@ -122,7 +122,7 @@ class Engine(s.Context):
         return await Capture(self).run(actor, run_date, concurrency, progress)
 
     async def capture_one(self, actor: m.Actor, order_id: int, seq: int, amount: Decimal | None = None,
-                          ) -> tuple[str, Decimal, str, str, int | None]:
+                          ) -> CaptureOutcome:
         return await Capture(self).capture_one(actor, order_id, seq, None, amount)
 
     def precheck_selection(self, run_date: date) -> list[tuple[int, int]]:

@@ -154,6 +154,9 @@ NOT_FREE_TEXT = {  # String columns that hold codes, identifiers or references, 
     "decisions.shown_code", "operators.name", "operators.password_hash", "precheck_runs.kind",
     "precheck_runs.operator", "run_results.outcome", "run_results.code", "run_results.category",
     "audit.action", "audit.prev_hash", "audit.hash", "audit_head.hash", "order_drafts.operator",
+    # per-day supervision totals: copies of the codes above, counted
+    "stats_day_decisions.operator", "stats_day_decisions.kind", "stats_day_outcomes.category",
+    "stats_day_outcomes.response_code",
 }
 
 

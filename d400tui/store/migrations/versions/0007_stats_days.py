@@ -8,6 +8,8 @@ transaction, so the day is computed again from its rows the next time it is aske
 Revision ID: 0007
 Revises: 0006
 """
+from typing import Any
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -72,19 +74,19 @@ def upgrade() -> None:
         sa.Column("closed_at", sa.DateTime(), nullable=False),
         sa.PrimaryKeyConstraint("day", name="pk_stats_days"),
     )
-    children = {
+    children: dict[str, list[sa.Column[Any]]] = {
         "stats_day_outcomes": [sa.Column("category", sa.String(length=20)),
                                sa.Column("response_code", sa.String(length=4))],
         "stats_day_latency": [sa.Column("ms", sa.BigInteger(), nullable=False)],
         "stats_day_decisions": [sa.Column("operator", sa.String(length=20), nullable=False),
                                 sa.Column("kind", sa.String(length=20), nullable=False)],
     }
-    for name, cols in children.items():
+    for name, extra in children.items():
         op.create_table(
             name,
             sa.Column("id", sa.Integer(), nullable=False),
             sa.Column("day", sa.Date(), nullable=False),
-            *cols,
+            *extra,
             sa.Column("n", sa.Integer(), nullable=False),
             sa.ForeignKeyConstraint(["day"], ["stats_days.day"], name=f"fk_{name}_day_stats_days",
                                     ondelete="CASCADE"),
