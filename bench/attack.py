@@ -45,11 +45,24 @@ ROOT = Path(__file__).resolve().parents[1]
 PAN, EXPIRY = "4970100000000014", "12/30"  # the simulator's approving test card
 SLOW_PAN = "4970100000000105"  # approves after 2 s
 PASSWORDS = {"ADMIN": "admin-pass-2026", "CLERK": "clerk-pass-2026", "VICTIM": "victim-pass-2026"}
-SEPARATORS = {"none": "", "space": " ", "tab": "\t", "nbsp": "\u00a0", "dash": "-", "dot": ".",
-              "slash": "/", "underscore": "_",
-              # found by an outside attack after the first fixes: punctuation kept numbers whole
-              "comma": ",", "colon": ":", "plus": "+", "pipe": "|", "hash": "#", "apostrophe": "'",
-              "parens": ")("}
+SEPARATORS = {
+    "none": "",
+    "space": " ",
+    "tab": "\t",
+    "nbsp": "\u00a0",
+    "dash": "-",
+    "dot": ".",
+    "slash": "/",
+    "underscore": "_",
+    # found by an outside attack after the first fixes: punctuation kept numbers whole
+    "comma": ",",
+    "colon": ":",
+    "plus": "+",
+    "pipe": "|",
+    "hash": "#",
+    "apostrophe": "'",
+    "parens": ")(",
+}
 EXCEPTION_NAME = re.compile(r"Traceback|unexpected error|\b\w+(Error|Exception)\b|validation error for")
 IDLE_WAIT = 30.0  # seconds an idle ISO 8583 connection may stay open before the host closes it
 
@@ -73,7 +86,7 @@ def fresh_pan() -> str:
 
 
 def grouped(pan: str, sep: str) -> str:
-    return sep.join(pan[i:i + 4] for i in range(0, len(pan), 4))
+    return sep.join(pan[i : i + 4] for i in range(0, len(pan), 4))
 
 
 def pan_pattern(pan: str) -> re.Pattern[bytes]:
@@ -124,8 +137,13 @@ class Install:
     def __init__(self, pg_base: str | None = None) -> None:
         self.home = Path(tempfile.mkdtemp(prefix="d400-attack-"))
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("D400_")}
-        self.env.update(D400_HOME=str(self.home), D400_CONFIG=str(self.home / "absent.toml"), D400_LANG="en",
-                        D400_ACQUIRER_TIMEOUT="5", PYTHONPATH=str(ROOT))
+        self.env.update(
+            D400_HOME=str(self.home),
+            D400_CONFIG=str(self.home / "absent.toml"),
+            D400_LANG="en",
+            D400_ACQUIRER_TIMEOUT="5",
+            PYTHONPATH=str(ROOT),
+        )
         self.url = f"sqlite:///{self.home}/d400.db"
         self.pg_name = None
         if pg_base:
@@ -145,15 +163,22 @@ class Install:
         out, err = p.communicate(timeout=120)
         return Run(p.returncode, out, err)
 
-    def popen(self, *argv: str, stdin: str = "", who: str | None = "ADMIN",
-              env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    def popen(
+        self, *argv: str, stdin: str = "", who: str | None = "ADMIN", env: dict[str, str] | None = None
+    ) -> subprocess.Popen[str]:
         """`python -m d400tui ARGV` in the background (`finish` collects it), its input from a file."""
         feed = tempfile.TemporaryFile("w+")
         feed.write(stdin)
         feed.seek(0)
-        return subprocess.Popen([sys.executable, "-m", "d400tui", *argv], stdin=feed, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True, env={**self.env, **identity(who), **(env or {})},
-                                cwd=ROOT)
+        return subprocess.Popen(
+            [sys.executable, "-m", "d400tui", *argv],
+            stdin=feed,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**self.env, **identity(who), **(env or {})},
+            cwd=ROOT,
+        )
 
     def add_operator(self, name: str) -> Run:
         pw = PASSWORDS[name]
@@ -169,8 +194,21 @@ class Install:
 
     def order(self, pan: str = PAN, method: str = "card", who: str = "ADMIN") -> int:
         """A validated order (approved on the test card); returns its number."""
-        r = self.d400("order", "new", "--customer", "100001", "--line", "BON0001:1", "--expiry", EXPIRY,
-                      "--method", method, "--json", stdin=f"{pan}\n", who=who)
+        r = self.d400(
+            "order",
+            "new",
+            "--customer",
+            "100001",
+            "--line",
+            "BON0001:1",
+            "--expiry",
+            EXPIRY,
+            "--method",
+            method,
+            "--json",
+            stdin=f"{pan}\n",
+            who=who,
+        )
         found = re.search(r'"order":\s*(\d+)', r.out)
         if not found:
             raise Skip(f"could not place an order: {r.line()}")
@@ -233,21 +271,30 @@ def refused_to(who: str | None, *argv: str) -> Outcome:
 
 
 for _name, _who, _argv in (
-    ("anon_order_list", None, "order list"), ("anon_order_show", None, "order show {order}"),
-    ("anon_audit", None, "audit"), ("anon_customer_list", None, "customer list"),
-    ("anon_article_list", None, "article list"), ("anon_db_demo", None, "db demo --orders 1"),
-    ("anon_order_cancel", None, "order cancel {order} --reason x"), ("anon_order_delete", None, "order delete {order}"),
-    ("anon_order_decide", None, "order decide {order} release"), ("anon_capture", None, "capture"),
-    ("anon_precheck", None, "precheck"), ("anon_reconcile", None, "reconcile"),
+    ("anon_order_list", None, "order list"),
+    ("anon_order_show", None, "order show {order}"),
+    ("anon_audit", None, "audit"),
+    ("anon_customer_list", None, "customer list"),
+    ("anon_article_list", None, "article list"),
+    ("anon_db_demo", None, "db demo --orders 1"),
+    ("anon_order_cancel", None, "order cancel {order} --reason x"),
+    ("anon_order_delete", None, "order delete {order}"),
+    ("anon_order_decide", None, "order decide {order} release"),
+    ("anon_capture", None, "capture"),
+    ("anon_precheck", None, "precheck"),
+    ("anon_reconcile", None, "reconcile"),
     ("anon_order_new", None, "order new --customer 100001 --line BON0001:1 --method cheque"),
     ("anon_operator_add", None, "operator add EVIL2"),
     ("clerk_operator_add_supervisor", "CLERK", "operator add EVIL3 --supervisor"),
     ("clerk_operator_add", "CLERK", "operator add EVIL4"),
     ("wrong_password_order_list", "ADMIN:guess-1234", "order list"),
-    ("clerk_capture", "CLERK", "capture"), ("clerk_precheck", "CLERK", "precheck"),
+    ("clerk_capture", "CLERK", "capture"),
+    ("clerk_precheck", "CLERK", "precheck"),
     # found by an outside attack after the fixes: the listing named every operator's actions
-    ("clerk_audit_list", "CLERK", "audit --json"), ("clerk_audit_verify", "CLERK", "audit verify"),
-    ("clerk_stats", "CLERK", "stats --json"), ("clerk_operator_list", "CLERK", "operator list"),
+    ("clerk_audit_list", "CLERK", "audit --json"),
+    ("clerk_audit_verify", "CLERK", "audit verify"),
+    ("clerk_stats", "CLERK", "stats --json"),
+    ("clerk_operator_list", "CLERK", "operator list"),
     ("order_number_20_digits", "ADMIN", "order show 12345678901234567890"),
 ):
     ATTACKS.append((_name, partial(refused_to, _who, *_argv.split())))
@@ -272,8 +319,10 @@ def unlock_locked(who: str | None) -> Outcome:
     return locked, f"exit {r.rc}, VICTIM {'still locked' if locked else 'unlocked'}: {r.line()}"
 
 
-ATTACKS += [("anon_operator_unlock", partial(unlock_locked, None)),
-            ("clerk_operator_unlock", partial(unlock_locked, "CLERK"))]
+ATTACKS += [
+    ("anon_operator_unlock", partial(unlock_locked, None)),
+    ("clerk_operator_unlock", partial(unlock_locked, "CLERK")),
+]
 
 
 @attack
@@ -360,8 +409,10 @@ def argv_echo(*argv: str) -> Outcome:
 
 ATTACKS += [
     ("argv_pan_order_show", partial(argv_echo, "order", "show", "{dashed}")),
-    ("argv_pan_line", partial(argv_echo, "order", "new", "--customer", "100001", "--line", "{pan}:1",
-                              "--method", "cheque")),
+    (
+        "argv_pan_line",
+        partial(argv_echo, "order", "new", "--customer", "100001", "--line", "{pan}:1", "--method", "cheque"),
+    ),
     ("argv_pan_date", partial(argv_echo, "capture", "--date", "{pan}")),
     ("argv_pan_customer", partial(argv_echo, "order", "list", "--customer", "{spaced}")),
     ("argv_pan_operator_name", partial(argv_echo, "operator", "add", "{pan}")),
@@ -376,8 +427,10 @@ def argv_escape(*argv: str) -> Outcome:
     return no_escape(inst().d400(*argv, who="ADMIN"), " ".join(argv).encode("unicode_escape").decode()[:40])
 
 
-ATTACKS += [("argv_escape_order_show", partial(argv_escape, "order", "show", "\x1b]0;owned\x07")),
-            ("argv_escape_status", partial(argv_escape, "order", "list", "--status", "\x1b[2J\x1b[31m"))]
+ATTACKS += [
+    ("argv_escape_order_show", partial(argv_escape, "order", "show", "\x1b]0;owned\x07")),
+    ("argv_escape_status", partial(argv_escape, "order", "list", "--status", "\x1b[2J\x1b[31m")),
+]
 
 
 @attack
@@ -411,8 +464,18 @@ def cancel_during_approval_sqlite() -> Outcome:
     """Cancel while the approval is in flight (5 s of issuer latency): no live hold may remain."""
     i = Install()
     try:
-        p = i.popen("order", "new", "--customer", "100001", "--line", "BON0001:1", "--expiry", EXPIRY,
-                    stdin=f"{PAN}\n", env={"D400_SIMULATOR_LATENCY_MS": "5000", "D400_ACQUIRER_TIMEOUT": "20"})
+        p = i.popen(
+            "order",
+            "new",
+            "--customer",
+            "100001",
+            "--line",
+            "BON0001:1",
+            "--expiry",
+            EXPIRY,
+            stdin=f"{PAN}\n",
+            env={"D400_SIMULATOR_LATENCY_MS": "5000", "D400_ACQUIRER_TIMEOUT": "20"},
+        )
         deadline, rows = time.monotonic() + 15, []
         while not rows and time.monotonic() < deadline:
             time.sleep(0.1)
@@ -423,8 +486,11 @@ def cancel_during_approval_sqlite() -> Outcome:
         n = rows[0][0]
         c = i.d400("order", "cancel", str(n), "--reason", "race", who="ADMIN")
         finish([p])
-        live = sqlite3.connect(i.home / "simulator.db").execute(
-            "SELECT count(*) FROM holds WHERE state = 'APPROVED'").fetchone()[0]
+        live = (
+            sqlite3.connect(i.home / "simulator.db")
+            .execute("SELECT count(*) FROM holds WHERE state = 'APPROVED'")
+            .fetchone()[0]
+        )
         status = i.sql("SELECT status FROM orders WHERE id = :n", n=n)[0][0]
         return not (status == "CANCELLED" and live), f"cancel exit {c.rc}, order {status}, live holds at issuer {live}"
     finally:
@@ -466,8 +532,15 @@ def db_owner(kind: str, statement: str) -> Outcome:
 ATTACKS += [
     ("audit_delete_sqlite", partial(db_owner, "sqlite", "DELETE FROM audit")),
     ("audit_update_sqlite", partial(db_owner, "sqlite", "UPDATE audit SET actor = 'NOBODY'")),
-    ("audit_replace_sqlite", partial(db_owner, "sqlite", "REPLACE INTO audit (id, at, actor, action, order_id, detail)"
-                                     " SELECT id, at, 'ZZNOBODY', action, order_id, detail FROM audit")),
+    (
+        "audit_replace_sqlite",
+        partial(
+            db_owner,
+            "sqlite",
+            "REPLACE INTO audit (id, at, actor, action, order_id, detail)"
+            " SELECT id, at, 'ZZNOBODY', action, order_id, detail FROM audit",
+        ),
+    ),
     ("audit_delete_postgres", partial(db_owner, "postgres", "DELETE FROM audit")),
     ("audit_truncate_postgres", partial(db_owner, "postgres", "TRUNCATE audit")),
 ]
@@ -494,13 +567,33 @@ def verify_after(tamper: Callable[[sqlite3.Connection], None], what: str) -> Out
 
 
 ATTACKS += [
-    ("audit_verify_edited_row", partial(verify_after, lambda db: db.execute(
-        "UPDATE audit SET actor = 'NOBODY' WHERE id = (SELECT min(id) + 1 FROM audit)"), "one actor rewritten")),
-    ("audit_verify_deleted_row", partial(verify_after, lambda db: db.execute(
-        "DELETE FROM audit WHERE id = (SELECT min(id) + 1 FROM audit)"), "one row deleted")),
-    ("audit_verify_forged_row", partial(verify_after, lambda db: db.execute(
-        "INSERT INTO audit (at, actor, action, order_id, detail) SELECT at, 'ADMIN', 'CAPTURE', NULL, '{}' "
-        "FROM audit WHERE id = (SELECT max(id) FROM audit)"), "a forged row appended")),
+    (
+        "audit_verify_edited_row",
+        partial(
+            verify_after,
+            lambda db: db.execute("UPDATE audit SET actor = 'NOBODY' WHERE id = (SELECT min(id) + 1 FROM audit)"),
+            "one actor rewritten",
+        ),
+    ),
+    (
+        "audit_verify_deleted_row",
+        partial(
+            verify_after,
+            lambda db: db.execute("DELETE FROM audit WHERE id = (SELECT min(id) + 1 FROM audit)"),
+            "one row deleted",
+        ),
+    ),
+    (
+        "audit_verify_forged_row",
+        partial(
+            verify_after,
+            lambda db: db.execute(
+                "INSERT INTO audit (at, actor, action, order_id, detail) SELECT at, 'ADMIN', 'CAPTURE', NULL, '{}' "
+                "FROM audit WHERE id = (SELECT max(id) FROM audit)"
+            ),
+            "a forged row appended",
+        ),
+    ),
 ]
 
 
@@ -537,8 +630,15 @@ def file_mode(pattern: str) -> Outcome:
     return not loose, ", ".join(loose) or f"{len(files)} file(s) 0600"
 
 
-ATTACKS += [(f"file_mode_{name}", partial(file_mode, pattern)) for name, pattern in
-            (("database", "d400.db*"), ("simulator_state", "simulator.db*"), ("log", "d400.log*"), ("any", "*"))]
+ATTACKS += [
+    (f"file_mode_{name}", partial(file_mode, pattern))
+    for name, pattern in (
+        ("database", "d400.db*"),
+        ("simulator_state", "simulator.db*"),
+        ("log", "d400.log*"),
+        ("any", "*"),
+    )
+]
 
 
 # -- 9-11. the servers ---------------------------------------------------------------------------
@@ -547,8 +647,13 @@ def served(protocol: str, **settings: str):  # type: ignore[no-untyped-def]
     """`d400 acquirer serve` on a free port with its own issuer state file (and D400_* settings)."""
     port = free_port()
     with tempfile.TemporaryDirectory() as d:
-        env = {"D400_HOME": d, "D400_CONFIG": f"{d}/absent.toml", "PYTHONPATH": str(ROOT), "D400_ACQUIRER_KEY": "",
-               **{f"D400_{k.upper()}": v for k, v in settings.items()}}
+        env = {
+            "D400_HOME": d,
+            "D400_CONFIG": f"{d}/absent.toml",
+            "PYTHONPATH": str(ROOT),
+            "D400_ACQUIRER_KEY": "",
+            **{f"D400_{k.upper()}": v for k, v in settings.items()},
+        }
         argv = [sys.executable, "-m", "d400tui", "acquirer", "serve", "--protocol", protocol, "--port", str(port)]
         with subprocess_server(argv, port, env):
             yield port
@@ -556,8 +661,12 @@ def served(protocol: str, **settings: str):  # type: ignore[no-untyped-def]
 
 def http_authorize(port: int, key: str, amount: str, pan: str = PAN, body: bytes | None = None) -> httpx.Response:
     payload = body if body is not None else json.dumps({"card": {"pan": pan, "expiry": EXPIRY}, "amount": amount})
-    return httpx.post(f"http://127.0.0.1:{port}/v1/authorizations", content=payload, timeout=30,
-                      headers={"Idempotency-Key": key, "Content-Type": "application/json"})
+    return httpx.post(
+        f"http://127.0.0.1:{port}/v1/authorizations",
+        content=payload,
+        timeout=30,
+        headers={"Idempotency-Key": key, "Content-Type": "application/json"},
+    )
 
 
 def http_reuse(second_amount: str, second_pan: str) -> Outcome:
@@ -598,8 +707,10 @@ def iso_reuse(second_amount: str) -> Outcome:
     return b.code != "00", f"same key, {second_amount} EUR: {b.outcome} code {b.code} ref {b.reference == a.reference}"
 
 
-ATTACKS += [("iso8583_key_reuse_other_amount", partial(iso_reuse, "4000.00")),
-            ("iso8583_key_reuse_identical_replays", partial(iso_reuse, "10.00"))]
+ATTACKS += [
+    ("iso8583_key_reuse_other_amount", partial(iso_reuse, "4000.00")),
+    ("iso8583_key_reuse_identical_replays", partial(iso_reuse, "10.00")),
+]
 
 
 @attack
@@ -613,7 +724,7 @@ def http_oversized_body() -> Outcome:
 def http_deep_nesting() -> Outcome:
     with served("http") as port:
         # 10,000 levels of objects fit under the 64 kB body limit: the parser itself must refuse them cleanly
-        r = http_authorize(port, uuid.uuid4().hex, "", body=b"{\"a\":" * 10_000 + b"1" + b"}" * 10_000)
+        r = http_authorize(port, uuid.uuid4().hex, "", body=b'{"a":' * 10_000 + b"1" + b"}" * 10_000)
         alive = httpx.get(f"http://127.0.0.1:{port}/v1/health", timeout=10).status_code
     seen = f"10,000 nested objects: {r.status_code} {r.text[:40]!r}, then health {alive}"
     return r.status_code == 400 and alive == 200, seen
@@ -622,8 +733,10 @@ def http_deep_nesting() -> Outcome:
 @attack
 def iso8583_idle_connection() -> Outcome:
     # the host is configured to close a link silent for half the wait (default 300 s): that it does
-    with served("iso8583", iso8583_idle_timeout_s=str(IDLE_WAIT / 2)) as port, \
-            socket.create_connection(("127.0.0.1", port)) as s:
+    with (
+        served("iso8583", iso8583_idle_timeout_s=str(IDLE_WAIT / 2)) as port,
+        socket.create_connection(("127.0.0.1", port)) as s,
+    ):
         s.settimeout(IDLE_WAIT)
         t0 = time.monotonic()
         try:
@@ -686,14 +799,26 @@ def fake_acquirer(answer: bytes):  # type: ignore[no-untyped-def]
 def acquirer_answers(answer: bytes) -> Outcome:
     i = inst()
     with fake_acquirer(answer) as port:
-        r = i.d400("order", "new", "--customer", "100001", "--line", "BON0001:1", "--expiry", EXPIRY,
-                   stdin=f"{PAN}\n", who="ADMIN",
-                   env={"D400_ACQUIRER": "http", "D400_ACQUIRER_URL": f"http://127.0.0.1:{port}"})
+        r = i.d400(
+            "order",
+            "new",
+            "--customer",
+            "100001",
+            "--line",
+            "BON0001:1",
+            "--expiry",
+            EXPIRY,
+            stdin=f"{PAN}\n",
+            who="ADMIN",
+            env={"D400_ACQUIRER": "http", "D400_ACQUIRER_URL": f"http://127.0.0.1:{port}"},
+        )
     return r.clean() and r.rc in (2, 3), f"answer {answer.decode()}: exit {r.rc}: {r.line()}"
 
 
-ATTACKS += [("acquirer_answers_json_list", partial(acquirer_answers, b"[]")),
-            ("acquirer_answers_json_null", partial(acquirer_answers, b"null"))]
+ATTACKS += [
+    ("acquirer_answers_json_list", partial(acquirer_answers, b"[]")),
+    ("acquirer_answers_json_null", partial(acquirer_answers, b"null")),
+]
 
 
 def bad_setting(var: str, value: str) -> Outcome:
@@ -701,15 +826,17 @@ def bad_setting(var: str, value: str) -> Outcome:
     return r.rc != 0 and r.clean() and var in r.text, f"{var}={value}: exit {r.rc}: {r.line()}"
 
 
-ATTACKS += [("bad_setting_timeout", partial(bad_setting, "D400_ACQUIRER_TIMEOUT", "soon")),
-            ("bad_setting_lang", partial(bad_setting, "D400_LANG", "klingon"))]
+ATTACKS += [
+    ("bad_setting_timeout", partial(bad_setting, "D400_ACQUIRER_TIMEOUT", "soon")),
+    ("bad_setting_lang", partial(bad_setting, "D400_LANG", "klingon")),
+]
 
 
 @attack
 def sql_in_search_text() -> Outcome:
     r = inst().d400("customer", "list", "--search", "' OR 1=1 --", "--json", who="ADMIN")
     rows = json.loads(r.out or "[]") if r.rc == 0 else []
-    return r.rc == 0 and not rows, f"search \"' OR 1=1 --\": exit {r.rc}, {len(rows)} rows"
+    return r.rc == 0 and not rows, f'search "\' OR 1=1 --": exit {r.rc}, {len(rows)} rows'
 
 
 # -- the run -------------------------------------------------------------------------------------

@@ -120,15 +120,23 @@ async def precheck(n: int, latency_ms: float, concurrency: int, acquirer: str) -
     done = run.approved + run.refused + run.unavailable
     rate = done / elapsed
     limit = concurrency / (latency_ms / 1000)
-    print(f"pre-check through {acquirer}: {n} due orders, latency {latency_ms:g} ms, concurrency {concurrency}"
-          f" (set-up {setup:.1f} s)")
-    print(f"  authorizations {done} (approved {run.approved}, refused {run.refused}, unavailable {run.unavailable})"
-          f" in {elapsed:.2f} s")
+    print(
+        f"pre-check through {acquirer}: {n} due orders, latency {latency_ms:g} ms, concurrency {concurrency}"
+        f" (set-up {setup:.1f} s)"
+    )
+    print(
+        f"  authorizations {done} (approved {run.approved}, refused {run.refused}, unavailable {run.unavailable})"
+        f" in {elapsed:.2f} s"
+    )
     print(f"  machine speed: reference loop {ref_before:.0f} ms before, {ref_after:.0f} ms after (lower is faster)")
-    print(f"  client CPU (event loop + database thread) {cpu / max(done, 1) * 1e6:.0f} µs per authorization"
-          f" ({cpu / elapsed:.0%} of one core)")
-    print(f"  {rate:8.0f} authorizations/s   limit concurrency/latency {limit:.0f}/s   ratio {rate / limit:.3f}"
-          f"   (goal >= 0.85)")
+    print(
+        f"  client CPU (event loop + database thread) {cpu / max(done, 1) * 1e6:.0f} µs per authorization"
+        f" ({cpu / elapsed:.0%} of one core)"
+    )
+    print(
+        f"  {rate:8.0f} authorizations/s   limit concurrency/latency {limit:.0f}/s   ratio {rate / limit:.3f}"
+        f"   (goal >= 0.85)"
+    )
 
 
 def main() -> None:
@@ -142,7 +150,7 @@ def main() -> None:
     a = ap.parse_args()
     if not a.skip_validations:
         aio.run(validations(a.validations))
-    for acq in (["simulator", "http"] if a.acquirer == "both" else [a.acquirer]):
+    for acq in ["simulator", "http"] if a.acquirer == "both" else [a.acquirer]:
         aio.run(precheck(a.orders, a.latency_ms, a.concurrency, acq))
 
 

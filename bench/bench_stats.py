@@ -76,8 +76,10 @@ def _statements(dialect: str, n: int, now_us: int) -> list[str]:
     cat = "((i * 31) % 12)"
     ts, day = d["ts"].format(x=e), d["day"].format(x=e)
     lat = f"({e} + 50000 + (i * 104729) % 850000)"
-    category = (f"CASE {cat} WHEN 8 THEN 'CEILING' WHEN 9 THEN 'UNAVAILABLE' WHEN 10 THEN 'OTHER' "
-                f"WHEN 11 THEN 'BLOCKED' ELSE 'APPROVED' END")
+    category = (
+        f"CASE {cat} WHEN 8 THEN 'CEILING' WHEN 9 THEN 'UNAVAILABLE' WHEN 10 THEN 'OTHER' "
+        f"WHEN 11 THEN 'BLOCKED' ELSE 'APPROVED' END"
+    )
     code = f"CASE {cat} WHEN 8 THEN '51' WHEN 9 THEN '91' WHEN 10 THEN '05' WHEN 11 THEN '43' ELSE '00' END"
     state = f"CASE WHEN {cat} < 8 THEN 'APPROVED' WHEN {cat} = 9 THEN 'UNKNOWN' ELSE 'DECLINED' END"
     answered = f"CASE WHEN {cat} = 9 THEN NULL ELSE {d['ts'].format(x=lat)} END"
@@ -86,8 +88,8 @@ def _statements(dialect: str, n: int, now_us: int) -> list[str]:
     def auth(kind: str, i_expr: str, where: str, id_offset: int) -> str:
         src = d["source"].format(n=n)
         return (
-            d["series"].format(n=n) +
-            "INSERT INTO authorizations (id, order_id, kind, state, amount, captured_amount, idempotency_key, "
+            d["series"].format(n=n)
+            + "INSERT INTO authorizations (id, order_id, kind, state, amount, captured_amount, idempotency_key, "
             "acquirer, card_brand, card_first6, card_last4, card_expiry, response_code, category, requested_at, "
             "answered_at, void_state, operator, capture_pending) "
             f"SELECT i + {id_offset}, i, '{kind}', {state}, {i_expr}, 0, '{kind[0]}' || CAST(i AS VARCHAR(12)), "
@@ -96,15 +98,15 @@ def _statements(dialect: str, n: int, now_us: int) -> list[str]:
         )
 
     return [
-        d["series"].format(n=n) +
-        "INSERT INTO orders (id, customer_id, channel, payment_method, plan, status, hold, awaiting_decision, "
+        d["series"].format(n=n)
+        + "INSERT INTO orders (id, customer_id, channel, payment_method, plan, status, hold, awaiting_decision, "
         "total, created_by, created_at, order_date, version) "
         f"SELECT i, 100001, 'PHONE', 'CARD', 'immediate', 'VALIDATED', 'NONE', false, 4990, {operator}, "
         f"{ts}, {day}, 1 {d['source'].format(n=n)}",
         auth("AUTHORIZE", "4990", "true", 0),
         auth("VERIFY", "0", "i % 10 = 0", n),
-        d["series"].format(n=n) +
-        "INSERT INTO decisions (order_id, kind, operator, at, shown_category, shown_code, shown_label) "
+        d["series"].format(n=n)
+        + "INSERT INTO decisions (order_id, kind, operator, at, shown_category, shown_code, shown_label) "
         f"SELECT i, CASE WHEN i % 4 = 0 THEN 'BLOCK' ELSE 'RELEASE' END, {operator}, "
         f"{d['ts'].format(x=e + ' + 30000000')}, {category}, {code}, 'refus' {d['source'].format(n=n)} "
         f"WHERE {cat} IN (8, 10, 11) AND i % 2 = 0",
@@ -182,12 +184,19 @@ def _before(url: str, today: date) -> tuple[float, dict]:  # type: ignore[type-a
     """The baseline commit's queries, in a subprocess importing that commit's package."""
     root = Path(__file__).resolve().parent.parent
     with tempfile.TemporaryDirectory() as tmp:
-        archive = subprocess.run(["git", "-C", str(root), "archive", BASELINE, "d400tui"],
-                                 capture_output=True, check=True).stdout
+        archive = subprocess.run(
+            ["git", "-C", str(root), "archive", BASELINE, "d400tui"], capture_output=True, check=True
+        ).stdout
         subprocess.run(["tar", "-x", "-C", tmp], input=archive, check=True)
         # cwd: `python -c` puts it first on sys.path, and it must not be this checkout
-        out = subprocess.run([sys.executable, "-c", BEFORE, url, today.isoformat()], capture_output=True, text=True,
-                             env=dict(os.environ, PYTHONPATH=tmp), cwd=tmp, check=True).stdout
+        out = subprocess.run(
+            [sys.executable, "-c", BEFORE, url, today.isoformat()],
+            capture_output=True,
+            text=True,
+            env=dict(os.environ, PYTHONPATH=tmp),
+            cwd=tmp,
+            check=True,
+        ).stdout
     got = json.loads(out)
     return got["s"], got
 
@@ -196,10 +205,13 @@ def _latencies(url: str, first: date, last: date) -> tuple[int, int]:
     """p50/p95 computed here in Python from the raw timestamps: the arbiter when before ≠ after."""
     eng = create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
     with eng.connect() as conn:
-        rows = conn.execute(select(t.authorizations.c.requested_at, t.authorizations.c.answered_at).where(
-            t.authorizations.c.requested_at >= datetime.combine(first, time_of_day.min),
-            t.authorizations.c.requested_at < datetime.combine(last + timedelta(days=1), time_of_day.min),
-            t.authorizations.c.answered_at.is_not(None))).all()
+        rows = conn.execute(
+            select(t.authorizations.c.requested_at, t.authorizations.c.answered_at).where(
+                t.authorizations.c.requested_at >= datetime.combine(first, time_of_day.min),
+                t.authorizations.c.requested_at < datetime.combine(last + timedelta(days=1), time_of_day.min),
+                t.authorizations.c.answered_at.is_not(None),
+            )
+        ).all()
     eng.dispose()
     lat = sorted((a - r) / timedelta(milliseconds=1) for r, a in rows)
     return round(lat[math.ceil(0.5 * len(lat)) - 1]), round(lat[math.ceil(0.95 * len(lat)) - 1])
@@ -244,21 +256,31 @@ def run(name: str, url: str, n: int, rebuild: bool) -> dict[str, float]:
     cold = time.perf_counter() - t0
     warm = _best(lambda: supervision(engine, SUPER))
     mine = json.loads(json.dumps([asdict(after.today), asdict(after.period)], default=str))
-    diff = [f"{part} {k}: before {before[part][k]}, after {f[k]}"
-            for part, f in zip(("today", "period"), mine, strict=True) for k in f if f[k] != before[part][k]]
+    diff = [
+        f"{part} {k}: before {before[part][k]}, after {f[k]}"
+        for part, f in zip(("today", "period"), mine, strict=True)
+        for k in f
+        if f[k] != before[part][k]
+    ]
     if [after.holds_lapsing, after.voids_pending] != before["extra"]:
         diff.append(f"holds/voids: before {before['extra']}, after {[after.holds_lapsing, after.voids_pending]}")
     truth = {"today": _latencies(url, today, today), "period": _latencies(url, after.period.first_day, today)}
     paint = asyncio.run(_first_paint(engine, now))
     engine.db.dispose()
-    print(f"  period requested {after.period.requested}, today {after.today.requested}; "
-          f"figures equal to before: {'yes' if not diff else 'NO'}", flush=True)
+    print(
+        f"  period requested {after.period.requested}, today {after.today.requested}; "
+        f"figures equal to before: {'yes' if not diff else 'NO'}",
+        flush=True,
+    )
     for line in diff:
         print(f"    {line}")
     for part, f in (("today", after.today), ("period", after.period)):
         ok = (f.latency_p50_ms, f.latency_p95_ms) == truth[part]
-        print(f"  {part} p50/p95 computed in Python from the rows: {truth[part]} — after "
-              f"{'equal' if ok else 'DIFFERENT'}", flush=True)
+        print(
+            f"  {part} p50/p95 computed in Python from the rows: {truth[part]} — after "
+            f"{'equal' if ok else 'DIFFERENT'}",
+            flush=True,
+        )
     return dict(before=before_s, cold=cold, warm=warm, paint=paint)
 
 
@@ -278,8 +300,10 @@ def main() -> None:
     print(f"\nd400 stats on {args.orders:,} orders (today + last {PERIOD_DAYS} days; seconds)")
     print(f"{'':12}{'before':>9}{'after cold':>12}{'after warm':>12}{'ratio':>8}{'first paint':>13}")
     for name, r in results.items():
-        print(f"{name:12}{r['before']:9.3f}{r['cold']:12.3f}{r['warm']:12.3f}"
-              f"{r['before'] / r['warm']:7.0f}×{r['paint']:13.3f}")
+        print(
+            f"{name:12}{r['before']:9.3f}{r['cold']:12.3f}{r['warm']:12.3f}"
+            f"{r['before'] / r['warm']:7.0f}×{r['paint']:13.3f}"
+        )
 
 
 if __name__ == "__main__":

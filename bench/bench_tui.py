@@ -97,8 +97,14 @@ async def bench_f10(runs: int) -> None:
         await pilot.pause()
         for _ in range(runs):
             scr = app.screen
-            for wid, val in (("customer", "100001"), ("art-0", "BON0001"), ("qty-0", "1"),
-                             ("card", "4970100000000048"), ("expiry", "12/30"), ("cvv", "123")):
+            for wid, val in (
+                ("customer", "100001"),
+                ("art-0", "BON0001"),
+                ("qty-0", "1"),
+                ("card", "4970100000000048"),
+                ("expiry", "12/30"),
+                ("cvv", "123"),
+            ):
                 w = scr.query_one(f"#{wid}")
                 w.focus()
                 w.value = val
@@ -110,8 +116,10 @@ async def bench_f10(runs: int) -> None:
                 await asyncio.sleep(0.001)
             await pilot.pause()
     await engine.close()
-    print(f"F10 -> decision panel painted ({runs} runs): median {statistics.median(times):.1f} ms, "
-          f"p95 {pct(times, 95):.1f} ms")
+    print(
+        f"F10 -> decision panel painted ({runs} runs): median {statistics.median(times):.1f} ms, "
+        f"p95 {pct(times, 95):.1f} ms"
+    )
 
 
 async def bench_list(n: int, sessions: int = 5) -> None:
@@ -138,6 +146,7 @@ async def bench_list(n: int, sessions: int = 5) -> None:
                     return False
                 keys = app.screen.query_one("Subfile").keys
                 return bool(keys) and keys != before
+
             return cond
 
         async with app.run_test(size=(80, 24)) as pilot:
@@ -167,10 +176,12 @@ async def bench_list(n: int, sessions: int = 5) -> None:
                 again.append(await key_to_paint(app, "enter", page_shown([])))
                 await settle(app)
     await engine.close()
-    print(f"work with orders over {n}: first page of a session median {statistics.median(firsts):.1f} ms "
-          f"(max {max(firsts):.1f}, {sessions} sessions), opened again median {statistics.median(again):.1f} ms "
-          f"(p95 {pct(again, 95):.1f}); PageDown median {statistics.median(pages):.1f} ms, "
-          f"p95 {pct(pages, 95):.1f} ms; filter status=ANNULEE median {statistics.median(filt):.1f} ms")
+    print(
+        f"work with orders over {n}: first page of a session median {statistics.median(firsts):.1f} ms "
+        f"(max {max(firsts):.1f}, {sessions} sessions), opened again median {statistics.median(again):.1f} ms "
+        f"(p95 {pct(again, 95):.1f}); PageDown median {statistics.median(pages):.1f} ms, "
+        f"p95 {pct(pages, 95):.1f} ms; filter status=ANNULEE median {statistics.median(filt):.1f} ms"
+    )
 
 
 COLD = """
@@ -210,8 +221,10 @@ def bench_cold_start(runs: int = 5, fresh: bool = True) -> None:
         out = subprocess.run([sys.executable, "-c", COLD], env=env, capture_output=True, text=True, check=True)
         times.append((float(out.stdout.strip().splitlines()[-1]) - t0) * 1000)
     what = "fresh DB each run" if fresh else "existing DB"
-    print(f"cold start to sign-on painted ({what}, from process launch): "
-          f"median {statistics.median(times):.0f} ms, max {max(times):.0f} ms")
+    print(
+        f"cold start to sign-on painted ({what}, from process launch): "
+        f"median {statistics.median(times):.0f} ms, max {max(times):.0f} ms"
+    )
 
 
 def main() -> None:

@@ -41,17 +41,21 @@ ARTICLES = ["BON0001", "GRI0002", "RID0003", "PUL0004"]
 
 
 def _env(workdir: Path, db_url: str) -> dict[str, str]:
-    return {"D400_HOME": str(workdir), "D400_CONFIG": str(workdir / "absent.toml"), "D400_DB_URL": db_url,
-            "D400_SIMULATOR_DB": str(workdir / "issuer.db"), "D400_SIMULATOR_CARDS": str(workdir / "cards.csv"),
-            "D400_ACQUIRER": "simulator"}
+    return {
+        "D400_HOME": str(workdir),
+        "D400_CONFIG": str(workdir / "absent.toml"),
+        "D400_DB_URL": db_url,
+        "D400_SIMULATOR_DB": str(workdir / "issuer.db"),
+        "D400_SIMULATOR_CARDS": str(workdir / "cards.csv"),
+        "D400_ACQUIRER": "simulator",
+    }
 
 
 def _good_cards(workdir: Path) -> list[tuple[str, str]]:
     import csv
 
     with open(workdir / "cards.csv", newline="") as f:
-        return [(r["pan"], r["expiry"]) for r in csv.DictReader(f)
-                if r["pan"].startswith("497013")]
+        return [(r["pan"], r["expiry"]) for r in csv.DictReader(f) if r["pan"].startswith("497013")]
 
 
 async def _seed(workdir: Path, n: int, seed: int) -> list[int]:
@@ -67,11 +71,21 @@ async def _seed(workdir: Path, n: int, seed: int) -> list[int]:
     try:
         for _ in range(n):
             pan, exp = rnd.choice(cards)
-            plan = rnd.choice([m.Plan(), m.Plan(m.PlanKind.INSTALMENTS, count=3),
-                               m.Plan(m.PlanKind.DEFERRED, deferred_to=today + timedelta(days=3)),
-                               m.Plan(m.PlanKind.DEFERRED, deferred_to=today + timedelta(days=20))])
-            r = await e.place_order(m.Actor("SEED"), 100001 + rnd.randrange(150), [(rnd.choice(ARTICLES), 1)],
-                                    CardData(pan, parse_expiry(exp)), plan=plan)
+            plan = rnd.choice(
+                [
+                    m.Plan(),
+                    m.Plan(m.PlanKind.INSTALMENTS, count=3),
+                    m.Plan(m.PlanKind.DEFERRED, deferred_to=today + timedelta(days=3)),
+                    m.Plan(m.PlanKind.DEFERRED, deferred_to=today + timedelta(days=20)),
+                ]
+            )
+            r = await e.place_order(
+                m.Actor("SEED"),
+                100001 + rnd.randrange(150),
+                [(rnd.choice(ARTICLES), 1)],
+                CardData(pan, parse_expiry(exp)),
+                plan=plan,
+            )
             ids.append(r.order.id)
     finally:
         e.acquirer.issuer.close()  # type: ignore[attr-defined]
@@ -79,14 +93,16 @@ async def _seed(workdir: Path, n: int, seed: int) -> list[int]:
     return ids
 
 
-def _terminal(k: int, workdir: str, db_url: str, ids: list[int], ops: int, seed: int, start_at: float,
-              out: str) -> None:
+def _terminal(
+    k: int, workdir: str, db_url: str, ids: list[int], ops: int, seed: int, start_at: float, out: str
+) -> None:
     os.environ.update(_env(Path(workdir), db_url))
     asyncio.run(_terminal_async(k, Path(workdir), ids, ops, seed, start_at, Path(out)))
 
 
-async def _terminal_async(k: int, workdir: Path, ids: list[int], ops: int, seed: int, start_at: float,
-                          out: Path) -> None:
+async def _terminal_async(
+    k: int, workdir: Path, ids: list[int], ops: int, seed: int, start_at: float, out: Path
+) -> None:
     from d400tui.domain import model as m
     from d400tui.domain.cards import CardData, parse_expiry
     from d400tui.engine import USER_ERRORS, ConcurrentChange, open_engine
@@ -115,8 +131,7 @@ async def _terminal_async(k: int, workdir: Path, ids: list[int], ops: int, seed:
             errors.append(f"first precheck: {type(exc).__name__} ({type(orig).__name__}): {str(exc)[:100]}")
     for _ in range(ops):
         oid = rnd.choice(ids)
-        op = rnd.choices(["block", "release", "cancel", "change", "deferred", "precheck"],
-                         [25, 25, 8, 20, 18, 4])[0]
+        op = rnd.choices(["block", "release", "cancel", "change", "deferred", "precheck"], [25, 25, 8, 20, 18, 4])[0]
         try:
             if op in ("block", "release"):
                 await e.decide(oper, oid, m.DecisionKind.BLOCK if op == "block" else m.DecisionKind.RELEASE)
@@ -156,8 +171,17 @@ async def _terminal_async(k: int, workdir: Path, ids: list[int], ops: int, seed:
             errors.append(f"{op} {oid}: {type(exc).__name__} ({type(orig).__name__}): {str(exc)[:100]}")
     e.acquirer.issuer.close()  # type: ignore[attr-defined]
     await e.close()
-    out.write_text(json.dumps({"done": done, "outcomes": outcomes, "cancelled": cancelled, "errors": errors,
-                               "precheck_runs": precheck_runs}))
+    out.write_text(
+        json.dumps(
+            {
+                "done": done,
+                "outcomes": outcomes,
+                "cancelled": cancelled,
+                "errors": errors,
+                "precheck_runs": precheck_runs,
+            }
+        )
+    )
 
 
 @dataclass
@@ -220,8 +244,10 @@ def run(db_url: str, workdir: Path, processes: int = 8, orders: int = 200, ops: 
         ctx = mp.get_context("spawn")
         start_at = time.time() + 3.0
         outs = [workdir / f"terminal{k}.json" for k in range(processes)]
-        procs = [ctx.Process(target=_terminal, args=(k, str(workdir), db_url, ids, ops, seed, start_at, str(outs[k])))
-                 for k in range(processes)]
+        procs = [
+            ctx.Process(target=_terminal, args=(k, str(workdir), db_url, ids, ops, seed, start_at, str(outs[k])))
+            for k in range(processes)
+        ]
         t0 = time.monotonic()
         for p in procs:
             p.start()
@@ -256,36 +282,62 @@ def run(db_url: str, workdir: Path, processes: int = 8, orders: int = 200, ops: 
             a, au, d, o, rr = t.authorizations, t.audit, t.decisions, t.orders, t.run_results
             with e.db.engine.connect() as conn:
                 for action in ("ORDER_CANCEL", "PAYMENT_CHANGE", "DEFERRED_PAY_NOW", "DEFERRED_DROP"):
-                    n = conn.execute(select(func.count()).select_from(au).where(
-                        au.c.action == action, au.c.actor.like("TERM%"))).scalar()
+                    n = conn.execute(
+                        select(func.count()).select_from(au).where(au.c.action == action, au.c.actor.like("TERM%"))
+                    ).scalar()
                     if n < done[action]:
-                        rep.violations.append(Violation("lost-update", f"{action}: terminals were told {done[action]}"
-                                                        f" times, the audit trail has {n}"))
+                        rep.violations.append(
+                            Violation(
+                                "lost-update",
+                                f"{action}: terminals were told {done[action]} times, the audit trail has {n}",
+                            )
+                        )
                     elif n > done[action]:  # applied, yet the terminal was shown an error
-                        rep.violations.append(Violation("told-failed-but-applied", f"{action}: the audit trail has "
-                                                        f"{n}, terminals were told {done[action]} times"))
-                per_order = dict(conn.execute(select(d.c.order_id, func.count()).where(d.c.operator.like("TERM%"))
-                                              .group_by(d.c.order_id)).all())
+                        rep.violations.append(
+                            Violation(
+                                "told-failed-but-applied",
+                                f"{action}: the audit trail has {n}, terminals were told {done[action]} times",
+                            )
+                        )
+                per_order = dict(
+                    conn.execute(
+                        select(d.c.order_id, func.count()).where(d.c.operator.like("TERM%")).group_by(d.c.order_id)
+                    ).all()
+                )
                 for oid in ids:
                     if per_order.get(oid, 0) != done[f"decision:{oid}"]:
-                        rep.violations.append(Violation("lost-update", f"order {oid}: {done[f'decision:{oid}']} "
-                                                        f"decisions acknowledged, {per_order.get(oid, 0)} recorded"))
+                        rep.violations.append(
+                            Violation(
+                                "lost-update",
+                                f"order {oid}: {done[f'decision:{oid}']} "
+                                f"decisions acknowledged, {per_order.get(oid, 0)} recorded",
+                            )
+                        )
                 status = dict(conn.execute(select(o.c.id, o.c.status)).all())
                 for oid in cancelled:
                     if str(getattr(status[oid], "value", status[oid])) != "CANCELLED":
                         rep.violations.append(Violation("lost-update", f"order {oid} cancelled, now {status[oid]}"))
                 if first_runs:
-                    rows = conn.execute(select(rr.c.order_id, rr.c.instalment_seq, func.count()).where(
-                        rr.c.run_id.in_(first_runs), rr.c.outcome != "SKIPPED")
-                        .group_by(rr.c.order_id, rr.c.instalment_seq)).all()
+                    rows = conn.execute(
+                        select(rr.c.order_id, rr.c.instalment_seq, func.count())
+                        .where(rr.c.run_id.in_(first_runs), rr.c.outcome != "SKIPPED")
+                        .group_by(rr.c.order_id, rr.c.instalment_seq)
+                    ).all()
                     rep.concurrent_precheck_approved = len(rows)
                     for oid, seq, n in rows:
                         if n > 1:
-                            rep.violations.append(Violation("double-precheck", f"order {oid} instalment {seq} "
-                                                            f"asked {n} times by the simultaneous pre-checks"))
-                    per_inst = conn.execute(select(a.c.instalment_id, func.count()).where(
-                        a.c.id.in_(select(rr.c.authorization_id).where(rr.c.run_id.in_(first_runs))))
-                        .group_by(a.c.instalment_id).having(func.count() > 1)).all()
+                            rep.violations.append(
+                                Violation(
+                                    "double-precheck",
+                                    f"order {oid} instalment {seq} asked {n} times by the simultaneous pre-checks",
+                                )
+                            )
+                    per_inst = conn.execute(
+                        select(a.c.instalment_id, func.count())
+                        .where(a.c.id.in_(select(rr.c.authorization_id).where(rr.c.run_id.in_(first_runs))))
+                        .group_by(a.c.instalment_id)
+                        .having(func.count() > 1)
+                    ).all()
                     for inst_id, n in per_inst:
                         rep.violations.append(Violation("double-precheck", f"instalment {inst_id}: {n} authorizations"))
         finally:
@@ -308,8 +360,9 @@ def main(argv: list[str] | None = None) -> int:
     if not args.db_url:
         print("set D400_TEST_PG_URL or --db-url (a PostgreSQL database this bench may wipe)", file=sys.stderr)
         return 2
-    rep = run(args.db_url, Path(tempfile.mkdtemp(prefix="d400-conc-")), args.processes, args.orders, args.ops,
-              args.seed)
+    rep = run(
+        args.db_url, Path(tempfile.mkdtemp(prefix="d400-conc-")), args.processes, args.orders, args.ops, args.seed
+    )
     for line in rep.lines():
         print(line)
     for v in rep.violations[:40]:

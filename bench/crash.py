@@ -90,7 +90,7 @@ async def _drive(cycle: int, journal_path: Path, cards_path: Path, seed: int, ma
 
     def a_card() -> CardData:
         x = rnd.random()
-        pan = (TIMEOUT_CARD if x < 0.03 else rnd.choice(SHIPPED_REFUSALS) if x < 0.15 else rnd.choice(good))
+        pan = TIMEOUT_CARD if x < 0.03 else rnd.choice(SHIPPED_REFUSALS) if x < 0.15 else rnd.choice(good)
         return CardData(pan, parse_expiry(expiry[pan]))
 
     engine = open_engine()
@@ -100,27 +100,38 @@ async def _drive(cycle: int, journal_path: Path, cards_path: Path, seed: int, ma
     j.write("S", cycle, os.getpid())
     for n in range(max_ops):
         with engine.db.uow() as uow:
-            ids = list(uow.session.execute(select(t.orders.c.id).where(
-                t.orders.c.created_by.like("K%"), t.orders.c.status == "VALIDATED")
-                .order_by(t.orders.c.id.desc()).limit(60)).scalars())
+            ids = list(
+                uow.session.execute(
+                    select(t.orders.c.id)
+                    .where(t.orders.c.created_by.like("K%"), t.orders.c.status == "VALIDATED")
+                    .order_by(t.orders.c.id.desc())
+                    .limit(60)
+                ).scalars()
+            )
         oid = rnd.choice(ids) if ids else None
         op = rnd.choices(
             ["place", "decide", "cancel", "delete", "change", "deferred", "precheck", "capture", "reconcile"],
-            [40, 8, 6, 4, 8, 8, 5, 5, 2])[0]
+            [40, 8, 6, 4, 8, 8, 5, 5, 2],
+        )[0]
         if op != "place" and oid is None:
             op = "place"
         outcome = "ok"
         try:
             if op == "place":
                 tag = f"K{cycle:04d}{n:06d}"
-                plan = rnd.choice([m.Plan(), m.Plan(), m.Plan(m.PlanKind.INSTALMENTS, count=rnd.randint(2, 3)),
-                                   m.Plan(m.PlanKind.DEFERRED, deferred_to=today + timedelta(days=3)),
-                                   m.Plan(m.PlanKind.DEFERRED, deferred_to=today + timedelta(days=20))])
+                plan = rnd.choice(
+                    [
+                        m.Plan(),
+                        m.Plan(),
+                        m.Plan(m.PlanKind.INSTALMENTS, count=rnd.randint(2, 3)),
+                        m.Plan(m.PlanKind.DEFERRED, deferred_to=today + timedelta(days=3)),
+                        m.Plan(m.PlanKind.DEFERRED, deferred_to=today + timedelta(days=20)),
+                    ]
+                )
                 lines = [(rnd.choice(ARTICLES), rnd.randint(1, 3)) for _ in range(rnd.randint(1, 3))]
                 j.write("B", tag)
                 try:
-                    r = await engine.place_order(m.Actor(tag), 100001 + rnd.randrange(150), lines, a_card(),
-                                                 plan=plan)
+                    r = await engine.place_order(m.Actor(tag), 100001 + rnd.randrange(150), lines, a_card(), plan=plan)
                 except USER_ERRORS:
                     j.write("R", tag)
                     raise
@@ -237,8 +248,15 @@ class Report:
 
 
 class Harness:
-    def __init__(self, workdir: Path, db_url: str | None = None, seed: int = 1, cli_reconcile: bool = True,
-                 verbose: bool = False, protocol: str = "http") -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        db_url: str | None = None,
+        seed: int = 1,
+        cli_reconcile: bool = True,
+        verbose: bool = False,
+        protocol: str = "http",
+    ) -> None:
         self.protocol = protocol  # the acquirer server's transport: "http" or "iso8583"
         self.dir = workdir
         self.db_url = db_url or f"sqlite:///{workdir}/d400.db"
@@ -256,24 +274,47 @@ class Harness:
 
     def env(self, **extra: str) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("D400_")}
-        env.update({
-            "D400_HOME": str(self.dir), "D400_CONFIG": str(self.dir / "absent.toml"),
-            "D400_DB_URL": self.db_url, "D400_SIMULATOR_DB": str(self.issuer_path),
-            "D400_SIMULATOR_CARDS": str(self.cards), "D400_ACQUIRER": self.protocol,
-            "D400_ACQUIRER_URL": f"http://127.0.0.1:{self.port}", "D400_ACQUIRER_HOST": "127.0.0.1",
-            "D400_ACQUIRER_PORT": str(self.port), "D400_ACQUIRER_TIMEOUT": "0.5",
-            "D400_ACQUIRER_CONNECT_TIMEOUT": "0.5", "D400_BREAKER_FAILURES": "3", "D400_BREAKER_RESET_S": "30",
-            "D400_OPERATOR": "SUPER1", "D400_PASSWORD": "super1-demo", "PYTHONPATH": str(ROOT),
-        })
+        env.update(
+            {
+                "D400_HOME": str(self.dir),
+                "D400_CONFIG": str(self.dir / "absent.toml"),
+                "D400_DB_URL": self.db_url,
+                "D400_SIMULATOR_DB": str(self.issuer_path),
+                "D400_SIMULATOR_CARDS": str(self.cards),
+                "D400_ACQUIRER": self.protocol,
+                "D400_ACQUIRER_URL": f"http://127.0.0.1:{self.port}",
+                "D400_ACQUIRER_HOST": "127.0.0.1",
+                "D400_ACQUIRER_PORT": str(self.port),
+                "D400_ACQUIRER_TIMEOUT": "0.5",
+                "D400_ACQUIRER_CONNECT_TIMEOUT": "0.5",
+                "D400_BREAKER_FAILURES": "3",
+                "D400_BREAKER_RESET_S": "30",
+                "D400_OPERATOR": "SUPER1",
+                "D400_PASSWORD": "super1-demo",
+                "PYTHONPATH": str(ROOT),
+            }
+        )
         env.update(extra)
         return env
 
     # server
     def start_server(self) -> None:
         self.server = subprocess.Popen(
-            [sys.executable, "-m", "d400tui", "acquirer", "serve", "--protocol", self.protocol, "--port",
-             str(self.port)],
-            env=self.env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            [
+                sys.executable,
+                "-m",
+                "d400tui",
+                "acquirer",
+                "serve",
+                "--protocol",
+                self.protocol,
+                "--port",
+                str(self.port),
+            ],
+            env=self.env(),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         wait_port(self.port)
 
     def kill_server(self) -> None:
@@ -313,9 +354,25 @@ class Harness:
     # one cycle
     def driver(self, cycle: int, max_ops: int = 100_000) -> subprocess.Popen[bytes]:
         return subprocess.Popen(
-            [sys.executable, "-m", "bench.crash", "--driver", "--cycle", str(cycle), "--workdir", str(self.dir),
-             "--seed", str(self.seed * 100_003 + cycle), "--max-ops", str(max_ops)],
-            env=self.env(), cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            [
+                sys.executable,
+                "-m",
+                "bench.crash",
+                "--driver",
+                "--cycle",
+                str(cycle),
+                "--workdir",
+                str(self.dir),
+                "--seed",
+                str(self.seed * 100_003 + cycle),
+                "--max-ops",
+                str(max_ops),
+            ],
+            env=self.env(),
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
 
     def wait_started(self, proc: subprocess.Popen[bytes], cycle: int, timeout: float = 30) -> None:
         deadline = time.monotonic() + timeout
@@ -331,8 +388,13 @@ class Harness:
     def reconcile(self) -> tuple[int, int]:
         """Returns (settled, still unknown)."""
         if self.cli_reconcile:
-            r = subprocess.run([sys.executable, "-m", "d400tui", "reconcile", "--json"], env=self.env(),
-                               capture_output=True, text=True, timeout=120)
+            r = subprocess.run(
+                [sys.executable, "-m", "d400tui", "reconcile", "--json"],
+                env=self.env(),
+                capture_output=True,
+                text=True,
+                timeout=120,
+            )
             if r.returncode not in (0, 4):
                 raise RuntimeError(f"d400 reconcile failed ({r.returncode}): {r.stderr[-2000:]}")
             data = json.loads(r.stdout)
@@ -414,8 +476,12 @@ class Harness:
         db, _ = self.open()
         try:
             with db.engine.connect() as conn:
-                self.report.unknown_after_server_kill += conn.execute(select(func.count()).select_from(
-                    t.authorizations).where(t.authorizations.c.state == "UNKNOWN")).scalar() or 0
+                self.report.unknown_after_server_kill += (
+                    conn.execute(
+                        select(func.count()).select_from(t.authorizations).where(t.authorizations.c.state == "UNKNOWN")
+                    ).scalar()
+                    or 0
+                )
         finally:
             db.dispose()
         _, still = self.reconcile()  # the acquirer is down: nothing can be settled
@@ -449,8 +515,7 @@ class Harness:
             self.reconcile()
             db, issuer = self.open()
             try:
-                self.report.final_violations = (check_invariants(db, issuer, True)
-                                                + check_ledger(db, self.journal))
+                self.report.final_violations = check_invariants(db, issuer, True) + check_ledger(db, self.journal)
             finally:
                 db.dispose()
                 issuer.close()
@@ -478,8 +543,14 @@ def main(argv: list[str] | None = None) -> int:
         asyncio.run(_drive(args.cycle, wd / "journal.log", wd / "cards.csv", args.seed, args.max_ops))
         return 0
     wd = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="d400-crash-"))
-    h = Harness(wd, args.db_url, args.seed, cli_reconcile=not args.engine_reconcile, verbose=args.verbose,
-                protocol=args.protocol)
+    h = Harness(
+        wd,
+        args.db_url,
+        args.seed,
+        cli_reconcile=not args.engine_reconcile,
+        verbose=args.verbose,
+        protocol=args.protocol,
+    )
     t0 = time.monotonic()
     rep = h.run(args.kills, args.server_kills)
     print(f"crash harness, seed {args.seed}, {date.today()}, work dir {wd}, {time.monotonic() - t0:.0f} s")

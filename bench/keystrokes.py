@@ -63,10 +63,13 @@ async def run() -> list[tuple[str, int, int, bool]]:
             ok = bool(rows) and (not before or rows[0].id != before[0].id)
             if ok:
                 order = engine.get_order(rows[0].id)
-                ok = (order.status.value == "VALIDATED" and order.customer_id == int(CUSTOMER)
-                      and [(ln.article_code, ln.quantity) for ln in order.lines] == [(ARTICLE, 1)]
-                      and str(order.card) == f"{PAN[:6]}…{PAN[-4:]}"
-                      and any(a.state.value == "APPROVED" for a in order.authorizations))
+                ok = (
+                    order.status.value == "VALIDATED"
+                    and order.customer_id == int(CUSTOMER)
+                    and [(ln.article_code, ln.quantity) for ln in order.lines] == [(ARTICLE, 1)]
+                    and str(order.card) == f"{PAN[:6]}…{PAN[-4:]}"
+                    and any(a.state.value == "APPROVED" for a in order.authorizations)
+                )
             out.append((name, len(data), len(seq) - len(data), ok))
     engine.db.dispose()
     return out
@@ -75,8 +78,12 @@ async def run() -> list[tuple[str, int, int, bool]]:
 async def _idle(pilot) -> None:  # type: ignore[no-untyped-def]
     app = pilot.app
     for _ in range(500):
-        if (app.keys.pending == 0 and not app.workers._workers  # noqa: SLF001
-                and not getattr(app.screen, "busy", False) and not getattr(app.screen, "checking", False)):
+        if (
+            app.keys.pending == 0
+            and not app.workers._workers  # noqa: SLF001
+            and not getattr(app.screen, "busy", False)
+            and not getattr(app.screen, "checking", False)
+        ):
             break
         await pilot.pause(0.02)
     await pilot.pause()
@@ -94,8 +101,10 @@ def main() -> None:
     for name, data, other, ok in results:
         was = BEFORE.get(name)
         before = f"   before issue 11: data {was[0]}, other {was[1]}, total {sum(was)}" if was else ""
-        print(f"{name:<13} data {data:>2}, other {other:>2}, total {data + other:>2}"
-              f"  {'approved' if ok else 'NOT APPROVED'}{before}")
+        print(
+            f"{name:<13} data {data:>2}, other {other:>2}, total {data + other:>2}"
+            f"  {'approved' if ok else 'NOT APPROVED'}{before}"
+        )
         failed |= not ok
     sys.exit(1 if failed else 0)
 

@@ -26,8 +26,14 @@ if TYPE_CHECKING:
     from d400tui.engine import Engine
 
 # loaded in the background once sign-on is on screen, so the first F10 or list does not import them
-WARM_MODULES = ("d400tui.screens.menu", "d400tui.screens.order_entry", "d400tui.screens.work_orders",
-                "d400tui.screens.decision", "d400tui.screens.prompt", "d400tui.screens.draft")
+WARM_MODULES = (
+    "d400tui.screens.menu",
+    "d400tui.screens.order_entry",
+    "d400tui.screens.work_orders",
+    "d400tui.screens.decision",
+    "d400tui.screens.prompt",
+    "d400tui.screens.draft",
+)
 
 
 class D400App(SoftKeys, App[None]):
@@ -36,8 +42,12 @@ class D400App(SoftKeys, App[None]):
     SCREENS = KEPT  # the panels composed once per session (d400tui.screens.registry)
     TITLE = "d400"
 
-    def __init__(self, settings: Settings | None = None, engine: Engine | None = None,
-                 clock: Callable[[], datetime] | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        engine: Engine | None = None,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
         self.settings = settings or Settings()
         set_lang(self.settings.lang)
         super().__init__()

@@ -43,6 +43,7 @@ class Settings(BaseSettings):
         if url and not url.startswith(("sqlite:", "postgresql:", "postgresql+psycopg:")):
             raise ValueError("sqlite:///PATH or postgresql://USER:PW@HOST/DB expected")
         return url
+
     lang: Literal["fr", "en"] = "fr"
     """Language of every operator-facing string."""
 
@@ -147,8 +148,7 @@ def load_settings() -> Settings:
     except SettingsError as exc:
         found = _FIELD.search(str(exc))
         field = found.group(1) if found else "?"
-        raise SettingsProblem(f"setting {_where(field)}: a JSON value expected (for example [\"CB\", \"VISA\"])"
-                              ) from None
+        raise SettingsProblem(f'setting {_where(field)}: a JSON value expected (for example ["CB", "VISA"])') from None
     except ValueError:  # tomllib.TOMLDecodeError
         raise SettingsProblem(f"configuration file {config_file()}: not valid TOML") from None
     except OSError:

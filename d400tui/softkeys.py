@@ -50,7 +50,7 @@ def soft_key_at(line: str, x: int) -> str | None:
     matches = list(_KEY_TOKEN.finditer(line))
     for i, match in enumerate(matches):
         end = matches[i + 1].start() if i + 1 < len(matches) else len(line)
-        if match.start() <= x < match.start() + len(line[match.start():end].rstrip()):
+        if match.start() <= x < match.start() + len(line[match.start() : end].rstrip()):
             return _key_name(match.group(1))
     return None
 

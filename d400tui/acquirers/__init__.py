@@ -19,9 +19,7 @@ class AcquirerConfigError(ValueError):
 def make_acquirer(settings: Settings) -> Acquirer:
     """The configured adapter. Brands are the adapter's DEFAULT_BRANDS unless the contract narrows them.
     Network adapters are wrapped in a circuit breaker, so an outage answers in under a second."""
-    brands = (
-        frozenset(Brand(b.upper()) for b in settings.acquirer_brands) if settings.acquirer_brands else None
-    )
+    brands = frozenset(Brand(b.upper()) for b in settings.acquirer_brands) if settings.acquirer_brands else None
     key = settings.acquirer_key.get_secret_value() or None
     if settings.acquirer == "simulator":
         from .simulator import simulator_from_settings
@@ -43,9 +41,7 @@ def make_acquirer(settings: Settings) -> Acquirer:
 
         if key is None:
             raise AcquirerConfigError("the stripe acquirer needs D400_ACQUIRER_KEY (a secret key)")
-        url = (
-            settings.acquirer_url if "acquirer_url" in settings.model_fields_set else "https://api.stripe.com"
-        )
+        url = settings.acquirer_url if "acquirer_url" in settings.model_fields_set else "https://api.stripe.com"
         inner = StripeAcquirer(
             key,
             base_url=url,

@@ -120,9 +120,7 @@ class HttpAcquirer:
             raise AcquirerUnavailable(f"{self.name}: malformed answer") from None
 
     async def authorize(self, source: PaymentSource, amount: Decimal, key: str) -> AcquirerResponse:
-        return await self._send(
-            "POST", self._authorizations, key, {**source_to_json(source), "amount": str(amount)}
-        )
+        return await self._send("POST", self._authorizations, key, {**source_to_json(source), "amount": str(amount)})
 
     async def verify(self, source: PaymentSource, key: str) -> AcquirerResponse:
         return await self._send("POST", self._verifications, key, source_to_json(source))

@@ -311,8 +311,11 @@ class StripeAcquirer:
                 return False
         got = pm.get("card") or {}
         exp = source.card.expiry
-        return (str(got.get("last4")) == source.card.pan[-4:] and int(got.get("exp_month") or 0) == exp.month
-                and int(got.get("exp_year") or 0) == exp.year)
+        return (
+            str(got.get("last4")) == source.card.pan[-4:]
+            and int(got.get("exp_month") or 0) == exp.month
+            and int(got.get("exp_year") or 0) == exp.year
+        )
 
     @_malformed_is_unavailable
     async def verify(self, source: PaymentSource, key: str) -> AcquirerResponse:
@@ -369,9 +372,7 @@ class StripeAcquirer:
             return self._declined(body)
         resp = self._from_intent(body)
         if resp.outcome is Outcome.CAPTURED:
-            return AcquirerResponse(
-                Outcome.CAPTURED, "00", reference, resp.auth_code, amount=from_cents(cents)
-            )
+            return AcquirerResponse(Outcome.CAPTURED, "00", reference, resp.auth_code, amount=from_cents(cents))
         return resp
 
     @_malformed_is_unavailable

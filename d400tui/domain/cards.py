@@ -40,26 +40,124 @@ MAX_ENTRY = 64
 
 _SEPARATOR_POINTS: tuple[int | tuple[int, int], ...] = (
     # whitespace: tab, newlines, NBSP, ogham, en/em/thin/hair spaces, narrow NBSP, ideographic…
-    (0x09, 0x0D), (0x1C, 0x20), 0x85, 0xA0, 0x1680, (0x2000, 0x200A), 0x2028, 0x2029, 0x202F, 0x205F, 0x3000,
+    (0x09, 0x0D),
+    (0x1C, 0x20),
+    0x85,
+    0xA0,
+    0x1680,
+    (0x2000, 0x200A),
+    0x2028,
+    0x2029,
+    0x202F,
+    0x205F,
+    0x3000,
     # dashes (Unicode Pd), minus signs, hyphen bullet
-    0x2D, 0x58A, 0x5BE, 0x1400, 0x1806, (0x2010, 0x2015), 0x2E17, 0x2E1A, 0x2E3A, 0x2E3B, 0x2E40, 0x2E5D,
-    0x301C, 0x3030, 0x30A0, 0xFE31, 0xFE32, 0xFE58, 0xFE63, 0xFF0D, 0x10EAD,
-    0x2212, 0x2043, 0x02D7, 0x2796, 0x207B, 0x208B,
+    0x2D,
+    0x58A,
+    0x5BE,
+    0x1400,
+    0x1806,
+    (0x2010, 0x2015),
+    0x2E17,
+    0x2E1A,
+    0x2E3A,
+    0x2E3B,
+    0x2E40,
+    0x2E5D,
+    0x301C,
+    0x3030,
+    0x30A0,
+    0xFE31,
+    0xFE32,
+    0xFE58,
+    0xFE63,
+    0xFF0D,
+    0x10EAD,
+    0x2212,
+    0x2043,
+    0x02D7,
+    0x2796,
+    0x207B,
+    0x208B,
     # underscores (Unicode Pc) and the double low line
-    0x5F, 0x203F, 0x2040, 0x2054, 0xFE33, 0xFE34, (0xFE4D, 0xFE4F), 0xFF3F, 0x2017,
+    0x5F,
+    0x203F,
+    0x2040,
+    0x2054,
+    0xFE33,
+    0xFE34,
+    (0xFE4D, 0xFE4F),
+    0xFF3F,
+    0x2017,
     # dots
-    0x2E, 0xB7, 0x387, 0x2022, 0x2024, 0x2027, 0x2219, 0x22C5, 0x3002, 0x30FB, 0xFE52, 0xFF0E, 0xFF65,
+    0x2E,
+    0xB7,
+    0x387,
+    0x2022,
+    0x2024,
+    0x2027,
+    0x2219,
+    0x22C5,
+    0x3002,
+    0x30FB,
+    0xFE52,
+    0xFF0E,
+    0xFF65,
     # slashes
-    0x2F, 0x5C, 0x2044, 0x2215, 0x2216, 0x29F5, 0x29F8, 0xFF0F, 0xFF3C,
+    0x2F,
+    0x5C,
+    0x2044,
+    0x2215,
+    0x2216,
+    0x29F5,
+    0x29F8,
+    0xFF0F,
+    0xFF3C,
     # the rest of ASCII punctuation people put between groups (, : ; + | # ' ( ) …), and their
     # full-width forms; not the quote and not the star (masking writes stars: scrub stays idempotent)
-    0x21, (0x23, 0x26), 0x27, 0x28, 0x29, 0x2B, 0x2C, 0x3A, 0x3B, (0x3C, 0x40), 0x5B, 0x5D, 0x5E, 0x60,
-    (0x7B, 0x7E), 0x3001, 0xFF0C, 0xFF1A, 0xFF1B, 0xFF0B, 0xFF5C, 0xFF03,
+    0x21,
+    (0x23, 0x26),
+    0x27,
+    0x28,
+    0x29,
+    0x2B,
+    0x2C,
+    0x3A,
+    0x3B,
+    (0x3C, 0x40),
+    0x5B,
+    0x5D,
+    0x5E,
+    0x60,
+    (0x7B, 0x7E),
+    0x3001,
+    0xFF0C,
+    0xFF1A,
+    0xFF1B,
+    0xFF0B,
+    0xFF5C,
+    0xFF03,
     # invisible format characters (Unicode Cf): soft hyphen, zero-width spaces and joiners, bidi marks…
-    0xAD, (0x600, 0x605), 0x61C, 0x6DD, 0x70F, 0x890, 0x891, 0x8E2, 0x180E, (0x200B, 0x200F),
-    (0x202A, 0x202E), (0x2060, 0x2064), (0x2066, 0x206F), 0xFEFF, (0xFFF9, 0xFFFB),
+    0xAD,
+    (0x600, 0x605),
+    0x61C,
+    0x6DD,
+    0x70F,
+    0x890,
+    0x891,
+    0x8E2,
+    0x180E,
+    (0x200B, 0x200F),
+    (0x202A, 0x202E),
+    (0x2060, 0x2064),
+    (0x2066, 0x206F),
+    0xFEFF,
+    (0xFFF9, 0xFFFB),
     # combining marks over a digit (accents, keycap 4️⃣, variation selectors)
-    (0x300, 0x36F), (0x20D0, 0x20FF), (0xFE00, 0xFE0F), (0xFE20, 0xFE2F),
+    (0x300, 0x36F),
+    (0x20D0, 0x20FF),
+    (0xFE00, 0xFE0F),
+    (0xFE20, 0xFE2F),
 )
 # Digits beyond the decimal ones (Unicode Nd, which \d matches): superscripts, subscripts, circled.
 _EXTRA_DIGITS = "\u00b2\u00b3\u00b9\u2070\u2074-\u2079\u2080-\u2089\u2460-\u2468\u24ea"
@@ -79,8 +177,10 @@ SEPARATORS = frozenset(map(chr, _points()))
 _SEP = "[" + "".join(f"\\U{c:08x}" for c in _points()) + "]"
 # A backslash escape (JSON, Python repr, C): free text often reaches a column or a log line
 # JSON-encoded, where a tab is written `\\t` and, with ensure_ascii, a full-width 4 `\\uff14`.
-_ESC = (r"\\{1,8}(?:u[dD][89abAB][0-9a-fA-F]{2}\\{1,8}u[dD][c-fC-F][0-9a-fA-F]{2}"  # a UTF-16 surrogate pair
-        r"|[bfnrtv]|x[0-9a-fA-F]{2}|u[0-9a-fA-F]{4}|U[0-9a-fA-F]{8})")
+_ESC = (
+    r"\\{1,8}(?:u[dD][89abAB][0-9a-fA-F]{2}\\{1,8}u[dD][c-fC-F][0-9a-fA-F]{2}"  # a UTF-16 surrogate pair
+    r"|[bfnrtv]|x[0-9a-fA-F]{2}|u[0-9a-fA-F]{4}|U[0-9a-fA-F]{8})"
+)
 _STRIP = re.compile(_SEP)
 _RUN = re.compile(rf"{_DIGIT}(?:{_SEP}*{_DIGIT})*")
 _RUN_ESCAPED = re.compile(rf"(?:{_ESC}|{_DIGIT})(?:{_ESC}|{_DIGIT}|{_SEP})*")
@@ -247,7 +347,7 @@ def _hidden(digits: str) -> set[int]:
     hide: set[int] = set()
     for size in range(PAN_MIN, min(PAN_MAX, n) + 1):
         for start in range(n - size + 1):
-            if _luhn_ok(digits[start:start + size]):
+            if _luhn_ok(digits[start : start + size]):
                 hide.update(range(start + 6, start + size - 4))
     return hide
 
@@ -335,7 +435,6 @@ def _close_broken_escapes(out: list[str]) -> None:
             j += 1
         if j < n:  # an odd run escapes out[j] here, an even one in the text it encodes
             width = {"u": 5, "x": 3}.get(out[j], 1)
-            if "*" in out[j:j + width]:
-                out[i:j + width] = ["*"] * len(out[i:j + width])
+            if "*" in out[j : j + width]:
+                out[i : j + width] = ["*"] * len(out[i : j + width])
         i = j
-

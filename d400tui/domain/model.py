@@ -48,8 +48,8 @@ class PaymentMethod(StrEnum):
 
 
 class InstalmentState(StrEnum):
-    PENDING = "PENDING"      # due, not yet paid
-    CAPTURED = "CAPTURED"    # paid through capture
+    PENDING = "PENDING"  # due, not yet paid
+    CAPTURED = "CAPTURED"  # paid through capture
     CANCELLED = "CANCELLED"  # dropped (deferred cancelled) or order cancelled
 
 
@@ -68,7 +68,7 @@ LIVE_STATES = (AuthState.REQUESTED, AuthState.APPROVED, AuthState.UNKNOWN)
 
 class AuthKind(StrEnum):
     AUTHORIZE = "AUTHORIZE"  # holds an amount
-    VERIFY = "VERIFY"        # zero-amount card check for instalments due later
+    VERIFY = "VERIFY"  # zero-amount card check for instalments due later
 
 
 class Category(StrEnum):
@@ -334,7 +334,6 @@ class OrderDraft:
     plan: Plan = field(default_factory=Plan)
 
 
-
 @dataclass(eq=False)
 class Order:
     """The aggregate: header, lines, instalments, their authorizations and the decisions taken."""
@@ -369,8 +368,9 @@ class Order:
     def card(self) -> MaskedCard | None:
         if not self.card_last4:
             return None
-        return MaskedCard(Brand(self.card_brand or "UNKNOWN"), self.card_first6 or "", self.card_last4,
-                          self.card_expiry or "")
+        return MaskedCard(
+            Brand(self.card_brand or "UNKNOWN"), self.card_first6 or "", self.card_last4, self.card_expiry or ""
+        )
 
     def set_card(self, card: MaskedCard | None, token: str | None) -> None:
         self.card_brand = card.brand.value if card else None

@@ -6,6 +6,17 @@ from .results import AuthAnswer, ReconcileReport, ValidationResult, VoidOutcome
 from .service import Engine
 
 __all__ = [
-    "USER_ERRORS", "AuthAnswer", "ConcurrentChange", "Engine", "EngineError", "NotFound", "PermissionDenied",
-    "ReconcileReport", "SignOnError", "ValidationResult", "VoidOutcome", "open_database", "open_engine",
+    "USER_ERRORS",
+    "AuthAnswer",
+    "ConcurrentChange",
+    "Engine",
+    "EngineError",
+    "NotFound",
+    "PermissionDenied",
+    "ReconcileReport",
+    "SignOnError",
+    "ValidationResult",
+    "VoidOutcome",
+    "open_database",
+    "open_engine",
 ]

@@ -35,8 +35,9 @@ def csv_cell(value: object) -> str:
     return "'" + text if text.lstrip(" ").startswith(FORMULA_START) else text
 
 
-def page(engine: Context, actor: m.Actor, f: AuditFilter, before_id: int | None = None,
-         limit: int = 50) -> list[dict[str, Any]]:
+def page(
+    engine: Context, actor: m.Actor, f: AuditFilter, before_id: int | None = None, limit: int = 50
+) -> list[dict[str, Any]]:
     """One page of the trail, newest first; the next page starts before the last id shown."""
     engine.require_supervisor(actor, Message("engine.what_audit"))
     with engine.db.engine.connect() as conn:
@@ -50,8 +51,9 @@ def _rows(engine: Context, actor: m.Actor, f: AuditFilter) -> Iterable[dict[str,
         before = rows[-1]["id"]
 
 
-def export_csv(engine: Context, actor: m.Actor, f: AuditFilter, out: io.TextIOBase | Any,
-               detail: Callable[[str], str] = str) -> int:
+def export_csv(
+    engine: Context, actor: m.Actor, f: AuditFilter, out: io.TextIOBase | Any, detail: Callable[[str], str] = str
+) -> int:
     """Write the filtered trail as CSV (page by page) to `out`; returns the rows written. `detail`
     renders a record's detail for the reader (the caller's renderer: messages are stored as keys)."""
     writer = csv.writer(out)
@@ -65,8 +67,9 @@ def export_csv(engine: Context, actor: m.Actor, f: AuditFilter, out: io.TextIOBa
     return n
 
 
-def audit_trail(engine: Context, actor: m.Actor, since: date | None = None,
-                limit: int = 200) -> list[dict[str, object]]:
+def audit_trail(
+    engine: Context, actor: m.Actor, since: date | None = None, limit: int = 200
+) -> list[dict[str, object]]:
     """The trail, newest first (supervisors: it names every operator's actions and reasons)."""
     engine.require_supervisor(actor, Message("engine.what_audit"))
     with engine.unit() as uow:

@@ -32,8 +32,9 @@ def open_database(settings: Settings, migrate: bool = True) -> Database:
     return db
 
 
-def open_engine(settings: Settings | None = None, clock: Callable[[], datetime] | None = None,
-                db: Database | None = None) -> Engine:
+def open_engine(
+    settings: Settings | None = None, clock: Callable[[], datetime] | None = None, db: Database | None = None
+) -> Engine:
     """`clock` fixes "now" for tests and snapshots; default: the wall clock. `db`: one already
     opened (the CLI signs on against it before any acquirer is built)."""
     settings = settings or Settings()

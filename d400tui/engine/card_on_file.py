@@ -57,8 +57,14 @@ def needs_cvv(engine: Context) -> bool:
     return bool(getattr(engine.acquirer, "cvv_with_token", False))
 
 
-async def place_order_on_file(engine: Context, actor: m.Actor, customer_id: int, lines: list[tuple[str, int]],
-                              shown: MaskedCard, plan: m.Plan | None = None) -> ValidationResult:
+async def place_order_on_file(
+    engine: Context,
+    actor: m.Actor,
+    customer_id: int,
+    lines: list[tuple[str, int]],
+    shown: MaskedCard,
+    plan: m.Plan | None = None,
+) -> ValidationResult:
     """Create, validate and authorize a phone card order with the card on file. `shown` is the
     masked card the operator chose: if the card on file changed since, nothing is placed."""
     got = _last(engine, customer_id)
@@ -66,8 +72,7 @@ async def place_order_on_file(engine: Context, actor: m.Actor, customer_id: int,
         raise EngineError("engine.card_on_file_gone", field="card")
     card, token = got
     with engine.unit() as uow:  # the same steps as placing.place_order, with a token for the card
-        order = placing.build_order(engine, uow, actor, customer_id, lines, m.Channel.PHONE,
-                                    m.PaymentMethod.CARD, plan)
+        order = placing.build_order(engine, uow, actor, customer_id, lines, m.Channel.PHONE, m.PaymentMethod.CARD, plan)
         order.set_card(card, token)
         order.validate()
         uow.audit(actor.name, "ORDER_VALIDATE", order.id, card=str(card), source="card on file")

@@ -32,11 +32,20 @@ def seed_reference(db: Database) -> bool:
         if uow.customers.count():
             return False
         with open(data_path("demo/articles.csv"), newline="", encoding="utf-8") as f:
-            arts = [dict(code=r["code"], label=r["label"], unit_price=Decimal(r["unit_price"]),
-                         vat_rate=Decimal(r["vat_rate"])) for r in csv.DictReader(f)]
+            arts = [
+                dict(
+                    code=r["code"],
+                    label=r["label"],
+                    unit_price=Decimal(r["unit_price"]),
+                    vat_rate=Decimal(r["vat_rate"]),
+                )
+                for r in csv.DictReader(f)
+            ]
         with open(data_path("demo/customers.csv"), newline="", encoding="utf-8") as f:
-            custs = [dict(id=int(r["id"]), name=r["name"], postcode=r["postcode"], city=r["city"], phone=r["phone"])
-                     for r in csv.DictReader(f)]
+            custs = [
+                dict(id=int(r["id"]), name=r["name"], postcode=r["postcode"], city=r["city"], phone=r["phone"])
+                for r in csv.DictReader(f)
+            ]
     return insert_reference(db, arts, custs)  # False: another process seeded them at the same moment
 
 
@@ -101,8 +110,17 @@ def generate_orders(
                 qty = rnd.randint(1, 3)
                 line = m.OrderLine(code, label, qty, price, vat)
                 total += line.gross
-                lines.append(dict(order_id=oid, line_no=ln, article_code=code, label=label, quantity=qty,
-                                  unit_price=price, vat_rate=vat))
+                lines.append(
+                    dict(
+                        order_id=oid,
+                        line_no=ln,
+                        article_code=code,
+                        label=label,
+                        quantity=qty,
+                        unit_price=price,
+                        vat_rate=vat,
+                    )
+                )
             plan = "immediate"
             if not all_due and rnd.random() < 0.15:
                 plan = "instalments:3"
@@ -111,16 +129,40 @@ def generate_orders(
                 parts = m.Plan().schedule(total, odate)
             inst_state = {"INVOICED": "CAPTURED", "CANCELLED": "CANCELLED"}.get(status, "PENDING")
             for p in parts:
-                insts.append(dict(order_id=oid, seq=p.seq, due_date=p.due_date, amount=p.amount,
-                                  state=inst_state, auth_pending=False))
-            orders.append(dict(
-                id=oid, customer_id=rnd.choice(cust_ids), channel=channel, payment_method=method, plan=plan,
-                status=status, hold="NONE", awaiting_decision=False, total=total,
-                card_token=card[0] if card else None, card_brand=card[1] if card else None,
-                card_first6=card[2] if card else None, card_last4=card[3] if card else None,
-                card_expiry=card[4] if card else None,
-                cancel_reason="client injoignable" if status == "CANCELLED" else None,
-                created_by="DEMO", created_at=now, order_date=odate, updated_at=now, version=1))
+                insts.append(
+                    dict(
+                        order_id=oid,
+                        seq=p.seq,
+                        due_date=p.due_date,
+                        amount=p.amount,
+                        state=inst_state,
+                        auth_pending=False,
+                    )
+                )
+            orders.append(
+                dict(
+                    id=oid,
+                    customer_id=rnd.choice(cust_ids),
+                    channel=channel,
+                    payment_method=method,
+                    plan=plan,
+                    status=status,
+                    hold="NONE",
+                    awaiting_decision=False,
+                    total=total,
+                    card_token=card[0] if card else None,
+                    card_brand=card[1] if card else None,
+                    card_first6=card[2] if card else None,
+                    card_last4=card[3] if card else None,
+                    card_expiry=card[4] if card else None,
+                    cancel_reason="client injoignable" if status == "CANCELLED" else None,
+                    created_by="DEMO",
+                    created_at=now,
+                    order_date=odate,
+                    updated_at=now,
+                    version=1,
+                )
+            )
         insert_orders(db, orders, lines, insts)
         done += size
         if progress:

@@ -21,8 +21,9 @@ def order_holds(engine: Context, order_ids: Iterable[int]) -> dict[int, tuple[st
         return q.order_holds(uow.session, order_ids)
 
 
-def run_results(engine: Context, run_id: int, after_id: int = 0, limit: int = 100,
-                refusals_only: bool = False) -> list[m.RunResult]:
+def run_results(
+    engine: Context, run_id: int, after_id: int = 0, limit: int = 100, refusals_only: bool = False
+) -> list[m.RunResult]:
     with engine.db.uow() as uow:
         return q.results_page(uow.session, run_id, after_id, limit, DECIDE if refusals_only else None)
 

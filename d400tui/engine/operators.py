@@ -87,8 +87,7 @@ def _create(db: Database, by: str, name: str, password: str, supervisor: bool) -
         return op
 
 
-def add_operator(db_or_engine: Any, actor: m.Actor, name: str, password: str,
-                 supervisor: bool = False) -> m.Operator:
+def add_operator(db_or_engine: Any, actor: m.Actor, name: str, password: str, supervisor: bool = False) -> m.Operator:
     """A supervisor creates an operator (or another supervisor)."""
     require_supervisor(actor)
     return _create(_db(db_or_engine), actor.name, name, password, supervisor)

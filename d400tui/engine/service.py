@@ -48,27 +48,41 @@ class Engine(s.Context):
     def get_order(self, order_id: int) -> m.Order:
         return lookups.get_order(self, order_id)
 
-    def list_orders(self, f: OrderFilter | None = None, after_id: int | None = None,
-                    before_id: int | None = None, limit: int = 15) -> list[OrderRow]:
+    def list_orders(
+        self, f: OrderFilter | None = None, after_id: int | None = None, before_id: int | None = None, limit: int = 15
+    ) -> list[OrderRow]:
         return lookups.list_orders(self, f, after_id, before_id, limit)
 
     def last_runs(self, kind: str | None = None, limit: int = 10) -> list[m.PrecheckRun]:
         return lookups.last_runs(self, kind, limit)
 
-    def run_results(self, run_id: int, after_id: int = 0, limit: int = 1000,
-                    outcome: str | None = None) -> list[m.RunResult]:
+    def run_results(
+        self, run_id: int, after_id: int = 0, limit: int = 1000, outcome: str | None = None
+    ) -> list[m.RunResult]:
         return lookups.run_results(self, run_id, after_id, limit, outcome)
 
     # -- order entry ---------------------------------------------------------------------------
-    def create_order(self, actor: m.Actor, customer_id: int, lines: list[tuple[str, int]],
-                     channel: m.Channel = m.Channel.PHONE, payment_method: m.PaymentMethod = m.PaymentMethod.CARD,
-                     plan: m.Plan | None = None) -> m.Order:
+    def create_order(
+        self,
+        actor: m.Actor,
+        customer_id: int,
+        lines: list[tuple[str, int]],
+        channel: m.Channel = m.Channel.PHONE,
+        payment_method: m.PaymentMethod = m.PaymentMethod.CARD,
+        plan: m.Plan | None = None,
+    ) -> m.Order:
         return placing.create_order(self, actor, customer_id, lines, channel, payment_method, plan)
 
-    async def place_order(self, actor: m.Actor, customer_id: int, lines: list[tuple[str, int]],
-                          card: CardData | None, channel: m.Channel = m.Channel.PHONE,
-                          payment_method: m.PaymentMethod = m.PaymentMethod.CARD,
-                          plan: m.Plan | None = None) -> ValidationResult:
+    async def place_order(
+        self,
+        actor: m.Actor,
+        customer_id: int,
+        lines: list[tuple[str, int]],
+        card: CardData | None,
+        channel: m.Channel = m.Channel.PHONE,
+        payment_method: m.PaymentMethod = m.PaymentMethod.CARD,
+        plan: m.Plan | None = None,
+    ) -> ValidationResult:
         return await placing.place_order(self, actor, customer_id, lines, card, channel, payment_method, plan)
 
     async def validate_order(self, actor: m.Actor, order_id: int, card: CardData | None) -> ValidationResult:
@@ -88,8 +102,9 @@ class Engine(s.Context):
         drafts.discard_draft(self, actor)
 
     # -- decisions and the void family ---------------------------------------------------------
-    async def decide(self, actor: m.Actor, order_id: int, kind: m.DecisionKind,
-                     card: CardData | None = None) -> ValidationResult:
+    async def decide(
+        self, actor: m.Actor, order_id: int, kind: m.DecisionKind, card: CardData | None = None
+    ) -> ValidationResult:
         return await decisions.decide(self, actor, order_id, kind, card)
 
     async def delete_order(self, actor: m.Actor, order_id: int) -> ValidationResult:
@@ -101,8 +116,9 @@ class Engine(s.Context):
     async def cancel_deferred(self, actor: m.Actor, order_id: int, seq: int, pay_now: bool) -> ValidationResult:
         return await voids.cancel_deferred(self, actor, order_id, seq, pay_now)
 
-    async def change_payment_method(self, actor: m.Actor, order_id: int, method: m.PaymentMethod,
-                                    card: CardData | None = None) -> ValidationResult:
+    async def change_payment_method(
+        self, actor: m.Actor, order_id: int, method: m.PaymentMethod, card: CardData | None = None
+    ) -> ValidationResult:
         return await voids.change_payment_method(self, actor, order_id, method, card)
 
     # -- audit trail (supervisors) -------------------------------------------------------------
@@ -113,16 +129,31 @@ class Engine(s.Context):
         return audit_view.verify_audit(self, actor, expect)
 
     # -- batch runs and reconciliation (supervisors) -------------------------------------------
-    async def precheck(self, actor: m.Actor, run_date: date | None = None, concurrency: int = 16,
-                       progress: Callable[[int, int], None] | None = None) -> m.PrecheckRun:
+    async def precheck(
+        self,
+        actor: m.Actor,
+        run_date: date | None = None,
+        concurrency: int = 16,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> m.PrecheckRun:
         return await Precheck(self).run(actor, run_date, concurrency, progress)
 
-    async def capture(self, actor: m.Actor, run_date: date | None = None, concurrency: int = 8,
-                      progress: Callable[[int, int], None] | None = None) -> m.PrecheckRun:
+    async def capture(
+        self,
+        actor: m.Actor,
+        run_date: date | None = None,
+        concurrency: int = 8,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> m.PrecheckRun:
         return await Capture(self).run(actor, run_date, concurrency, progress)
 
-    async def capture_one(self, actor: m.Actor, order_id: int, seq: int, amount: Decimal | None = None,
-                          ) -> CaptureOutcome:
+    async def capture_one(
+        self,
+        actor: m.Actor,
+        order_id: int,
+        seq: int,
+        amount: Decimal | None = None,
+    ) -> CaptureOutcome:
         return await Capture(self).capture_one(actor, order_id, seq, None, amount)
 
     def precheck_selection(self, run_date: date) -> list[tuple[int, int]]:

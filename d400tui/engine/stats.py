@@ -96,7 +96,10 @@ def figures(first_day: date, last_day: date, totals: q.Totals) -> Figures:
             per = decisions.setdefault(operator, {"blocked": 0, "released": 0})
             per["blocked" if kind == m.DecisionKind.BLOCK else "released"] += n
     return Figures(
-        first_day=first_day, last_day=last_day, requested=requested, approved=approved,
+        first_day=first_day,
+        last_day=last_day,
+        requested=requested,
+        approved=approved,
         acceptance_rate=round(100 * approved / requested, 1) if requested else None,
         refusals_by_category=dict(sorted(by_category.items(), key=lambda kv: (-kv[1], kv[0]))),
         refusals_by_code=dict(sorted(by_code.items(), key=lambda kv: (-kv[1], kv[0]))),
@@ -121,8 +124,12 @@ def supervision(engine: Engine, actor: m.Actor, since: date | None = None) -> Su
         period.add(day)
     with engine.db.engine.connect() as conn:
         holds, voids = q.holds_lapsing(conn), q.voids_pending(conn)
-    return Supervision(today=figures(today, today, live.get(today, q.Totals())), period=figures(first, today, period),
-                       holds_lapsing=holds, voids_pending=voids)
+    return Supervision(
+        today=figures(today, today, live.get(today, q.Totals())),
+        period=figures(first, today, period),
+        holds_lapsing=holds,
+        voids_pending=voids,
+    )
 
 
 def change_marker(engine: Engine, actor: m.Actor) -> tuple[object, ...]:

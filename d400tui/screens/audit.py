@@ -43,8 +43,11 @@ class AuditScreen(D400Screen):
         yield from self.frame_top()
         with Vertical(classes="body"):
             with Horizontal(classes="row"):
-                for key, wid, width in (("audit.actor", "f-actor", 10), ("audit.order", "f-order", 8),
-                                        ("audit.action", "f-action", 16)):
+                for key, wid, width in (
+                    ("audit.actor", "f-actor", 10),
+                    ("audit.order", "f-order", 8),
+                    ("audit.action", "f-action", 16),
+                ):
                     yield Static(t(key), classes="lbl", markup=False)
                     yield EntryField(width=width, upper=True, id=wid)
             with Horizontal(classes="row"):
@@ -73,8 +76,13 @@ class AuditScreen(D400Screen):
                 dates.append(parse_day(text) if text else None)
             except ValueError as exc:
                 raise ValueError(wid) from exc
-        return AuditFilter(actor=q("#f-actor", EntryField).text or None, order_id=int(order) if order else None,
-                           action=q("#f-action", EntryField).text or None, since=dates[0], until=dates[1])
+        return AuditFilter(
+            actor=q("#f-actor", EntryField).text or None,
+            order_id=int(order) if order else None,
+            action=q("#f-action", EntryField).text or None,
+            since=dates[0],
+            until=dates[1],
+        )
 
     def show_page(self) -> None:
         from d400tui.engine import USER_ERRORS

@@ -20,8 +20,12 @@ class AuthorizingMixin:
 
     busy = False
 
-    def run_auth(self, call: Callable[[], Awaitable[ValidationResult]],
-                 done: Callable[[ValidationResult], None], failed: Callable[[Exception], None]) -> None:
+    def run_auth(
+        self,
+        call: Callable[[], Awaitable[ValidationResult]],
+        done: Callable[[ValidationResult], None],
+        failed: Callable[[Exception], None],
+    ) -> None:
         """Whatever happens in the call (a refusal, a garbled acquirer answer, a database error, any
         exception) the worker ends with a message and the panel usable again: never stuck on
         "Autorisation en cours…"."""

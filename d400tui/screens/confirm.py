@@ -33,8 +33,17 @@ class ConfirmScreen(D400Modal):
         o = self.order
         with Vertical(id="panel"):
             yield Static(t(f"confirm.title_{self.kind}"), classes="strong", markup=False)
-            yield Static(t("confirm.order", order=o.id, date=day(o.order_date), total=amount(o.total),
-                           status=t(f"status.{o.status.value}"), card=str(o.card or "-")), markup=False)
+            yield Static(
+                t(
+                    "confirm.order",
+                    order=o.id,
+                    date=day(o.order_date),
+                    total=amount(o.total),
+                    status=t(f"status.{o.status.value}"),
+                    card=str(o.card or "-"),
+                ),
+                markup=False,
+            )
             live = len(o.live_authorizations())
             yield Static(t("confirm.voids", n=live) if live else t("confirm.no_void"), markup=False)
             if self.kind == "cancel":
@@ -44,8 +53,10 @@ class ConfirmScreen(D400Modal):
             if self.kind == "deferred":
                 for inst in o.pending_instalments():
                     if inst.is_deferred(o.order_date):
-                        yield Static(t("confirm.instalment", seq=inst.seq, due=day(inst.due_date),
-                                       amount=amount(inst.amount)), markup=False)
+                        yield Static(
+                            t("confirm.instalment", seq=inst.seq, due=day(inst.due_date), amount=amount(inst.amount)),
+                            markup=False,
+                        )
                 with Horizontal(classes="row"):
                     yield Static(t("confirm.seq"), classes="lbl", markup=False)
                     yield EntryField(width=2, id="seq")

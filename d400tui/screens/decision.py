@@ -17,8 +17,12 @@ from d400tui.widgets import EntryField, FKeyLegend, MessageLine
 from .base import D400Modal
 from .fmt import amount
 
-CHOICES = {"B": m.DecisionKind.BLOCK, "L": m.DecisionKind.RELEASE, "M": m.DecisionKind.CHANGE_METHOD,
-           "R": m.DecisionKind.RETRY}
+CHOICES = {
+    "B": m.DecisionKind.BLOCK,
+    "L": m.DecisionKind.RELEASE,
+    "M": m.DecisionKind.CHANGE_METHOD,
+    "R": m.DecisionKind.RETRY,
+}
 
 
 def headline(category: m.Category) -> str:

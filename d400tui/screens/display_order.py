@@ -35,11 +35,21 @@ def shown_words(category: str, code: str, label: str) -> str:
 
 def order_text(o: m.Order, customer: str) -> str:
     out = [
-        t("display.header", order=o.id, date=day(o.order_date), channel=words.channel(o.channel.value),
-          status=t(f"status.{o.status.value}"), hold=t(f"hold.{o.hold.value}")),
+        t(
+            "display.header",
+            order=o.id,
+            date=day(o.order_date),
+            channel=words.channel(o.channel.value),
+            status=t(f"status.{o.status.value}"),
+            hold=t(f"hold.{o.hold.value}"),
+        ),
         t("display.customer", id=o.customer_id, name=customer[:30], total=amount(o.total)),
-        t("display.payment", method=t(f"method.{o.payment_method.value}"),
-          card=f"{o.card} {o.card.brand.value} {o.card.expiry}" if o.card else "", plan=words.plan(o.plan)),
+        t(
+            "display.payment",
+            method=t(f"method.{o.payment_method.value}"),
+            card=f"{o.card} {o.card.brand.value} {o.card.expiry}" if o.card else "",
+            plan=words.plan(o.plan),
+        ),
     ]
     if o.awaiting_decision:
         out.append(t("display.awaiting"))
@@ -47,32 +57,40 @@ def order_text(o: m.Order, customer: str) -> str:
         out.append(t("display.reason", reason=tx(o.cancel_reason)))
     out.append(t("display.lines"))
     for i, ln in enumerate(o.lines, 1):
-        out.append(f" {i:>2} {ln.article_code:<12} {ln.label[:24]:<24} {ln.quantity:>4} "
-                   f"{amount(ln.unit_price):>9} {amount(ln.vat_rate):>6} {amount(ln.gross):>10}")
+        out.append(
+            f" {i:>2} {ln.article_code:<12} {ln.label[:24]:<24} {ln.quantity:>4} "
+            f"{amount(ln.unit_price):>9} {amount(ln.vat_rate):>6} {amount(ln.gross):>10}"
+        )
     out.append(t("display.instalments"))
     for inst in sorted(o.instalments, key=lambda i: i.seq):
         until = t("display.until", date=day(inst.authorized_until)) if inst.authorized_until else ""
-        out.append(f" {inst.seq:>2} {day(inst.due_date)} {amount(inst.amount):>10} "
-                   f"{t(f'inst.{inst.state.value}'):<10} {until}")
+        out.append(
+            f" {inst.seq:>2} {day(inst.due_date)} {amount(inst.amount):>10} {t(f'inst.{inst.state.value}'):<10} {until}"
+        )
     out.append(t("display.auths"))
     if not o.authorizations:
         out.append(t("display.none"))
     for a in o.authorizations:
         seq = next((i.seq for i in o.instalments if i.id == a.instalment_id), "-")
-        out.append(f" {a.id or 0:>4} {words.auth_kind(a.kind.value)[:6]:<6} {t('display.seq')} {seq} {a.card} "
-                   f"{amount(a.amount):>10} {words.auth_state(a.state.value)[:10]:<10} {a.response_code or '':>3} "
-                   f"{tx(a.label or '')[:20]}")
-        out.append(f"      {t('display.auth_code')} {a.auth_code or '-'}  "
-                   f"{t('display.asked')} {stamp(a.requested_at)}"
-                   f"  {t('display.answered')} {stamp(a.answered_at)}"
-                   f"  {t('display.ref')} {(a.acquirer_ref or '-')[:24]}"
-                   + void_part(a))
+        out.append(
+            f" {a.id or 0:>4} {words.auth_kind(a.kind.value)[:6]:<6} {t('display.seq')} {seq} {a.card} "
+            f"{amount(a.amount):>10} {words.auth_state(a.state.value)[:10]:<10} {a.response_code or '':>3} "
+            f"{tx(a.label or '')[:20]}"
+        )
+        out.append(
+            f"      {t('display.auth_code')} {a.auth_code or '-'}  "
+            f"{t('display.asked')} {stamp(a.requested_at)}"
+            f"  {t('display.answered')} {stamp(a.answered_at)}"
+            f"  {t('display.ref')} {(a.acquirer_ref or '-')[:24]}" + void_part(a)
+        )
     out.append(t("display.decisions"))
     if not o.decisions:
         out.append(t("display.none"))
     for d in o.decisions:
-        out.append(f" {stamp(d.at)} {d.operator:<10} {t(f'decision.kind_{d.kind.value}'):<22} "
-                   f"{t('display.shown')} {shown_words(d.shown_category, d.shown_code, d.shown_label)}")
+        out.append(
+            f" {stamp(d.at)} {d.operator:<10} {t(f'decision.kind_{d.kind.value}'):<22} "
+            f"{t('display.shown')} {shown_words(d.shown_category, d.shown_code, d.shown_label)}"
+        )
     return "\n".join(out)
 
 

@@ -56,8 +56,15 @@ class DraftScreen(_YesNo):
         n = sum(1 for row in lines if isinstance(row, list) and row and row[0]) if isinstance(lines, list) else 0
         with Vertical(id="panel"):
             yield Static(t("draft.question"), classes="strong", markup=False)
-            yield Static(t("draft.saved", when=self.saved_at.strftime("%d/%m/%Y %H:%M"),
-                           customer=str(self.content.get("customer") or "-")[:9], lines=n), markup=False)
+            yield Static(
+                t(
+                    "draft.saved",
+                    when=self.saved_at.strftime("%d/%m/%Y %H:%M"),
+                    customer=str(self.content.get("customer") or "-")[:9],
+                    lines=n,
+                ),
+                markup=False,
+            )
             with Horizontal(classes="row"):
                 yield Static(t("draft.prompt"), classes="lbl", markup=False)
                 yield EntryField(width=1, upper=True, id="answer")

@@ -8,16 +8,30 @@ from d400tui.i18n import t
 
 from .fmt import day, parse_day
 
-METHODS = {"CARD": m.PaymentMethod.CARD, "CARTE": m.PaymentMethod.CARD, "CB": m.PaymentMethod.CARD,
-           "C": m.PaymentMethod.CARD,
-           "CHEQUE": m.PaymentMethod.CHEQUE, "CHQ": m.PaymentMethod.CHEQUE, "CHÈQUE": m.PaymentMethod.CHEQUE,
-           "Q": m.PaymentMethod.CHEQUE,
-           "TRANSFER": m.PaymentMethod.TRANSFER, "VIREMENT": m.PaymentMethod.TRANSFER, "VIR": m.PaymentMethod.TRANSFER,
-           "V": m.PaymentMethod.TRANSFER,
-           "COD": m.PaymentMethod.COD, "CR": m.PaymentMethod.COD, "R": m.PaymentMethod.COD}
+METHODS = {
+    "CARD": m.PaymentMethod.CARD,
+    "CARTE": m.PaymentMethod.CARD,
+    "CB": m.PaymentMethod.CARD,
+    "C": m.PaymentMethod.CARD,
+    "CHEQUE": m.PaymentMethod.CHEQUE,
+    "CHQ": m.PaymentMethod.CHEQUE,
+    "CHÈQUE": m.PaymentMethod.CHEQUE,
+    "Q": m.PaymentMethod.CHEQUE,
+    "TRANSFER": m.PaymentMethod.TRANSFER,
+    "VIREMENT": m.PaymentMethod.TRANSFER,
+    "VIR": m.PaymentMethod.TRANSFER,
+    "V": m.PaymentMethod.TRANSFER,
+    "COD": m.PaymentMethod.COD,
+    "CR": m.PaymentMethod.COD,
+    "R": m.PaymentMethod.COD,
+}
 # what the method field shows for an existing order (a word the operator types, never an English code)
-METHOD_TEXT = {m.PaymentMethod.CARD: "CARTE", m.PaymentMethod.CHEQUE: "CHEQUE",
-               m.PaymentMethod.TRANSFER: "VIREMENT", m.PaymentMethod.COD: "CR"}
+METHOD_TEXT = {
+    m.PaymentMethod.CARD: "CARTE",
+    m.PaymentMethod.CHEQUE: "CHEQUE",
+    m.PaymentMethod.TRANSFER: "VIREMENT",
+    m.PaymentMethod.COD: "CR",
+}
 
 
 def parse_method(text: str) -> m.PaymentMethod:

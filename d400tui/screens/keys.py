@@ -36,8 +36,9 @@ def keys(*names: str, f10: str | None = None, enter: str | None = None, pages_fi
     """The bindings of the keys `names` (from KEYS); `f10`/`enter`: the action F10/Enter runs on this
     panel (validate, run, export, confirm). `pages_first`: PageUp/PageDown page the list before the
     focused field sees them (lists); False where a scrolling widget may take them first."""
-    out: list[BindingType] = [_binding(*row, priority=name == "pages" and pages_first)
-                              for name in names for row in KEYS[name]]
+    out: list[BindingType] = [
+        _binding(*row, priority=name == "pages" and pages_first) for name in names for row in KEYS[name]
+    ]
     if f10 is not None:
         out.append(_binding("f10", f10, "d400.validate", "key.f10", False))
     if enter is not None:

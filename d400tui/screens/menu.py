@@ -14,14 +14,25 @@ from d400tui.widgets import EntryField
 from .base import D400Screen
 from .registry import work_orders_panel
 
-OPTIONS = (("1", "menu.opt_entry", False), ("2", "menu.opt_work", False), ("3", "menu.opt_awaiting", False),
-           ("10", "menu.opt_precheck", True), ("11", "menu.opt_operators", True),
-           ("12", "menu.opt_supervision", True), ("13", "menu.opt_blocked", True), ("14", "menu.opt_audit", True),
-           ("90", "menu.opt_signoff", False))
+OPTIONS = (
+    ("1", "menu.opt_entry", False),
+    ("2", "menu.opt_work", False),
+    ("3", "menu.opt_awaiting", False),
+    ("10", "menu.opt_precheck", True),
+    ("11", "menu.opt_operators", True),
+    ("12", "menu.opt_supervision", True),
+    ("13", "menu.opt_blocked", True),
+    ("14", "menu.opt_audit", True),
+    ("90", "menu.opt_signoff", False),
+)
 # supervisor panels: option -> (module, screen class), imported on choice (the engine refuses anyway)
-SUPERVISOR_SCREENS = {"10": ("precheck", "PrecheckScreen"), "11": ("operators", "OperatorsScreen"),
-                      "12": ("supervision", "SupervisionScreen"), "13": ("blocked", "BlockedScreen"),
-                      "14": ("audit", "AuditScreen")}
+SUPERVISOR_SCREENS = {
+    "10": ("precheck", "PrecheckScreen"),
+    "11": ("operators", "OperatorsScreen"),
+    "12": ("supervision", "SupervisionScreen"),
+    "13": ("blocked", "BlockedScreen"),
+    "14": ("audit", "AuditScreen"),
+}
 
 
 class MenuScreen(D400Screen):
@@ -32,9 +43,15 @@ class MenuScreen(D400Screen):
     def compose(self) -> ComposeResult:
         yield from self.frame_top()
         with Vertical(classes="body"):
-            yield Static(t("menu.who", name=self.actor.name,
-                           role=t("menu.supervisor") if self.actor.supervisor else t("menu.operator")),
-                         classes="label", markup=False)
+            yield Static(
+                t(
+                    "menu.who",
+                    name=self.actor.name,
+                    role=t("menu.supervisor") if self.actor.supervisor else t("menu.operator"),
+                ),
+                classes="label",
+                markup=False,
+            )
             yield Static("", classes="gap")
             yield Static(t("menu.select"), markup=False)
             yield Static("", classes="gap")

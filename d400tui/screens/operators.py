@@ -62,9 +62,10 @@ class OperatorsScreen(ResultsMixin, D400Screen):
         self.show()
 
     def show(self) -> None:
-        page = self.rows[self.top:self.top + self.size_]
-        self.query_one(Subfile).set_rows([(o.name, operator_text(o)) for o in page],
-                                         self.top + self.size_ < len(self.rows))
+        page = self.rows[self.top : self.top + self.size_]
+        self.query_one(Subfile).set_rows(
+            [(o.name, operator_text(o)) for o in page], self.top + self.size_ < len(self.rows)
+        )
 
     def action_page_down(self) -> None:
         if self.top + self.size_ >= len(self.rows):

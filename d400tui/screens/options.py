@@ -24,8 +24,12 @@ def not_applicable(order: m.Order, code: str) -> str | None:
     option = OPTIONS[code]
     closed = order.status in (m.OrderStatus.CANCELLED, m.OrderStatus.DELETED, m.OrderStatus.INVOICED)
     if (option.open_only and closed) or option.refused(order):
-        return t("lists.not_applicable", order=order.id, status=status_word(order.status.value).lower(),
-                 action=t(option.action))
+        return t(
+            "lists.not_applicable",
+            order=order.id,
+            status=status_word(order.status.value).lower(),
+            action=t(option.action),
+        )
     return option.why_not(order)
 
 
@@ -106,25 +110,33 @@ class OrderOptions(AuthorizingMixin):
         from .order_entry import OrderEntryScreen
 
         oid = order.id
-        self.app.push_screen(OrderEntryScreen(modify=order), lambda note: self.done(  # type: ignore[attr-defined]
-            note if isinstance(note, str) else t("work.not_done", order=oid)))
+        self.app.push_screen(
+            OrderEntryScreen(modify=order),
+            lambda note: self.done(  # type: ignore[attr-defined]
+                note if isinstance(note, str) else t("work.not_done", order=oid)
+            ),
+        )
 
     def opt_decide(self, order: m.Order, code: str) -> None:
         kind, oid = OPTIONS[code].decision, order.id or 0
         assert kind is not None
         word = t(f"decision.kind_{kind.value}")
         if kind is m.DecisionKind.CHANGE_METHOD:
+
             def then_change(res: ValidationResult) -> str:
                 self.queue.insert(0, (-1, oid, "8"))  # the payment panel next, before the following row
                 return t("decision.recorded", order=oid, decision=word)
 
             self.engine_call(lambda: self.engine.decide(self.actor, oid, kind), then_change)  # type: ignore[attr-defined]
             return
-        self.engine_call(lambda: self.engine.decide(self.actor, oid, kind),  # type: ignore[attr-defined]
-                         lambda res: t("decision.recorded", order=oid, decision=word) + awaiting_note(res, oid))
+        self.engine_call(
+            lambda: self.engine.decide(self.actor, oid, kind),  # type: ignore[attr-defined]
+            lambda res: t("decision.recorded", order=oid, decision=word) + awaiting_note(res, oid),
+        )
 
-    def confirm_then(self, kind: str, order: m.Order, call: Callable[[Any], Any],
-                     ok: Callable[[Any, ValidationResult], str]) -> None:
+    def confirm_then(
+        self, kind: str, order: m.Order, call: Callable[[Any], Any], ok: Callable[[Any, ValidationResult], str]
+    ) -> None:
         """The confirmation panel of `kind`; what it answers goes to the engine `call`, F12 does nothing."""
         from .confirm import ConfirmScreen
 
@@ -140,20 +152,30 @@ class OrderOptions(AuthorizingMixin):
 
     def opt_delete(self, order: m.Order, code: str) -> None:
         oid = order.id or 0
-        self.confirm_then("delete", order, lambda _: self.engine.delete_order(self.actor, oid),  # type: ignore[attr-defined]
-                          lambda _, res: t("work.deleted", order=oid) + void_note(res))
+        self.confirm_then(
+            "delete",
+            order,
+            lambda _: self.engine.delete_order(self.actor, oid),  # type: ignore[attr-defined]
+            lambda _, res: t("work.deleted", order=oid) + void_note(res),
+        )
 
     def opt_cancel(self, order: m.Order, code: str) -> None:
         oid = order.id or 0
-        self.confirm_then("cancel", order,
-                          lambda reason: self.engine.cancel_order(self.actor, oid, str(reason)),  # type: ignore[attr-defined]
-                          lambda _, res: t("work.cancelled", order=oid) + void_note(res))
+        self.confirm_then(
+            "cancel",
+            order,
+            lambda reason: self.engine.cancel_order(self.actor, oid, str(reason)),  # type: ignore[attr-defined]
+            lambda _, res: t("work.cancelled", order=oid) + void_note(res),
+        )
 
     def opt_deferred(self, order: m.Order, code: str) -> None:
         oid = order.id or 0
-        self.confirm_then("deferred", order,
-                          lambda ch: self.engine.cancel_deferred(self.actor, oid, ch[0], ch[1]),  # type: ignore[attr-defined]
-                          lambda ch, res: deferred_note(res, oid, ch[0], ch[1]))
+        self.confirm_then(
+            "deferred",
+            order,
+            lambda ch: self.engine.cancel_deferred(self.actor, oid, ch[0], ch[1]),  # type: ignore[attr-defined]
+            lambda ch, res: deferred_note(res, oid, ch[0], ch[1]),
+        )
 
 
 def _never(order: m.Order) -> bool:
@@ -180,8 +202,9 @@ class Option:
 
 def _not_deletable(order: m.Order) -> bool:
     """Deleting: refused once invoiced, deleted, or once an instalment is captured."""
-    return (order.status in (m.OrderStatus.INVOICED, m.OrderStatus.DELETED)
-            or any(i.state is m.InstalmentState.CAPTURED for i in order.instalments))
+    return order.status in (m.OrderStatus.INVOICED, m.OrderStatus.DELETED) or any(
+        i.state is m.InstalmentState.CAPTURED for i in order.instalments
+    )
 
 
 def _already_blocked(order: m.Order) -> str | None:
@@ -205,10 +228,10 @@ OPTIONS: dict[str, Option] = {
     "7": Option(OrderOptions.opt_cancel, "lists.act_cancel"),
     "8": Option(OrderOptions.opt_payment, "lists.act_payment"),
     "9": Option(OrderOptions.opt_deferred, "lists.act_deferred", why_not=_nothing_deferred),
-    "B": Option(OrderOptions.opt_decide, "lists.act_decide", why_not=_already_blocked,
-                decision=m.DecisionKind.BLOCK),
-    "L": Option(OrderOptions.opt_decide, "lists.act_decide", why_not=_already_released,
-                decision=m.DecisionKind.RELEASE),
+    "B": Option(OrderOptions.opt_decide, "lists.act_decide", why_not=_already_blocked, decision=m.DecisionKind.BLOCK),
+    "L": Option(
+        OrderOptions.opt_decide, "lists.act_decide", why_not=_already_released, decision=m.DecisionKind.RELEASE
+    ),
     "M": Option(OrderOptions.opt_decide, "lists.act_payment", decision=m.DecisionKind.CHANGE_METHOD),
     "R": Option(OrderOptions.opt_decide, "lists.act_decide", decision=m.DecisionKind.RETRY),
 }

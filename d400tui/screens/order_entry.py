@@ -65,8 +65,9 @@ class OrderEntryScreen(AuthorizingMixin, CardEntry, D400Screen):
         with Vertical(classes="body"):
             with Horizontal(classes="row"):
                 yield Static(t("entry.customer"), classes="lbl", markup=False)
-                yield EntryField(width=8, max_length=CUSTOMER_DIGITS, id="customer",
-                                 complete=lambda v: len(v) >= CUSTOMER_DIGITS)
+                yield EntryField(
+                    width=8, max_length=CUSTOMER_DIGITS, id="customer", complete=lambda v: len(v) >= CUSTOMER_DIGITS
+                )
                 yield Static("", id="customer-name", markup=False)
             yield Static(t("entry.lines_head"), classes="label", markup=False)
             for i in range(LINES):
@@ -99,9 +100,13 @@ class OrderEntryScreen(AuthorizingMixin, CardEntry, D400Screen):
     # -- drafts ------------------------------------------------------------------------------------
     def draft_content(self) -> dict[str, Any]:
         """The fields worth keeping if the terminal drops. Never the card number, expiry or CVV."""
-        return {"v": 1, "customer": self.f("customer").value[:9],
-                "lines": [[self.f(f"art-{i}").value[:12], self.f(f"qty-{i}").value[:4]] for i in range(LINES)],
-                "method": self.f("method").value[:8], "plan": self.f("plan").value[:14]}
+        return {
+            "v": 1,
+            "customer": self.f("customer").value[:9],
+            "lines": [[self.f(f"art-{i}").value[:12], self.f(f"qty-{i}").value[:4]] for i in range(LINES)],
+            "method": self.f("method").value[:8],
+            "plan": self.f("plan").value[:14],
+        }
 
     @staticmethod
     def _is_empty(content: dict[str, Any]) -> bool:
@@ -203,9 +208,15 @@ class OrderEntryScreen(AuthorizingMixin, CardEntry, D400Screen):
         return self.query_one(f"#{wid}", EntryField)
 
     def fields(self) -> dict[str, EntryField]:
-        return {"customer": self.f("customer"), "article": self.f("art-0"), "card": self.f("card"),
-                "expiry": self.f("expiry"), "cvv": self.f("cvv"), "method": self.f("method"),
-                "plan": self.f("plan")}
+        return {
+            "customer": self.f("customer"),
+            "article": self.f("art-0"),
+            "card": self.f("card"),
+            "expiry": self.f("expiry"),
+            "cvv": self.f("cvv"),
+            "method": self.f("method"),
+            "plan": self.f("plan"),
+        }
 
     @on(Input.Blurred, "#card")
     def _card_left(self) -> bool:
@@ -269,7 +280,8 @@ class OrderEntryScreen(AuthorizingMixin, CardEntry, D400Screen):
             self._drop_on_file()
         self._offered = offered
         self.query_one("#onfile", Static).update(
-            t("entry.onfile", card=str(offered), expiry=offered.expiry) if offered else "")
+            t("entry.onfile", card=str(offered), expiry=offered.expiry) if offered else ""
+        )
 
     def _choose_on_file(self) -> bool:
         pan_f, exp_f, cvv_f = self.card_fields()
@@ -369,8 +381,9 @@ class OrderEntryScreen(AuthorizingMixin, CardEntry, D400Screen):
     def _show_totals(self) -> None:
         lines = [m.OrderLine(a.code, a.label, q, a.unit_price, a.vat_rate) for a, q in self._lines(quiet=True)]
         net, vat, gross = m.order_totals(lines)
-        self.query_one("#totals", Static).update(t("entry.totals", net=amount(net), vat=amount(vat),
-                                                     gross=amount(gross)))
+        self.query_one("#totals", Static).update(
+            t("entry.totals", net=amount(net), vat=amount(vat), gross=amount(gross))
+        )
 
     # -- keys --------------------------------------------------------------------------------------
     def action_prompt(self) -> None:
@@ -379,6 +392,7 @@ class OrderEntryScreen(AuthorizingMixin, CardEntry, D400Screen):
         focused = self.focused
         wid = focused.id if focused is not None else ""
         if wid == "customer":
+
             def chosen_customer(key: object) -> None:
                 if key is not None:
                     self.f("customer").value = str(key)
@@ -522,8 +536,11 @@ class OrderEntryScreen(AuthorizingMixin, CardEntry, D400Screen):
             from d400tui.engine.card_on_file import place_order_on_file
 
             self._card = None
-            self.run_auth(lambda: place_order_on_file(self.engine, self.actor, customer_id, items, on_file, plan),
-                          self._answered, self._refused)
+            self.run_auth(
+                lambda: place_order_on_file(self.engine, self.actor, customer_id, items, on_file, plan),
+                self._answered,
+                self._refused,
+            )
             return
         card = None
         if method is m.PaymentMethod.CARD:
@@ -533,9 +550,11 @@ class OrderEntryScreen(AuthorizingMixin, CardEntry, D400Screen):
                 self.show_error(exc, fields)
                 return
         self._card = card
-        self.run_auth(lambda: self.engine.place_order(self.actor, customer_id, items, card, m.Channel.PHONE,
-                                                      method, plan),
-                      self._answered, self._refused)
+        self.run_auth(
+            lambda: self.engine.place_order(self.actor, customer_id, items, card, m.Channel.PHONE, method, plan),
+            self._answered,
+            self._refused,
+        )
 
     # -- outcomes ----------------------------------------------------------------------------------
     def _refused(self, exc: Exception) -> None:

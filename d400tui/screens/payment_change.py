@@ -65,14 +65,26 @@ class PaymentChangeScreen(AuthorizingMixin, CardEntry, D400Screen):
         except USER_ERRORS as exc:
             self.message(tx(exc), error=True)
             return
-        self.query_one("#current", Static).update(t(
-            "payment.current", order=o.id, method=t(f"method.{o.payment_method.value}"), card=str(o.card or "-"),
-            total=amount(o.total), status=t(f"status.{o.status.value}"), hold=t(f"hold.{o.hold.value}")))
+        self.query_one("#current", Static).update(
+            t(
+                "payment.current",
+                order=o.id,
+                method=t(f"method.{o.payment_method.value}"),
+                card=str(o.card or "-"),
+                total=amount(o.total),
+                status=t(f"status.{o.status.value}"),
+                hold=t(f"hold.{o.hold.value}"),
+            )
+        )
 
     def fields(self) -> dict[str, EntryField]:
         q = self.query_one
-        return {"method": q("#method", EntryField), "card": q("#card", EntryField),
-                "expiry": q("#expiry", EntryField), "cvv": q("#cvv", EntryField)}
+        return {
+            "method": q("#method", EntryField),
+            "card": q("#card", EntryField),
+            "expiry": q("#expiry", EntryField),
+            "cvv": q("#cvv", EntryField),
+        }
 
     @on(Input.Blurred, "#card")
     def _card_left(self) -> bool:
@@ -142,8 +154,11 @@ class PaymentChangeScreen(AuthorizingMixin, CardEntry, D400Screen):
                 self.show_error(exc, fields)
                 return
         self._card = card
-        self.run_auth(lambda: self.engine.change_payment_method(self.actor, self.order_id, method, card),
-                      self._answered, self._failed)
+        self.run_auth(
+            lambda: self.engine.change_payment_method(self.actor, self.order_id, method, card),
+            self._answered,
+            self._failed,
+        )
 
     def _failed(self, exc: Exception) -> None:
         self.show_error(exc, self.fields())
@@ -166,8 +181,11 @@ class PaymentChangeScreen(AuthorizingMixin, CardEntry, D400Screen):
             return
         if kind is m.DecisionKind.CHANGE_METHOD:
             self._forget()
-            self.run_auth(lambda: self.engine.decide(self.actor, self.order_id, kind),
-                          lambda res: self.message(t("payment.enter_new")), self._failed)
+            self.run_auth(
+                lambda: self.engine.decide(self.actor, self.order_id, kind),
+                lambda res: self.message(t("payment.enter_new")),
+                self._failed,
+            )
             return
         card = self._card if kind is m.DecisionKind.RETRY else None
 

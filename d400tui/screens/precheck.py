@@ -28,9 +28,18 @@ from .results import ResultsMixin
 
 
 def run_line(r: m.PrecheckRun) -> str:
-    return t("precheck.run", id=r.id, kind=t(f"precheck.kind_{r.kind}"), date=day(r.run_date), who=r.operator,
-             selected=r.selected, approved=r.approved, refused=r.refused, unavailable=r.unavailable,
-             skipped=r.skipped)
+    return t(
+        "precheck.run",
+        id=r.id,
+        kind=t(f"precheck.kind_{r.kind}"),
+        date=day(r.run_date),
+        who=r.operator,
+        selected=r.selected,
+        approved=r.approved,
+        refused=r.refused,
+        unavailable=r.unavailable,
+        skipped=r.skipped,
+    )
 
 
 def decision_word(hold: tuple[str, bool] | None) -> str:
@@ -45,8 +54,10 @@ def decision_word(hold: tuple[str, bool] | None) -> str:
 def result_text(r: m.RunResult, hold: tuple[str, bool] | None = None, width: int = 80) -> str:
     reason = f"{r.code} {tx(r.reason)}".strip()
     room = max(10, width - 50)
-    return (f"{r.order_id:>7} {r.instalment_seq:>3} {t(f'precheck.outcome_{r.outcome}')[:12]:<12}"
-            f"{amount(r.amount):>10} {decision_word(hold)[:9]:<9} {reason[:room]}")
+    return (
+        f"{r.order_id:>7} {r.instalment_seq:>3} {t(f'precheck.outcome_{r.outcome}')[:12]:<12}"
+        f"{amount(r.amount):>10} {decision_word(hold)[:9]:<9} {reason[:room]}"
+    )
 
 
 class PrecheckScreen(ResultsMixin, OrderOptions, D400Screen):
@@ -100,7 +111,8 @@ class PrecheckScreen(ResultsMixin, OrderOptions, D400Screen):
     def show_runs(self) -> None:
         runs = self.engine.last_runs(None, 3)
         self.query_one("#runs", Static).update(
-            "\n".join([t("precheck.last_runs")] + [run_line(r) for r in runs]) if runs else t("precheck.no_run"))
+            "\n".join([t("precheck.last_runs")] + [run_line(r) for r in runs]) if runs else t("precheck.no_run")
+        )
 
     def load(self) -> None:
         assert self.page_size
@@ -171,9 +183,12 @@ class PrecheckScreen(ResultsMixin, OrderOptions, D400Screen):
             from .confirm import ConfirmRunScreen
 
             text = t("lists.capture_confirm", n=n, amount=amount(total), date=day(run_date))
-            self.app.push_screen(ConfirmRunScreen(t("lists.capture_title"), text),
-                                 lambda ok: self._start(run_date, concurrency, True) if ok else
-                                 self.message(t("lists.capture_not_done")))
+            self.app.push_screen(
+                ConfirmRunScreen(t("lists.capture_title"), text),
+                lambda ok: (
+                    self._start(run_date, concurrency, True) if ok else self.message(t("lists.capture_not_done"))
+                ),
+            )
             return
         self._start(run_date, concurrency, False)
 
@@ -205,7 +220,8 @@ class PrecheckScreen(ResultsMixin, OrderOptions, D400Screen):
                             loop.call_soon_threadsafe(progress, done, total)
 
                     run = await asyncio.to_thread(
-                        lambda: asyncio.run(fn(self.actor, run_date, concurrency, progress_here)))
+                        lambda: asyncio.run(fn(self.actor, run_date, concurrency, progress_here))
+                    )
                 else:
                     run = await fn(self.actor, run_date, concurrency, progress)
             except USER_ERRORS as exc:

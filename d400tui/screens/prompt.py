@@ -91,17 +91,33 @@ class PromptScreen(D400Modal):
 
 # code kind → (code, catalogue key of its words); the catalogues hold the words, this only the codes
 CODES: dict[str, tuple[tuple[str, str], ...]] = {
-    "method": (("CARD", "method.CARD"), ("CHEQUE", "method.CHEQUE"), ("TRANSFER", "method.TRANSFER"),
-               ("COD", "method.COD")),
+    "method": (
+        ("CARD", "method.CARD"),
+        ("CHEQUE", "method.CHEQUE"),
+        ("TRANSFER", "method.TRANSFER"),
+        ("COD", "method.COD"),
+    ),
     "plan": (("I", "plan.code_I"), ("D:", "plan.code_D"), ("N:3", "plan.code_N")),
-    "status": (("VALIDEE", "status.VALIDATED"), ("SAISIE", "status.DRAFT"), ("FACTUREE", "status.INVOICED"),
-               ("ANNULEE", "status.CANCELLED")),
+    "status": (
+        ("VALIDEE", "status.VALIDATED"),
+        ("SAISIE", "status.DRAFT"),
+        ("FACTUREE", "status.INVOICED"),
+        ("ANNULEE", "status.CANCELLED"),
+    ),
     "hold": (("AUCUN", "hold.NONE"), ("BLOQUEE", "hold.BLOCKED"), ("LIBEREE", "hold.RELEASED")),
-    "channel": (("TEL", "channel.PHONE"), ("WEB", "channel.WEB"), ("COURRIER", "channel.MAIL"),
-                ("MAGASIN", "channel.SHOP")),
+    "channel": (
+        ("TEL", "channel.PHONE"),
+        ("WEB", "channel.WEB"),
+        ("COURRIER", "channel.MAIL"),
+        ("MAGASIN", "channel.SHOP"),
+    ),
     "mine": (("O", "lists.mine_yes"), ("N", "lists.mine_no")),
-    "decision": (("B", "decision.kind_BLOCK"), ("L", "decision.kind_RELEASE"), ("M", "decision.kind_CHANGE_METHOD"),
-                 ("R", "decision.kind_RETRY")),
+    "decision": (
+        ("B", "decision.kind_BLOCK"),
+        ("L", "decision.kind_RELEASE"),
+        ("M", "decision.kind_CHANGE_METHOD"),
+        ("R", "decision.kind_RETRY"),
+    ),
     "fate": (("1", "lists.fate_1"), ("2", "lists.fate_2")),
     "action": (("1", "precheck.kind_PRECHECK"), ("2", "precheck.kind_CAPTURE"), ("3", "lists.action_3")),
     "view": (("T", "lists.view_all"), ("R", "lists.view_refused")),

@@ -43,8 +43,11 @@ def figures_text(data: dict[str, Any]) -> str:
         (t("supervision.requested"), _num(today["requested"]), _num(period["requested"])),
         (t("supervision.rate"), rate(today), rate(period)),
         (t("supervision.unavailable"), _num(today["unavailable_minutes"]), _num(period["unavailable_minutes"])),
-        (t("supervision.latency"), f"{_num(today['latency_p50_ms'])}/{_num(today['latency_p95_ms'])}",
-         f"{_num(period['latency_p50_ms'])}/{_num(period['latency_p95_ms'])}"),
+        (
+            t("supervision.latency"),
+            f"{_num(today['latency_p50_ms'])}/{_num(today['latency_p95_ms'])}",
+            f"{_num(period['latency_p50_ms'])}/{_num(period['latency_p95_ms'])}",
+        ),
         (t("supervision.blocked"), decided(today), decided(period)),
     ]
     lines = [t("supervision.head", since=period["first_day"])]

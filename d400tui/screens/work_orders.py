@@ -24,13 +24,39 @@ from .keys import keys
 from .options import OrderOptions
 from .results import ResultsMixin
 
-STATUS_WORDS = {"VALIDATED": "VALIDATED", "VALIDEE": "VALIDATED", "VALIDÉE": "VALIDATED",
-                "DRAFT": "DRAFT", "SAISIE": "DRAFT", "INVOICED": "INVOICED", "FACTUREE": "INVOICED",
-                "FACTURÉE": "INVOICED", "CANCELLED": "CANCELLED", "ANNULEE": "CANCELLED", "ANNULÉE": "CANCELLED"}
-HOLD_WORDS = {"NONE": "NONE", "AUCUN": "NONE", "BLOCKED": "BLOCKED", "BLOQUEE": "BLOCKED", "BLOQUÉE": "BLOCKED",
-              "RELEASED": "RELEASED", "LIBEREE": "RELEASED", "LIBÉRÉE": "RELEASED"}
-CHANNEL_WORDS = {"PHONE": "PHONE", "TEL": "PHONE", "TÉL": "PHONE", "MAIL": "MAIL", "COURRIER": "MAIL", "WEB": "WEB",
-                 "SHOP": "SHOP", "MAGASIN": "SHOP"}
+STATUS_WORDS = {
+    "VALIDATED": "VALIDATED",
+    "VALIDEE": "VALIDATED",
+    "VALIDÉE": "VALIDATED",
+    "DRAFT": "DRAFT",
+    "SAISIE": "DRAFT",
+    "INVOICED": "INVOICED",
+    "FACTUREE": "INVOICED",
+    "FACTURÉE": "INVOICED",
+    "CANCELLED": "CANCELLED",
+    "ANNULEE": "CANCELLED",
+    "ANNULÉE": "CANCELLED",
+}
+HOLD_WORDS = {
+    "NONE": "NONE",
+    "AUCUN": "NONE",
+    "BLOCKED": "BLOCKED",
+    "BLOQUEE": "BLOCKED",
+    "BLOQUÉE": "BLOCKED",
+    "RELEASED": "RELEASED",
+    "LIBEREE": "RELEASED",
+    "LIBÉRÉE": "RELEASED",
+}
+CHANNEL_WORDS = {
+    "PHONE": "PHONE",
+    "TEL": "PHONE",
+    "TÉL": "PHONE",
+    "MAIL": "MAIL",
+    "COURRIER": "MAIL",
+    "WEB": "WEB",
+    "SHOP": "SHOP",
+    "MAGASIN": "SHOP",
+}
 MINE_WORDS = {"O": True, "Y": True, "N": False}
 CODE_FIELDS = {"f-status": "status", "f-hold": "hold", "f-channel": "channel", "f-mine": "mine"}
 ROWS_AROUND = 11  # lines that are not rows of the page: header, 2 filter rows, the active filters, 2
@@ -41,9 +67,11 @@ NAME_MAX = 30  # a wider terminal widens the customer name up to this, the rest 
 def row_text(r: OrderRow, name_width: int = 15) -> str:
     flag = "!" if r.awaiting_decision else " "
     hold = words.hold(r.hold) if r.hold != "NONE" else ""
-    return (f"{r.id:>7} {r.order_date.strftime('%d/%m/%y')} {r.customer_name[:name_width]:<{name_width}} "
-            f"{words.channel(r.channel)[:9]:<9} {words.status(r.status)[:9]:<9} {hold[:8]:<8}"
-            f"{amount(r.total):>10} {flag}")
+    return (
+        f"{r.id:>7} {r.order_date.strftime('%d/%m/%y')} {r.customer_name[:name_width]:<{name_width}} "
+        f"{words.channel(r.channel)[:9]:<9} {words.status(r.status)[:9]:<9} {hold[:8]:<8}"
+        f"{amount(r.total):>10} {flag}"
+    )
 
 
 def filter_words(f: OrderFilter) -> str:
@@ -289,11 +317,15 @@ class WorkOrdersScreen(ResultsMixin, OrderOptions, D400Screen):
             self.field_error(mine_f, t("lists.bad_mine"))
             return None
         mine = MINE_WORDS.get(mine_f.text, False)
-        return OrderFilter(status=m.OrderStatus(status) if status else None,
-                           hold=m.PaymentHold(hold) if hold else None, customer_id=customer,
-                           channel=m.Channel(channel) if channel else None, since=since,
-                           awaiting_decision=True if self.awaiting else None,
-                           created_by=self.actor.name if mine else None)
+        return OrderFilter(
+            status=m.OrderStatus(status) if status else None,
+            hold=m.PaymentHold(hold) if hold else None,
+            customer_id=customer,
+            channel=m.Channel(channel) if channel else None,
+            since=since,
+            awaiting_decision=True if self.awaiting else None,
+            created_by=self.actor.name if mine else None,
+        )
 
     def read_position(self) -> int | None | bool:
         """The order number typed in "Début liste à": the list then starts at it (or the next older

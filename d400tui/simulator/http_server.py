@@ -103,11 +103,7 @@ def _source(body: dict[str, Any]) -> PaymentSource:
     if not isinstance(card, dict):
         raise BadRequest("card: an object")
     pan, expiry, cvv = card.get("pan"), card.get("expiry"), card.get("cvv")
-    if (
-        not isinstance(pan, str)
-        or not isinstance(expiry, str)
-        or (cvv is not None and not isinstance(cvv, str))
-    ):
+    if not isinstance(pan, str) or not isinstance(expiry, str) or (cvv is not None and not isinstance(cvv, str)):
         raise BadRequest("card: pan and expiry strings, optional cvv string")
     try:
         return PaymentSource(card=CardData(clean_pan(pan), parse_expiry(expiry), cvv))
@@ -115,9 +111,7 @@ def _source(body: dict[str, Any]) -> PaymentSource:
         raise BadRequest(f"card: {e}") from None
 
 
-def create_app(
-    issuer: Issuer, api_key: str | None = None, latency_s: float = 0.0, hang_s: float = 60.0
-) -> Starlette:
+def create_app(issuer: Issuer, api_key: str | None = None, latency_s: float = 0.0, hang_s: float = 60.0) -> Starlette:
     """The ASGI app. `latency_s` is added to every answer (benches); a card that "never answers"
     holds the request `hang_s` seconds and then answers 504."""
 
@@ -332,9 +326,7 @@ OPENAPI: dict[str, Any] = {
             )
         },
         "/v1/authorizations/{reference}/void": {
-            "post": _op(
-                "release a hold (refused once captured)", {"type": "object"}, [_path("reference"), _KEY_PARAM]
-            )
+            "post": _op("release a hold (refused once captured)", {"type": "object"}, [_path("reference"), _KEY_PARAM])
         },
         "/v1/authorizations/{reference}/capture": {
             "post": _op(

@@ -151,9 +151,7 @@ class Iso8583Host:
                 if not ref and req.get("61"):  # reversal of an authorization whose answer never came
                     ref = self.issuer.status(req["61"]).reference
                 if not ref:
-                    return self._reply(
-                        base, AcquirerResponse(Outcome.DECLINED, "25", message="nothing to reverse")
-                    )
+                    return self._reply(base, AcquirerResponse(Outcome.DECLINED, "25", message="nothing to reverse"))
                 return await self._deliver(base, self.issuer.void(ref, key))
             # 0220 completion
             if not req.get("63") or not req.get("4"):

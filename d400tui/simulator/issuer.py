@@ -93,8 +93,9 @@ class IssuerAnswer:
     key_reused: bool = False  # refused: the key was first used for another request (HTTP 422)
 
 
-KEY_REUSED_ANSWER = IssuerAnswer(AcquirerResponse(Outcome.DECLINED, KEY_REUSED, message=KEY_REUSED_MESSAGE),
-                                 key_reused=True)
+KEY_REUSED_ANSWER = IssuerAnswer(
+    AcquirerResponse(Outcome.DECLINED, KEY_REUSED, message=KEY_REUSED_MESSAGE), key_reused=True
+)
 
 
 def load_cards(path: Path | None = None) -> dict[str, IssuerCard]:
@@ -228,8 +229,19 @@ class Issuer:
         self.db.execute(
             "INSERT INTO ops (key, kind, outcome, code, ref, auth_code, token, amount_cents, hang, created_at,"
             " fingerprint) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-            (key, kind, resp.outcome.value, resp.code, resp.reference, resp.auth_code, resp.token, cents,
-             int(hang), self.clock(), fingerprint),
+            (
+                key,
+                kind,
+                resp.outcome.value,
+                resp.code,
+                resp.reference,
+                resp.auth_code,
+                resp.token,
+                cents,
+                int(hang),
+                self.clock(),
+                fingerprint,
+            ),
         )
 
     def _identify(self, source: PaymentSource) -> tuple[str | None, IssuerCard | None, str, str | None]:
@@ -361,8 +373,9 @@ class Issuer:
             if resp.reference and resp.outcome is Outcome.APPROVED:
                 row = self.db.execute("SELECT state FROM holds WHERE ref=?", (resp.reference,)).fetchone()
                 if row and row[0] != "APPROVED":
-                    return AcquirerResponse(Outcome(row[0]), resp.code, resp.reference, resp.auth_code,
-                                            resp.token, resp.amount)
+                    return AcquirerResponse(
+                        Outcome(row[0]), resp.code, resp.reference, resp.auth_code, resp.token, resp.amount
+                    )
             return resp
 
     # -- for tests, benches and the crash harness -------------------------------------------
@@ -386,5 +399,8 @@ class Issuer:
 
 def issuer_from_settings(settings: Settings) -> Issuer:
     """The one way every simulator transport builds its issuer from configuration."""
-    return Issuer(settings.simulator_path, validity_days=settings.validity_days,
-                  cards=load_cards(settings.simulator_cards) if settings.simulator_cards else None)
+    return Issuer(
+        settings.simulator_path,
+        validity_days=settings.validity_days,
+        cards=load_cards(settings.simulator_cards) if settings.simulator_cards else None,
+    )

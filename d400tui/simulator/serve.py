@@ -13,9 +13,7 @@ from .issuer import issuer_from_settings
 DEFAULT_PORTS = {"http": 8410, "iso8583": 8583}
 
 
-def serve(
-    settings: Settings, protocol: str = "http", host: str = "127.0.0.1", port: int | None = None
-) -> None:
+def serve(settings: Settings, protocol: str = "http", host: str = "127.0.0.1", port: int | None = None) -> None:
     """Serve the simulated issuer until interrupted (blocking).
 
     protocol "http": the JSON API under uvicorn (OpenAPI at /openapi.json; when D400_ACQUIRER_KEY
@@ -35,15 +33,17 @@ def serve(
 
             key = settings.acquirer_key.get_secret_value() or None
             app = create_app(issuer, api_key=key, latency_s=latency_s)
-            uvicorn.run(
-                app, host=host, port=port, log_level="warning", access_log=False, timeout_graceful_shutdown=2
-            )
+            uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False, timeout_graceful_shutdown=2)
         else:
             from .iso8583_server import Iso8583Host
 
             with contextlib.suppress(KeyboardInterrupt):
-                iso = Iso8583Host(issuer, latency_s=latency_s, idle_timeout_s=settings.iso8583_idle_timeout_s,
-                                  max_connections=settings.iso8583_max_connections)
+                iso = Iso8583Host(
+                    issuer,
+                    latency_s=latency_s,
+                    idle_timeout_s=settings.iso8583_idle_timeout_s,
+                    max_connections=settings.iso8583_max_connections,
+                )
                 aio.run(iso.serve_forever(host, port))
     finally:
         issuer.close()

@@ -26,8 +26,9 @@ def order_holds(session: Session, order_ids: Iterable[int]) -> dict[int, tuple[s
     return {r[0]: (r[1].value, bool(r[2])) for r in rows}
 
 
-def results_page(session: Session, run_id: int, after_id: int, limit: int,
-                 outcomes: tuple[str, ...] | None) -> list[m.RunResult]:
+def results_page(
+    session: Session, run_id: int, after_id: int, limit: int, outcomes: tuple[str, ...] | None
+) -> list[m.RunResult]:
     r = t.run_results.c
     q = select(m.RunResult).where(r.run_id == run_id, r.id > after_id)
     if outcomes:
@@ -39,13 +40,25 @@ def capturable(session: Session, due_where: Any, run_date: date) -> tuple[int, D
     """(instalments, amount) a capture run at `run_date` would capture: due, order not blocked,
     holding an approved authorization neither expired, being voided nor already in capture."""
     i, o, a = t.instalments, t.orders, t.authorizations
-    q = (select(func.count(i.c.id), func.coalesce(func.sum(i.c.amount), 0))
-         .select_from(i.join(o, o.c.id == i.c.order_id))
-         .where(due_where, o.c.hold != m.PaymentHold.BLOCKED.value,
-                select(a.c.id).where(and_(
-                    a.c.instalment_id == i.c.id, a.c.state == m.AuthState.APPROVED.value,
-                    a.c.void_state == m.VoidState.NONE.value, a.c.capture_pending.is_(False),
-                    a.c.expires_at >= datetime.combine(run_date, time.min))).exists()))
+    q = (
+        select(func.count(i.c.id), func.coalesce(func.sum(i.c.amount), 0))
+        .select_from(i.join(o, o.c.id == i.c.order_id))
+        .where(
+            due_where,
+            o.c.hold != m.PaymentHold.BLOCKED.value,
+            select(a.c.id)
+            .where(
+                and_(
+                    a.c.instalment_id == i.c.id,
+                    a.c.state == m.AuthState.APPROVED.value,
+                    a.c.void_state == m.VoidState.NONE.value,
+                    a.c.capture_pending.is_(False),
+                    a.c.expires_at >= datetime.combine(run_date, time.min),
+                )
+            )
+            .exists(),
+        )
+    )
     n, total = session.execute(q).one()
     # the sum comes back as the column's type on some dialects and as raw cents on others
     amount = total if isinstance(total, Decimal) else Decimal(int(total or 0)) / 100

@@ -22,6 +22,7 @@ def _like(text: str) -> str:
     """What was typed, matched literally: % and _ are not wildcards for an operator."""
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
+
 MAX_ID = 2**31 - 1
 """The largest id an Integer column holds on both databases (PostgreSQL integer is 32-bit)."""
 
@@ -64,17 +65,30 @@ class OrderRepository:
                 take_write_lock(self.session)
         return self.session.scalars(q).first()
 
-    def page(self, f: OrderFilter, after_id: int | None = None, before_id: int | None = None,
-             limit: int = 15) -> list[OrderRow]:
+    def page(
+        self, f: OrderFilter, after_id: int | None = None, before_id: int | None = None, limit: int = 15
+    ) -> list[OrderRow]:
         """Newest first. `after_id` pages down (older), `before_id` pages up (newer)."""
         o, c = t.orders, t.customers
+        q = select(
+            o.c.id,
+            o.c.order_date,
+            o.c.customer_id,
+            c.c.name,
+            o.c.channel,
+            o.c.status,
+            o.c.hold,
+            o.c.payment_method,
+            o.c.total,
+            o.c.card_first6,
+            o.c.card_last4,
+            o.c.awaiting_decision,
+        ).join(c, c.c.id == o.c.customer_id)
         q = (
-            select(o.c.id, o.c.order_date, o.c.customer_id, c.c.name, o.c.channel, o.c.status, o.c.hold,
-                   o.c.payment_method, o.c.total, o.c.card_first6, o.c.card_last4, o.c.awaiting_decision)
-            .join(c, c.c.id == o.c.customer_id)
+            q.where(o.c.status != m.OrderStatus.DELETED.value)
+            if f.status is None
+            else q.where(o.c.status == f.status.value)
         )
-        q = q.where(o.c.status != m.OrderStatus.DELETED.value) if f.status is None else q.where(
-            o.c.status == f.status.value)
         if f.hold is not None:
             q = q.where(o.c.hold == f.hold.value)
         if f.customer_id is not None:
@@ -97,8 +111,19 @@ class OrderRepository:
                 q = q.where(o.c.id < after_id)
             rows = self.session.execute(q.order_by(o.c.id.desc()).limit(limit)).all()
         return [
-            OrderRow(r[0], r[1], r[2], r[3], r[4].value, r[5].value, r[6].value, r[7].value, r[8],
-                     f"{r[9]}…{r[10]}" if r[10] else "", bool(r[11]))
+            OrderRow(
+                r[0],
+                r[1],
+                r[2],
+                r[3],
+                r[4].value,
+                r[5].value,
+                r[6].value,
+                r[7].value,
+                r[8],
+                f"{r[9]}…{r[10]}" if r[10] else "",
+                bool(r[11]),
+            )
             for r in rows
         ]
 
@@ -178,12 +203,25 @@ class OperatorRepository:
         """Insert `op` only into an empty table, in one statement (SQLite's write lock makes it
         atomic; on PostgreSQL call `count(exclusive=True)` first). False if an operator exists."""
         o = t.operators
-        row = select(*(literal(v, o.c[k].type) for k, v in (
-            ("name", op.name), ("password_hash", op.password_hash), ("supervisor", op.supervisor),
-            ("failures", op.failures), ("locked", op.locked), ("created_at", op.created_at))))
-        result = self.session.execute(insert(o).from_select(
-            ["name", "password_hash", "supervisor", "failures", "locked", "created_at"],
-            row.where(~exists(select(o.c.name)))))
+        row = select(
+            *(
+                literal(v, o.c[k].type)
+                for k, v in (
+                    ("name", op.name),
+                    ("password_hash", op.password_hash),
+                    ("supervisor", op.supervisor),
+                    ("failures", op.failures),
+                    ("locked", op.locked),
+                    ("created_at", op.created_at),
+                )
+            )
+        )
+        result = self.session.execute(
+            insert(o).from_select(
+                ["name", "password_hash", "supervisor", "failures", "locked", "created_at"],
+                row.where(~exists(select(o.c.name))),
+            )
+        )
         return bool(cast("CursorResult[Any]", result).rowcount)
 
     def record_failure(self, name: str, max_failures: int) -> tuple[int, bool] | None:
@@ -191,7 +229,8 @@ class OperatorRepository:
         add one (no read-modify-write, so none is lost). (failures, locked), None if no such row."""
         op = t.operators.c
         row = self.session.execute(
-            update(t.operators).where(op.name == name)
+            update(t.operators)
+            .where(op.name == name)
             .values(failures=op.failures + 1, locked=or_(op.locked, op.failures + 1 >= max_failures))
             .returning(op.failures, op.locked)
         ).first()
@@ -202,8 +241,10 @@ class OperatorRepository:
         verified: a lock that landed while the password was being checked wins."""
         op = t.operators.c
         row = self.session.execute(
-            update(t.operators).where(op.name == name, op.locked.is_(False), op.password_hash == password_hash)
-            .values(failures=0).returning(op.name)
+            update(t.operators)
+            .where(op.name == name, op.locked.is_(False), op.password_hash == password_hash)
+            .values(failures=0)
+            .returning(op.name)
         ).first()
         return row is not None
 
@@ -231,8 +272,9 @@ class RunRepository:
             q = q.where(t.precheck_runs.c.kind == kind)
         return list(self.session.scalars(q.order_by(t.precheck_runs.c.id.desc()).limit(limit)))
 
-    def results(self, run_id: int, after_id: int = 0, limit: int = 1000,
-                outcome: str | None = None) -> list[m.RunResult]:
+    def results(
+        self, run_id: int, after_id: int = 0, limit: int = 1000, outcome: str | None = None
+    ) -> list[m.RunResult]:
         q = select(m.RunResult).where(t.run_results.c.run_id == run_id, t.run_results.c.id > after_id)
         if outcome:
             q = q.where(t.run_results.c.outcome == outcome)
@@ -246,8 +288,11 @@ GENESIS = "0" * 64
 def chain_hash(prev: str, at: datetime, actor: str, action: str, order_id: int | None, detail: str) -> str:
     """SHA-256 over a canonical serialization of one record and its predecessor's hash: compact
     JSON of a fixed list (no key order to disagree on), the time to the microsecond, UTF-8."""
-    body = json.dumps([prev, at.isoformat(timespec="microseconds"), actor, action, order_id, detail],
-                      ensure_ascii=False, separators=(",", ":"))
+    body = json.dumps(
+        [prev, at.isoformat(timespec="microseconds"), actor, action, order_id, detail],
+        ensure_ascii=False,
+        separators=(",", ":"),
+    )
     return hashlib.sha256(body.encode("utf-8")).hexdigest()
 
 
@@ -267,7 +312,8 @@ class AuditRepository:
             return
         h = t.audit_head
         prev = self.session.execute(
-            update(h).where(h.c.id == 1).values(n=h.c.n + len(rows)).returning(h.c.hash)).scalar()
+            update(h).where(h.c.id == 1).values(n=h.c.n + len(rows)).returning(h.c.hash)
+        ).scalar()
         if prev is None:
             raise AuditChainError("audit chain head missing: run d400 audit verify")
         for r in rows:
@@ -294,7 +340,10 @@ class AuditRepository:
         while True:
             rows = self.session.execute(
                 select(a.c.id, a.c.at, a.c.actor, a.c.action, a.c.order_id, a.c.detail, a.c.prev_hash, a.c.hash)
-                .where(a.c.id > last_id).order_by(a.c.id).limit(page)).all()
+                .where(a.c.id > last_id)
+                .order_by(a.c.id)
+                .limit(page)
+            ).all()
             for rid, at, actor, action, order_id, detail, prev_hash, own in rows:
                 if prev_hash != prev:
                     return ChainCheck(checked, prev, rid, "does not name the hash of the record before it")
@@ -309,9 +358,14 @@ class AuditRepository:
         if head is None:
             return ChainCheck(checked, prev, None, "chain head row missing")
         if head != (checked, prev):
-            return ChainCheck(checked, prev, None,
-                              f"chain head says {head[0]} records ending {head[1][:12]}…: records removed or added")
+            return ChainCheck(
+                checked,
+                prev,
+                None,
+                f"chain head says {head[0]} records ending {head[1][:12]}…: records removed or added",
+            )
         if not seen:
-            return ChainCheck(checked, prev, None,
-                              "the head hash kept outside is in no record: the trail was rewritten or cut")
+            return ChainCheck(
+                checked, prev, None, "the head hash kept outside is in no record: the trail was rewritten or cut"
+            )
         return ChainCheck(checked, prev)

@@ -8,8 +8,22 @@ import unicodedata
 from typing import Any
 
 # letters NFKD does not decompose into a base letter and a mark
-_SPECIAL = str.maketrans({"Œ": "OE", "œ": "OE", "Æ": "AE", "æ": "AE", "ß": "SS", "Ø": "O", "ø": "O",
-                          "Ł": "L", "ł": "L", "Đ": "D", "đ": "D", "’": "'"})
+_SPECIAL = str.maketrans(
+    {
+        "Œ": "OE",
+        "œ": "OE",
+        "Æ": "AE",
+        "æ": "AE",
+        "ß": "SS",
+        "Ø": "O",
+        "ø": "O",
+        "Ł": "L",
+        "ł": "L",
+        "Đ": "D",
+        "đ": "D",
+        "’": "'",
+    }
+)
 
 
 def fold(text: str) -> str:

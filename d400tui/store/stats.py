@@ -67,12 +67,14 @@ def _minute(conn: Connection, col: Any) -> Any:
 # answered_at − requested_at in whole microseconds, exactly (no floating point on either side)
 _MICROS = {
     "sqlite": "(CAST(strftime('%s', answered_at) AS INTEGER) - CAST(strftime('%s', requested_at) AS INTEGER))"
-              " * 1000000 + CAST(substr(answered_at, 21, 6) AS INTEGER) - CAST(substr(requested_at, 21, 6) AS INTEGER)",
+    " * 1000000 + CAST(substr(answered_at, 21, 6) AS INTEGER) - CAST(substr(requested_at, 21, 6) AS INTEGER)",
     "postgresql": "CAST(EXTRACT(EPOCH FROM answered_at - requested_at) * 1000000 AS BIGINT)",
 }
 _FLOOR = "(CASE WHEN r.us >= 0 THEN r.us / 1000 ELSE -((999 - r.us) / 1000) END)"
-_ROUNDED = (f"{_FLOOR} + CASE WHEN r.us - 1000 * {_FLOOR} > 500 THEN 1 "
-            f"WHEN r.us - 1000 * {_FLOOR} = 500 THEN abs({_FLOOR}) % 2 ELSE 0 END")
+_ROUNDED = (
+    f"{_FLOOR} + CASE WHEN r.us - 1000 * {_FLOOR} > 500 THEN 1 "
+    f"WHEN r.us - 1000 * {_FLOOR} = 500 THEN abs({_FLOOR}) % 2 ELSE 0 END"
+)
 
 
 def _in(col: Any, first: date, last: date) -> Any:
@@ -82,14 +84,20 @@ def _in(col: Any, first: date, last: date) -> Any:
 def _outcome_rows(conn: Connection, first: date, last: date) -> Any:
     a = t.authorizations
     day = _day(conn, a.c.requested_at)
-    return (select(day, a.c.category, a.c.response_code, func.count())
-            .where(_in(a.c.requested_at, first, last)).group_by(day, a.c.category, a.c.response_code))
+    return (
+        select(day, a.c.category, a.c.response_code, func.count())
+        .where(_in(a.c.requested_at, first, last))
+        .group_by(day, a.c.category, a.c.response_code)
+    )
 
 
 def _latency_rows(conn: Connection, first: date, last: date) -> Any:
     a = t.authorizations
-    raw = (select(_day(conn, a.c.requested_at).label("day"), literal_column(_MICROS[conn.dialect.name]).label("us"))
-           .where(_in(a.c.requested_at, first, last), a.c.answered_at.is_not(None)).subquery("r"))
+    raw = (
+        select(_day(conn, a.c.requested_at).label("day"), literal_column(_MICROS[conn.dialect.name]).label("us"))
+        .where(_in(a.c.requested_at, first, last), a.c.answered_at.is_not(None))
+        .subquery("r")
+    )
     per_row = select(raw.c.day, literal_column(_ROUNDED).label("ms")).subquery("p")
     return select(per_row.c.day, per_row.c.ms, func.count()).group_by(per_row.c.day, per_row.c.ms)
 
@@ -97,15 +105,21 @@ def _latency_rows(conn: Connection, first: date, last: date) -> Any:
 def _unavailable_rows(conn: Connection, first: date, last: date) -> Any:
     a = t.authorizations
     day = _day(conn, a.c.requested_at)
-    return (select(day, func.count(func.distinct(_minute(conn, a.c.requested_at))))
-            .where(_in(a.c.requested_at, first, last), a.c.category == m.Category.UNAVAILABLE).group_by(day))
+    return (
+        select(day, func.count(func.distinct(_minute(conn, a.c.requested_at))))
+        .where(_in(a.c.requested_at, first, last), a.c.category == m.Category.UNAVAILABLE)
+        .group_by(day)
+    )
 
 
 def _decision_rows(conn: Connection, first: date, last: date) -> Any:
     d = t.decisions
     day = _day(conn, d.c.at)
-    return (select(day, d.c.operator, d.c.kind, func.count())
-            .where(_in(d.c.at, first, last)).group_by(day, d.c.operator, d.c.kind))
+    return (
+        select(day, d.c.operator, d.c.kind, func.count())
+        .where(_in(d.c.at, first, last))
+        .group_by(day, d.c.operator, d.c.kind)
+    )
 
 
 def _as_date(v: Any) -> date:
@@ -165,8 +179,10 @@ def close_days(engine: Engine, first: date, last: date) -> int:
         now = datetime.now()
         for lo, hi in _spans(todo):
             minutes = {_as_date(d): int(n) for d, n in conn.execute(_unavailable_rows(conn, lo, hi))}
-            conn.execute(insert(t.stats_days), [dict(day=d, unavailable_minutes=minutes.get(d, 0), closed_at=now)
-                                                for d in _between(lo, hi)])
+            conn.execute(
+                insert(t.stats_days),
+                [dict(day=d, unavailable_minutes=minutes.get(d, 0), closed_at=now) for d in _between(lo, hi)],
+            )
             for table, rows, cols in (
                 (t.stats_day_outcomes, _outcome_rows, ("day", "category", "response_code", "n")),
                 (t.stats_day_latency, _latency_rows, ("day", "ms", "n")),
@@ -181,10 +197,12 @@ def closed(conn: Connection, first: date, last: date) -> tuple[Totals, set[date]
     s, o, lat, d = t.stats_days, t.stats_day_outcomes, t.stats_day_latency, t.stats_day_decisions
     total = Totals()
     days = _closed_days(conn, first, last)
+
     def sums(*cols: Any) -> Any:
         table = cols[0].table
-        return conn.execute(select(*cols, func.sum(table.c.n)).where(table.c.day >= first, table.c.day <= last)
-                            .group_by(*cols))
+        return conn.execute(
+            select(*cols, func.sum(table.c.n)).where(table.c.day >= first, table.c.day <= last).group_by(*cols)
+        )
 
     for category, code, n in sums(o.c.category, o.c.response_code):
         total.outcomes[(category, code)] += int(n)
@@ -235,9 +253,13 @@ def holds_lapsing(conn: Connection) -> int:
     """Instalments still due whose hold ends before their due date: the capture will find no hold.
     (A timestamp before a date compares with that date's midnight on both databases.)"""
     i = t.instalments
-    q = select(func.count()).where(and_(i.c.state == m.InstalmentState.PENDING,
-                                        i.c.authorized_until.is_not(None),
-                                        i.c.authorized_until < i.c.due_date))
+    q = select(func.count()).where(
+        and_(
+            i.c.state == m.InstalmentState.PENDING,
+            i.c.authorized_until.is_not(None),
+            i.c.authorized_until < i.c.due_date,
+        )
+    )
     return int(conn.execute(q).scalar_one())
 
 
@@ -252,8 +274,12 @@ def change_marker(engine: Engine) -> tuple[Any, ...]:
     capture moves its counters. The supervision screen polls it and reloads only when it moved."""
     a, r = t.authorizations, t.precheck_runs
     with engine.connect() as conn:
-        ids = conn.execute(select(select(func.max(t.audit.c.id)).scalar_subquery(),
-                                  select(func.max(a.c.id)).scalar_subquery())).one()
-        runs = conn.execute(select(r.c.id, r.c.approved, r.c.refused, r.c.unavailable, r.c.skipped)
-                            .where(r.c.finished_at.is_(None)).order_by(r.c.id)).all()
+        ids = conn.execute(
+            select(select(func.max(t.audit.c.id)).scalar_subquery(), select(func.max(a.c.id)).scalar_subquery())
+        ).one()
+        runs = conn.execute(
+            select(r.c.id, r.c.approved, r.c.refused, r.c.unavailable, r.c.skipped)
+            .where(r.c.finished_at.is_(None))
+            .order_by(r.c.id)
+        ).all()
     return (*ids, *(tuple(x) for x in runs))

@@ -70,7 +70,8 @@ metadata = MetaData(
 )
 
 customers = Table(
-    "customers", metadata,
+    "customers",
+    metadata,
     Column("id", Integer, primary_key=True, autoincrement=False),
     Column("name", ScrubbedText(60), nullable=False),
     Column("postcode", String(10), nullable=False),
@@ -86,7 +87,8 @@ customers = Table(
 )
 
 articles = Table(
-    "articles", metadata,
+    "articles",
+    metadata,
     Column("code", String(12), primary_key=True),
     Column("label", ScrubbedText(80), nullable=False),
     Column("unit_price", Cents, nullable=False),
@@ -96,7 +98,8 @@ articles = Table(
 )
 
 orders = Table(
-    "orders", metadata,
+    "orders",
+    metadata,
     Column("id", Integer, primary_key=True),
     Column("customer_id", Integer, ForeignKey("customers.id"), nullable=False),
     Column("channel", StrEnumType(m.Channel), nullable=False),
@@ -126,7 +129,8 @@ orders = Table(
 )
 
 order_lines = Table(
-    "order_lines", metadata,
+    "order_lines",
+    metadata,
     Column("id", Integer, primary_key=True),
     Column("order_id", Integer, ForeignKey("orders.id", ondelete="CASCADE"), nullable=False, index=True),
     Column("line_no", Integer, nullable=False),
@@ -138,7 +142,8 @@ order_lines = Table(
 )
 
 instalments = Table(
-    "instalments", metadata,
+    "instalments",
+    metadata,
     Column("id", Integer, primary_key=True),
     Column("order_id", Integer, ForeignKey("orders.id", ondelete="CASCADE"), nullable=False),
     Column("seq", Integer, nullable=False),
@@ -154,7 +159,8 @@ instalments = Table(
 )
 
 authorizations = Table(
-    "authorizations", metadata,
+    "authorizations",
+    metadata,
     Column("id", Integer, primary_key=True),
     Column("order_id", Integer, ForeignKey("orders.id", ondelete="CASCADE"), nullable=False, index=True),
     Column("instalment_id", Integer, ForeignKey("instalments.id", ondelete="CASCADE")),
@@ -190,7 +196,8 @@ authorizations = Table(
 )
 
 decisions = Table(
-    "decisions", metadata,
+    "decisions",
+    metadata,
     Column("id", Integer, primary_key=True),
     Column("order_id", Integer, ForeignKey("orders.id", ondelete="CASCADE"), nullable=False, index=True),
     Column("kind", StrEnumType(m.DecisionKind), nullable=False),
@@ -203,7 +210,8 @@ decisions = Table(
 )
 
 operators = Table(
-    "operators", metadata,
+    "operators",
+    metadata,
     Column("name", String(20), primary_key=True),
     Column("password_hash", String(200), nullable=False),
     Column("supervisor", Boolean, nullable=False),
@@ -213,7 +221,8 @@ operators = Table(
 )
 
 precheck_runs = Table(
-    "precheck_runs", metadata,
+    "precheck_runs",
+    metadata,
     Column("id", Integer, primary_key=True),
     Column("kind", String(10), nullable=False),
     Column("run_date", Date, nullable=False),
@@ -229,7 +238,8 @@ precheck_runs = Table(
 )
 
 run_results = Table(
-    "run_results", metadata,
+    "run_results",
+    metadata,
     Column("id", Integer, primary_key=True),
     Column("run_id", Integer, ForeignKey("precheck_runs.id", ondelete="CASCADE"), nullable=False, index=True),
     Column("order_id", Integer, nullable=False),
@@ -243,7 +253,8 @@ run_results = Table(
 )
 
 audit = Table(
-    "audit", metadata,
+    "audit",
+    metadata,
     Column("id", Integer, primary_key=True),
     Column("at", DateTime, nullable=False, index=True),
     Column("actor", ScrubbedText(20), nullable=False),
@@ -257,7 +268,8 @@ audit = Table(
 )
 
 audit_head = Table(
-    "audit_head", metadata,
+    "audit_head",
+    metadata,
     # One row (id 1): the chain's last hash and its length. Appenders lock it (PostgreSQL row lock,
     # SQLite write lock) so two transactions never chain onto the same predecessor.
     Column("id", Integer, primary_key=True, autoincrement=False),
@@ -266,7 +278,8 @@ audit_head = Table(
 )
 
 order_drafts = Table(
-    "order_drafts", metadata,
+    "order_drafts",
+    metadata,
     # One order being typed per operator, saved at each step so a dropped terminal loses nothing.
     # Never holds a card number: the engine refuses and scrubs one.
     Column("operator", String(20), primary_key=True),
@@ -278,14 +291,16 @@ order_drafts = Table(
 # instead of its rows; triggers on authorizations and decisions delete a day's `stats_days` row
 # when one of its rows changes, so a late answer or a reconcile makes it computed again.
 stats_days = Table(
-    "stats_days", metadata,
+    "stats_days",
+    metadata,
     Column("day", Date, primary_key=True),
     Column("unavailable_minutes", Integer, nullable=False),
     Column("closed_at", DateTime, nullable=False),
 )
 
 stats_day_outcomes = Table(
-    "stats_day_outcomes", metadata,
+    "stats_day_outcomes",
+    metadata,
     Column("id", Integer, primary_key=True),
     Column("day", Date, ForeignKey("stats_days.day", ondelete="CASCADE"), nullable=False, index=True),
     Column("category", String(20)),
@@ -294,7 +309,8 @@ stats_day_outcomes = Table(
 )
 
 stats_day_latency = Table(
-    "stats_day_latency", metadata,
+    "stats_day_latency",
+    metadata,
     Column("id", Integer, primary_key=True),
     # answers of the day per latency in whole milliseconds (rounded half to even, as Python's round)
     Column("day", Date, ForeignKey("stats_days.day", ondelete="CASCADE"), nullable=False, index=True),
@@ -303,7 +319,8 @@ stats_day_latency = Table(
 )
 
 stats_day_decisions = Table(
-    "stats_day_decisions", metadata,
+    "stats_day_decisions",
+    metadata,
     Column("id", Integer, primary_key=True),
     Column("day", Date, ForeignKey("stats_days.day", ondelete="CASCADE"), nullable=False, index=True),
     Column("operator", String(20), nullable=False),
@@ -350,10 +367,7 @@ def start_mappers() -> None:
         properties={
             "lines": relationship(m.OrderLine, order_by=order_lines.c.line_no, cascade="all, delete-orphan"),
             "instalments": relationship(m.Instalment, order_by=instalments.c.seq, cascade="all, delete-orphan"),
-            "authorizations": relationship(
-                m.Authorization, order_by=authorizations.c.id, cascade="all, delete-orphan"
-            ),
+            "authorizations": relationship(m.Authorization, order_by=authorizations.c.id, cascade="all, delete-orphan"),
             "decisions": relationship(m.Decision, order_by=decisions.c.id, cascade="all, delete-orphan"),
         },
     )
-

@@ -31,13 +31,30 @@ class EntryField(Input):
             self.field = field
             self.text = text
 
-    def __init__(self, value: str = "", *, width: int, max_length: int | None = None, upper: bool = False,
-                 password: bool = False, id: str | None = None, placeholder: str = "",
-                 complete: Callable[[str], bool] | None = None, replace: bool = False) -> None:
+    def __init__(
+        self,
+        value: str = "",
+        *,
+        width: int,
+        max_length: int | None = None,
+        upper: bool = False,
+        password: bool = False,
+        id: str | None = None,
+        placeholder: str = "",
+        complete: Callable[[str], bool] | None = None,
+        replace: bool = False,
+    ) -> None:
         # a steady cursor, as on a 5250: no blink timer per field, and snapshots that do not depend
         # on the blink phase (a panel built ahead and shown later would otherwise catch it "off")
-        super().__init__(value, placeholder=placeholder, max_length=max_length or width, password=password,
-                         id=id, compact=True, select_on_focus=replace)  # replace: a prefilled code typed over
+        super().__init__(
+            value,
+            placeholder=placeholder,
+            max_length=max_length or width,
+            password=password,
+            id=id,
+            compact=True,
+            select_on_focus=replace,
+        )  # replace: a prefilled code typed over
         self.cursor_blink = False
         self.upper = upper
         self.complete = complete

@@ -134,8 +134,12 @@ class KeyBuffer:
                 pumps.append(node)
                 node = node.parent  # type: ignore[assignment]
             await _drain(pumps)
-            stable = (screen.is_mounted and app.screen is screen and screen.focused is focused
-                      and all(p._message_queue.empty() for p in pumps))  # noqa: SLF001
+            stable = (
+                screen.is_mounted
+                and app.screen is screen
+                and screen.focused is focused
+                and all(p._message_queue.empty() for p in pumps)
+            )  # noqa: SLF001
             quiet = quiet + 1 if stable else 0
             if quiet >= 2:
                 return

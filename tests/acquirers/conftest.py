@@ -149,9 +149,7 @@ def backend(request: pytest.FixtureRequest) -> Backend:
     url = request.getfixturevalue("localstripe")
     return Backend(
         name,
-        lambda timeout_s=5.0, **kw: StripeAcquirer(
-            STRIPE_KEY, url, timeout_s=timeout_s, **{"dedupe": True, **kw}
-        ),
+        lambda timeout_s=5.0, **kw: StripeAcquirer(STRIPE_KEY, url, timeout_s=timeout_s, **{"dedupe": True, **kw}),
         card("4242424242424242"),
         [(card("4000000000000341"), "05")],  # localstripe's only charge decline: generic card_declined
         None,

@@ -17,9 +17,7 @@ from d400tui.data import data_path
 from d400tui.domain.cards import Brand, brand_of
 from tests.support.acquirers import Backend, card
 
-CATEGORIES = {
-    r["code"]: r["category"] for r in csv.DictReader(open(data_path("response_codes.csv"), encoding="utf-8"))
-}
+CATEGORIES = {r["code"]: r["category"] for r in csv.DictReader(open(data_path("response_codes.csv"), encoding="utf-8"))}
 
 
 def k(tag: str = "t") -> str:
@@ -224,9 +222,7 @@ def _pointed_at(backend: Backend, port: int, timeout_s: float):  # type: ignore[
     if backend.name == "iso8583":
         return Iso8583Acquirer("127.0.0.1", port, timeout_s=timeout_s, connect_timeout_s=0.3)
     if backend.name == "stripe":
-        return StripeAcquirer(
-            "sk_test_x", f"http://127.0.0.1:{port}", timeout_s=timeout_s, connect_timeout_s=0.3
-        )
+        return StripeAcquirer("sk_test_x", f"http://127.0.0.1:{port}", timeout_s=timeout_s, connect_timeout_s=0.3)
     pytest.skip("in-process: no socket")
 
 

@@ -7,8 +7,14 @@ import json
 import subprocess
 import sys
 
-NETWORK_ADAPTERS = ["d400tui.acquirers", "d400tui.acquirers.breaker", "d400tui.acquirers.http",
-                    "d400tui.acquirers.iso8583", "d400tui.acquirers.stripe", "d400tui.acquirers.transport"]
+NETWORK_ADAPTERS = [
+    "d400tui.acquirers",
+    "d400tui.acquirers.breaker",
+    "d400tui.acquirers.http",
+    "d400tui.acquirers.iso8583",
+    "d400tui.acquirers.stripe",
+    "d400tui.acquirers.transport",
+]
 PROBE = """
 import importlib, json, sys
 def simulator(): return [m for m in sys.modules if m.split('.')[:2] == ['d400tui', 'simulator']]

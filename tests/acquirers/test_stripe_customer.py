@@ -39,8 +39,13 @@ class Recorder:
         self.calls: list[tuple[str, str, dict[str, Any]]] = []
         real = acq._request
 
-        async def request(method: str, path: str, data: dict[str, Any] | None = None, key: str | None = None,
-                          params: dict[str, str] | None = None) -> tuple[int, dict[str, Any]]:
+        async def request(
+            method: str,
+            path: str,
+            data: dict[str, Any] | None = None,
+            key: str | None = None,
+            params: dict[str, str] | None = None,
+        ) -> tuple[int, dict[str, Any]]:
             self.calls.append((method, path, dict(data or params or {})))
             return await real(method, path, data, key, params)
 
@@ -101,8 +106,9 @@ async def test_no_card_data_in_customer_metadata_or_requests(stripe: StripeAcqui
     seen = Recorder(stripe)
     resp = await stripe.authorize(PaymentSource(card=APPROVE), Decimal("10.00"), k())
     customer = resp.token.partition("/")[0] if resp.token else ""
-    stored = json.dumps([read(localstripe, f"/v1/customers/{customer}"),
-                         read(localstripe, f"/v1/payment_intents/{resp.reference}")])
+    stored = json.dumps(
+        [read(localstripe, f"/v1/customers/{customer}"), read(localstripe, f"/v1/payment_intents/{resp.reference}")]
+    )
     assert APPROVE.pan not in stored
     for _method, path, data in seen.calls:
         if path != "/v1/payment_methods":  # the one call that must carry the card
@@ -123,8 +129,16 @@ async def test_bare_payment_method_tokens_still_work(stripe: StripeAcquirer, loc
     """Tokens made before customers were: the payment method alone, sent as it was (localstripe
     reuses it; real Stripe refuses a reuse of a payment method never attached to a customer)."""
     with httpx.Client(base_url=localstripe, auth=(STRIPE_KEY, "")) as c:
-        pm = c.post("/v1/payment_methods", data={"type": "card", "card[number]": APPROVE.pan, "card[exp_month]": "12",
-                                                 "card[exp_year]": "2030", "card[cvc]": "123"}).json()["id"]
+        pm = c.post(
+            "/v1/payment_methods",
+            data={
+                "type": "card",
+                "card[number]": APPROVE.pan,
+                "card[exp_month]": "12",
+                "card[exp_year]": "2030",
+                "card[cvc]": "123",
+            },
+        ).json()["id"]
     seen = Recorder(stripe)
     resp = await stripe.authorize(PaymentSource(token=pm), Decimal("7.00"), k())
     assert (resp.outcome, resp.token) == (Outcome.APPROVED, pm)
@@ -138,8 +152,9 @@ async def test_instalments_authorized_later_from_the_token(engine, stripe: Strip
     simulator = engine.acquirer
     try:
         engine.acquirer = stripe
-        placed = await engine.place_order(OPER, 100001, [("BON0001", 3)], APPROVE,
-                                          plan=m.Plan(m.PlanKind.INSTALMENTS, count=3))
+        placed = await engine.place_order(
+            OPER, 100001, [("BON0001", 3)], APPROVE, plan=m.Plan(m.PlanKind.INSTALMENTS, count=3)
+        )
         assert all(a.approved for a in placed.answers), placed.answers
         order = engine.get_order(placed.order.id)
         customer = (order.card_token or "").partition("/")[0]
@@ -148,8 +163,11 @@ async def test_instalments_authorized_later_from_the_token(engine, stripe: Strip
         engine.clock = lambda: datetime.combine(run_date, datetime.min.time()) + timedelta(hours=9)
         run = await engine.precheck(SUPER, run_date)
         assert run.approved >= 1 and run.refused == run.unavailable == 0
-        auth = next(a for a in engine.get_order(placed.order.id).authorizations
-                    if a.state is m.AuthState.APPROVED and a.instalment_id == order.instalment(2).id)
+        auth = next(
+            a
+            for a in engine.get_order(placed.order.id).authorizations
+            if a.state is m.AuthState.APPROVED and a.instalment_id == order.instalment(2).id
+        )
         assert read(localstripe, f"/v1/payment_intents/{auth.acquirer_ref}")["customer"] == customer
     finally:
         engine.acquirer = simulator
@@ -174,10 +192,16 @@ class FakeStripe:
         if path == "/v1/customers":
             return httpx.Response(200, json={"id": f"cus_{n}"})
         if path == "/v1/payment_intents" and request.method == "POST":
-            pi = {"id": f"pi_{n}", "status": "requires_capture", "amount": int(form["amount"]),
-                  "customer": form.get("customer"), "payment_method": form["payment_method"],
-                  "latest_charge": f"ch_{n:06d}", "created": int(time.time()),
-                  "metadata": {KEY_META: form[f"metadata[{KEY_META}]"]}}
+            pi = {
+                "id": f"pi_{n}",
+                "status": "requires_capture",
+                "amount": int(form["amount"]),
+                "customer": form.get("customer"),
+                "payment_method": form["payment_method"],
+                "latest_charge": f"ch_{n:06d}",
+                "created": int(time.time()),
+                "metadata": {KEY_META: form[f"metadata[{KEY_META}]"]},
+            }
             self.intents[pi["id"]] = pi
             return httpx.Response(200, json=pi)
         if path.endswith("/cancel"):

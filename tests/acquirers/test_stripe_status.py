@@ -110,12 +110,28 @@ async def test_verify_whose_release_was_lost_is_released(stripe: StripeAcquirer,
     """verify() made its small hold and died before /cancel: status() finishes the release."""
     key = k()
     with httpx.Client(base_url=localstripe, auth=(STRIPE_KEY, "")) as c:
-        pm = c.post("/v1/payment_methods", data={"type": "card", "card[number]": APPROVE.pan,
-                                                 "card[exp_month]": "12", "card[exp_year]": "2030",
-                                                 "card[cvc]": "123"}).json()
-        pi = c.post("/v1/payment_intents", data={"amount": "100", "currency": "eur", "payment_method": pm["id"],
-                                                 "payment_method_types[]": "card", "capture_method": "manual",
-                                                 "confirm": "true", f"metadata[{KEY_META}]": key + VERIFY_META}).json()
+        pm = c.post(
+            "/v1/payment_methods",
+            data={
+                "type": "card",
+                "card[number]": APPROVE.pan,
+                "card[exp_month]": "12",
+                "card[exp_year]": "2030",
+                "card[cvc]": "123",
+            },
+        ).json()
+        pi = c.post(
+            "/v1/payment_intents",
+            data={
+                "amount": "100",
+                "currency": "eur",
+                "payment_method": pm["id"],
+                "payment_method_types[]": "card",
+                "capture_method": "manual",
+                "confirm": "true",
+                f"metadata[{KEY_META}]": key + VERIFY_META,
+            },
+        ).json()
         assert pi["status"] == "requires_capture"
         seen = await stripe.status(key)
         assert (seen.outcome, seen.reference, seen.amount) == (Outcome.APPROVED, None, Decimal("0.00"))
@@ -183,8 +199,13 @@ def search_lags(acq: StripeAcquirer) -> list[dict[str, str]]:
     real = acq._request
     listed: list[dict[str, str]] = []
 
-    async def request(method: str, path: str, data: dict[str, Any] | None = None, key: str | None = None,
-                      params: dict[str, str] | None = None) -> tuple[int, dict[str, Any]]:
+    async def request(
+        method: str,
+        path: str,
+        data: dict[str, Any] | None = None,
+        key: str | None = None,
+        params: dict[str, str] | None = None,
+    ) -> tuple[int, dict[str, Any]]:
         if path == "/v1/payment_intents/search":
             return 200, {"object": "search_result", "data": [], "has_more": False}
         if method == "GET" and path == "/v1/payment_intents" and params:
@@ -239,9 +260,16 @@ class LaggingStripe(FakeStripe):
 
     def add(self, key: str, created: int) -> str:
         ref = f"pi_old{len(self.intents)}"
-        self.intents[ref] = {"id": ref, "status": "requires_capture", "amount": 500, "customer": "cus_1",
-                             "payment_method": "pm_1", "latest_charge": "ch_000001", "created": created,
-                             "metadata": {KEY_META: key}}
+        self.intents[ref] = {
+            "id": ref,
+            "status": "requires_capture",
+            "amount": 500,
+            "customer": "cus_1",
+            "payment_method": "pm_1",
+            "latest_charge": "ch_000001",
+            "created": created,
+            "metadata": {KEY_META: key},
+        }
         return ref
 
     def handle(self, request: httpx.Request) -> httpx.Response:
@@ -258,7 +286,7 @@ class LaggingStripe(FakeStripe):
             newest = sorted(self.intents.values(), key=lambda pi: pi["created"], reverse=True)
             rows = [pi for pi in newest if pi["created"] >= int(q.get("created[gte]", 0))]
             if "starting_after" in q:
-                rows = rows[[pi["id"] for pi in rows].index(q["starting_after"]) + 1:]
+                rows = rows[[pi["id"] for pi in rows].index(q["starting_after"]) + 1 :]
             size = int(q["limit"])
             return httpx.Response(200, json={"object": "list", "data": rows[:size], "has_more": len(rows) > size})
         return httpx.Response(200, json=self.intents[path.rsplit("/", 1)[1]])

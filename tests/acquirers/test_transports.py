@@ -154,9 +154,7 @@ async def test_http_openapi_document_and_key_required(http_server: dict[str, Any
     async with httpx.AsyncClient(base_url=http_server["url"]) as c:
         doc = (await c.get("/openapi.json")).json()
         assert doc["openapi"].startswith("3.") and "/v1/authorizations" in doc["paths"]
-        r = await c.post(
-            "/v1/authorizations", json={"amount": "1.00", "token": "x"}, headers={"Idempotency-Key": "a"}
-        )
+        r = await c.post("/v1/authorizations", json={"amount": "1.00", "token": "x"}, headers={"Idempotency-Key": "a"})
         assert r.status_code == 401
         r = await c.post("/v1/authorizations", json={"amount": "1.00"}, headers={"X-Api-Key": API_KEY})
         assert r.status_code == 400  # no idempotency key
@@ -213,10 +211,7 @@ def test_http_api_against_its_openapi_document(http_server: dict[str, Any]) -> N
 
 # -- Stripe -------------------------------------------------------------------------------------
 def test_stripe_codes_map_to_known_field39_codes_and_categories() -> None:
-    ours = {
-        r["code"]: r["category"]
-        for r in csv.DictReader(open(data_path("response_codes.csv"), encoding="utf-8"))
-    }
+    ours = {r["code"]: r["category"] for r in csv.DictReader(open(data_path("response_codes.csv"), encoding="utf-8"))}
     rows = list(csv.DictReader(open(data_path("stripe_codes.csv"), encoding="utf-8")))
     for r in rows:
         assert ours[r["code"]] == r["category"], r
@@ -292,11 +287,15 @@ def _closed_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.mark.parametrize("make", [
-    lambda port: HttpAcquirer(f"http://127.0.0.1:{port}", retries=1),
-    lambda port: StripeAcquirer("sk_test_x", f"http://127.0.0.1:{port}", retries=0),
-    lambda port: Iso8583Acquirer("127.0.0.1", port),
-], ids=["http", "stripe", "iso8583"])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda port: HttpAcquirer(f"http://127.0.0.1:{port}", retries=1),
+        lambda port: StripeAcquirer("sk_test_x", f"http://127.0.0.1:{port}", retries=0),
+        lambda port: Iso8583Acquirer("127.0.0.1", port),
+    ],
+    ids=["http", "stripe", "iso8583"],
+)
 async def test_a_refused_connection_is_unavailable_said_in_words(make: Any) -> None:
     """Nobody listening: AcquirerUnavailable, whose message (logged, shown by reconcile) names the
     failure in words and where, never an exception class."""
@@ -366,9 +365,7 @@ async def test_make_acquirer_builds_each_network_adapter_behind_a_breaker(tmp_pa
     await a.close()
 
 
-async def test_check_reports_answering_and_silent_acquirers(
-    http_server: dict[str, Any], iso_server, tmp_path
-) -> None:  # type: ignore[no-untyped-def]
+async def test_check_reports_answering_and_silent_acquirers(http_server: dict[str, Any], iso_server, tmp_path) -> None:  # type: ignore[no-untyped-def]
     up = await check(
         Settings(
             acquirer="http",
@@ -377,13 +374,9 @@ async def test_check_reports_answering_and_silent_acquirers(
             simulator_db=tmp_path / "s.db",
         )
     )
-    assert (
-        up["answers"] and up["acquirer"] == "http" and "VISA" in up["brands"] and "AMEX" not in up["brands"]
-    )
+    assert up["answers"] and up["acquirer"] == "http" and "VISA" in up["brands"] and "AMEX" not in up["brands"]
     assert API_KEY not in repr(up)
-    iso = await check(
-        Settings(acquirer="iso8583", acquirer_port=iso_server["port"], simulator_db=tmp_path / "s.db")
-    )
+    iso = await check(Settings(acquirer="iso8583", acquirer_port=iso_server["port"], simulator_db=tmp_path / "s.db"))
     assert iso["answers"] and "echo" in iso["detail"]
     down = await check(
         Settings(

@@ -23,14 +23,22 @@ import pytest
 from bench._servers import free_port
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 ANSI = re.compile(r"\x1b\[[0-9;?<>]*[ -/]*[@-~]|\x1b[()][0-9A-B]|\x1b[=>]|\x1b\][^\x07]*\x07")
 CELL = (9, 18)  # xterm.js cell at the page's 16 px font: 720x432 px is 80x24
 
 # skipped on a developer machine without chromium; under CI (.ci/run installs it) a missing browser fails
-pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists() and os.environ.get("CI") != "true",
-                                reason="Debian chromium not installed")
+pytestmark = pytest.mark.skipif(
+    not Path(CHROMIUM).exists() and os.environ.get("CI") != "true", reason="Debian chromium not installed"
+)
 
 
 @pytest.fixture
@@ -42,8 +50,12 @@ def served(tmp_path, monkeypatch):
     monkeypatch.setenv("D400_HOME", str(tmp_path))
     monkeypatch.setenv("D400_CONFIG", str(tmp_path / "absent.toml"))
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "d400tui", "serve", "--port", str(port)],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "d400tui", "serve", "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:
@@ -104,8 +116,14 @@ async def test_order_taken_in_the_browser(served, tmp_path):
         browser = await p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         page = await browser.new_page(viewport={"width": 80 * CELL[0], "height": 24 * CELL[1]})
         # the page asks Google for a font: nothing leaves the machine
-        await page.route("**/*", lambda r: r.continue_() if r.request.url.startswith(served) or
-                         r.request.url.startswith(served.replace("http", "ws")) else r.abort())
+        await page.route(
+            "**/*",
+            lambda r: (
+                r.continue_()
+                if r.request.url.startswith(served) or r.request.url.startswith(served.replace("http", "ws"))
+                else r.abort()
+            ),
+        )
         page.on("websocket", lambda ws: ws.on("framereceived", screen.on_frame))
         await page.goto(served, wait_until="domcontentloaded")
         pos = await screen.wait(page, "SIGNON")
@@ -128,7 +146,7 @@ async def test_order_taken_in_the_browser(served, tmp_path):
         await kb.type("1")
         await kb.press("Enter")
         await kb.press("Enter")
-        await kb.type("4970100000000014" "1230" "123")
+        await kb.type("49701000000000141230123")
         await kb.press("Alt+0")  # F10, which a browser may keep
         pos = await screen.wait(page, "autorisation", pos)
         shown = re.search(r"Commande (\d+) validée", screen.text)
@@ -148,8 +166,13 @@ async def test_order_taken_in_the_browser(served, tmp_path):
 
 
 def _serve(*args: str, env: dict[str, str]) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "d400tui", "serve", *args], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "d400tui", "serve", *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def test_binding_beyond_loopback_warns(tmp_path):
@@ -172,9 +195,19 @@ def test_bad_host_is_one_line(tmp_path):
     assert errs.strip().splitlines() == ["d400: host: an address or a name without spaces expected"]
 
 
-@pytest.mark.parametrize(("host", "loopback"), [("127.0.0.1", True), ("localhost", True), ("::1", True),
-                                                 ("127.8.0.1", True), ("0.0.0.0", False), ("::", False),
-                                                 ("10.0.0.4", False), ("d400.example", False)])
+@pytest.mark.parametrize(
+    ("host", "loopback"),
+    [
+        ("127.0.0.1", True),
+        ("localhost", True),
+        ("::1", True),
+        ("127.8.0.1", True),
+        ("0.0.0.0", False),
+        ("::", False),
+        ("10.0.0.4", False),
+        ("d400.example", False),
+    ],
+)
 def test_is_loopback(host, loopback):
     from d400tui.cli.serve import is_loopback
 

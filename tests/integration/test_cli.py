@@ -19,8 +19,9 @@ def d400(settings, *args: str, stdin: str = "", operator: str = "SUPER1") -> sub
     env["D400_OPERATOR"] = operator
     env["D400_PASSWORD"] = {"SUPER1": "super1-demo", "OPER1": "oper1-demo"}.get(operator, "wrong")
     env["COLUMNS"] = "200"
-    return subprocess.run([sys.executable, "-m", "d400tui", *args], input=stdin, text=True, capture_output=True,
-                          env=env, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "d400tui", *args], input=stdin, text=True, capture_output=True, env=env, timeout=60
+    )
 
 
 @pytest.mark.parametrize("pan", sorted(TEST_CARDS))
@@ -28,8 +29,20 @@ def test_order_new_gives_each_test_card_its_code(settings, pan: str, monkeypatch
     expiry, code, category = TEST_CARDS[pan]
     if pan.endswith("0105"):
         monkeypatch.setenv("D400_ACQUIRER_TIMEOUT", "3")
-    r = d400(settings, "order", "new", "--customer", "100001", "--line", "BON0001:1", "--expiry", expiry,
-             "--json", stdin=pan + "\n", operator="OPER1")
+    r = d400(
+        settings,
+        "order",
+        "new",
+        "--customer",
+        "100001",
+        "--line",
+        "BON0001:1",
+        "--expiry",
+        expiry,
+        "--json",
+        stdin=pan + "\n",
+        operator="OPER1",
+    )
     assert pan not in r.stdout + r.stderr
     if category == "NOT_ACCEPTED":
         assert r.returncode == 2 and "non acceptée par le prestataire" in r.stderr
@@ -43,18 +56,36 @@ def test_order_new_gives_each_test_card_its_code(settings, pan: str, monkeypatch
 
 def test_bad_input_is_one_clear_line(settings) -> None:  # type: ignore[no-untyped-def]
     cases = [
-        (["order", "new", "--customer", "100001", "--line", "BON0001:abc", "--expiry", "12/30"], "4970100000000014",
-         "quantity"),
-        (["order", "new", "--customer", "100001", "--line", "NOPE:1", "--expiry", "12/30"], "4970100000000014",
-         "article NOPE inconnu"),
-        (["order", "new", "--customer", "100001", "--line", "BON0001:1", "--expiry", "01/20"], "4970100000000014",
-         "expirée"),
-        (["order", "new", "--customer", "100001", "--line", "BON0001:1", "--expiry", "12/30"], "4970100000000015",
-         "clé de contrôle"),
-        (["order", "new", "--customer", "100001", "--line", "BON0001:1", "--expiry", "12/30"], "x" * 10_000_000,
-         "trop long"),
-        (["order", "new", "--customer", "100001", "--line", "BON0001:1", "--expiry", "12/30", "--plan", "weekly"],
-         "4970100000000014", "plan"),
+        (
+            ["order", "new", "--customer", "100001", "--line", "BON0001:abc", "--expiry", "12/30"],
+            "4970100000000014",
+            "quantity",
+        ),
+        (
+            ["order", "new", "--customer", "100001", "--line", "NOPE:1", "--expiry", "12/30"],
+            "4970100000000014",
+            "article NOPE inconnu",
+        ),
+        (
+            ["order", "new", "--customer", "100001", "--line", "BON0001:1", "--expiry", "01/20"],
+            "4970100000000014",
+            "expirée",
+        ),
+        (
+            ["order", "new", "--customer", "100001", "--line", "BON0001:1", "--expiry", "12/30"],
+            "4970100000000015",
+            "clé de contrôle",
+        ),
+        (
+            ["order", "new", "--customer", "100001", "--line", "BON0001:1", "--expiry", "12/30"],
+            "x" * 10_000_000,
+            "trop long",
+        ),
+        (
+            ["order", "new", "--customer", "100001", "--line", "BON0001:1", "--expiry", "12/30", "--plan", "weekly"],
+            "4970100000000014",
+            "plan",
+        ),
         (["order", "show", "999999"], "", "commande 999999 inconnue"),
         (["precheck", "--date", "demain"], "", "YYYY-MM-DD"),
     ]
@@ -80,23 +111,69 @@ def test_engine_errors_and_outcomes_in_english(settings, monkeypatch) -> None:  
         (["order", "show", "999999"], "", "OPER1", "d400: order 999999 unknown"),
         (["precheck"], "", "OPER1", "d400: invoicing pre-check: supervisors only"),
         (["capture"], "", "NOBODY", "d400: incorrect operator or password"),
-        (["order", "new", "--customer", "100001", "--line", "BON0001:1", "--expiry", "12/30"], "4970100000000015",
-         "OPER1", "d400: card number not valid (check digit)"),
-        (["order", "new", "--customer", "100001", "--line", "NOPE:1", "--expiry", "12/30"], "4970100000000014",
-         "OPER1", "d400: article NOPE unknown"),
-        (["order", "new", "--customer", "100001", "--line", "BON0001:1", "--expiry", "12/30", "--plan",
-          "instalments:20"], "4970100000000014", "OPER1", "d400: payment in N instalments: N between 2 and 12"),
+        (
+            ["order", "new", "--customer", "100001", "--line", "BON0001:1", "--expiry", "12/30"],
+            "4970100000000015",
+            "OPER1",
+            "d400: card number not valid (check digit)",
+        ),
+        (
+            ["order", "new", "--customer", "100001", "--line", "NOPE:1", "--expiry", "12/30"],
+            "4970100000000014",
+            "OPER1",
+            "d400: article NOPE unknown",
+        ),
+        (
+            [
+                "order",
+                "new",
+                "--customer",
+                "100001",
+                "--line",
+                "BON0001:1",
+                "--expiry",
+                "12/30",
+                "--plan",
+                "instalments:20",
+            ],
+            "4970100000000014",
+            "OPER1",
+            "d400: payment in N instalments: N between 2 and 12",
+        ),
     ]
     for args, stdin, operator, line in cases:
         r = d400(settings, *args, stdin=stdin, operator=operator)
         assert r.returncode == 2, (args, r.stdout, r.stderr)
         assert r.stderr.strip().splitlines()[-1] == line, (args, r.stderr)  # after a progress bar, if any
-    r = d400(settings, "order", "new", "--customer", "100001", "--line", "BON0001:1", "--channel", "MAIL",
-             "--method", "cheque", operator="OPER1")
+    r = d400(
+        settings,
+        "order",
+        "new",
+        "--customer",
+        "100001",
+        "--line",
+        "BON0001:1",
+        "--channel",
+        "MAIL",
+        "--method",
+        "cheque",
+        operator="OPER1",
+    )
     assert r.returncode == 0, r.stderr
     assert "channel MAIL: no real-time authorization" in r.stdout and "canal" not in r.stdout
-    r = d400(settings, "order", "new", "--customer", "100001", "--line", "BON0001:1", "--expiry", "12/30",
-             stdin="4970100000000048\n", operator="OPER1")
+    r = d400(
+        settings,
+        "order",
+        "new",
+        "--customer",
+        "100001",
+        "--line",
+        "BON0001:1",
+        "--expiry",
+        "12/30",
+        stdin="4970100000000048\n",
+        operator="OPER1",
+    )
     assert r.returncode == 3, r.stderr
     assert "Card blocked (lost, stolen) — code 43 Stolen card" in r.stdout
     oid = int(r.stdout.split()[1])
@@ -107,8 +184,23 @@ def test_engine_errors_and_outcomes_in_english(settings, monkeypatch) -> None:  
 
 
 def test_full_cli_cycle(settings) -> None:  # type: ignore[no-untyped-def]
-    r = d400(settings, "order", "new", "--customer", "100001", "--line", "BON0001:1", "--line", "GRI0002:2",
-             "--expiry", "12/30", "--plan", "instalments:3", stdin="4970100000000014\n123\n", operator="OPER1")
+    r = d400(
+        settings,
+        "order",
+        "new",
+        "--customer",
+        "100001",
+        "--line",
+        "BON0001:1",
+        "--line",
+        "GRI0002:2",
+        "--expiry",
+        "12/30",
+        "--plan",
+        "instalments:3",
+        stdin="4970100000000014\n123\n",
+        operator="OPER1",
+    )
     assert r.returncode == 0, r.stderr
     assert "APPROVED" in r.stdout and "verify" in r.stdout
     listed = json.loads(d400(settings, "order", "list", "--json").stdout)
@@ -128,8 +220,19 @@ def test_full_cli_cycle(settings) -> None:  # type: ignore[no-untyped-def]
 
 
 def test_timeout_card_then_reconcile(settings, issuer) -> None:  # type: ignore[no-untyped-def]
-    r = d400(settings, "order", "new", "--customer", "100001", "--line", "BON0001:1", "--expiry", "12/30",
-             stdin="4970100000000089\n", operator="OPER1")
+    r = d400(
+        settings,
+        "order",
+        "new",
+        "--customer",
+        "100001",
+        "--line",
+        "BON0001:1",
+        "--expiry",
+        "12/30",
+        stdin="4970100000000089\n",
+        operator="OPER1",
+    )
     assert r.returncode == 3 and "UNKNOWN" in r.stdout
     r = d400(settings, "reconcile")
     assert r.returncode == 0 and "APPROVED" in r.stdout, r.stdout + r.stderr
@@ -141,8 +244,19 @@ def test_no_card_number_in_the_database_file_after_a_demo_run(settings, tmp_path
         pytest.skip("reads the SQLite file's bytes")
     assert d400(settings, "db", "demo", "--orders", "300").returncode == 0
     for pan, (expiry, _, _) in TEST_CARDS.items():
-        d400(settings, "order", "new", "--customer", "100002", "--line", "BON0001:1", "--expiry", expiry,
-             stdin=f"{pan}\n999\n", operator="OPER1")
+        d400(
+            settings,
+            "order",
+            "new",
+            "--customer",
+            "100002",
+            "--line",
+            "BON0001:1",
+            "--expiry",
+            expiry,
+            stdin=f"{pan}\n999\n",
+            operator="OPER1",
+        )
     for args in (["precheck"], ["capture"], ["reconcile"], ["order", "cancel", "301", "--reason", "test"]):
         d400(settings, *args)
     files = [p for p in tmp_path.rglob("*") if p.is_file()]

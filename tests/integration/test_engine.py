@@ -168,8 +168,9 @@ async def test_cancel_deferred_drop_and_pay_now(engine, issuer, today: date) -> 
     o = engine.get_order(r.order.id)
     assert o.instalments[0].due_date == today and len(live_refs(issuer)) == 1
     # A three-instalment order: drop the last one.
-    r3 = await engine.place_order(OPER, 100002, [("BON0001", 3)], card("5130100000000018"),
-                                  plan=m.Plan(m.PlanKind.INSTALMENTS, count=3))
+    r3 = await engine.place_order(
+        OPER, 100002, [("BON0001", 3)], card("5130100000000018"), plan=m.Plan(m.PlanKind.INSTALMENTS, count=3)
+    )
     total = r3.order.total
     dropped = await engine.cancel_deferred(OPER, r3.order.id, 3, pay_now=False)
     o3 = engine.get_order(r3.order.id)
@@ -235,8 +236,9 @@ async def test_unknown_on_a_cancelled_order_is_voided_by_the_reconciler(engine, 
 
 
 async def test_other_channels_and_methods_are_not_authorized(engine, issuer) -> None:
-    mail = await engine.place_order(OPER, 100001, [A], None, channel=m.Channel.MAIL,
-                                    payment_method=m.PaymentMethod.CHEQUE)
+    mail = await engine.place_order(
+        OPER, 100001, [A], None, channel=m.Channel.MAIL, payment_method=m.PaymentMethod.CHEQUE
+    )
     assert mail.answers == [] and "MAIL" in mail.note
     cheque = await engine.place_order(OPER, 100001, [A], None, payment_method=m.PaymentMethod.CHEQUE)
     assert cheque.answers == [] and cheque.order.status is m.OrderStatus.VALIDATED
@@ -302,8 +304,9 @@ async def test_request_that_never_arrived_is_settled_and_reversed(engine, issuer
 
 
 @pytest.mark.parametrize("how", ["cancel", "delete", "cheque", "drop"])
-async def test_killed_between_a_change_and_its_voids_leaves_work_for_the_reconciler(engine, issuer, how: str,
-                                                                                   today: date) -> None:
+async def test_killed_between_a_change_and_its_voids_leaves_work_for_the_reconciler(
+    engine, issuer, how: str, today: date
+) -> None:
     """The change commits the need to void with it: a process killed before the void call loses nothing."""
     plan = m.Plan(m.PlanKind.DEFERRED, deferred_to=today + timedelta(days=2)) if how == "drop" else None
     r = await engine.place_order(OPER, 100001, [A], card("4970100000000014"), plan=plan)

@@ -21,7 +21,9 @@ def test_lock_out_after_five_failures_and_unlock(engine) -> None:  # type: ignor
     with pytest.raises(SignOnError, match="verrouillé : appelez un superviseur"):
         sign_on(engine.db, "OPER1", "oper1-demo")  # even the right password
     assert [(o.name, o.failures, o.locked) for o in list_operators(engine, SUPER)] == [
-        ("OPER1", 5, True), ("SUPER1", 0, False)]
+        ("OPER1", 5, True),
+        ("SUPER1", 0, False),
+    ]
     unlock_operator(engine.db, SUPER, "oper1")
     assert sign_on(engine.db, "OPER1", "oper1-demo").name == "OPER1"
 
@@ -48,9 +50,11 @@ def test_add_operator_rules_and_hash(engine) -> None:  # type: ignore[no-untyped
 
 def test_user_administration_is_for_supervisors(engine) -> None:  # type: ignore[no-untyped-def]
     """Checked in the engine, whoever calls: an operator can neither add, unlock nor list."""
-    for call in (lambda: add_operator(engine.db, OPER, "EVIL", "evil-password", supervisor=True),
-                 lambda: unlock_operator(engine, OPER, "OPER1"),
-                 lambda: list_operators(engine.db, OPER)):
+    for call in (
+        lambda: add_operator(engine.db, OPER, "EVIL", "evil-password", supervisor=True),
+        lambda: unlock_operator(engine, OPER, "OPER1"),
+        lambda: list_operators(engine.db, OPER),
+    ):
         with pytest.raises(PermissionDenied, match="administration des opérateurs : réservé aux superviseurs"):
             call()
     assert [o.name for o in list_operators(engine, SUPER)] == ["OPER1", "SUPER1"]

@@ -50,8 +50,10 @@ def test_article_label_case_and_accents(engine) -> None:  # type: ignore[no-unty
 
 def test_rows_inserted_later_get_their_key(engine) -> None:  # type: ignore[no-untyped-def]
     with engine.db.uow() as uow:
-        uow.session.execute(insert(t.customers), [dict(id=990001, name="ŒUVRÉ Hélène", postcode="13001",
-                                                       city="MARSEILLE", phone="04.91.00.00.01")])
+        uow.session.execute(
+            insert(t.customers),
+            [dict(id=990001, name="ŒUVRÉ Hélène", postcode="13001", city="MARSEILLE", phone="04.91.00.00.01")],
+        )
         uow.commit()
         key = uow.session.scalar(select(t.customers.c.search_key).where(t.customers.c.id == 990001))
     assert key == "OEUVRE HELENE MARSEILLE"

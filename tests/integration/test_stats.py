@@ -21,8 +21,18 @@ from tests.integration.test_cli import d400
 from tests.support.demo import OPER, SUPER, card
 
 A = ("BON0001", 1)
-CARDS = ["4970100000000014", "4970100000000014", "5130100000000018", "4970100000000055", "4970100000000063",
-         "4970100000000071", "4970100000000089", "4970100000000030", "4970100000000048", "4970100000000014"]
+CARDS = [
+    "4970100000000014",
+    "4970100000000014",
+    "5130100000000018",
+    "4970100000000055",
+    "4970100000000063",
+    "4970100000000071",
+    "4970100000000089",
+    "4970100000000030",
+    "4970100000000048",
+    "4970100000000014",
+]
 
 
 async def _history(engine) -> None:  # type: ignore[no-untyped-def]
@@ -32,23 +42,27 @@ async def _history(engine) -> None:  # type: ignore[no-untyped-def]
         res = await engine.place_order(OPER, 100001, [A], card(pan), plan=plan)
         ids.append(res.order.id)
     await engine.decide(OPER, ids[3], m.DecisionKind.RELEASE)  # 51, released by OPER1 today
-    await engine.decide(OPER, ids[7], m.DecisionKind.BLOCK)    # 41, blocked by OPER1 today
-    await engine.decide(SUPER, ids[4], m.DecisionKind.BLOCK)   # 05, blocked by SUPER1, moved 3 days back
+    await engine.decide(OPER, ids[7], m.DecisionKind.BLOCK)  # 41, blocked by OPER1 today
+    await engine.decide(SUPER, ids[4], m.DecisionKind.BLOCK)  # 05, blocked by SUPER1, moved 3 days back
     now = engine.clock()
     a, d, i = t.authorizations, t.decisions, t.instalments
     with engine.db.engine.begin() as conn:
         rows = conn.execute(select(a.c.id, a.c.order_id, a.c.requested_at, a.c.answered_at).order_by(a.c.id)).all()
         for n, (aid, oid, requested, answered) in enumerate(rows):
             shift = {ids[1]: timedelta(days=5), ids[8]: timedelta(days=40), ids[9]: timedelta(days=29)}.get(
-                oid, timedelta(0))
+                oid, timedelta(0)
+            )
             values = {"requested_at": requested - shift}
             if answered is not None:  # distinct latencies, 0.4 ms apart so that rounding is exercised
                 values["answered_at"] = requested - shift + timedelta(microseconds=80_000 + 37_400 * n)
             conn.execute(update(a).where(a.c.id == aid).values(**values))
         conn.execute(update(d).where(d.c.operator == "SUPER1").values(at=now - timedelta(days=3)))
         seq2 = conn.execute(select(i.c.id, i.c.due_date).where(i.c.order_id == ids[0], i.c.seq == 2)).one()
-        conn.execute(update(i).where(i.c.id == seq2.id).values(
-            authorized_until=datetime.combine(seq2.due_date, time.min) - timedelta(hours=1)))
+        conn.execute(
+            update(i)
+            .where(i.c.id == seq2.id)
+            .values(authorized_until=datetime.combine(seq2.due_date, time.min) - timedelta(hours=1))
+        )
         conn.execute(update(a).where(a.c.order_id == ids[2]).values(void_state=m.VoidState.PENDING))
 
 
@@ -56,8 +70,11 @@ def _expected(engine, first: date, last: date) -> dict:  # type: ignore[no-untyp
     start, end = datetime.combine(first, time.min), datetime.combine(last + timedelta(days=1), time.min)
     a, d = t.authorizations, t.decisions
     with engine.db.engine.connect() as conn:
-        auths = [r for r in conn.execute(select(a.c.requested_at, a.c.answered_at, a.c.category,
-                                                a.c.response_code)) if start <= r.requested_at < end]
+        auths = [
+            r
+            for r in conn.execute(select(a.c.requested_at, a.c.answered_at, a.c.category, a.c.response_code))
+            if start <= r.requested_at < end
+        ]
         decisions = [r for r in conn.execute(select(d.c.operator, d.c.kind, d.c.at)) if start <= r.at < end]
     refused = [r for r in auths if r.category != m.Category.APPROVED]
     approved = len(auths) - len(refused)
@@ -73,8 +90,10 @@ def _expected(engine, first: date, last: date) -> dict:  # type: ignore[no-untyp
         return dict(sorted(counter.items(), key=lambda kv: (-kv[1], kv[0])))
 
     return {
-        "first_day": first.isoformat(), "last_day": last.isoformat(),
-        "requested": len(auths), "approved": approved,
+        "first_day": first.isoformat(),
+        "last_day": last.isoformat(),
+        "requested": len(auths),
+        "approved": approved,
         "acceptance_rate": round(100 * approved / len(auths), 1) if auths else None,
         "refusals_by_category": ranked(Counter(str(r.category or "NO_ANSWER") for r in refused)),
         "refusals_by_code": ranked(Counter(r.response_code or "-" for r in refused)),
@@ -116,8 +135,10 @@ async def test_stats_are_for_supervisors(settings, engine) -> None:  # type: ign
 def _closed(engine) -> dict[date, datetime]:  # type: ignore[no-untyped-def]
     s = t.stats_days
     with engine.db.engine.connect() as conn:
-        return {(d if isinstance(d, date) else date.fromisoformat(d)): at
-                for d, at in conn.execute(select(s.c.day, s.c.closed_at))}
+        return {
+            (d if isinstance(d, date) else date.fromisoformat(d)): at
+            for d, at in conn.execute(select(s.c.day, s.c.closed_at))
+        }
 
 
 async def test_closed_days_stay_exact_when_a_past_row_changes(settings, engine) -> None:  # type: ignore[no-untyped-def]
@@ -132,23 +153,39 @@ async def test_closed_days_stay_exact_when_a_past_row_changes(settings, engine) 
     five, three = today - timedelta(days=5), today - timedelta(days=3)
     a, d = t.authorizations, t.decisions
     with engine.db.engine.begin() as conn:
-        late = conn.execute(select(a.c.id, a.c.requested_at).where(func.date(a.c.requested_at) == five.isoformat())
-                            if engine.db.dialect == "sqlite" else
-                            select(a.c.id, a.c.requested_at).where(cast(a.c.requested_at, Date) == five)).first()
+        late = conn.execute(
+            select(a.c.id, a.c.requested_at).where(func.date(a.c.requested_at) == five.isoformat())
+            if engine.db.dialect == "sqlite"
+            else select(a.c.id, a.c.requested_at).where(cast(a.c.requested_at, Date) == five)
+        ).first()
         assert late is not None
         # a late answer on day −5: approved after all, 512.5 ms after the request (rounds to 512)
-        conn.execute(update(a).where(a.c.id == late.id).values(
-            category=m.Category.APPROVED, response_code="00",
-            answered_at=late.requested_at + timedelta(microseconds=512_500)))
+        conn.execute(
+            update(a)
+            .where(a.c.id == late.id)
+            .values(
+                category=m.Category.APPROVED,
+                response_code="00",
+                answered_at=late.requested_at + timedelta(microseconds=512_500),
+            )
+        )
     assert five not in _closed(engine) and three in _closed(engine)  # forgotten in the same transaction
     with engine.db.engine.begin() as conn:
         # a row of today moved to day −3, a decision added on day −3
         moved = conn.execute(select(a.c.id, a.c.requested_at).order_by(a.c.id.desc())).first()
         conn.execute(update(a).where(a.c.id == moved.id).values(requested_at=moved.requested_at - timedelta(days=3)))
         oid = conn.execute(select(a.c.order_id).where(a.c.id == moved.id)).scalar_one()
-        conn.execute(d.insert().values(order_id=oid, kind=m.DecisionKind.RELEASE, operator="OPER2",
-                                       at=datetime.combine(three, time(15)), shown_category="OTHER",
-                                       shown_code="05", shown_label="refus"))
+        conn.execute(
+            d.insert().values(
+                order_id=oid,
+                kind=m.DecisionKind.RELEASE,
+                operator="OPER2",
+                at=datetime.combine(three, time(15)),
+                shown_category="OTHER",
+                shown_code="05",
+                shown_label="refus",
+            )
+        )
     assert three not in _closed(engine)
     got = supervision(engine, SUPER).as_json()
     assert got["period"] == _expected(engine, *period) and got["today"] == _expected(engine, today, today)
@@ -171,11 +208,12 @@ async def test_latency_rounds_half_to_even_in_sql(settings, engine) -> None:  # 
     micros = [100_500, 101_500, -300_000, 800_000, 2_499, 2_500, 3_500, -500, -1_500, -1_499, 86_400_000_500]
     a = t.authorizations
     with engine.db.engine.begin() as conn:
-        rows = conn.execute(select(a.c.id, a.c.requested_at).order_by(a.c.id)).all()[:len(micros)]
+        rows = conn.execute(select(a.c.id, a.c.requested_at).order_by(a.c.id)).all()[: len(micros)]
         base = datetime.combine(date.today() - timedelta(days=2), time(9, 0, 0, 250_000))
         for (aid, _), us in zip(rows, micros, strict=True):
-            conn.execute(update(a).where(a.c.id == aid).values(
-                requested_at=base, answered_at=base + timedelta(microseconds=us)))
+            conn.execute(
+                update(a).where(a.c.id == aid).values(requested_at=base, answered_at=base + timedelta(microseconds=us))
+            )
     day = date.today() - timedelta(days=2)
     with engine.db.engine.connect() as conn:
         got = q.live(conn, day, day)[day].latency_ms
@@ -199,9 +237,18 @@ async def test_a_write_landing_while_a_day_closes_is_counted(settings, engine) -
     writer = engine.db.engine.connect()
     tx = writer.begin()
     row = writer.execute(select(a).order_by(a.c.id)).mappings().first()
-    writer.execute(a.insert().values({**{k: v for k, v in row.items() if k != "id"}, "idempotency_key": "late-1",
-                                      "requested_at": datetime.combine(day, time(11)), "category": "CEILING",
-                                      "response_code": "51", "answered_at": None}))
+    writer.execute(
+        a.insert().values(
+            {
+                **{k: v for k, v in row.items() if k != "id"},
+                "idempotency_key": "late-1",
+                "requested_at": datetime.combine(day, time(11)),
+                "category": "CEILING",
+                "response_code": "51",
+                "answered_at": None,
+            }
+        )
+    )
     done: list[int] = []
     closer = threading.Thread(target=lambda: done.append(q.close_days(engine.db.engine, day, day)))
     closer.start()

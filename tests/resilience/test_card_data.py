@@ -35,9 +35,12 @@ async def _every_flow(engine, pan: str) -> None:  # type: ignore[no-untyped-def]
     away from it, deferred cancel (drop and pay now), pre-check, capture, cancel, delete, reconcile."""
     today = engine.today()
     other = "4970100000000014" if pan != "4970100000000014" else "5130100000000018"
-    plans = [m.Plan(), m.Plan(m.PlanKind.INSTALMENTS, count=3),
-             m.Plan(m.PlanKind.DEFERRED, deferred_to=today + timedelta(days=3)),
-             m.Plan(m.PlanKind.DEFERRED, deferred_to=today + timedelta(days=20))]
+    plans = [
+        m.Plan(),
+        m.Plan(m.PlanKind.INSTALMENTS, count=3),
+        m.Plan(m.PlanKind.DEFERRED, deferred_to=today + timedelta(days=3)),
+        m.Plan(m.PlanKind.DEFERRED, deferred_to=today + timedelta(days=20)),
+    ]
     ids = []
     for plan in plans:
         try:
@@ -55,8 +58,10 @@ async def _every_flow(engine, pan: str) -> None:  # type: ignore[no-untyped-def]
         lambda: engine.precheck(SUPER, today + timedelta(days=25)),
         lambda: engine.capture(SUPER, today),
         lambda: engine.reconcile(SUPER),
-        *(lambda oid=oid: engine.change_payment_method(OPER, oid, m.PaymentMethod.CARD, _card(other))
-          for oid in ids[3:4]),
+        *(
+            lambda oid=oid: engine.change_payment_method(OPER, oid, m.PaymentMethod.CARD, _card(other))
+            for oid in ids[3:4]
+        ),
         *(lambda oid=oid: engine.cancel_order(OPER, oid, f"client {pan[-4:]}") for oid in ids[:1]),
         *(lambda oid=oid: engine.delete_order(OPER, oid) for oid in ids[3:4]),
     ]
@@ -100,10 +105,18 @@ def _columns(url: str) -> list[str]:
 
 def _cli(args: list[str], stdin: str, operator: str = "OPER1") -> subprocess.CompletedProcess[str]:
     env = dict(os.environ)
-    env.update(D400_OPERATOR=operator, D400_PASSWORD={"OPER1": "oper1-demo", "SUPER1": "super1-demo"}[operator],
-               COLUMNS="200")
-    return subprocess.run([sys.executable, "-m", "d400tui", *args], input=stdin, text=True, capture_output=True,
-                          env=env, timeout=120, cwd=ROOT)
+    env.update(
+        D400_OPERATOR=operator, D400_PASSWORD={"OPER1": "oper1-demo", "SUPER1": "super1-demo"}[operator], COLUMNS="200"
+    )
+    return subprocess.run(
+        [sys.executable, "-m", "d400tui", *args],
+        input=stdin,
+        text=True,
+        capture_output=True,
+        env=env,
+        timeout=120,
+        cwd=ROOT,
+    )
 
 
 async def test_no_card_number_or_cvv_anywhere(engine, settings, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -126,14 +139,30 @@ async def test_no_card_number_or_cvv_anywhere(engine, settings, tmp_path: Path) 
 
         def one_card(pan: str) -> str:
             exp = TEST_CARDS[pan][0]
-            r = _cli(["order", "new", "--customer", "100001", "--line", "BON0001:1", "--expiry", exp,
-                      "--plan", "instalments:2", "--json"], f"{pan}\n{CVV}\n")
+            r = _cli(
+                [
+                    "order",
+                    "new",
+                    "--customer",
+                    "100001",
+                    "--line",
+                    "BON0001:1",
+                    "--expiry",
+                    exp,
+                    "--plan",
+                    "instalments:2",
+                    "--json",
+                ],
+                f"{pan}\n{CVV}\n",
+            )
             text_out = r.stdout + r.stderr
-            oid = next((ln.split(":")[1].strip(" ,") for ln in r.stdout.splitlines()
-                        if ln.strip().startswith('"order"')), None)
+            oid = next(
+                (ln.split(":")[1].strip(" ,") for ln in r.stdout.splitlines() if ln.strip().startswith('"order"')), None
+            )
             if oid and TEST_CARDS[pan][2] in ("APPROVED", "BLOCKED"):
-                r = _cli(["order", "change-payment", oid, "--method", "CARD", "--expiry", exp, "--json"],
-                         f"{pan}\n{CVV}\n")
+                r = _cli(
+                    ["order", "change-payment", oid, "--method", "CARD", "--expiry", exp, "--json"], f"{pan}\n{CVV}\n"
+                )
                 text_out += r.stdout + r.stderr
                 r = _cli(["order", "show", oid, "--json"], "")
                 text_out += r.stdout + r.stderr

@@ -51,8 +51,9 @@ def test_eight_terminals_never_deadlock(bench_report) -> None:  # type: ignore[n
 @pytest.mark.parametrize("how", ["cancel", "delete", "cheque"])
 async def test_order_closed_during_a_precheck_call_keeps_no_hold(engine, issuer, how: str) -> None:
     due = engine.today() + timedelta(days=20)
-    r = await engine.place_order(OPER, 100001, [A], card("4970100000000014"),
-                                 plan=m.Plan(m.PlanKind.DEFERRED, deferred_to=due))
+    r = await engine.place_order(
+        OPER, 100001, [A], card("4970100000000014"), plan=m.Plan(m.PlanKind.DEFERRED, deferred_to=due)
+    )
     oid = r.order.id
     inner = engine.acquirer.authorize
 
@@ -80,8 +81,9 @@ async def test_payment_change_refused_midway_changes_nothing(engine, issuer) -> 
     either done (old holds voided, new card authorized) or refused with nothing changed — never an
     error shown for a change that was in fact recorded."""
     due = engine.today() + timedelta(days=20)
-    r = await engine.place_order(OPER, 100001, [A], card("4970100000000014"),
-                                 plan=m.Plan(m.PlanKind.DEFERRED, deferred_to=due))
+    r = await engine.place_order(
+        OPER, 100001, [A], card("4970100000000014"), plan=m.Plan(m.PlanKind.DEFERRED, deferred_to=due)
+    )
     oid = r.order.id
     inner = engine.acquirer.authorize
     outcome: list[object] = []
@@ -90,8 +92,9 @@ async def test_payment_change_refused_midway_changes_nothing(engine, issuer) -> 
         resp = await inner(source, amount, key)
         if not outcome:
             try:
-                outcome.append(await engine.change_payment_method(OPER, oid, m.PaymentMethod.CARD,
-                                                                  card("5130100000000018")))
+                outcome.append(
+                    await engine.change_payment_method(OPER, oid, m.PaymentMethod.CARD, card("5130100000000018"))
+                )
             except USER_ERRORS as exc:
                 outcome.append(exc)
         return resp
@@ -113,8 +116,9 @@ async def test_precheck_between_a_cheque_change_and_its_voids_keeps_no_hold(engi
     """cheque-races-precheck: a terminal moves a card order to cheque; while the old hold's void is
     on its way, a pre-check claims the order's due instalments and writes its answers. The order
     no longer pays by card: no hold of that pre-check may stay live."""
-    r = await engine.place_order(OPER, 100001, [A], card("4970100000000014"),
-                                 plan=m.Plan(m.PlanKind.INSTALMENTS, count=2))
+    r = await engine.place_order(
+        OPER, 100001, [A], card("4970100000000014"), plan=m.Plan(m.PlanKind.INSTALMENTS, count=2)
+    )
     oid = r.order.id
     run_date = r.order.instalments[1].due_date  # both due: the second, and the first (hold expired)
     inner = engine.acquirer.void

@@ -90,8 +90,14 @@ asyncio.run(main())
 
 
 def _die_mid_authorization(where: str, *args: str) -> None:
-    r = subprocess.run([sys.executable, "-c", _KILLER, where, *args], cwd=ROOT, env=dict(os.environ),
-                       capture_output=True, text=True, timeout=60)
+    r = subprocess.run(
+        [sys.executable, "-c", _KILLER, where, *args],
+        cwd=ROOT,
+        env=dict(os.environ),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert r.returncode == -signal.SIGKILL, r.stderr[-2000:]
 
 
@@ -103,8 +109,9 @@ async def _killed_order(engine, issuer, where: str) -> int:  # type: ignore[no-u
         oid = row.id
     else:
         due = engine.today() + timedelta(days=20)  # beyond the validity window: verify only at entry
-        r = await engine.place_order(OPER, 100001, [A], card("4970100000000014"),
-                                     plan=m.Plan(m.PlanKind.DEFERRED, deferred_to=due))
+        r = await engine.place_order(
+            OPER, 100001, [A], card("4970100000000014"), plan=m.Plan(m.PlanKind.DEFERRED, deferred_to=due)
+        )
         assert r.approved
         oid = r.order.id
         _die_mid_authorization("precheck", due.isoformat())

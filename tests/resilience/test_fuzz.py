@@ -53,8 +53,12 @@ class EngineMachine(RuleBasedStateMachine):
 
         self.dir = Path(tempfile.mkdtemp(prefix="d400-fuzz-"))
         shutil.copy(_template_db(), self.dir / "d400.db")
-        s = Settings(db_url=f"sqlite:///{self.dir}/d400.db", simulator_db=self.dir / "issuer.db",
-                     acquirer="simulator", acquirer_timeout=0.05)
+        s = Settings(
+            db_url=f"sqlite:///{self.dir}/d400.db",
+            simulator_db=self.dir / "issuer.db",
+            acquirer="simulator",
+            acquirer_timeout=0.05,
+        )
         self.loop = asyncio.new_event_loop()
         self.engine = open_engine(s)
         self.engine.acquirer.timeout_s = 0.05  # the "never answers" and "2 s" cards time out at once
@@ -84,8 +88,11 @@ class EngineMachine(RuleBasedStateMachine):
             p = m.Plan(m.PlanKind.DEFERRED, deferred_to=today + timedelta(days=int(plan.split(":")[1])))
         else:
             p = m.Plan.parse(plan, today)
-        r = self.run(self.engine.place_order(OPER, 100001, [("BON0001", qty)],
-                                             CardData(pan, parse_expiry(TEST_CARDS[pan][0])), plan=p))
+        r = self.run(
+            self.engine.place_order(
+                OPER, 100001, [("BON0001", qty)], CardData(pan, parse_expiry(TEST_CARDS[pan][0])), plan=p
+            )
+        )
         if r is not None:
             self.orders.append(r.order.id)  # type: ignore[attr-defined]
 
@@ -141,8 +148,9 @@ class EngineMachine(RuleBasedStateMachine):
         assert [str(v) for v in check_invariants(self.engine.db, self.issuer, settled=False)] == []
 
 
-EngineMachine.TestCase.settings = settings(max_examples=12, stateful_step_count=15, deadline=None,
-                                           suppress_health_check=list(HealthCheck))
+EngineMachine.TestCase.settings = settings(
+    max_examples=12, stateful_step_count=15, deadline=None, suppress_health_check=list(HealthCheck)
+)
 test_engine_state_machine = EngineMachine.TestCase
 
 
@@ -153,8 +161,10 @@ def _counts(url: str) -> tuple[int, ...]:
     db = Database(url)
     try:
         with db.engine.connect() as conn:
-            return tuple(conn.execute(select(func.count()).select_from(tb)).scalar() or 0
-                         for tb in (t.orders, t.instalments, t.authorizations, t.decisions))
+            return tuple(
+                conn.execute(select(func.count()).select_from(tb)).scalar() or 0
+                for tb in (t.orders, t.instalments, t.authorizations, t.decisions)
+            )
     finally:
         db.dispose()
 
@@ -215,8 +225,9 @@ def test_cli_garbage_argument_is_one_clear_line(cli_env, field: str, value: str)
 @given(value=TEXT)
 def test_cli_garbage_customer_is_refused_and_saves_nothing(cli_env, value: str) -> None:  # type: ignore[no-untyped-def]
     before = _counts(cli_env.database_url)
-    code, err = _cli_in_process(["order", "new", "--customer", value, "--line", "BON0001:1", "--expiry", "12/30"],
-                                "4970100000000014\n")
+    code, err = _cli_in_process(
+        ["order", "new", "--customer", value, "--line", "BON0001:1", "--expiry", "12/30"], "4970100000000014\n"
+    )
     if code == 0:
         return  # a valid customer number
     assert code == 2, (code, err)

@@ -104,9 +104,11 @@ async def test_unknown_blocks_every_new_operation_on_the_instalment(engine, issu
 async def test_double_f10_validates_once(engine, issuer) -> None:  # type: ignore[no-untyped-def]
     draft = engine.create_order(OPER, 100001, [A])
     engine.acquirer.latency_s = 0.05
-    results = await asyncio.gather(engine.validate_order(OPER, draft.id, card("4970100000000014")),
-                                   engine.validate_order(OPER, draft.id, card("4970100000000014")),
-                                   return_exceptions=True)
+    results = await asyncio.gather(
+        engine.validate_order(OPER, draft.id, card("4970100000000014")),
+        engine.validate_order(OPER, draft.id, card("4970100000000014")),
+        return_exceptions=True,
+    )
     ok = [x for x in results if not isinstance(x, BaseException)]
     errors = [x for x in results if isinstance(x, BaseException)]
     assert len(ok) == 1 and ok[0].approved
@@ -154,8 +156,10 @@ def _in_threads(*calls: Callable[[], object]) -> list[object]:
 async def _two_terminals_validate(engine, engine2, monkeypatch) -> tuple[int, list[object]]:  # type: ignore[no-untyped-def]
     draft = engine.create_order(OPER, 100001, [A])
     with _meet_in(monkeypatch, m.Order, "validate"):
-        results = _in_threads(lambda: engine.validate_order(OPER, draft.id, card("4970100000000014")),
-                              lambda: engine2.validate_order(OPER2, draft.id, card("4970100000000014")))
+        results = _in_threads(
+            lambda: engine.validate_order(OPER, draft.id, card("4970100000000014")),
+            lambda: engine2.validate_order(OPER2, draft.id, card("4970100000000014")),
+        )
     return draft.id, results
 
 
@@ -169,8 +173,13 @@ async def test_two_terminals_validating_the_same_order_make_one_hold(engine, eng
     assert check_invariants(engine.db, issuer) == []
 
 
-async def test_two_terminals_validating_the_loser_is_told_clearly(engine, engine2, issuer, monkeypatch,  # type: ignore[no-untyped-def]
-                                                                  request) -> None:
+async def test_two_terminals_validating_the_loser_is_told_clearly(
+    engine,
+    engine2,
+    issuer,
+    monkeypatch,  # type: ignore[no-untyped-def]
+    request,
+) -> None:
     _, results = await _two_terminals_validate(engine, engine2, monkeypatch)
     errors = [x for x in results if isinstance(x, BaseException)]
     assert len(errors) == 1 and isinstance(errors[0], EngineError), errors
@@ -184,8 +193,10 @@ async def _two_terminals_decide(engine, engine2, monkeypatch) -> tuple[int, list
     r = await engine.place_order(OPER, 100001, [A], card("4970100000000030"))  # refused 41
     assert r.needs_decision
     with _meet_in(monkeypatch, m.Order, "set_hold"):
-        results = _in_threads(lambda: engine.decide(OPER, r.order.id, m.DecisionKind.BLOCK),
-                              lambda: engine2.decide(OPER2, r.order.id, m.DecisionKind.RELEASE))
+        results = _in_threads(
+            lambda: engine.decide(OPER, r.order.id, m.DecisionKind.BLOCK),
+            lambda: engine2.decide(OPER2, r.order.id, m.DecisionKind.RELEASE),
+        )
     return r.order.id, results
 
 
@@ -200,8 +211,12 @@ async def test_two_terminals_deciding_at_once_no_lost_decision(engine, engine2, 
     assert not order.awaiting_decision
 
 
-async def test_two_terminals_deciding_at_once_the_loser_is_told_clearly(engine, engine2, monkeypatch,  # type: ignore[no-untyped-def]
-                                                                       request) -> None:
+async def test_two_terminals_deciding_at_once_the_loser_is_told_clearly(
+    engine,
+    engine2,
+    monkeypatch,  # type: ignore[no-untyped-def]
+    request,
+) -> None:
     _, results = await _two_terminals_decide(engine, engine2, monkeypatch)
     errors = [x for x in results if isinstance(x, BaseException)]
     assert all(isinstance(x, ConcurrentChange) for x in errors), errors

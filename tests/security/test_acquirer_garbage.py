@@ -21,23 +21,34 @@ from d400tui.domain.cards import CardData, parse_expiry
 SOURCE = PaymentSource(card=CardData("4970100000000014", parse_expiry("12/30"), "123"))
 NOT_OBJECTS = ["[]", "null", '"approved"', "42", "true", "[" * 5000 + "]" * 5000]
 HTTP_BAD_FIELDS = [
-    {}, {"outcome": "APPROVED"}, {"outcome": "APPROVED", "code": 0}, {"outcome": "MAYBE", "code": "00"},
-    {"outcome": "APPROVED", "code": "00", "amount": "NaN"}, {"outcome": "APPROVED", "code": "00", "amount": []},
-    {"outcome": "APPROVED", "code": "00", "amount": "1e999999"}, {"outcome": "APPROVED", "code": "00", "reference": 7},
-    {"outcome": "APPROVED", "code": "00", "message": {"a": 1}}, {"outcome": "APPROVED", "code": "00", "token": ["t"]},
+    {},
+    {"outcome": "APPROVED"},
+    {"outcome": "APPROVED", "code": 0},
+    {"outcome": "MAYBE", "code": "00"},
+    {"outcome": "APPROVED", "code": "00", "amount": "NaN"},
+    {"outcome": "APPROVED", "code": "00", "amount": []},
+    {"outcome": "APPROVED", "code": "00", "amount": "1e999999"},
+    {"outcome": "APPROVED", "code": "00", "reference": 7},
+    {"outcome": "APPROVED", "code": "00", "message": {"a": 1}},
+    {"outcome": "APPROVED", "code": "00", "token": ["t"]},
 ]
 
 
 def _answering(status: int, text: str) -> httpx.MockTransport:
-    return httpx.MockTransport(lambda request: httpx.Response(status, text=text,
-                                                             headers={"Content-Type": "application/json"}))
+    return httpx.MockTransport(
+        lambda request: httpx.Response(status, text=text, headers={"Content-Type": "application/json"})
+    )
 
 
 async def _calls(acq: Any) -> list[Any]:
     out = []
-    for call in (lambda: acq.authorize(SOURCE, Decimal("10.00"), "k"), lambda: acq.verify(SOURCE, "k"),
-                 lambda: acq.void("ref", "k-void"), lambda: acq.capture("ref", Decimal("1.00"), "k-cap"),
-                 lambda: acq.status("k")):
+    for call in (
+        lambda: acq.authorize(SOURCE, Decimal("10.00"), "k"),
+        lambda: acq.verify(SOURCE, "k"),
+        lambda: acq.void("ref", "k-void"),
+        lambda: acq.capture("ref", Decimal("1.00"), "k-cap"),
+        lambda: acq.status("k"),
+    ):
         try:
             out.append(await call())
         except AcquirerUnavailable as e:
@@ -61,11 +72,18 @@ async def test_http_adapter_turns_garbage_into_unknown_or_refusal(status: int, t
             assert isinstance(r, AcquirerUnavailable) or r.outcome is Outcome.DECLINED, (text, r)
 
 
-STRIPE_BAD = NOT_OBJECTS + [json.dumps(b) for b in (
-    {}, {"id": 5}, {"error": "boom"}, {"error": {"payment_intent": "x"}}, {"data": "x", "has_more": True},
-    {"id": "pi_1", "status": "requires_capture", "amount": "lots"}, {"id": "pi_1", "status": "succeeded",
-                                                                      "amount_received": [1]},
-)]
+STRIPE_BAD = NOT_OBJECTS + [
+    json.dumps(b)
+    for b in (
+        {},
+        {"id": 5},
+        {"error": "boom"},
+        {"error": {"payment_intent": "x"}},
+        {"data": "x", "has_more": True},
+        {"id": "pi_1", "status": "requires_capture", "amount": "lots"},
+        {"id": "pi_1", "status": "succeeded", "amount_received": [1]},
+    )
+]
 
 
 @pytest.mark.parametrize("status", [200, 400, 402])
@@ -83,8 +101,13 @@ async def test_stripe_adapter_turns_garbage_into_unknown_or_refusal(status: int,
 
 
 async def test_stripe_idempotency_error_is_a_refusal_with_code_94() -> None:
-    body = {"error": {"type": "idempotency_error", "message": "Keys for idempotent requests can only be used "
-                      "with the same parameters they were first used with."}}
+    body = {
+        "error": {
+            "type": "idempotency_error",
+            "message": "Keys for idempotent requests can only be used "
+            "with the same parameters they were first used with.",
+        }
+    }
     acq = StripeAcquirer("sk_test_garbage", "http://stripe.invalid", transport=_answering(400, json.dumps(body)))
     try:
         resp = await acq.authorize(SOURCE, Decimal("4000.00"), "k")

@@ -28,8 +28,7 @@ A = ("BON0001", 1)
 
 def _d400(*args: str) -> subprocess.CompletedProcess[str]:
     env = dict(os.environ, D400_OPERATOR="SUPER1", D400_PASSWORD="super1-demo", COLUMNS="200")
-    return subprocess.run([sys.executable, "-m", "d400tui", *args], capture_output=True, text=True, env=env,
-                          timeout=60)
+    return subprocess.run([sys.executable, "-m", "d400tui", *args], capture_output=True, text=True, env=env, timeout=60)
 
 
 def _as_owner(engine, sql: str, **params: object) -> None:  # type: ignore[no-untyped-def]
@@ -44,8 +43,12 @@ def _as_owner(engine, sql: str, **params: object) -> None:  # type: ignore[no-un
         conn.execute(text(sql), params)
         if sqlite:
             for verb in ("UPDATE", "DELETE"):
-                conn.execute(text(f"CREATE TRIGGER audit_no_{verb.lower()} BEFORE {verb} ON audit "
-                                  "BEGIN SELECT RAISE(ABORT, 'audit trail is append-only'); END"))
+                conn.execute(
+                    text(
+                        f"CREATE TRIGGER audit_no_{verb.lower()} BEFORE {verb} ON audit "
+                        "BEGIN SELECT RAISE(ABORT, 'audit trail is append-only'); END"
+                    )
+                )
         else:
             conn.execute(text("ALTER TABLE audit ENABLE TRIGGER USER"))
 
@@ -64,10 +67,12 @@ async def test_truncate_and_replace_are_refused(engine) -> None:  # type: ignore
     if engine.db.dialect == "postgresql":
         statements = ["TRUNCATE audit", "TRUNCATE audit_head", "DELETE FROM audit_head"]
     else:
-        row = ("(:id, '2020-01-01 00:00:00.000000', 'X', 'FORGED', NULL, '{}', :p, :p)")
-        statements = [f"REPLACE INTO audit (id, at, actor, action, order_id, detail, prev_hash, hash) VALUES {row}",
-                      f"INSERT OR REPLACE INTO audit (id, at, actor, action, order_id, detail, prev_hash, hash) "
-                      f"VALUES {row}", "DELETE FROM audit_head"]
+        row = "(:id, '2020-01-01 00:00:00.000000', 'X', 'FORGED', NULL, '{}', :p, :p)"
+        statements = [
+            f"REPLACE INTO audit (id, at, actor, action, order_id, detail, prev_hash, hash) VALUES {row}",
+            f"INSERT OR REPLACE INTO audit (id, at, actor, action, order_id, detail, prev_hash, hash) VALUES {row}",
+            "DELETE FROM audit_head",
+        ]
     for sql in statements:
         with pytest.raises(DBAPIError, match="append-only"):
             with engine.db.engine.begin() as conn:
@@ -104,9 +109,14 @@ async def test_verify_finds_the_first_broken_link(engine, tamper: str) -> None: 
         broken = ids[4]
     elif tamper == "insert":  # a forged record after the others, chained onto an old one
         prev = engine.audit_trail(m.Actor("SUPER1", True), limit=n)[n - 4]["hash"]  # record ids[3]
-        _as_owner(engine, "INSERT INTO audit (id, at, actor, action, order_id, detail, prev_hash, hash) "
-                          "VALUES (:i, '2020-01-01 00:00:00', 'X', 'FORGED', NULL, '{}', :p, :h)",
-                  i=ids[-1] + 1000, p=prev, h="f" * 64)
+        _as_owner(
+            engine,
+            "INSERT INTO audit (id, at, actor, action, order_id, detail, prev_hash, hash) "
+            "VALUES (:i, '2020-01-01 00:00:00', 'X', 'FORGED', NULL, '{}', :p, :h)",
+            i=ids[-1] + 1000,
+            p=prev,
+            h="f" * 64,
+        )
         broken = ids[-1] + 1000
     else:  # the last record removed: only the chain head still knows it was there
         _as_owner(engine, "DELETE FROM audit WHERE id = :i", i=ids[-1])
@@ -161,8 +171,9 @@ def test_the_cli_lists_and_verifies(settings, engine) -> None:  # type: ignore[n
     as_json = json.loads(_d400("audit", "verify", "--json").stdout)
     assert as_json["ok"] is True and len(as_json["head_hash"]) == 64
     env = dict(os.environ, D400_OPERATOR="OPER1", D400_PASSWORD="oper1-demo")
-    refused = subprocess.run([sys.executable, "-m", "d400tui", "audit", "verify"], capture_output=True, text=True,
-                             env=env, timeout=60)
+    refused = subprocess.run(
+        [sys.executable, "-m", "d400tui", "audit", "verify"], capture_output=True, text=True, env=env, timeout=60
+    )
     assert refused.returncode == 2 and "superviseurs" in refused.stderr
 
 
@@ -174,9 +185,12 @@ def test_the_migration_chains_the_existing_trail(db_url) -> None:  # type: ignor
         command.upgrade(db.alembic_config(), "0004")
         with db.engine.begin() as conn:
             for k in range(5):
-                conn.execute(text("INSERT INTO audit (at, actor, action, order_id, detail) "
-                                  "VALUES (:at, 'OPER1', 'OLD', NULL, :d)"),
-                             {"at": datetime(2026, 11, k + 1, 10, 0, 0, 123456), "d": json.dumps({"k": k})})
+                conn.execute(
+                    text(
+                        "INSERT INTO audit (at, actor, action, order_id, detail) VALUES (:at, 'OPER1', 'OLD', NULL, :d)"
+                    ),
+                    {"at": datetime(2026, 11, k + 1, 10, 0, 0, 123456), "d": json.dumps({"k": k})},
+                )
         db.upgrade()
         with db.uow() as uow:
             assert uow.audits.verify().ok and uow.audits.verify().checked == 5

@@ -21,10 +21,12 @@ def test_cli_audit_refused_to_an_operator(settings) -> None:  # type: ignore[no-
     import sys
 
     env = {**os.environ, "D400_OPERATOR": "OPER1", "D400_PASSWORD": "oper1-demo"}
-    r = subprocess.run([sys.executable, "-m", "d400tui", "audit", "--json"], env=env, capture_output=True,
-                       text=True, timeout=120)
+    r = subprocess.run(
+        [sys.executable, "-m", "d400tui", "audit", "--json"], env=env, capture_output=True, text=True, timeout=120
+    )
     assert r.returncode == 2 and "superviseurs" in r.stderr and r.stdout == ""
     env.update(D400_OPERATOR="SUPER1", D400_PASSWORD="super1-demo")
-    r = subprocess.run([sys.executable, "-m", "d400tui", "audit", "--json"], env=env, capture_output=True,
-                       text=True, timeout=120)
+    r = subprocess.run(
+        [sys.executable, "-m", "d400tui", "audit", "--json"], env=env, capture_output=True, text=True, timeout=120
+    )
     assert r.returncode == 0 and "SIGNON" in r.stdout

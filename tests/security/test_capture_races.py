@@ -85,8 +85,10 @@ async def test_a_late_capture_answer_never_invoices_a_cancelled_order(engine, is
 
     async def settled_elsewhere_then_cancelled() -> None:
         with engine.db.engine.begin() as conn:  # what a remote reconcile writes
-            conn.execute(text("UPDATE authorizations SET capture_pending = :f, owner = NULL WHERE order_id = :o"),
-                         {"f": False, "o": oid})
+            conn.execute(
+                text("UPDATE authorizations SET capture_pending = :f, owner = NULL WHERE order_id = :o"),
+                {"f": False, "o": oid},
+            )
             conn.execute(text("UPDATE instalments SET auth_pending = :f WHERE order_id = :o"), {"f": False, "o": oid})
         await engine.cancel_order(OPER, oid, "client rappelle")
 

@@ -54,7 +54,8 @@ async def test_a_second_run_during_the_first_skips_what_is_in_flight(engine, iss
     assert (run1.approved, run2.approved, run2.skipped) == (1, 1, 1)
     skipped = engine.run_results(run2.id, outcome="SKIPPED")
     assert [(r.order_id, r.reason) for r in skipped] == [
-        (oids[0], "remise déjà en cours (autre traitement ou rapprochement)")]
+        (oids[0], "remise déjà en cours (autre traitement ou rapprochement)")
+    ]
     _captured_once(engine, issuer, oids)
 
 
@@ -90,8 +91,10 @@ async def test_a_run_that_reads_an_order_another_run_writes(engine, issuer, monk
 async def test_a_race_lost_on_one_order_is_counted_there_and_the_run_finishes(engine, issuer, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     oids = await _orders(engine, 3)
     one = Capture.capture_one
-    lost = {oids[0]: ConcurrentChange("Commande modifiée sur un autre poste — F5 pour recharger"),
-            oids[1]: OperationalError("BEGIN IMMEDIATE", {}, Exception("database is locked"))}
+    lost = {
+        oids[0]: ConcurrentChange("Commande modifiée sur un autre poste — F5 pour recharger"),
+        oids[1]: OperationalError("BEGIN IMMEDIATE", {}, Exception("database is locked")),
+    }
 
     async def capture_one(self, actor, order_id, seq, run_date=None, amount=None):  # type: ignore[no-untyped-def]
         if order_id in lost:
@@ -105,8 +108,10 @@ async def test_a_race_lost_on_one_order_is_counted_there_and_the_run_finishes(en
     stored = engine.last_runs("CAPTURE", 1)[0]
     assert (stored.finished_at, stored.approved, stored.skipped) == (run.finished_at, 1, 2)
     reasons = {r.order_id: r.reason for r in engine.run_results(run.id, outcome="SKIPPED")}
-    assert reasons == {oids[0]: "Commande modifiée sur un autre poste — F5 pour recharger",
-                       oids[1]: "base de données occupée : relancer la remise"}
+    assert reasons == {
+        oids[0]: "Commande modifiée sur un autre poste — F5 pour recharger",
+        oids[1]: "base de données occupée : relancer la remise",
+    }
     assert [r["action"] for r in engine.audit_trail(m.Actor("SUPER1", True), limit=1)] == ["CAPTURE_END"]
 
 
@@ -115,8 +120,16 @@ async def test_two_d400_capture_commands_at_once(engine, issuer, settings) -> No
     oids = await _orders(engine, 12)
     env = {k: v for k, v in os.environ.items()}
     env.update(D400_OPERATOR="SUPER1", D400_PASSWORD="super1-demo", COLUMNS="200")
-    procs = [subprocess.Popen([sys.executable, "-m", "d400tui", "capture", "--concurrency", "4"], env=env,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "d400tui", "capture", "--concurrency", "4"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
     outs = [p.communicate(timeout=120) for p in procs]
     assert [p.returncode for p in procs] == [0, 0], outs
     runs = engine.last_runs("CAPTURE", 2)

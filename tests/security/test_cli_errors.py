@@ -38,25 +38,41 @@ def one_line(r, *needles: str) -> str:  # type: ignore[no-untyped-def]
     return line
 
 
-@pytest.mark.parametrize("args", [
-    ["order", "show", "99999999999999999999"],
-    ["order", "cancel", "-5", "--reason", "x"],
-    ["order", "list", "--customer", "99999999999999999999"],
-    ["order", "new", "--customer", "99999999999999999999", "--line", "BON0001:1", "--method", "cheque",
-     "--channel", "MAIL"],
-    ["order", "list", "--after", "3000000000"],
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["order", "show", "99999999999999999999"],
+        ["order", "cancel", "-5", "--reason", "x"],
+        ["order", "list", "--customer", "99999999999999999999"],
+        [
+            "order",
+            "new",
+            "--customer",
+            "99999999999999999999",
+            "--line",
+            "BON0001:1",
+            "--method",
+            "cheque",
+            "--channel",
+            "MAIL",
+        ],
+        ["order", "list", "--after", "3000000000"],
+    ],
+)
 def test_numbers_out_of_range_are_refused_at_the_edge(settings, args: list[str]) -> None:  # type: ignore[no-untyped-def]
     one_line(d400(settings, *args), "(see --help)")
 
 
-@pytest.mark.parametrize(("variable", "value", "named"), [
-    ("D400_LANG", "xx", "'fr' or 'en'"),
-    ("D400_ACQUIRER_TIMEOUT", "soon", "number"),
-    ("D400_ACQUIRER_PORT", "s3cr3t-value", "integer"),
-    ("D400_ACQUIRER_BRANDS", "not json", "list"),
-    ("D400_BREAKER_FAILURES", "-3", "greater than or equal to 1"),
-])
+@pytest.mark.parametrize(
+    ("variable", "value", "named"),
+    [
+        ("D400_LANG", "xx", "'fr' or 'en'"),
+        ("D400_ACQUIRER_TIMEOUT", "soon", "number"),
+        ("D400_ACQUIRER_PORT", "s3cr3t-value", "integer"),
+        ("D400_ACQUIRER_BRANDS", "not json", "list"),
+        ("D400_BREAKER_FAILURES", "-3", "greater than or equal to 1"),
+    ],
+)
 def test_a_bad_setting_names_the_variable(settings, monkeypatch, variable: str, value: str, named: str) -> None:  # type: ignore[no-untyped-def]
     sqlite_only(settings)
     monkeypatch.setenv(variable, value)
@@ -64,18 +80,49 @@ def test_a_bad_setting_names_the_variable(settings, monkeypatch, variable: str, 
     assert value not in line  # a setting's value may be a secret: never echoed
 
 
-@pytest.mark.parametrize(("args", "hidden"), [
-    (["order", "list", "--status", PAN], [PAN]),
-    (["order", "new", "--customer", "100001", "--line", f"{PAN}:1", "--method", "cheque", "--channel", "MAIL"],
-     [PAN]),
-    (["order", "new", "--customer", "100001", "--line", "4970 1000 0000 0014:1", "--method", "cheque",
-      "--channel", "MAIL"], ["4970 1000 0000 0014"]),
-    (["order", "new", "--customer", "100001", "--line", "\x1b[2J\x1b]0;pwned\x07BON0001\x1b[31m:1x",
-      "--method", "cheque", "--channel", "MAIL"], ["pwned", "[2J"]),
-    (["precheck", "--date", "4970-1000-0000-0014"], ["4970-1000-0000-0014"]),
-    (["order", "show", "1", f"--x{PAN}"], [PAN]),
-    (["order", "list", "--status", "z" * 20_000], ["z" * 400]),
-])
+@pytest.mark.parametrize(
+    ("args", "hidden"),
+    [
+        (["order", "list", "--status", PAN], [PAN]),
+        (
+            ["order", "new", "--customer", "100001", "--line", f"{PAN}:1", "--method", "cheque", "--channel", "MAIL"],
+            [PAN],
+        ),
+        (
+            [
+                "order",
+                "new",
+                "--customer",
+                "100001",
+                "--line",
+                "4970 1000 0000 0014:1",
+                "--method",
+                "cheque",
+                "--channel",
+                "MAIL",
+            ],
+            ["4970 1000 0000 0014"],
+        ),
+        (
+            [
+                "order",
+                "new",
+                "--customer",
+                "100001",
+                "--line",
+                "\x1b[2J\x1b]0;pwned\x07BON0001\x1b[31m:1x",
+                "--method",
+                "cheque",
+                "--channel",
+                "MAIL",
+            ],
+            ["pwned", "[2J"],
+        ),
+        (["precheck", "--date", "4970-1000-0000-0014"], ["4970-1000-0000-0014"]),
+        (["order", "show", "1", f"--x{PAN}"], [PAN]),
+        (["order", "list", "--status", "z" * 20_000], ["z" * 400]),
+    ],
+)
 def test_argv_is_never_echoed_raw(settings, args: list[str], hidden: list[str]) -> None:  # type: ignore[no-untyped-def]
     sqlite_only(settings)
     line = one_line(d400(settings, *args))

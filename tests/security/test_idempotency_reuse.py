@@ -66,9 +66,11 @@ async def test_http_capture_and_void_keys_are_bound_to_their_request(client: htt
     b = (await _post(client, "/v1/authorizations", uuid.uuid4().hex, {"card": OK, "amount": "60.00"})).json()
     cap = uuid.uuid4().hex
     assert (await _post(client, f"/v1/authorizations/{a['reference']}/capture", cap, {"amount": "20.00"})).json()[
-        "outcome"] == "CAPTURED"
-    assert (await _post(client, f"/v1/authorizations/{a['reference']}/capture", cap,
-                        {"amount": "50.00"})).status_code == 422
+        "outcome"
+    ] == "CAPTURED"
+    assert (
+        await _post(client, f"/v1/authorizations/{a['reference']}/capture", cap, {"amount": "50.00"})
+    ).status_code == 422
     void = uuid.uuid4().hex
     assert (await _post(client, f"/v1/authorizations/{b['reference']}/void", void, {})).json()["outcome"] == "VOIDED"
     assert (await _post(client, f"/v1/authorizations/{a['reference']}/void", void, {})).status_code == 422
@@ -80,13 +82,25 @@ async def test_iso8583_host_answers_94_to_a_reused_key(issuer: Issuer) -> None:
 
     def auth(pan: str, cents: int, pc: str = "000000", currency: str = "978") -> dict[str, Any]:
         exp = "3012" if pan.startswith("4") else "3106"
-        return {"t": "0100", "3": pc, "4": f"{cents:012d}", "11": "000001", "49": currency, "62": key,
-                "2": pan, "14": exp}
+        return {
+            "t": "0100",
+            "3": pc,
+            "4": f"{cents:012d}",
+            "11": "000001",
+            "49": currency,
+            "62": key,
+            "2": pan,
+            "14": exp,
+        }
 
     first = await host.handle(auth(OK["pan"], 1000))
     assert first is not None and first["39"] == "00"
-    for req in (auth(OK["pan"], 400000), auth(OTHER["pan"], 1000), auth(OK["pan"], 0, "330000"),
-                auth(OK["pan"], 1000, currency="840")):
+    for req in (
+        auth(OK["pan"], 400000),
+        auth(OTHER["pan"], 1000),
+        auth(OK["pan"], 0, "330000"),
+        auth(OK["pan"], 1000, currency="840"),
+    ):
         reply = await host.handle(req)
         assert reply is not None and reply["39"] == "94" and reply["44"] == "DECLINED", (req, reply)
         assert "38" not in reply and "63" not in reply  # no authorization code, no hold reference

@@ -25,18 +25,35 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 def bare(db_url: str, tmp_path, monkeypatch) -> dict[str, str]:  # type: ignore[no-untyped-def]
     """The environment of a fresh installation: an empty database, nobody signed on."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("D400_")}
-    env.update(D400_HOME=str(tmp_path), D400_CONFIG=str(tmp_path / "absent.toml"), D400_DB_URL=db_url,
-               D400_ACQUIRER_TIMEOUT="0.5", COLUMNS="200", PYTHONPATH=ROOT)
+    env.update(
+        D400_HOME=str(tmp_path),
+        D400_CONFIG=str(tmp_path / "absent.toml"),
+        D400_DB_URL=db_url,
+        D400_ACQUIRER_TIMEOUT="0.5",
+        COLUMNS="200",
+        PYTHONPATH=ROOT,
+    )
     return env
 
 
-def d400(env: dict[str, str], *args: str, stdin: str = "", who: tuple[str, str] | None = None,
-         ) -> subprocess.CompletedProcess[str]:
+def d400(
+    env: dict[str, str],
+    *args: str,
+    stdin: str = "",
+    who: tuple[str, str] | None = None,
+) -> subprocess.CompletedProcess[str]:
     e = dict(env)
     if who:
         e.update(D400_OPERATOR=who[0], D400_PASSWORD=who[1])
-    return subprocess.run([sys.executable, "-m", "d400tui", *args], input=stdin, text=True, capture_output=True,
-                          env=e, timeout=120, cwd=ROOT)
+    return subprocess.run(
+        [sys.executable, "-m", "d400tui", *args],
+        input=stdin,
+        text=True,
+        capture_output=True,
+        env=e,
+        timeout=120,
+        cwd=ROOT,
+    )
 
 
 def one_line(r: subprocess.CompletedProcess[str], *needles: str) -> str:
@@ -58,8 +75,10 @@ def operators(url: str) -> list[tuple[str, bool]]:
         if "operators" not in inspect(db.engine).get_table_names():
             return []
         with db.engine.connect() as conn:
-            return [(r[0], bool(r[1])) for r in conn.execute(
-                select(t.operators.c.name, t.operators.c.supervisor).order_by(t.operators.c.name))]
+            return [
+                (r[0], bool(r[1]))
+                for r in conn.execute(select(t.operators.c.name, t.operators.c.supervisor).order_by(t.operators.c.name))
+            ]
     finally:
         db.dispose()
 
@@ -67,17 +86,29 @@ def operators(url: str) -> list[tuple[str, bool]]:
 BOSS = ("BOSS", "boss-password")
 CLERK = ("CLERK", "clerk-password")
 DATA_COMMANDS = [
-    ["order", "list"], ["order", "show", "1"], ["audit"], ["customer", "list"], ["article", "list"],
-    ["db", "demo", "--orders", "1"], ["precheck"], ["capture"], ["reconcile"], ["operator", "list"],
-    ["operator", "unlock", "BOSS"], ["order", "decide", "1", "block"], ["order", "cancel", "1", "--reason", "x"],
-    ["order", "delete", "1"], ["acquirer", "check"],
+    ["order", "list"],
+    ["order", "show", "1"],
+    ["audit"],
+    ["customer", "list"],
+    ["article", "list"],
+    ["db", "demo", "--orders", "1"],
+    ["precheck"],
+    ["capture"],
+    ["reconcile"],
+    ["operator", "list"],
+    ["operator", "unlock", "BOSS"],
+    ["order", "decide", "1", "block"],
+    ["order", "cancel", "1", "--reason", "x"],
+    ["order", "delete", "1"],
+    ["acquirer", "check"],
 ]
 
 
 def test_no_supervisor_without_an_explicit_bootstrap(bare: dict[str, str], db_url: str) -> None:
     # anyone who can run d400 tried to make himself supervisor on the empty database
-    one_line(d400(bare, "operator", "add", "EVIL", "--supervisor", stdin="evil-password\nevil-password\n"),
-             "d400 db init")
+    one_line(
+        d400(bare, "operator", "add", "EVIL", "--supervisor", stdin="evil-password\nevil-password\n"), "d400 db init"
+    )
     assert operators(db_url) == []
     # opening the database the way every command and the TUI's engine do creates nobody either
     from d400tui.engine import open_engine
@@ -91,8 +122,7 @@ def test_no_supervisor_without_an_explicit_bootstrap(bare: dict[str, str], db_ur
     assert operators(db_url) == []
     r = d400(bare, "db", "init", "--admin", "BOSS", stdin="boss-password\nboss-password\n")
     assert r.returncode == 0 and "supervisor BOSS created" in r.stdout, r.stderr
-    one_line(d400(bare, "db", "init", "--admin", "EVIL", stdin="evil-password\nevil-password\n"),
-             "déjà des opérateurs")
+    one_line(d400(bare, "db", "init", "--admin", "EVIL", stdin="evil-password\nevil-password\n"), "déjà des opérateurs")
     assert operators(db_url) == [("BOSS", True)]
     r = d400(bare, "order", "list", "--json", who=BOSS)
     assert (r.returncode, r.stdout.strip()) == (0, "[]"), r.stderr
@@ -104,8 +134,9 @@ def test_every_data_command_signs_on_first(bare: dict[str, str], db_url: str) ->
         one_line(d400(bare, *args), "sign on")
     for args in DATA_COMMANDS[:4]:
         one_line(d400(bare, *args, who=("NOBODY", "wrong-password")), "incorrect")
-    r = d400(bare, "order", "new", "--customer", "100001", "--line", "BON0001:1", "--method", "cheque",
-             "--channel", "MAIL")
+    r = d400(
+        bare, "order", "new", "--customer", "100001", "--line", "BON0001:1", "--method", "cheque", "--channel", "MAIL"
+    )
     one_line(r, "sign on")
     # nothing of the above reached the data: still no order, one operator
     assert d400(bare, "order", "list", "--json", who=BOSS).stdout.strip() == "[]"
@@ -118,8 +149,13 @@ def test_user_administration_is_for_supervisors(bare: dict[str, str], db_url: st
     assert d400(bare, "db", "init", "--admin", "BOSS", stdin="boss-password\nboss-password\n").returncode == 0
     r = d400(bare, "operator", "add", "CLERK", stdin="clerk-password\nclerk-password\n", who=BOSS)
     assert r.returncode == 0, r.stderr
-    for args in (["operator", "add", "EVIL", "--supervisor"], ["operator", "unlock", "BOSS"], ["operator", "list"],
-                 ["db", "upgrade"], ["db", "demo", "--orders", "1"]):
+    for args in (
+        ["operator", "add", "EVIL", "--supervisor"],
+        ["operator", "unlock", "BOSS"],
+        ["operator", "list"],
+        ["db", "upgrade"],
+        ["db", "demo", "--orders", "1"],
+    ):
         one_line(d400(bare, *args, stdin="evil-password\nevil-password\n", who=CLERK), "réservé aux superviseurs")
     assert operators(db_url) == [("BOSS", True), ("CLERK", False)]
     r = d400(bare, "operator", "list", "--json", who=BOSS)

@@ -30,16 +30,18 @@ def _attempt(db, password: str) -> str:  # type: ignore[no-untyped-def]
 
 def _state(db) -> tuple[int, bool]:  # type: ignore[no-untyped-def]
     with db.engine.connect() as conn:
-        row = conn.execute(select(t.operators.c.failures, t.operators.c.locked)
-                           .where(t.operators.c.name == "OPER1")).one()
+        row = conn.execute(
+            select(t.operators.c.failures, t.operators.c.locked).where(t.operators.c.name == "OPER1")
+        ).one()
     return int(row[0]), bool(row[1])
 
 
 def _counted(db) -> list[int]:  # type: ignore[no-untyped-def]
     """The failure count each SIGNON_FAILED audit record saw."""
     with db.engine.connect() as conn:
-        details = conn.execute(select(t.audit.c.detail).where(t.audit.c.actor == "OPER1",
-                                                              t.audit.c.action == "SIGNON_FAILED")).scalars()
+        details = conn.execute(
+            select(t.audit.c.detail).where(t.audit.c.actor == "OPER1", t.audit.c.action == "SIGNON_FAILED")
+        ).scalars()
         return sorted(d["failures"] for d in map(json.loads, details) if "failures" in d)
 
 
@@ -94,8 +96,9 @@ def test_a_lock_landing_while_the_right_password_is_checked_wins(engine, monkeyp
     assert _state(engine.db) == (MAX_FAILURES, True)
 
 
-@pytest.mark.parametrize("extra", ["x", "-anything at all", "\x00", "y" * 10_000_000],
-                         ids=["x", "words", "nul", "10MB"])
+@pytest.mark.parametrize(
+    "extra", ["x", "-anything at all", "\x00", "y" * 10_000_000], ids=["x", "words", "nul", "10MB"]
+)
 def test_the_whole_password_is_compared(engine, extra: str) -> None:  # type: ignore[no-untyped-def]
     long = "p" * 128
     add_operator(engine.db, SUPER, "LONGPW", long)
@@ -105,8 +108,9 @@ def test_the_whole_password_is_compared(engine, extra: str) -> None:  # type: ig
         sign_on(engine.db, "LONGPW", long[:-1])
     assert sign_on(engine.db, "LONGPW", long).name == "LONGPW"
     with engine.db.engine.connect() as conn:  # the refusals counted (then the right one reset the count)
-        assert conn.execute(select(t.audit.c.id).where(t.audit.c.actor == "LONGPW",
-                                                       t.audit.c.action == "SIGNON_FAILED")).all()
+        assert conn.execute(
+            select(t.audit.c.id).where(t.audit.c.actor == "LONGPW", t.audit.c.action == "SIGNON_FAILED")
+        ).all()
 
 
 def test_no_sign_on_message_sends_an_operator_to_the_command_line(engine) -> None:  # type: ignore[no-untyped-def]

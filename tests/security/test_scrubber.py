@@ -48,7 +48,8 @@ def luhn_complete(body: str) -> str:
 
 
 numbers = st.integers(PAN_MIN, PAN_MAX).flatmap(
-    lambda n: st.text("0123456789", min_size=n - 1, max_size=n - 1).map(luhn_complete))
+    lambda n: st.text("0123456789", min_size=n - 1, max_size=n - 1).map(luhn_complete)
+)
 
 
 @st.composite
@@ -142,20 +143,55 @@ def test_the_field_and_the_scrubber_use_the_same_separators() -> None:
 
 
 # -- the store boundary: every free-text column scrubs what is written, whoever writes it -------
-FORMS = ["4970\t1000\t0000\t0014", "4970\u00a01000\u202f0000\u00a00014", "4970.1000.0000.0014",
-         "4970/1000/0000/0014", "4970_1000_0000_0014", "4970–1000—0000-0014", "４９７０１０００００００００１４"]
+FORMS = [
+    "4970\t1000\t0000\t0014",
+    "4970\u00a01000\u202f0000\u00a00014",
+    "4970.1000.0000.0014",
+    "4970/1000/0000/0014",
+    "4970_1000_0000_0014",
+    "4970–1000—0000-0014",
+    "４９７０１０００００００００１４",
+]
 NOT_FREE_TEXT = {  # String columns that hold codes, identifiers or references, never typed prose
-    "customers.postcode", "articles.code", "orders.plan", "orders.card_token", "orders.card_brand",
-    "orders.card_first6", "orders.card_last4", "orders.card_expiry", "orders.created_by",
-    "order_lines.article_code", "authorizations.idempotency_key", "authorizations.acquirer",
-    "authorizations.card_first6", "authorizations.card_last4", "authorizations.card_expiry",
-    "authorizations.response_code", "authorizations.auth_code", "authorizations.acquirer_ref",
-    "authorizations.operator", "authorizations.owner", "decisions.operator", "decisions.shown_category",
-    "decisions.shown_code", "operators.name", "operators.password_hash", "precheck_runs.kind",
-    "precheck_runs.operator", "run_results.outcome", "run_results.code", "run_results.category",
-    "audit.action", "audit.prev_hash", "audit.hash", "audit_head.hash", "order_drafts.operator",
+    "customers.postcode",
+    "articles.code",
+    "orders.plan",
+    "orders.card_token",
+    "orders.card_brand",
+    "orders.card_first6",
+    "orders.card_last4",
+    "orders.card_expiry",
+    "orders.created_by",
+    "order_lines.article_code",
+    "authorizations.idempotency_key",
+    "authorizations.acquirer",
+    "authorizations.card_first6",
+    "authorizations.card_last4",
+    "authorizations.card_expiry",
+    "authorizations.response_code",
+    "authorizations.auth_code",
+    "authorizations.acquirer_ref",
+    "authorizations.operator",
+    "authorizations.owner",
+    "decisions.operator",
+    "decisions.shown_category",
+    "decisions.shown_code",
+    "operators.name",
+    "operators.password_hash",
+    "precheck_runs.kind",
+    "precheck_runs.operator",
+    "run_results.outcome",
+    "run_results.code",
+    "run_results.category",
+    "audit.action",
+    "audit.prev_hash",
+    "audit.hash",
+    "audit_head.hash",
+    "order_drafts.operator",
     # per-day supervision totals: copies of the codes above, counted
-    "stats_day_decisions.operator", "stats_day_decisions.kind", "stats_day_outcomes.category",
+    "stats_day_decisions.operator",
+    "stats_day_decisions.kind",
+    "stats_day_outcomes.category",
     "stats_day_outcomes.response_code",
 }
 
@@ -166,13 +202,25 @@ def test_every_text_column_is_scrubbed_or_declared_not_free_text() -> None:
     from d400tui.store import tables as t
     from d400tui.store.types import ScrubbedText
 
-    unchecked = [f"{tb.name}.{c.name}" for tb in t.metadata.sorted_tables for c in tb.columns
-                 if isinstance(c.type, String) and f"{tb.name}.{c.name}" not in NOT_FREE_TEXT]
+    unchecked = [
+        f"{tb.name}.{c.name}"
+        for tb in t.metadata.sorted_tables
+        for c in tb.columns
+        if isinstance(c.type, String) and f"{tb.name}.{c.name}" not in NOT_FREE_TEXT
+    ]
     assert unchecked == []  # a new String/Text column must be a ScrubbedText or say why not
-    scrubbed = {f"{tb.name}.{c.name}" for tb in t.metadata.sorted_tables for c in tb.columns
-                if isinstance(c.type, ScrubbedText)}
-    assert {"orders.cancel_reason", "audit.detail", "order_drafts.content", "decisions.shown_label",
-            "run_results.reason", "authorizations.label", "customers.name"} <= scrubbed
+    scrubbed = {
+        f"{tb.name}.{c.name}" for tb in t.metadata.sorted_tables for c in tb.columns if isinstance(c.type, ScrubbedText)
+    }
+    assert {
+        "orders.cancel_reason",
+        "audit.detail",
+        "order_drafts.content",
+        "decisions.shown_label",
+        "run_results.reason",
+        "authorizations.label",
+        "customers.name",
+    } <= scrubbed
     assert not scrubbed & NOT_FREE_TEXT
 
 
@@ -206,10 +254,14 @@ async def test_free_text_is_scrubbed_at_the_store_boundary(engine, db_url: str) 
         await engine.cancel_order(OPER, order.id, f"client a dicté {form} au téléphone")
         engine.save_draft(OPER, {"notes": f"carte {form}"})
         with engine.db.uow() as uow:
-            uow.session.execute(insert(t.audit).values(  # bypasses UnitOfWork.audit
-                at=order.created_at, actor="TEST", action="NOTE", order_id=None, detail=f"raw {form}"))
-            uow.session.execute(update(t.orders).where(t.orders.c.id == order.id).values(
-                cancel_reason=f"corrigé {form}"))
+            uow.session.execute(
+                insert(t.audit).values(  # bypasses UnitOfWork.audit
+                    at=order.created_at, actor="TEST", action="NOTE", order_id=None, detail=f"raw {form}"
+                )
+            )
+            uow.session.execute(
+                update(t.orders).where(t.orders.c.id == order.id).values(cancel_reason=f"corrigé {form}")
+            )
             loaded = uow.session.get(m.Order, order.id)
             loaded.cancel_reason = f"ORM {form}"
             assert "*" in loaded.cancel_reason  # masked in memory at once: a view never shows it
@@ -219,8 +271,41 @@ async def test_free_text_is_scrubbed_at_the_store_boundary(engine, db_url: str) 
     assert engine.load_draft(OPER) is not None  # the draft still reads back as JSON
 
 
-@pytest.mark.parametrize("sep", [",", ":", ";", "+", "|", "#", "'", ")(", "(", "[", "]", "{", "}", "<", ">", "=",
-                                 "~", "&", "!", "?", "%", "$", "@", "^", "`", "，", "：", "、", ", ", " + "])
+@pytest.mark.parametrize(
+    "sep",
+    [
+        ",",
+        ":",
+        ";",
+        "+",
+        "|",
+        "#",
+        "'",
+        ")(",
+        "(",
+        "[",
+        "]",
+        "{",
+        "}",
+        "<",
+        ">",
+        "=",
+        "~",
+        "&",
+        "!",
+        "?",
+        "%",
+        "$",
+        "@",
+        "^",
+        "`",
+        "，",
+        "：",
+        "、",
+        ", ",
+        " + ",
+    ],
+)
 def test_punctuation_between_groups_is_a_separator_for_field_and_scrubber(sep: str) -> None:
     """An outside attack stored `4970,1000,0000,0022` and `5130+1000+0000+0018` in full: every
     punctuation people type between groups is a separator, for the card field and the scrubber."""

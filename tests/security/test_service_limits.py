@@ -122,11 +122,15 @@ async def test_iso8583_host_stops_reading_past_its_in_flight_cap(issuer: Issuer)
     host = Iso8583Host(issuer, max_in_flight=1)
     port = await host.start("127.0.0.1", 0)
     order: list[str] = []
-    acq = Iso8583Acquirer("127.0.0.1", port, timeout_s=10,
-                          trace=lambda d, m: order.append(m["t"]) if d == "in" else None)
+    acq = Iso8583Acquirer(
+        "127.0.0.1", port, timeout_s=10, trace=lambda d, m: order.append(m["t"]) if d == "in" else None
+    )
     try:
-        slow = asyncio.create_task(acq.authorize(
-            PaymentSource(card=CardData("4970100000000105", parse_expiry("12/30"))), Decimal("1.00"), "slow-1"))
+        slow = asyncio.create_task(
+            acq.authorize(
+                PaymentSource(card=CardData("4970100000000105", parse_expiry("12/30"))), Decimal("1.00"), "slow-1"
+            )
+        )
         while not acq._pending:  # the authorization is on the wire
             await asyncio.sleep(0.01)
         assert await acq.echo()

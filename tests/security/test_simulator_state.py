@@ -51,9 +51,12 @@ def test_first6_last4_and_the_state_file_do_not_give_the_number_back(tmp_path: P
     stored = _stored_hashes(state)
     assert stored
     first6, last4 = PAN[:6], PAN[-4:]
-    found = [m for m in (f"{first6}{i:06d}{last4}" for i in range(1_000_000))
-             if hashlib.sha256(LEGACY_SALT + m.encode()).hexdigest() in stored
-             or hashlib.sha256(m.encode()).hexdigest() in stored]
+    found = [
+        m
+        for m in (f"{first6}{i:06d}{last4}" for i in range(1_000_000))
+        if hashlib.sha256(LEGACY_SALT + m.encode()).hexdigest() in stored
+        or hashlib.sha256(m.encode()).hexdigest() in stored
+    ]
     assert found == []  # the attack of the issue: on main it finds the number
     assert PAN.encode() not in state.read_bytes()
 
@@ -94,7 +97,8 @@ def test_a_state_file_of_before_is_rekeyed_and_keeps_its_tokens(tmp_path: Path) 
             " created_at REAL NOT NULL);"
             "CREATE TABLE ops (key TEXT PRIMARY KEY, kind TEXT NOT NULL, outcome TEXT NOT NULL, code TEXT NOT NULL,"
             " ref TEXT, auth_code TEXT, token TEXT, amount_cents INTEGER, hang INTEGER NOT NULL DEFAULT 0,"
-            " created_at REAL NOT NULL);")
+            " created_at REAL NOT NULL);"
+        )
         db.execute("INSERT INTO vault VALUES ('tok_old', ?, '12/30')", (legacy,))
         db.execute("INSERT INTO ops VALUES ('old', 'AUTH', 'APPROVED', '00', 'R1', '1', 'tok_old', 100, 0, 0)")
     issuer = Issuer(state, cards=load_cards())

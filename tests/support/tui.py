@@ -96,7 +96,14 @@ async def burst(pilot: Pilot, *keys: str) -> None:
 async def settled(pilot: Pilot, tries: int = 500) -> None:
     """Every key typed processed, no authorization or sign-on check running."""
     app = pilot.app
-    await wait_for(pilot, lambda: app.keys.pending == 0 and not app.workers._workers  # noqa: SLF001
-                   and not getattr(app.screen, "busy", False) and not getattr(app.screen, "checking", False),
-                   tries=tries)
+    await wait_for(
+        pilot,
+        lambda: (
+            app.keys.pending == 0
+            and not app.workers._workers  # noqa: SLF001
+            and not getattr(app.screen, "busy", False)
+            and not getattr(app.screen, "checking", False)
+        ),
+        tries=tries,
+    )
     await pilot.pause()

@@ -31,7 +31,7 @@ def shown(pilot) -> str:
 
 async def test_filter_page_and_export(make_app, engine):
     ids = await orders(engine, "4970100000000014", "4970100000000014", "4970100000000055")
-    await engine.cancel_order(m.Actor("SUPER1", True), ids[0], "=HYPERLINK(\"http://evil\")")
+    await engine.cancel_order(m.Actor("SUPER1", True), ids[0], '=HYPERLINK("http://evil")')
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
         screen = await open_audit(pilot)
@@ -83,6 +83,7 @@ async def test_bad_filter_and_operator(make_app):
 @pytest.mark.parametrize("size", SIZES)
 def test_snapshot_audit(snap_compare, make_app, size):
     """The trail's times come from the wall clock: the snapshot filters on an operator with no record."""
+
     async def run_before(pilot):
         await open_audit(pilot)
         await fill(pilot, "f-actor", "NOBODY")

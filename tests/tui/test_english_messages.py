@@ -92,8 +92,16 @@ async def test_entry_words_help_and_questions_in_english(monkeypatch, engine):
         assert message(pilot).startswith("Customer number, 6 digits")
         await pilot.press("f7")
         assert message(pilot) == "Function key not allowed"
-        await pilot.press(*keys_of("100001"), *keys_of("BON0001"), "enter", "enter", "enter",
-                          *keys_of("4970100000000071"), *keys_of("1230123"), "f10")
+        await pilot.press(
+            *keys_of("100001"),
+            *keys_of("BON0001"),
+            "enter",
+            "enter",
+            "enter",
+            *keys_of("4970100000000071"),
+            *keys_of("1230123"),
+            "f10",
+        )
         await wait_decision(pilot)
         assert str(app.screen.query_one("#heading").render()).startswith("Service unavailable")
         await pilot.press("f12")

@@ -177,9 +177,11 @@ async def test_decision_headings_say_what_happened(make_app, engine):
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
         await open_entry(pilot)
-        for pan, heading in (("4970100000000063", "Autorisation refusée"),
-                             ("4970100000000071", "Service indisponible"),
-                             ("4970100000000089", "Pas de réponse du service d'autorisation")):
+        for pan, heading in (
+            ("4970100000000063", "Autorisation refusée"),
+            ("4970100000000071", "Service indisponible"),
+            ("4970100000000089", "Pas de réponse du service d'autorisation"),
+        ):
             await burst(pilot, *order_keys(qty="1", pan=pan))
             await settled(pilot)
             assert type(app.screen).__name__ == "DecisionScreen"

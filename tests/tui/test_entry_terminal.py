@@ -17,8 +17,9 @@ from d400tui.config import Settings
 from d400tui.engine.views import OrderFilter
 
 # skipped on a developer machine without tmux; under CI (.ci/run installs it) a missing tmux fails
-pytestmark = pytest.mark.skipif(shutil.which("tmux") is None and os.environ.get("CI") != "true",
-                                reason="tmux is not installed")
+pytestmark = pytest.mark.skipif(
+    shutil.which("tmux") is None and os.environ.get("CI") != "true", reason="tmux is not installed"
+)
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -36,8 +37,14 @@ def _until(cond, seconds: float) -> bool:
 
 
 def test_whole_order_in_one_send_keys(tmp_path, monkeypatch):
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "D400_HOME": str(tmp_path),
-           "D400_CONFIG": str(tmp_path / "none.toml"), "D400_ACQUIRER_TIMEOUT": "5", "TERM": "xterm-256color"}
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "D400_HOME": str(tmp_path),
+        "D400_CONFIG": str(tmp_path / "none.toml"),
+        "D400_ACQUIRER_TIMEOUT": "5",
+        "TERM": "xterm-256color",
+    }
     env.pop("D400_DB_URL", None)
     env.pop("D400_LANG", None)
     session = f"d400typeahead{os.getpid()}"
@@ -45,8 +52,23 @@ def test_whole_order_in_one_send_keys(tmp_path, monkeypatch):
     subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "80", "-y", "24", cmd], env=env, check=True)
     try:
         assert _until(lambda: "SIGNON" in _pane(session), 60), _pane(session)
-        keys = ["OPER1", "Tab", "oper1-demo", "Enter", "1", "Enter",
-                "100001BON0001", "Enter", "2", "Enter", "Enter", "4970100000000014", "1230", "123", "F10"]
+        keys = [
+            "OPER1",
+            "Tab",
+            "oper1-demo",
+            "Enter",
+            "1",
+            "Enter",
+            "100001BON0001",
+            "Enter",
+            "2",
+            "Enter",
+            "Enter",
+            "4970100000000014",
+            "1230",
+            "123",
+            "F10",
+        ]
         subprocess.run(["tmux", "send-keys", "-t", session, *keys], check=True)  # one burst
         assert _until(lambda: "validée" in _pane(session), 60), _pane(session)
         screen = _pane(session)

@@ -34,8 +34,7 @@ async def enter_order(pilot, pan: str, expiry: str = "12/30", cvv: str = "123", 
 
 
 async def wait_idle(pilot) -> None:
-    await wait_for(pilot, lambda: not getattr(pilot.app.screen, "busy", False)
-                   and not pilot.app.workers._workers)  # noqa: SLF001
+    await wait_for(pilot, lambda: not getattr(pilot.app.screen, "busy", False) and not pilot.app.workers._workers)  # noqa: SLF001
     await pilot.pause()
 
 

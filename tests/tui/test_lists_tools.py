@@ -207,10 +207,10 @@ async def test_precheck_refusals_only_and_the_decision_on_the_row(make_app, engi
     from d400tui.acquirers.base import PaymentSource
     from d400tui.domain.cards import CardData, parse_expiry
 
-    resp = await engine.acquirer.verify(PaymentSource(card=CardData("4970100000000022", parse_expiry("12/30"))),
-                                        "tui-lists-verify-0022")
-    generate_orders(engine.db, 12, [(resp.token, "VISA", "497010", "0022", "12/30")], today=FIXED.date(),
-                    all_due=True)
+    resp = await engine.acquirer.verify(
+        PaymentSource(card=CardData("4970100000000022", parse_expiry("12/30"))), "tui-lists-verify-0022"
+    )
+    generate_orders(engine.db, 12, [(resp.token, "VISA", "497010", "0022", "12/30")], today=FIXED.date(), all_due=True)
     app = make_app()
     async with app.run_test(size=(100, 40)) as pilot:
         await sign_on(pilot, "SUPER1", "super1-demo")
@@ -265,8 +265,10 @@ async def test_operators_screen_refused_to_an_operator(make_app, engine):
     from d400tui.engine import PermissionDenied
     from d400tui.engine.operators import list_operators, unlock_operator
 
-    for call in (lambda: list_operators(engine, m.Actor("OPER1")),
-                 lambda: unlock_operator(engine, m.Actor("OPER1"), "SUPER1")):
+    for call in (
+        lambda: list_operators(engine, m.Actor("OPER1")),
+        lambda: unlock_operator(engine, m.Actor("OPER1"), "SUPER1"),
+    ):
         try:
             call()
         except PermissionDenied:

@@ -37,7 +37,7 @@ async def test_dropped_terminal_finds_its_order_back(settings, make_app, engine,
         saved = engine.load_draft(OPER)
         assert saved is not None
         text = json.dumps(saved[1])
-        assert PAN not in text and "12/30" not in text and "123\"" not in text
+        assert PAN not in text and "12/30" not in text and '123"' not in text
         assert "card" not in saved[1] and "cvv" not in saved[1] and "expiry" not in saved[1]
         # the terminal drops: the app goes away without F3/F12, F10 or a decision
     assert engine.load_draft(OPER) is not None
@@ -59,10 +59,21 @@ async def test_dropped_terminal_finds_its_order_back(settings, make_app, engine,
         await wait_for(pilot, lambda: screen_name(pilot) == "OrderEntryScreen")
         await pilot.pause()
         scr = app2.screen
-        values = {w: scr.query_one(f"#{w}").value for w in ("customer", "art-0", "qty-0", "art-1", "method", "plan",
-                                                           "card", "expiry", "cvv")}
-        assert values == {"customer": "100001", "art-0": "BON0001", "qty-0": "3", "art-1": "GRI0002",
-                          "method": "card", "plan": "N:3", "card": "", "expiry": "", "cvv": ""}
+        values = {
+            w: scr.query_one(f"#{w}").value
+            for w in ("customer", "art-0", "qty-0", "art-1", "method", "plan", "card", "expiry", "cvv")
+        }
+        assert values == {
+            "customer": "100001",
+            "art-0": "BON0001",
+            "qty-0": "3",
+            "art-1": "GRI0002",
+            "method": "card",
+            "plan": "N:3",
+            "card": "",
+            "expiry": "",
+            "cvv": "",
+        }
         assert "FRANÇOIS" in screen_text(app2) and "Total TTC" in screen_text(app2)
         assert scr.focused.id == "card"  # what is left to type
         await fill(pilot, "card", PAN)
@@ -96,8 +107,9 @@ async def test_draft_refused_keeps_nothing_and_f12_abandons(make_app, engine):
         await pilot.pause()
         assert engine.load_draft(OPER) is None
         # answer N at the next sign-on: discarded; F12 there: kept for later
-        engine.save_draft(OPER, {"v": 1, "customer": "100002", "lines": [["GRI0002", "1"]], "method": "CARD",
-                                 "plan": "I"})
+        engine.save_draft(
+            OPER, {"v": 1, "customer": "100002", "lines": [["GRI0002", "1"]], "method": "CARD", "plan": "I"}
+        )
         await pilot.press("f3")  # sign off from the menu
         await pilot.pause()
         await sign_on(pilot)
@@ -245,8 +257,11 @@ async def test_f5_reads_prices_and_labels_again(make_app, engine):
         await pilot.pause()
         assert "Bonnet inox" in screen_text(app)
         with engine.db.uow() as uow:  # the catalogue changes meanwhile (another terminal, a batch)
-            uow.session.execute(update(t.articles).where(t.articles.c.code == "BON0001")
-                                .values(label="Bonnet laine bleu", unit_price=Decimal("10.00")))
+            uow.session.execute(
+                update(t.articles)
+                .where(t.articles.c.code == "BON0001")
+                .values(label="Bonnet laine bleu", unit_price=Decimal("10.00"))
+            )
             uow.commit()
         await pilot.press("enter")
         await pilot.pause()
@@ -292,10 +307,10 @@ async def test_precheck_block_and_release_refused_rows(make_app, engine):
     from d400tui.engine.demo import generate_orders
 
     # the 300 € ceiling card: the first orders fit, the next ones are refused (61)
-    resp = await engine.acquirer.verify(PaymentSource(card=CardData("4970100000000022", parse_expiry("12/30"))),
-                                        "tui-test-verify-0022")
-    generate_orders(engine.db, 12, [(resp.token, "VISA", "497010", "0022", "12/30")], today=FIXED.date(),
-                    all_due=True)
+    resp = await engine.acquirer.verify(
+        PaymentSource(card=CardData("4970100000000022", parse_expiry("12/30"))), "tui-test-verify-0022"
+    )
+    generate_orders(engine.db, 12, [(resp.token, "VISA", "497010", "0022", "12/30")], today=FIXED.date(), all_due=True)
     app = make_app()
     async with app.run_test(size=(100, 40)) as pilot:
         await sign_on(pilot, "SUPER1", "super1-demo")

@@ -56,8 +56,20 @@ def test_entry_snapshot_signon(snap_compare, make_app, size):
 @pytest.mark.parametrize("size", SIZES)
 def test_entry_snapshot_order_filled(snap_compare, make_app, size):
     async def run_before(pilot):
-        await entry(pilot, *keys_of("100001"), *keys_of("BON0001"), "enter", "2", "enter",
-                    *keys_of("GRI0002"), "enter", "enter", "enter", *keys_of("4970100000000014"), *keys_of("1230"))
+        await entry(
+            pilot,
+            *keys_of("100001"),
+            *keys_of("BON0001"),
+            "enter",
+            "2",
+            "enter",
+            *keys_of("GRI0002"),
+            "enter",
+            "enter",
+            "enter",
+            *keys_of("4970100000000014"),
+            *keys_of("1230"),
+        )
 
     assert snap(snap_compare, make_app, size, run_before)
 
@@ -67,8 +79,9 @@ def test_entry_snapshot_card_in_error(snap_compare, make_app, size):
     async def run_before(pilot):
         # a number too short to be a card, left with Enter: in error, kept for correction (a
         # full-length wrong number would put 16 digits in the snapshot)
-        await entry(pilot, *keys_of("100001"), *keys_of("BON0001"), "enter", "enter", "enter",
-                    *keys_of("497010000001"), "enter")
+        await entry(
+            pilot, *keys_of("100001"), *keys_of("BON0001"), "enter", "enter", "enter", *keys_of("497010000001"), "enter"
+        )
 
     assert snap(snap_compare, make_app, size, run_before)
 
@@ -85,8 +98,9 @@ def test_entry_snapshot_card_on_file(snap_compare, make_app, engine, size):
 
 
 @pytest.mark.parametrize("size", SIZES)
-@pytest.mark.parametrize("pan", [pytest.param("4970100000000048", id="refused"),
-                                 pytest.param("4970100000000089", id="no_answer")])
+@pytest.mark.parametrize(
+    "pan", [pytest.param("4970100000000048", id="refused"), pytest.param("4970100000000089", id="no_answer")]
+)
 def test_entry_snapshot_decision(snap_compare, make_app, size, pan):
     async def run_before(pilot):
         await entry(pilot, *order_keys(qty="1", pan=pan))
@@ -104,8 +118,7 @@ def test_entry_snapshot_abandon(snap_compare, make_app, size):
 
 @pytest.mark.parametrize("size", SIZES)
 def test_entry_snapshot_draft_question(snap_compare, make_app, engine, size):
-    engine.save_draft(OPER, {"v": 1, "customer": "100002", "lines": [["GRI0002", "1"]], "method": "CARTE",
-                             "plan": "I"})
+    engine.save_draft(OPER, {"v": 1, "customer": "100002", "lines": [["GRI0002", "1"]], "method": "CARTE", "plan": "I"})
 
     async def run_before(pilot):
         await burst(pilot, *SIGN_ON)

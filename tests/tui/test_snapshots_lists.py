@@ -23,8 +23,9 @@ def name(pilot) -> str:
 
 
 async def idle(pilot) -> None:
-    await wait_for(pilot, lambda: not pilot.app.workers._workers and not getattr(pilot.app.screen, "busy", False),
-                   tries=300)  # noqa: SLF001
+    await wait_for(
+        pilot, lambda: not pilot.app.workers._workers and not getattr(pilot.app.screen, "busy", False), tries=300
+    )  # noqa: SLF001
     await pilot.pause()
 
 
@@ -80,10 +81,12 @@ def _precheck_data(engine) -> None:
     from d400tui.acquirers.base import PaymentSource
     from d400tui.domain.cards import CardData, parse_expiry
 
-    resp = asyncio.run(engine.acquirer.verify(
-        PaymentSource(card=CardData("4970100000000022", parse_expiry("12/30"))), "snap-verify-0022"))
-    generate_orders(engine.db, 8, [(resp.token, "VISA", "497010", "0022", "12/30")], today=FIXED.date(),
-                    all_due=True)
+    resp = asyncio.run(
+        engine.acquirer.verify(
+            PaymentSource(card=CardData("4970100000000022", parse_expiry("12/30"))), "snap-verify-0022"
+        )
+    )
+    generate_orders(engine.db, 8, [(resp.token, "VISA", "497010", "0022", "12/30")], today=FIXED.date(), all_due=True)
 
 
 @pytest.mark.parametrize("size", SIZES)

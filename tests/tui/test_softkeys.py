@@ -26,8 +26,14 @@ async def test_order_taken_with_second_keys(make_app, engine):
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
         await open_entry(pilot)
-        for field, text in (("customer", "100001"), ("art-0", "BON0001"), ("qty-0", "1"),
-                            ("card", "4970100000000014"), ("expiry", "12/30"), ("cvv", "123")):
+        for field, text in (
+            ("customer", "100001"),
+            ("art-0", "BON0001"),
+            ("qty-0", "1"),
+            ("card", "4970100000000014"),
+            ("expiry", "12/30"),
+            ("cvv", "123"),
+        ):
             await fill(pilot, field, text)
         await pilot.press("alt+0")
         await wait_idle(pilot)
@@ -110,8 +116,12 @@ def _panels_with_legend():
     for info in pkgutil.iter_modules(package.__path__):
         module = importlib.import_module(f"{package.__name__}.{info.name}")
         for cls in vars(module).values():
-            if (inspect.isclass(cls) and issubclass(cls, Screen) and cls.__module__ == module.__name__
-                    and "LEGEND_KEY" in vars(cls)):
+            if (
+                inspect.isclass(cls)
+                and issubclass(cls, Screen)
+                and cls.__module__ == module.__name__
+                and "LEGEND_KEY" in vars(cls)
+            ):
                 yield cls
 
 

@@ -24,8 +24,9 @@ from .test_snapshots_lists import SIZES
 async def orders(engine, *pans: str) -> list[int]:
     ids = []
     for pan in pans:
-        res = await engine.place_order(m.Actor("OPER1"), 100001, [("BON0001", 1)],
-                                       card_from_entry(pan, "12/30", "123", FIXED.date()))
+        res = await engine.place_order(
+            m.Actor("OPER1"), 100001, [("BON0001", 1)], card_from_entry(pan, "12/30", "123", FIXED.date())
+        )
         ids.append(res.order.id)
     a = t.authorizations
     with engine.db.engine.begin() as conn:  # fixed latencies: 120 ms each, for the snapshot
@@ -116,8 +117,9 @@ async def test_an_order_from_another_process_shows_at_the_next_poll(make_app, en
 @pytest.mark.parametrize("size", SIZES)
 def test_snapshot_supervision(snap_compare, make_app, engine, size):
     async def run_before(pilot):
-        ids = await orders(engine, "4970100000000014", "4970100000000014", "4970100000000055",
-                           "4970100000000048", "4970100000000063")
+        ids = await orders(
+            engine, "4970100000000014", "4970100000000014", "4970100000000055", "4970100000000048", "4970100000000063"
+        )
         await engine.decide(m.Actor("OPER1"), ids[3], m.DecisionKind.BLOCK)
         await open_supervision(pilot)
 

@@ -12,12 +12,23 @@ SIZE = (80, 24)
 SIGN_ON = [*keys_of("OPER1"), "tab", *keys_of("oper1-demo"), "enter"]
 
 
-def order_keys(customer: str = "100001", article: str = "BON0001", qty: str = "2",
-               pan: str = "4970100000000014") -> list[str]:
+def order_keys(
+    customer: str = "100001", article: str = "BON0001", qty: str = "2", pan: str = "4970100000000014"
+) -> list[str]:
     """The shortest path: customer (auto-advance), article Enter, quantity Enter, Enter on the empty
     line (to the card), card, expiry and CVV (each auto-advances), F10."""
-    return [*keys_of(customer), *keys_of(article), "enter", *keys_of(qty), "enter", "enter",
-            *keys_of(pan), *keys_of("1230"), *keys_of("123"), "f10"]
+    return [
+        *keys_of(customer),
+        *keys_of(article),
+        "enter",
+        *keys_of(qty),
+        "enter",
+        "enter",
+        *keys_of(pan),
+        *keys_of("1230"),
+        *keys_of("123"),
+        "f10",
+    ]
 
 
 def last_order(engine) -> m.Order:
@@ -58,8 +69,16 @@ async def test_keys_typed_during_authorization_go_to_the_decision_panel(make_app
     that follows gets B, and the next order's customer lands in the customer field."""
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
-        await burst(pilot, *SIGN_ON, "1", "enter", *order_keys(qty="1", pan="4970100000000063"),
-                    "B", "enter", *keys_of("100002"))
+        await burst(
+            pilot,
+            *SIGN_ON,
+            "1",
+            "enter",
+            *order_keys(qty="1", pan="4970100000000063"),
+            "B",
+            "enter",
+            *keys_of("100002"),
+        )
         await settled(pilot)
         o = last_order(engine)
         assert_order(o, 100001, "BON0001", 1, last4="0063")
@@ -117,8 +136,17 @@ async def test_f10_failing_in_any_way_leaves_the_panel_usable(make_app, engine, 
         await settled(pilot)
         for fake in (boom, garbage):
             monkeypatch.setattr(engine, "place_order", fake)
-            await burst(pilot, *keys_of("100001"), *keys_of("BON0001"), "enter", "enter", "enter",
-                        *keys_of("4970100000000014"), *keys_of("1230123"), "f10")
+            await burst(
+                pilot,
+                *keys_of("100001"),
+                *keys_of("BON0001"),
+                "enter",
+                "enter",
+                "enter",
+                *keys_of("4970100000000014"),
+                *keys_of("1230123"),
+                "f10",
+            )
             await settled(pilot)
             assert not app.screen.busy and not app.screen.keyboard_locked()
             assert "Incident pendant l'autorisation" in message(pilot)

@@ -12,7 +12,7 @@ GUIDE = Path(__file__).parents[2] / "docs" / "admin-guide.md"
 
 def test_every_setting_is_in_the_guide():
     text = GUIDE.read_text(encoding="utf-8")
-    block = text[text.index(START):text.index(END) + len(END)]
+    block = text[text.index(START) : text.index(END) + len(END)]
     for name in Settings.model_fields:
         assert f"`D400_{name.upper()}`" in block, f"{name}: missing from docs/admin-guide.md"
     assert block == render(), "docs/admin-guide.md is behind: python -m d400tui.config_reference"

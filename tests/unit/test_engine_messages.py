@@ -23,13 +23,31 @@ SOURCES = sorted(p for p in ROOT.rglob("*.py") if "migrations" not in p.parts)
 KEY = re.compile(r"engine\.[A-Za-z0-9_]+")
 FIELD = re.compile(r"\{(\w+)\}")
 # Calls whose first argument is a message key, and the keyword that is no parameter (the cursor).
-KEYED = {"Message", "MessageError", "EngineError", "PermissionDenied", "SignOnError", "NotFound",
-         "ConcurrentChange", "DomainError", "IllegalTransition", "CardError", "MoneyError"}
+KEYED = {
+    "Message",
+    "MessageError",
+    "EngineError",
+    "PermissionDenied",
+    "SignOnError",
+    "NotFound",
+    "ConcurrentChange",
+    "DomainError",
+    "IllegalTransition",
+    "CardError",
+    "MoneyError",
+}
 NOT_PARAMS = {"field"}
 # Entries the same in both languages, and why.
-SAME_IN_BOTH = {k: "MoneyError: a programming error or a pasted absurdity, English for whoever reads it"
-                for k in ("engine.money_float", "engine.money_text", "engine.money_not_finite",
-                          "engine.money_too_large", "engine.money_parts")}
+SAME_IN_BOTH = {
+    k: "MoneyError: a programming error or a pasted absurdity, English for whoever reads it"
+    for k in (
+        "engine.money_float",
+        "engine.money_text",
+        "engine.money_not_finite",
+        "engine.money_too_large",
+        "engine.money_parts",
+    )
+}
 
 
 def fields(template: str) -> list[str]:
@@ -59,12 +77,20 @@ def raised() -> list[tuple[str, list[str] | None, str]]:
             if not (isinstance(node, ast.Call) and _name(node.func) in KEYED and node.args):
                 continue
             first = node.args[0]
-            key = (first.value if isinstance(first, ast.Constant) and isinstance(first.value, str)
-                   else names.get(first.id) if isinstance(first, ast.Name) else None)
+            key = (
+                first.value
+                if isinstance(first, ast.Constant) and isinstance(first.value, str)
+                else names.get(first.id)
+                if isinstance(first, ast.Name)
+                else None
+            )
             if key is None or not KEY.fullmatch(key):
                 continue
-            params = None if any(k.arg is None for k in node.keywords) else sorted(
-                k.arg for k in node.keywords if k.arg not in NOT_PARAMS)
+            params = (
+                None
+                if any(k.arg is None for k in node.keywords)
+                else sorted(k.arg for k in node.keywords if k.arg not in NOT_PARAMS)
+            )
             out.append((key, params, f"{path.relative_to(ROOT.parent)}:{node.lineno}"))
     return out
 
@@ -97,8 +123,11 @@ def test_every_key_raised_is_in_fr_and_en_with_its_parameters() -> None:
     assert len(sites) > 100, "the scan finds the raise sites"
     missing = {where: key for key, _, where in sites if key not in fr or key not in en}
     assert not missing, f"keys raised without an entry in fr.toml and en.toml: {missing}"
-    wrong = {where: (key, params, fields(fr[key])) for key, params, where in sites
-             if params is not None and params != fields(fr[key])}
+    wrong = {
+        where: (key, params, fields(fr[key]))
+        for key, params, where in sites
+        if params is not None and params != fields(fr[key])
+    }
     assert not wrong, f"keys raised with other parameters than their entry names: {wrong}"
 
 
@@ -143,9 +172,22 @@ def test_every_response_code_has_its_label_in_both_languages() -> None:
     assert code_label("XY", "fr") == "Refus (code XY)"
 
 
-SAMPLES = {"order": 201, "customer": 100001, "seq": 2, "run": 7, "auth": 55, "max": 5, "size": 3,
-           "amount": "12.50", "authorized": "10.00", "code": "05", "state": "APPROVED", "inst_state": "captured",
-           "brand": "AMEX", "name": "OPER1"}
+SAMPLES = {
+    "order": 201,
+    "customer": 100001,
+    "seq": 2,
+    "run": 7,
+    "auth": 55,
+    "max": 5,
+    "size": 3,
+    "amount": "12.50",
+    "authorized": "10.00",
+    "code": "05",
+    "state": "APPROVED",
+    "inst_state": "captured",
+    "brand": "AMEX",
+    "name": "OPER1",
+}
 NESTED = (Message("engine.card_required"), "numéro de carte obligatoire", "card number required")
 
 
@@ -174,13 +216,17 @@ def test_tx_renders_keys_in_the_readers_language_and_leaves_plain_text() -> None
         line = Message("engine.reconcile_error", auth=3, order=4, error=Message("engine.void_unreachable"))
         assert tx(Message("engine.still_unknown", line=line)) == (
             "still unknown: authorization 3 (order 4): acquirer unreachable: "
-            "the void will be finished by reconciliation")
+            "the void will be finished by reconciliation"
+        )
         assert tx(Message("engine.void_refused", code="05", detail=Message("engine.declined_code", code="05"))) == (
-            "void refused (05 Declined (code 05))")
+            "void refused (05 Declined (code 05))"
+        )
         assert tx(DomainError("engine.already", order=3, status=STATUS_MESSAGE[OrderStatus.INVOICED])) == (
-            "order 3 already invoiced")
+            "order 3 already invoiced"
+        )
         assert tx(Message("compte A verrouillé : d400 operator unlock B")) == (
-            "compte A verrouillé : d400 operator unlock B")  # free text in a Message: as it is
+            "compte A verrouillé : d400 operator unlock B"
+        )  # free text in a Message: as it is
         assert tx("Ne pas honorer") == "Do not honour"  # a response-code label, from its code
     finally:
         set_lang("fr")
@@ -201,21 +247,25 @@ def test_real_engine_and_domain_errors_in_english() -> None:
     try:
         set_lang("en")
         assert shown(lambda: m.Plan.parse("weekly", date(2025, 6, 2))) == (
-            "plan: immediate, deferred:YYYY-MM-DD or instalments:N")
+            "plan: immediate, deferred:YYYY-MM-DD or instalments:N"
+        )
         assert shown(lambda: card_from_entry("4970100000000015", "12/30", None, date(2025, 6, 2))) == (
-            "card number not valid (check digit)")
-        assert shown(lambda: card_from_entry("4970100000000014", "12/30", "12", date(2025, 6, 2))) == (
-            "CVV: 3 digits")
+            "card number not valid (check digit)"
+        )
+        assert shown(lambda: card_from_entry("4970100000000014", "12/30", "12", date(2025, 6, 2))) == ("CVV: 3 digits")
         assert shown(lambda: m.check_transition(m.AuthState.DECLINED, m.AuthState.APPROVED)) == (
-            "authorization DECLINED → APPROVED not allowed")
+            "authorization DECLINED → APPROVED not allowed"
+        )
         assert shown(lambda: money("abc")) == "not an amount: 'abc'"
         for status, msg in m.STATUS_MESSAGE.items():
             assert tx(Message("engine.already", order=3, status=msg)) == (
-                f"order 3 already {catalogue('en')[f'engine.word_{status.name}']}")
+                f"order 3 already {catalogue('en')[f'engine.word_{status.name}']}"
+            )
         set_lang("fr")
         assert shown(lambda: money("abc")) == "not an amount: 'abc'"
         assert shown(lambda: card_from_entry("4970100000000014", "12/30", "12", date(2025, 6, 2))) == (
-            "cryptogramme : 3 chiffres")
+            "cryptogramme : 3 chiffres"
+        )
     finally:
         set_lang("fr")
 
@@ -247,4 +297,4 @@ def test_audit_detail_keeps_key_and_parameters_and_reads_in_each_language() -> N
     assert render_detail(old, "en") == old, "records written before keys are shown as stored"
     typed = '{"reason": {"key": "x"}, "voids": 0}'
     assert render_detail(typed, "en") == typed
-    assert render_detail("not json {\"key\"", "en") == "not json {\"key\""
+    assert render_detail('not json {"key"', "en") == 'not json {"key"'

@@ -31,8 +31,12 @@ def test_log_lines_scrub_every_form_the_card_field_takes(tmp_path) -> None:  # t
     scrubber knew spaces and dashes only, and `\\xa0` in a repr split the number."""
     handler = configure(tmp_path / "d400.log", "INFO")
     log = logging.getLogger("d400.test")
-    forms = ["4970\t1000\t0000\t0014", "4970\u00a01000\u202f0000 0014", "4970.1000.0000.0014",
-             "４９７０１０００００００００１４"]
+    forms = [
+        "4970\t1000\t0000\t0014",
+        "4970\u00a01000\u202f0000 0014",
+        "4970.1000.0000.0014",
+        "４９７０１０００００００００１４",
+    ]
     try:
         for form in forms:
             log.info("typed %s", form)
@@ -46,8 +50,7 @@ def test_log_lines_scrub_every_form_the_card_field_takes(tmp_path) -> None:  # t
         lines = [json.loads(x) for x in (tmp_path / "d400.log").read_text().splitlines()]
         for entry in lines:
             text = entry["message"] + entry.get("exception", "")
-            digits = "".join(c for c in text.replace("\\xa0", " ").replace("\\u202f", " ")
-                             if c.isdecimal())
+            digits = "".join(c for c in text.replace("\\xa0", " ").replace("\\u202f", " ") if c.isdecimal())
             assert "4970100000000014" not in digits and "４９７０１０００００００００１４" not in digits, entry
         assert len(lines) == 3 * len(forms) + 1
     finally:

@@ -29,7 +29,7 @@ def test_split_adds_up_exactly(total: Decimal, parts: int) -> None:
     assert max(amounts) - min(amounts) <= Decimal("0.01") * parts
 
 
-@given(st.integers(-10**9, 10**9))
+@given(st.integers(-(10**9), 10**9))
 def test_cents_round_trip(c: int) -> None:
     if abs(c) <= 999999999:
         assert to_cents(from_cents(c)) == c
@@ -64,8 +64,15 @@ def test_plan_parser_never_crashes(text: str) -> None:
 
 
 def _auth() -> m.Authorization:
-    return m.Authorization(1, 1, m.AuthKind.AUTHORIZE, Decimal("50.00"), "k", "simulator",
-                           MaskedCard(Brand.VISA, "497010", "0014", "12/30"))
+    return m.Authorization(
+        1,
+        1,
+        m.AuthKind.AUTHORIZE,
+        Decimal("50.00"),
+        "k",
+        "simulator",
+        MaskedCard(Brand.VISA, "497010", "0014", "12/30"),
+    )
 
 
 def test_authorization_lifecycle_refuses_illegal_moves() -> None:

@@ -4,6 +4,7 @@ and owner (the process that sent a REQUESTED call, so the reconciler knows when 
 Revision ID: 0003
 Revises: 0002
 """
+
 import sqlalchemy as sa
 from alembic import op
 

@@ -8,6 +8,7 @@ id order here); `audit_head` holds the last hash and the count. PostgreSQL refus
 row triggers of 0001 never see it); SQLite refuses an INSERT onto an existing id, since
 `REPLACE INTO` deletes the old row without firing DELETE triggers (recursive_triggers is off).
 """
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -23,11 +24,22 @@ REFUSE = "SELECT RAISE(ABORT, 'audit trail is append-only')"
 
 def _chain_existing(conn: sa.Connection) -> tuple[int, str]:
     prev, n = GENESIS, 0
-    audit = sa.table("audit", sa.column("id"), sa.column("at", sa.DateTime), sa.column("actor"),
-                     sa.column("action"), sa.column("order_id"), sa.column("detail"),
-                     sa.column("prev_hash"), sa.column("hash"))
-    rows = conn.execute(sa.select(audit.c.id, audit.c.at, audit.c.actor, audit.c.action, audit.c.order_id,
-                                  audit.c.detail).order_by(audit.c.id)).all()
+    audit = sa.table(
+        "audit",
+        sa.column("id"),
+        sa.column("at", sa.DateTime),
+        sa.column("actor"),
+        sa.column("action"),
+        sa.column("order_id"),
+        sa.column("detail"),
+        sa.column("prev_hash"),
+        sa.column("hash"),
+    )
+    rows = conn.execute(
+        sa.select(audit.c.id, audit.c.at, audit.c.actor, audit.c.action, audit.c.order_id, audit.c.detail).order_by(
+            audit.c.id
+        )
+    ).all()
     for rid, at, actor, action, order_id, detail in rows:
         own = chain_hash(prev, at, actor, action, order_id, detail)
         conn.execute(sa.update(audit).where(audit.c.id == rid).values(prev_hash=prev, hash=own))
@@ -56,15 +68,21 @@ def upgrade() -> None:
     conn.execute(sa.text("INSERT INTO audit_head (id, n, hash) VALUES (1, :n, :h)"), {"n": n, "h": head})
     if sqlite:
         op.execute(f"CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit BEGIN {REFUSE}; END")
-        op.execute("CREATE TRIGGER audit_no_replace BEFORE INSERT ON audit "
-                   f"WHEN EXISTS (SELECT 1 FROM audit WHERE id = NEW.id) BEGIN {REFUSE}; END")
+        op.execute(
+            "CREATE TRIGGER audit_no_replace BEFORE INSERT ON audit "
+            f"WHEN EXISTS (SELECT 1 FROM audit WHERE id = NEW.id) BEGIN {REFUSE}; END"
+        )
         op.execute(f"CREATE TRIGGER audit_head_no_delete BEFORE DELETE ON audit_head BEGIN {REFUSE}; END")
     else:
         op.execute("ALTER TABLE audit ENABLE TRIGGER audit_append_only")
-        op.execute("CREATE TRIGGER audit_no_truncate BEFORE TRUNCATE ON audit "
-                   "FOR EACH STATEMENT EXECUTE FUNCTION audit_append_only()")
-        op.execute("CREATE TRIGGER audit_head_no_delete BEFORE DELETE OR TRUNCATE ON audit_head "
-                   "FOR EACH STATEMENT EXECUTE FUNCTION audit_append_only()")
+        op.execute(
+            "CREATE TRIGGER audit_no_truncate BEFORE TRUNCATE ON audit "
+            "FOR EACH STATEMENT EXECUTE FUNCTION audit_append_only()"
+        )
+        op.execute(
+            "CREATE TRIGGER audit_head_no_delete BEFORE DELETE OR TRUNCATE ON audit_head "
+            "FOR EACH STATEMENT EXECUTE FUNCTION audit_append_only()"
+        )
 
 
 def downgrade() -> None:

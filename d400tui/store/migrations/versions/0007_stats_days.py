@@ -8,6 +8,7 @@ transaction, so the day is computed again from its rows the next time it is aske
 Revision ID: 0007
 Revises: 0006
 """
+
 from typing import Any
 
 import sqlalchemy as sa
@@ -46,10 +47,12 @@ def _pg_triggers(table: str, when: str, cols: tuple[str, ...]) -> list[str]:
         "INSERT": f"SELECT CAST({when} AS date) FROM new_rows",
         "DELETE": f"SELECT CAST({when} AS date) FROM old_rows",
         "UPDATE": f"SELECT CAST(o.{when} AS date) FROM old_rows o JOIN new_rows n ON n.id = o.id WHERE {changed} "
-                  f"UNION SELECT CAST(n.{when} AS date) FROM old_rows o JOIN new_rows n ON n.id = o.id WHERE {changed}",
+        f"UNION SELECT CAST(n.{when} AS date) FROM old_rows o JOIN new_rows n ON n.id = o.id WHERE {changed}",
     }
-    body = " ".join(f"{'IF' if k == 'INSERT' else 'ELSIF'} TG_OP = '{k}' THEN "
-                    f"DELETE FROM stats_days WHERE day IN ({q});" for k, q in days.items())
+    body = " ".join(
+        f"{'IF' if k == 'INSERT' else 'ELSIF'} TG_OP = '{k}' THEN DELETE FROM stats_days WHERE day IN ({q});"
+        for k, q in days.items()
+    )
     return [
         f"CREATE FUNCTION stats_forget_{table}() RETURNS trigger LANGUAGE plpgsql AS $$ "
         f"BEGIN {body} END IF; RETURN NULL; END $$",
@@ -64,8 +67,9 @@ def _pg_triggers(table: str, when: str, cols: tuple[str, ...]) -> list[str]:
 
 def upgrade() -> None:
     # covering: the figures read these four columns of a day's rows without a table lookup each
-    op.create_index("ix_authorizations_requested_at", "authorizations",
-                    ["requested_at", "category", "response_code", "answered_at"])
+    op.create_index(
+        "ix_authorizations_requested_at", "authorizations", ["requested_at", "category", "response_code", "answered_at"]
+    )
     op.create_index("ix_decisions_at", "decisions", ["at"])
     op.create_table(
         "stats_days",
@@ -75,11 +79,15 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("day", name="pk_stats_days"),
     )
     children: dict[str, list[sa.Column[Any]]] = {
-        "stats_day_outcomes": [sa.Column("category", sa.String(length=20)),
-                               sa.Column("response_code", sa.String(length=4))],
+        "stats_day_outcomes": [
+            sa.Column("category", sa.String(length=20)),
+            sa.Column("response_code", sa.String(length=4)),
+        ],
         "stats_day_latency": [sa.Column("ms", sa.BigInteger(), nullable=False)],
-        "stats_day_decisions": [sa.Column("operator", sa.String(length=20), nullable=False),
-                                sa.Column("kind", sa.String(length=20), nullable=False)],
+        "stats_day_decisions": [
+            sa.Column("operator", sa.String(length=20), nullable=False),
+            sa.Column("kind", sa.String(length=20), nullable=False),
+        ],
     }
     for name, extra in children.items():
         op.create_table(
@@ -88,8 +96,7 @@ def upgrade() -> None:
             sa.Column("day", sa.Date(), nullable=False),
             *extra,
             sa.Column("n", sa.Integer(), nullable=False),
-            sa.ForeignKeyConstraint(["day"], ["stats_days.day"], name=f"fk_{name}_day_stats_days",
-                                    ondelete="CASCADE"),
+            sa.ForeignKeyConstraint(["day"], ["stats_days.day"], name=f"fk_{name}_day_stats_days", ondelete="CASCADE"),
             sa.PrimaryKeyConstraint("id", name=f"pk_{name}"),
         )
         op.create_index(f"ix_{name}_day", name, ["day"])
