@@ -56,14 +56,14 @@ class Message:
         return cls(str(data["key"]), **params)
 
     def __eq__(self, other: object) -> bool:
-        """Equal to the same key and parameters, or to its reference text (a reason read back from
-        a run result compares with the text it replaced)."""
-        if isinstance(other, str):
-            return str(self) == other
-        return isinstance(other, Message) and (self.key, dict(self.params)) == (other.key, dict(other.params))
+        """Equal to the same key and parameters only: a message is never equal to a text (compare
+        `str(message)` for the reference wording, `.key` for what was meant)."""
+        if not isinstance(other, Message):
+            return NotImplemented
+        return (self.key, dict(self.params)) == (other.key, dict(other.params))
 
     def __hash__(self) -> int:
-        return hash(str(self))
+        return hash((self.key, tuple(sorted((k, repr(v)) for k, v in self.params.items()))))
 
     def __contains__(self, words: str) -> bool:
         """`"rapprochement" in message`: searched in the reference text."""

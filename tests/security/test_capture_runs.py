@@ -53,7 +53,7 @@ async def test_a_second_run_during_the_first_skips_what_is_in_flight(engine, iss
     assert run1.finished_at and run2.finished_at
     assert (run1.approved, run2.approved, run2.skipped) == (1, 1, 1)
     skipped = engine.run_results(run2.id, outcome="SKIPPED")
-    assert [(r.order_id, r.reason) for r in skipped] == [
+    assert [(r.order_id, str(r.reason)) for r in skipped] == [  # the reference (French) wording
         (oids[0], "remise déjà en cours (autre traitement ou rapprochement)")
     ]
     _captured_once(engine, issuer, oids)
@@ -107,7 +107,7 @@ async def test_a_race_lost_on_one_order_is_counted_there_and_the_run_finishes(en
     assert (run.selected, run.approved, run.skipped) == (3, 1, 2)
     stored = engine.last_runs("CAPTURE", 1)[0]
     assert (stored.finished_at, stored.approved, stored.skipped) == (run.finished_at, 1, 2)
-    reasons = {r.order_id: r.reason for r in engine.run_results(run.id, outcome="SKIPPED")}
+    reasons = {r.order_id: str(r.reason) for r in engine.run_results(run.id, outcome="SKIPPED")}
     assert reasons == {
         oids[0]: "Commande modifiée sur un autre poste — F5 pour recharger",
         oids[1]: "base de données occupée : relancer la remise",
