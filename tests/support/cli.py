@@ -6,6 +6,7 @@ between processes, file modes) keep their subprocess."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import io
 import logging
@@ -13,6 +14,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 
 PASSWORDS = {"SUPER1": "super1-demo", "OPER1": "oper1-demo"}
 
@@ -59,12 +61,23 @@ def _state(env: Mapping[str, str | None]) -> Iterator[None]:
 def run(
     args: list[str], stdin: str = "", env: Mapping[str, str | None] | None = None
 ) -> subprocess.CompletedProcess[str]:
-    """`d400 ARGS` in this process, as `subprocess.run(..., capture_output=True, text=True)` returns it."""
+    """`d400 ARGS` in this process, as `subprocess.run(..., capture_output=True, text=True)` returns
+    it. From an async test (a running event loop: the command's own `asyncio.run` would refuse) in a
+    thread of its own, the test waiting as it waited for the subprocess."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return _run(args, stdin, env or {})
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(_run, args, stdin, env or {}).result()
+
+
+def _run(args: list[str], stdin: str, env: Mapping[str, str | None]) -> subprocess.CompletedProcess[str]:
     from d400tui.cli.main import main
 
     out, err = io.StringIO(), io.StringIO()
     code: int = 0
-    with _state(env or {}):
+    with _state(env):
         sys.stdin = io.StringIO(stdin)
         try:
             with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
