@@ -72,12 +72,33 @@ def run(
         return pool.submit(_run, args, stdin, env or {}).result()
 
 
+@contextlib.contextmanager
+def _engines_disposed() -> Iterator[None]:
+    """The database engines the command connected (it leaves them to the process's exit) disposed
+    afterwards: their pooled connections do not pile up on the PostgreSQL server."""
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+
+    used: dict[int, Engine] = {}
+
+    def connected(conn) -> None:  # type: ignore[no-untyped-def]
+        used[id(conn.engine)] = conn.engine
+
+    event.listen(Engine, "engine_connect", connected)
+    try:
+        yield
+    finally:
+        event.remove(Engine, "engine_connect", connected)
+        for engine in used.values():
+            engine.dispose()
+
+
 def _run(args: list[str], stdin: str, env: Mapping[str, str | None]) -> subprocess.CompletedProcess[str]:
     from d400tui.cli.main import main
 
     out, err = io.StringIO(), io.StringIO()
     code: int = 0
-    with _state(env):
+    with _state(env), _engines_disposed():
         sys.stdin = io.StringIO(stdin)
         try:
             with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
