@@ -1,4 +1,5 @@
-"""The `d400` command as a user runs it: a real process, settings from D400_* variables."""
+"""The `d400` command as a user runs it, settings from D400_* variables: in the test process (its
+output and exit code), and once as a real `python -m d400tui` process."""
 
 from __future__ import annotations
 
@@ -10,15 +11,18 @@ from pathlib import Path
 
 import pytest
 
+from tests.support import cli
 from tests.support.demo import TEST_CARDS
 
 
 def d400(settings, *args: str, stdin: str = "", operator: str = "SUPER1") -> subprocess.CompletedProcess[str]:  # type: ignore[no-untyped-def]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("D400_") or k == "D400_TEST_PG_URL"}
-    env.update({k: v for k, v in os.environ.items() if k.startswith("D400_")})
-    env["D400_OPERATOR"] = operator
-    env["D400_PASSWORD"] = {"SUPER1": "super1-demo", "OPER1": "oper1-demo"}.get(operator, "wrong")
-    env["COLUMNS"] = "200"
+    """`d400 ARGS` signed on as `operator`, in this process (the command's output and exit code)."""
+    return cli.run(list(args), stdin, cli.signed_on(operator))
+
+
+def d400_process(settings, *args: str, stdin: str = "", operator: str = "SUPER1") -> subprocess.CompletedProcess[str]:  # type: ignore[no-untyped-def]
+    """`d400 ARGS` as a real `python -m d400tui` process, settings from the D400_* variables."""
+    env = dict(os.environ, **cli.signed_on(operator))
     return subprocess.run(
         [sys.executable, "-m", "d400tui", *args], input=stdin, text=True, capture_output=True, env=env, timeout=60
     )
@@ -98,9 +102,10 @@ def test_bad_input_is_one_clear_line(settings) -> None:  # type: ignore[no-untyp
 
 
 def test_operator_cannot_run_supervisor_commands(settings) -> None:  # type: ignore[no-untyped-def]
-    r = d400(settings, "precheck", operator="OPER1")
+    """A real process: the entry point, its exit codes and its stderr, not only `main`."""
+    r = d400_process(settings, "precheck", operator="OPER1")
     assert r.returncode == 2 and "superviseurs" in r.stderr
-    r = d400(settings, "capture", operator="NOBODY")
+    r = d400_process(settings, "capture", operator="NOBODY")
     assert r.returncode == 2 and "incorrect" in r.stderr
 
 

@@ -4,10 +4,8 @@ card number and for the CVV: zero hits."""
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
-import sys
 from datetime import timedelta
 from pathlib import Path
 
@@ -16,6 +14,7 @@ from sqlalchemy import create_engine, inspect, text
 from d400tui.domain import model as m
 from d400tui.domain.cards import CardData, parse_expiry
 from d400tui.engine import USER_ERRORS
+from tests.support import cli
 from tests.support.demo import OPER, SUPER, TEST_CARDS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -104,19 +103,8 @@ def _columns(url: str) -> list[str]:
 
 
 def _cli(args: list[str], stdin: str, operator: str = "OPER1") -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ)
-    env.update(
-        D400_OPERATOR=operator, D400_PASSWORD={"OPER1": "oper1-demo", "SUPER1": "super1-demo"}[operator], COLUMNS="200"
-    )
-    return subprocess.run(
-        [sys.executable, "-m", "d400tui", *args],
-        input=stdin,
-        text=True,
-        capture_output=True,
-        env=env,
-        timeout=120,
-        cwd=ROOT,
-    )
+    """`d400 ARGS` in this process: the same code writes the same outputs, logs and rows."""
+    return cli.run(args, stdin, cli.signed_on(operator))
 
 
 async def test_no_card_number_or_cvv_anywhere(engine, settings, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -135,8 +123,6 @@ async def test_no_card_number_or_cvv_anywhere(engine, settings, tmp_path: Path) 
         handler.close()
     outputs = tmp_path / "cli-outputs.txt"
     if engine.db.dialect == "sqlite":  # the CLI once is enough: the same code writes to either database
-        from concurrent.futures import ThreadPoolExecutor
-
         def one_card(pan: str) -> str:
             exp = TEST_CARDS[pan][0]
             r = _cli(
@@ -168,8 +154,7 @@ async def test_no_card_number_or_cvv_anywhere(engine, settings, tmp_path: Path) 
                 text_out += r.stdout + r.stderr
             return text_out
 
-        with ThreadPoolExecutor(2) as pool:
-            texts = list(pool.map(one_card, sorted(TEST_CARDS)))
+        texts = [one_card(pan) for pan in sorted(TEST_CARDS)]  # in-process: one command at a time
         for args in (["precheck", "--json"], ["reconcile", "--json"], ["audit", "--json"]):
             r = _cli(args, "", "SUPER1")
             texts.append(r.stdout + r.stderr)

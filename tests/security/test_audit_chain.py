@@ -7,9 +7,7 @@ code before this branch (TRUNCATE emptied the trail, REPLACE rewrote a row, no c
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 import threading
 from datetime import datetime
 
@@ -21,14 +19,15 @@ from d400tui.domain import model as m
 from d400tui.engine import PermissionDenied
 from d400tui.store.db import Database
 from d400tui.store.repositories import GENESIS, chain_hash
+from tests.support import cli
 from tests.support.demo import OPER, SUPER, card
 
 A = ("BON0001", 1)
 
 
-def _d400(*args: str) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ, D400_OPERATOR="SUPER1", D400_PASSWORD="super1-demo", COLUMNS="200")
-    return subprocess.run([sys.executable, "-m", "d400tui", *args], capture_output=True, text=True, env=env, timeout=60)
+def _d400(*args: str, operator: str = "SUPER1") -> subprocess.CompletedProcess[str]:
+    """`d400 ARGS` in this process (what the command says and its exit code)."""
+    return cli.run(list(args), "", cli.signed_on(operator))
 
 
 def _as_owner(engine, sql: str, **params: object) -> None:  # type: ignore[no-untyped-def]
@@ -170,10 +169,7 @@ def test_the_cli_lists_and_verifies(settings, engine) -> None:  # type: ignore[n
     assert ok.returncode == 0 and "audit chain intact" in ok.stdout and "head " in ok.stdout, ok
     as_json = json.loads(_d400("audit", "verify", "--json").stdout)
     assert as_json["ok"] is True and len(as_json["head_hash"]) == 64
-    env = dict(os.environ, D400_OPERATOR="OPER1", D400_PASSWORD="oper1-demo")
-    refused = subprocess.run(
-        [sys.executable, "-m", "d400tui", "audit", "verify"], capture_output=True, text=True, env=env, timeout=60
-    )
+    refused = _d400("audit", "verify", operator="OPER1")
     assert refused.returncode == 2 and "superviseurs" in refused.stderr
 
 

@@ -1,6 +1,6 @@
 """Identity (issue 9, point 1): nobody reads or changes data without signing on, the first
 supervisor comes only from an explicit bootstrap, and user administration is for supervisors,
-checked in the engine. Through the real `d400` command on SQLite and PostgreSQL.
+checked in the engine. Through the `d400` command (`main`, in the test process) on SQLite and PostgreSQL.
 
 Each of these failed on the code before this change: `d400 operator add --supervisor` ran with
 no identity, `order list`/`audit`/`customer list`/`db demo` ran without sign-on, and opening any
@@ -11,12 +11,12 @@ from __future__ import annotations
 import contextlib
 import os
 import subprocess
-import sys
 
 import pytest
 
 from d400tui.config import Settings
 from d400tui.store.db import Database
+from tests.support import cli
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -42,18 +42,11 @@ def d400(
     stdin: str = "",
     who: tuple[str, str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
+    """`d400 ARGS` in this process with exactly `env`'s D400_* variables (its output and exit code)."""
     e = dict(env)
     if who:
         e.update(D400_OPERATOR=who[0], D400_PASSWORD=who[1])
-    return subprocess.run(
-        [sys.executable, "-m", "d400tui", *args],
-        input=stdin,
-        text=True,
-        capture_output=True,
-        env=e,
-        timeout=120,
-        cwd=ROOT,
-    )
+    return cli.run(list(args), stdin, cli.as_environment(e))
 
 
 def one_line(r: subprocess.CompletedProcess[str], *needles: str) -> str:
