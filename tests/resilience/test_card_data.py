@@ -123,6 +123,7 @@ async def test_no_card_number_or_cvv_anywhere(engine, settings, tmp_path: Path) 
         handler.close()
     outputs = tmp_path / "cli-outputs.txt"
     if engine.db.dialect == "sqlite":  # the CLI once is enough: the same code writes to either database
+
         def one_card(pan: str) -> str:
             exp = TEST_CARDS[pan][0]
             r = _cli(
