@@ -16,26 +16,17 @@ from d400tui.domain import model as m
 from d400tui.domain.message import Message
 from d400tui.store import claims
 from d400tui.store.batch_writes import DatabaseBusy, add_run_result, database_errors, release_capture_sender
-from d400tui.store.db import UnitOfWork
-from d400tui.store.repositories import MAX_ID
 
 from . import owner
 from .codes import NO_ANSWER
-from .errors import EngineError, NotFound
+from .errors import EngineError
 from .runs import BatchContext, Progress, quiet_gc
+from .steps import load_any
 
 log = logging.getLogger("d400.engine")
 WHAT = Message("engine.what_capture")
 CaptureOutcome = tuple[str, Decimal, str, str | Message, int | None]
 """(outcome, amount, code, reason, authorization id) of one instalment's capture."""
-
-
-def _load_any(uow: UnitOfWork, order_id: int) -> m.Order:
-    """The order, locked before the read (deleted ones too: their answer is still written)."""
-    order = uow.orders.get(order_id, lock=True) if isinstance(order_id, int) and 0 < order_id <= MAX_ID else None
-    if order is None:
-        raise NotFound("engine.order_unknown", order=order_id)
-    return order
 
 
 class Capture:
@@ -119,7 +110,7 @@ class Capture:
         self.e.require_supervisor(actor, WHAT)
         run_date = run_date or self.e.today()
         with self.e.unit() as uow:
-            order = _load_any(uow, order_id)
+            order = load_any(uow, order_id)
             inst = order.instalment(seq)
             want = amount if amount is not None else inst.amount
             if order.status is not m.OrderStatus.VALIDATED:
@@ -177,7 +168,7 @@ class Capture:
     ) -> CaptureOutcome:
         """Write a capture's answer under the order's lock (second half of capture_one)."""
         with self.e.unit() as uow:
-            order = _load_any(uow, order_id)
+            order = load_any(uow, order_id)
             inst = order.instalment(seq)
             auth = next(x for x in order.authorizations if x.id == auth_id)
             auth.owner = None  # the sender no longer waits: the reconciler may settle what is left
