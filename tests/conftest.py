@@ -7,15 +7,22 @@ import live in tests/support/, never here."""
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 
-import pytest
+# Bytecode caches on, even where PYTHONDONTWRITEBYTECODE is set (this VM sets it): else every xdist
+# worker re-parses and re-rewrites the 300 test modules, and every `d400` subprocess a test starts
+# (CLI, crash harness, servers) recompiles the package — 7–8 s of CPU per collection, measured.
+os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+sys.dont_write_bytecode = False
 
-from d400tui.config import Settings
-from tests.support import pg
-from tests.support.db import PostgresDatabases, SqliteTemplate
+import pytest  # noqa: E402
+
+from d400tui.config import Settings  # noqa: E402
+from tests.support import pg  # noqa: E402
+from tests.support.db import PostgresDatabases, SqliteTemplate  # noqa: E402
 
 PG_BASE_URL = pg.base_url()  # at import: the xdist controller starts pgserver once, workers reuse it
 
