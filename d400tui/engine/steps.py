@@ -108,7 +108,24 @@ class Context:
             return outcome
 
     async def void_all(self, actor: m.Actor, order_id: int, auth_ids: list[int]) -> list[VoidOutcome]:
-        return [await self.void(actor, order_id, a) for a in auth_ids]
+        """Void what the caller's committed change marked PENDING. A void that cannot run now (a
+        concurrent writer on the order, a busy database) stays PENDING for the reconciler and is
+        said so: the change it follows is applied, so it must never read as failed (a terminal was
+        shown an error for a payment change the audit trail had — bench/concurrency.py)."""
+        out = []
+        for auth_id in auth_ids:
+            try:
+                out.append(await self.void(actor, order_id, auth_id))
+            except EngineError as exc:
+                log.warning("void of authorization %s left to the reconciler: %s", auth_id, exc)
+                out.append(VoidOutcome(auth_id, self._amount(order_id, auth_id), False, Message("engine.void_waiting")))
+        return out
+
+    def _amount(self, order_id: int, auth_id: int) -> Decimal:
+        with self.db.uow() as uow:
+            order = uow.orders.get(order_id)
+            auth = next((a for a in order.authorizations if a.id == auth_id), None) if order else None
+            return auth.amount if auth else Decimal(0)
 
 
 def id_in_range(n: int) -> bool:
