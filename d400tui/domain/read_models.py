@@ -10,7 +10,7 @@ frozen dataclasses: no framework, no I/O, as everything in `domain/`."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 
 from .model import Channel, OrderStatus, PaymentHold
@@ -26,6 +26,8 @@ class OrderFilter:
     until: date | None = None
     awaiting_decision: bool | None = None
     created_by: str | None = None  # "mes commandes": the operator who entered them
+    expiring_within_h: int | None = None
+    """Orders whose live authorization lapses within that many hours from now (not yet lapsed)."""
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,8 @@ class OrderRow:
     total: Decimal
     card: str
     awaiting_decision: bool
+    authorized_until: datetime | None = None
+    """When the order's live authorization that lapses first stops holding (None: none holds)."""
 
 
 @dataclass(frozen=True)

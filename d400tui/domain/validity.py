@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 ANY = "*"
@@ -152,3 +152,14 @@ class ValidityModel:
     ) -> timedelta:
         found = self.rule_for(acquirer, brand, initiator, auth_type)
         return found.window if found else SAFE_DEFAULT
+
+
+def time_left(until: datetime, now: datetime) -> tuple[int, str]:
+    """How long a hold still holds, as the lists say it: whole days from one day on, else hours
+    (rounded up: 30 minutes left is "1 h", never "0 h"); (0, "gone") once lapsed."""
+    left = until - now
+    if left <= timedelta(0):
+        return 0, "gone"
+    if left >= timedelta(days=1):
+        return left.days, "d"
+    return -(-int(left.total_seconds()) // 3600), "h"

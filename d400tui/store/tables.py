@@ -157,6 +157,8 @@ instalments = Table(
     # The pre-check and capture select pending instalments by due date: this index serves both.
     Index("ix_instalments_state_due", "state", "due_date"),
     Index("ix_instalments_order", "order_id", "seq", unique=True),
+    # "authorizations expiring within 48 h" of work with orders (0011)
+    Index("ix_instalments_authorized_until", "authorized_until"),
 )
 
 authorizations = Table(
