@@ -48,6 +48,27 @@ class OrderRow:
 
 
 @dataclass(frozen=True)
+class PendingVoid:
+    """A void that did not get through yet (service down), for the supervisors' list: the hold
+    it leaves on the cardholder's account, since when, and the retries on their backoff."""
+
+    auth_id: int
+    order_id: int
+    customer_name: str
+    amount: Decimal
+    card: str
+    acquirer: str
+    initiator: str
+    state: str
+    held_since: datetime | None  # the Visa misuse-of-authorization clock runs from here
+    expires_at: datetime | None
+    attempts: int
+    first_try: datetime | None
+    last_try: datetime | None
+    next_try: datetime | None
+
+
+@dataclass(frozen=True)
 class ChainCheck:
     """What a walk of the audit chain found: records checked, the head hash (to keep outside the
     database), and the first broken link (record id and why) when there is one."""

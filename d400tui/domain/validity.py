@@ -163,3 +163,10 @@ def time_left(until: datetime, now: datetime) -> tuple[int, str]:
     if left >= timedelta(days=1):
         return left.days, "d"
     return -(-int(left.total_seconds()) // 3600), "h"
+
+
+def next_try(attempts: int, tried_at: datetime, schedule: Iterable[str]) -> datetime:
+    """When a void that failed `attempts` times (last at `tried_at`) is tried again: the schedule's
+    wait for that attempt (5m, 1h, 1d …), its last wait repeated once the schedule runs out."""
+    waits = [parse_duration(w) for w in schedule] or [SAFE_DEFAULT]
+    return tried_at + waits[min(max(attempts, 1), len(waits)) - 1]

@@ -20,7 +20,7 @@ from d400tui.config import Settings
 from d400tui.domain import model as m
 from d400tui.domain.cards import Brand, CardData
 from d400tui.domain.message import Message
-from d400tui.domain.validity import AuthType, Initiator
+from d400tui.domain.validity import AuthType, Initiator, next_try
 from d400tui.store.db import Database, StaleVersion, UnitOfWork
 from d400tui.store.repositories import MAX_ID
 
@@ -115,6 +115,7 @@ class Context:
                 amount=amount,
                 done=outcome.done,
                 message=outcome.message,
+                attempt=auth.void_attempts,
             )
             commit(uow)
             return outcome
@@ -266,8 +267,19 @@ def record_answer(ctx: Context, order: m.Order, auth: m.Authorization, resp: Acq
         inst.auth_pending = False
 
 
+def count_void_try(ctx: Context, auth: m.Authorization, got_through: bool) -> None:
+    """One more try of this void; one that did not get through is tried again on the backoff
+    (`void_retry_after`: 5 min, 1 h, 1 day …) by the scheduled retry (`d400 voids retry`)."""
+    now = ctx.clock()
+    auth.void_attempts = (auth.void_attempts or 0) + 1
+    auth.void_first_at = auth.void_first_at or now
+    auth.void_tried_at = now
+    auth.void_next_at = None if got_through else next_try(auth.void_attempts, now, ctx.settings.void_retry_after)
+
+
 def record_void(ctx: Context, order: m.Order, auth: m.Authorization, resp: AcquirerResponse | None) -> VoidOutcome:
     inst = instalment_of(order, auth)
+    count_void_try(ctx, auth, resp is not None)
     if resp is None:
         return VoidOutcome(auth.id or 0, auth.amount, False, Message("engine.void_unreachable"))
     if resp.outcome is Outcome.VOIDED:

@@ -115,3 +115,15 @@ def expiry_words(until: datetime | None, now: datetime, wide: bool = True) -> st
         return t("work.expired") if wide else t("work.expired_short")
     left = t(f"work.left_{unit}", n=n)
     return t("work.expires_in", left=left) if wide else left
+
+
+def age_words(since: datetime | None, now: datetime) -> str:
+    """How long ago, in its largest whole unit: "3 j", "5 h", "12 min" ("" when unknown)."""
+    if since is None:
+        return ""
+    secs = max(0, int((now - since).total_seconds()))
+    if secs >= 86400:
+        return t("voids.age_d", n=secs // 86400)
+    if secs >= 3600:
+        return t("voids.age_h", n=secs // 3600)
+    return t("voids.age_m", n=secs // 60)
