@@ -62,7 +62,47 @@ class Settings(BaseSettings):
     """Consecutive transport failures that open the circuit breaker."""
     breaker_reset_s: float = Field(15.0, gt=0)
     validity_days: dict[str, int] = {"CB": 7, "VISA": 7, "MASTERCARD": 7, "MAESTRO": 30, "AMEX": 7}
-    """Days an approved authorization stays capturable, per brand."""
+    """Days the simulated issuer (and the Stripe adapter's own check) keeps a hold capturable, per
+    brand. The engine's windows come from the validity model (data/validity.csv, validity_windows)."""
+    validity_windows: dict[str, dict[str, str]] = {}
+    """Overrides of the validity model (data/validity.csv), per acquirer (`*`: every one):
+    {"stripe": {"VISA:MIT:FINAL": "4d18h"}}; the key is BRAND:INITIATOR:TYPE (CIT or MIT, FINAL or
+    PRE), any part may be `*`; the window is days and hours (7d, 4d18h, 36h), 1h to 31d."""
+
+    @field_validator("validity_windows")
+    @classmethod
+    def _readable_windows(cls, value: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
+        """Every override parses now: a typo is said at start-up, not at the first authorization."""
+        from d400tui.domain.validity import ValidityError, overrides
+
+        try:
+            overrides(value)
+        except ValidityError as exc:
+            raise ValueError(str(exc)) from None
+        return value
+
+    preauthorization_brands: list[str] = []
+    """Brands whose orders of several lines are authorized as pre-authorizations (Mastercard: valid
+    up to 30 days for an order shipped in several parcels). Only for an acquirer contract that
+    flags them as such; empty by default."""
+    void_retry_after: list[str] = ["5m", "1h", "1d"]
+    """Backoff of the scheduled void retries (`d400 voids retry`): the wait after the 1st, 2nd …
+    failed try (5m, 1h, 1d); the last one repeats."""
+
+    @field_validator("void_retry_after")
+    @classmethod
+    def _readable_backoff(cls, value: list[str]) -> list[str]:
+        from d400tui.domain.validity import ValidityError, parse_duration
+
+        if not value:
+            raise ValueError('at least one wait expected, as ["5m", "1h", "1d"]')
+        try:
+            for w in value:
+                if not parse_duration(w):
+                    raise ValidityError(f"{w!r}: a wait above zero expected")
+        except ValidityError as exc:
+            raise ValueError(str(exc)) from None
+        return value
 
     simulator_db: Path | None = None
     """The simulated issuer's own state file (holds, captures); default next to the database."""

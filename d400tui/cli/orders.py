@@ -14,7 +14,7 @@ from d400tui.cli.output import CliError, out, print_json, print_rows, quote
 from d400tui.cli.session import call, signed_engine
 from d400tui.domain import model as m
 from d400tui.i18n import t
-from d400tui.i18n.render import tx
+from d400tui.i18n.render import expiry_words, tx
 
 
 def _lines(values: list[str]) -> list[tuple[str, int]]:
@@ -96,15 +96,22 @@ def order_list(
     after: int | None = typer.Option(
         None, "--after", min=1, max=MAX_NUMBER, help="Page: orders older than this number."
     ),
+    expiring: bool = typer.Option(
+        False, "--expiring", help="Only orders whose authorization lapses within 48 h (not yet lapsed)."
+    ),
     as_json: AsJson = False,
 ) -> None:
-    """Orders, newest first, paged from the database."""
+    """Orders, newest first, paged from the database; "Expire" says how long each live authorization holds."""
     from d400tui.engine.views import OrderFilter
 
     engine, _ = signed_engine()
+    within = 48 if expiring else None
     rows = engine.list_orders(
-        OrderFilter(status=status, hold=hold, customer_id=customer, channel=channel), after_id=after, limit=limit
+        OrderFilter(status=status, hold=hold, customer_id=customer, channel=channel, expiring_within_h=within),
+        after_id=after,
+        limit=limit,
     )
+    now = engine.clock()
     table = Table(
         box=None,
         pad_edge=False,
@@ -123,6 +130,7 @@ def order_list(
         ("Paie.", "left"),
         ("Total", "right"),
         ("Carte", "left"),
+        ("Expire", "left"),
     ):
         table.add_column(name, justify=justify, no_wrap=True)  # type: ignore[arg-type]
     print_rows(
@@ -139,6 +147,7 @@ def order_list(
             r.payment_method[:5],
             f"{r.total}",
             f"…{r.card[-4:]}" if r.card else "",
+            expiry_words(r.authorized_until, now, wide=False),
         ),
     )
 

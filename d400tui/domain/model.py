@@ -13,6 +13,7 @@ from enum import StrEnum
 from .cards import Brand, MaskedCard
 from .message import Message, MessageError
 from .money import money, split
+from .validity import AuthType, Initiator
 
 
 class DomainError(MessageError):
@@ -264,6 +265,16 @@ class Authorization:
     """A capture was sent and its answer not yet recorded: the reconciler asks the acquirer."""
     owner: str | None = None
     """host:pid:start of the process that sent the call, while REQUESTED."""
+    initiator: Initiator = Initiator.CIT
+    """Who asked: the customer at the phone (CIT) or the pre-check on the stored card (MIT)."""
+    auth_type: AuthType = AuthType.FINAL
+    """Final authorization, or a pre-authorization (an order shipped in several parcels)."""
+    void_attempts: int = 0
+    """Tries of a void that did not get through (real time, then the reconciler's retries)."""
+    void_first_at: datetime | None = None
+    void_tried_at: datetime | None = None
+    void_next_at: datetime | None = None
+    """When the scheduled retry tries that void again (backoff)."""
 
     @property
     def live(self) -> bool:

@@ -10,7 +10,7 @@ frozen dataclasses: no framework, no I/O, as everything in `domain/`."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 
 from .model import Channel, OrderStatus, PaymentHold
@@ -26,6 +26,8 @@ class OrderFilter:
     until: date | None = None
     awaiting_decision: bool | None = None
     created_by: str | None = None  # "mes commandes": the operator who entered them
+    expiring_within_h: int | None = None
+    """Orders whose live authorization lapses within that many hours from now (not yet lapsed)."""
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,29 @@ class OrderRow:
     total: Decimal
     card: str
     awaiting_decision: bool
+    authorized_until: datetime | None = None
+    """When the order's live authorization that lapses first stops holding (None: none holds)."""
+
+
+@dataclass(frozen=True)
+class PendingVoid:
+    """A void that did not get through yet (service down), for the supervisors' list: the hold
+    it leaves on the cardholder's account, since when, and the retries on their backoff."""
+
+    auth_id: int
+    order_id: int
+    customer_name: str
+    amount: Decimal
+    card: str
+    acquirer: str
+    initiator: str
+    state: str
+    held_since: datetime | None  # the Visa misuse-of-authorization clock runs from here
+    expires_at: datetime | None
+    attempts: int
+    first_try: datetime | None
+    last_try: datetime | None
+    next_try: datetime | None
 
 
 @dataclass(frozen=True)

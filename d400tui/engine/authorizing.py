@@ -27,7 +27,7 @@ def plan(
     """Which calls to make: AUTHORIZE each pending instalment due within the validity window,
     one VERIFY of the card when others fall due later. Refuses while anything is unsettled."""
     brand = order.card_brand or (card.brand.value if card else "UNKNOWN")
-    limit = ctx.today() + ctx.validity(brand)
+    limit = ctx.today() + ctx.validity(brand, auth_type=ctx.auth_type_for(order, brand))
     considered = [i for i in order.pending_instalments() if only_seq is None or i.seq == only_seq]
     for inst in considered:
         order.check_settled(inst)

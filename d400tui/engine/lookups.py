@@ -54,7 +54,7 @@ def list_orders(
     limit: int = 15,
 ) -> list[OrderRow]:
     with ctx.unit() as uow:
-        return uow.orders.page(f or OrderFilter(), after_id, before_id, limit)
+        return uow.orders.page(f or OrderFilter(), after_id, before_id, limit, now=ctx.clock())
 
 
 def last_runs(ctx: s.Context, kind: str | None = None, limit: int = 10) -> list[m.PrecheckRun]:

@@ -13,6 +13,7 @@ from datetime import date, datetime
 from d400tui.acquirers.base import AcquirerResponse, AcquirerUnavailable, Outcome, PaymentSource
 from d400tui.domain import model as m
 from d400tui.domain.message import Message
+from d400tui.domain.validity import Initiator
 from d400tui.store import claims
 from d400tui.store.batch_writes import Answer, AnswerBatch, write_precheck_answers
 from d400tui.store.claims import PrecheckClaim
@@ -221,8 +222,9 @@ class Precheck:
                 else:
                     out.refused += 1
                 out.refused_orders.add(c.order_id)
-            # The validity window is per brand; the claim kept the brand on the row.
-            expires = now + self.e.validity(c.brand) if state is m.AuthState.APPROVED else None
+            # The validity model's window of a merchant-initiated authorization on the claim's brand
+            # (Visa: 5 days, Stripe 4 days 18 hours): the next pre-check re-authorizes by it.
+            expires = now + self.e.validity(c.brand, Initiator.MIT) if state is m.AuthState.APPROVED else None
             label = self.e.label(code)
             out.answers.append(
                 Answer(

@@ -21,11 +21,14 @@ from .results import ReconcileReport
 log = logging.getLogger("d400.engine")
 
 
-async def reconcile(ctx: s.Context, actor: m.Actor, grace_s: float | None = None) -> ReconcileReport:
+async def reconcile(
+    ctx: s.Context, actor: m.Actor, grace_s: float | None = None, due_only: bool = False
+) -> ReconcileReport:
     """Settle UNKNOWN authorizations (ask the acquirer by key), finish pending voids and
     captures. A row still REQUESTED whose sending process is gone (same machine), or older than
     `grace_s` (default: the acquirer timeout + 5 s, past which no live caller can still be
-    waiting), belonged to a killed process: it is treated as UNKNOWN."""
+    waiting), belonged to a killed process: it is treated as UNKNOWN. `due_only` (the scheduled
+    retry) leaves a pending void alone until its next try on the backoff; on demand, all go now."""
     grace = timedelta(seconds=ctx.settings.acquirer_timeout + 5 if grace_s is None else grace_s)
     report = ReconcileReport()
     with ctx.unit() as uow:
@@ -39,7 +42,7 @@ async def reconcile(ctx: s.Context, actor: m.Actor, grace_s: float | None = None
         # Safety sweep: a hold that nothing needs any more is voided even if no void was asked for it.
         sweeps.mark_orphan_holds(uow.session)
         uow.commit()
-        rows = sweeps.to_settle(uow.session)
+        rows = sweeps.to_settle(uow.session, ctx.clock() if due_only else None)
     for auth_id, order_id in rows:
         try:
             line, settled = await _reconcile_one(ctx, actor, order_id, auth_id)

@@ -13,6 +13,7 @@ from typing import Protocol
 from d400tui.acquirers.base import Acquirer
 from d400tui.domain import model as m
 from d400tui.domain.message import Message
+from d400tui.domain.validity import AuthType, Initiator
 from d400tui.store.db import UnitOfWork
 
 Progress = Callable[[int, int], None]
@@ -32,7 +33,9 @@ class BatchContext(Protocol):
 
     def label(self, code: str) -> str: ...
 
-    def validity(self, brand: str) -> timedelta: ...
+    def validity(self, brand: str, initiator: Initiator = ..., auth_type: AuthType = ...) -> timedelta:
+        """The validity model's window on the acquirer the run uses."""
+        ...
 
     def require_supervisor(self, actor: m.Actor, what: Message) -> None: ...
 

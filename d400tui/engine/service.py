@@ -17,13 +17,13 @@ from decimal import Decimal
 
 from d400tui.domain import model as m
 from d400tui.domain.cards import CardData
-from d400tui.domain.read_models import ChainCheck, OrderFilter, OrderRow
+from d400tui.domain.read_models import ChainCheck, OrderFilter, OrderRow, PendingVoid
 
-from . import audit_view, decisions, drafts, lookups, placing, reconcile, voids
+from . import audit_view, decisions, drafts, lookups, pending_voids, placing, reconcile, voids
 from . import steps as s
 from .capture import Capture, CaptureOutcome
 from .precheck import Precheck
-from .results import ReconcileReport, ValidationResult
+from .results import ReconcileReport, ValidationResult, VoidOutcome
 
 
 class Engine(s.Context):
@@ -161,3 +161,13 @@ class Engine(s.Context):
 
     async def reconcile(self, actor: m.Actor, grace_s: float | None = None) -> ReconcileReport:
         return await reconcile.reconcile(self, actor, grace_s)
+
+    # -- voids that did not get through (supervisors) -------------------------------------------
+    def pending_voids(self, actor: m.Actor, limit: int = 500) -> list[PendingVoid]:
+        return pending_voids.pending(self, actor, limit)
+
+    async def retry_voids(self, actor: m.Actor, every: bool = False) -> ReconcileReport:
+        return await pending_voids.retry_due(self, actor, every)
+
+    async def retry_void(self, actor: m.Actor, auth_id: int) -> VoidOutcome:
+        return await pending_voids.retry_one(self, actor, auth_id)

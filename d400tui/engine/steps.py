@@ -20,10 +20,12 @@ from d400tui.config import Settings
 from d400tui.domain import model as m
 from d400tui.domain.cards import Brand, CardData
 from d400tui.domain.message import Message
+from d400tui.domain.validity import AuthType, Initiator, next_try
 from d400tui.store.db import Database, StaleVersion, UnitOfWork
 from d400tui.store.repositories import MAX_ID
 
 from . import owner
+from . import validity as validity_model
 from .codes import NO_ANSWER, NOT_ACCEPTED, lookup
 from .errors import ConcurrentChange, EngineError, NotFound
 from .operators import require_supervisor
@@ -46,6 +48,7 @@ class Context:
         self.db = db
         self.acquirer = acquirer
         self.clock = clock or datetime.now
+        self.validity_model = validity_model.model(settings)
 
     def today(self) -> date:
         return self.clock().date()
@@ -54,9 +57,18 @@ class Context:
         rc = lookup(code)
         return rc.label_en if self.settings.lang == "en" else rc.label_fr
 
-    def validity(self, brand: str | Brand) -> timedelta:
+    def validity(
+        self, brand: str | Brand, initiator: Initiator = Initiator.CIT, auth_type: AuthType = AuthType.FINAL
+    ) -> timedelta:
+        """How long an approval holds on the configured acquirer (the validity model)."""
         key = brand.value if isinstance(brand, Brand) else brand
-        return timedelta(days=self.settings.validity_days.get(key, 7))
+        return self.validity_model.window(self.acquirer.name, key, initiator, auth_type)
+
+    def auth_type_for(self, order: m.Order, brand: str) -> AuthType:
+        """A pre-authorization for an order of several lines (several parcels) on a brand the
+        settings name; a final authorization otherwise."""
+        several = len(order.lines) > 1
+        return AuthType.PRE if several and brand in self.settings.preauthorization_brands else AuthType.FINAL
 
     @staticmethod
     def require_supervisor(actor: m.Actor, what: Message) -> None:
@@ -103,6 +115,7 @@ class Context:
                 amount=amount,
                 done=outcome.done,
                 message=outcome.message,
+                attempt=auth.void_attempts,
             )
             commit(uow)
             return outcome
@@ -206,6 +219,7 @@ def open_request(
         raise EngineError("engine.card_again", field="card")
     masked = card.masked if card else order.card
     assert masked is not None
+    auth_type = ctx.auth_type_for(order, masked.brand.value) if kind is m.AuthKind.AUTHORIZE else AuthType.FINAL
     auth = m.Authorization(
         order_id=order.id or 0,
         instalment_id=inst.id if inst else None,
@@ -217,6 +231,7 @@ def open_request(
         requested_at=ctx.clock(),
         operator=actor.name,
         owner=owner.me(),
+        auth_type=auth_type,
     )
     order.authorizations.append(auth)
     if inst is not None and kind is m.AuthKind.AUTHORIZE:
@@ -252,7 +267,7 @@ def record_answer(ctx: Context, order: m.Order, auth: m.Authorization, resp: Acq
         auth.category = m.Category.APPROVED
         auth.auth_code = resp.auth_code
         auth.label = ctx.label("00")
-        auth.expires_at = (auth.requested_at or now) + ctx.validity(auth.card.brand)
+        auth.expires_at = (auth.requested_at or now) + ctx.validity(auth.card.brand, auth.initiator, auth.auth_type)
         if inst is not None and auth.kind is m.AuthKind.AUTHORIZE:
             inst.authorized_until = auth.expires_at
         if resp.outcome is Outcome.VOIDED:
@@ -269,8 +284,19 @@ def record_answer(ctx: Context, order: m.Order, auth: m.Authorization, resp: Acq
         inst.auth_pending = False
 
 
+def count_void_try(ctx: Context, auth: m.Authorization, got_through: bool) -> None:
+    """One more try of this void; one that did not get through is tried again on the backoff
+    (`void_retry_after`: 5 min, 1 h, 1 day …) by the scheduled retry (`d400 voids retry`)."""
+    now = ctx.clock()
+    auth.void_attempts = (auth.void_attempts or 0) + 1
+    auth.void_first_at = auth.void_first_at or now
+    auth.void_tried_at = now
+    auth.void_next_at = None if got_through else next_try(auth.void_attempts, now, ctx.settings.void_retry_after)
+
+
 def record_void(ctx: Context, order: m.Order, auth: m.Authorization, resp: AcquirerResponse | None) -> VoidOutcome:
     inst = instalment_of(order, auth)
+    count_void_try(ctx, auth, resp is not None)
     if resp is None:
         return VoidOutcome(auth.id or 0, auth.amount, False, Message("engine.void_unreachable"))
     if resp.outcome is Outcome.VOIDED:

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import csv
 import json
+from datetime import datetime
 from functools import cache
 from typing import Any
 
 from d400tui.domain.message import Message, is_message_data, set_renderer
 
-from . import catalogue, get_lang
+from . import catalogue, get_lang, t
 
 
 class _Keep(dict[str, Any]):
@@ -100,3 +101,29 @@ def render_detail(detail: str, lang: str | None = None) -> str:
 
 
 set_renderer(lambda msg: render(msg, "fr"))
+
+
+# -- validity branch: expiry in sight (work with orders, `d400 order list`) ---------------------------
+def expiry_words(until: datetime | None, now: datetime, wide: bool = True) -> str:
+    """How long a live authorization still holds: "expire dans 2 j" (wide) or "2 j"; "" for none."""
+    from d400tui.domain.validity import time_left
+
+    if until is None:
+        return ""
+    n, unit = time_left(until, now)
+    if unit == "gone":
+        return t("work.expired") if wide else t("work.expired_short")
+    left = t(f"work.left_{unit}", n=n)
+    return t("work.expires_in", left=left) if wide else left
+
+
+def age_words(since: datetime | None, now: datetime) -> str:
+    """How long ago, in its largest whole unit: "3 j", "5 h", "12 min" ("" when unknown)."""
+    if since is None:
+        return ""
+    secs = max(0, int((now - since).total_seconds()))
+    if secs >= 86400:
+        return t("voids.age_d", n=secs // 86400)
+    if secs >= 3600:
+        return t("voids.age_h", n=secs // 3600)
+    return t("voids.age_m", n=secs // 60)

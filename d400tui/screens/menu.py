@@ -23,6 +23,7 @@ OPTIONS = (
     ("12", "menu.opt_supervision", True),
     ("13", "menu.opt_blocked", True),
     ("14", "menu.opt_audit", True),
+    ("15", "menu.opt_voids", True),
     ("90", "menu.opt_signoff", False),
 )
 # supervisor panels: option -> (module, screen class), imported on choice (the engine refuses anyway)
@@ -32,6 +33,7 @@ SUPERVISOR_SCREENS = {
     "12": ("supervision", "SupervisionScreen"),
     "13": ("blocked", "BlockedScreen"),
     "14": ("audit", "AuditScreen"),
+    "15": ("pending_voids", "PendingVoidsScreen"),
 }
 
 

@@ -112,6 +112,7 @@ CODES: dict[str, tuple[tuple[str, str], ...]] = {
         ("MAGASIN", "channel.SHOP"),
     ),
     "mine": (("O", "lists.mine_yes"), ("N", "lists.mine_no")),
+    "expiring": (("O", "lists.expiring_yes"), ("N", "lists.expiring_no")),  # validity branch
     "decision": (
         ("B", "decision.kind_BLOCK"),
         ("L", "decision.kind_RELEASE"),

@@ -4,7 +4,7 @@ paging — processed top to bottom by the option table of `options`."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 
 from textual import on
 from textual.app import ComposeResult
@@ -15,6 +15,7 @@ from textual.widgets import Input, Static
 from d400tui.domain import model as m
 from d400tui.engine.views import OrderFilter, OrderRow
 from d400tui.i18n import t
+from d400tui.i18n.render import expiry_words
 from d400tui.widgets import EntryField, Subfile
 
 from . import words
@@ -58,19 +59,28 @@ CHANNEL_WORDS = {
     "MAGASIN": "SHOP",
 }
 MINE_WORDS = {"O": True, "Y": True, "N": False}
-CODE_FIELDS = {"f-status": "status", "f-hold": "hold", "f-channel": "channel", "f-mine": "mine"}
+CODE_FIELDS = {
+    "f-status": "status",
+    "f-hold": "hold",
+    "f-channel": "channel",
+    "f-mine": "mine",
+    "f-expiring": "expiring",
+}
 ROWS_AROUND = 11  # lines that are not rows of the page: header, 2 filter rows, the active filters, 2
 #                   options, heading, Plus…, legend, message line, one spare (filters or legend wrapping)
 NAME_MAX = 30  # a wider terminal widens the customer name up to this, the rest stays at the right
+WIDE = 100  # from this width the expiry reads "expire dans 2 j"; below, "2 j" (and a shorter name)
+HOURS_IN_SIGHT = 48  # the "expiring within 48 h" filter
 
 
-def row_text(r: OrderRow, name_width: int = 15) -> str:
+def row_text(r: OrderRow, name_width: int = 15, now: datetime | None = None, wide: bool = False) -> str:
     flag = "!" if r.awaiting_decision else " "
     hold = words.hold(r.hold) if r.hold != "NONE" else ""
+    expiry = expiry_words(r.authorized_until, now or datetime.now(), wide)
     return (
         f"{r.id:>7} {r.order_date.strftime('%d/%m/%y')} {r.customer_name[:name_width]:<{name_width}} "
         f"{words.channel(r.channel)[:9]:<9} {words.status(r.status)[:9]:<9} {hold[:8]:<8}"
-        f"{amount(r.total):>10} {flag}"
+        f"{amount(r.total):>10} {flag}" + (f" {expiry[:17]}" if wide else f"{expiry[:5]:>6}")
     )
 
 
@@ -91,6 +101,8 @@ def filter_words(f: OrderFilter) -> str:
         parts.append(t("lists.f_channel", channel=words.channel(f.channel.value)))
     if f.since:
         parts.append(t("lists.f_since", date=day(f.since)))
+    if f.expiring_within_h:
+        parts.append(t("lists.f_expiring"))
     return t("lists.filters", filters=", ".join(parts) if parts else t("lists.f_none"))
 
 
@@ -113,11 +125,17 @@ class WorkOrdersScreen(ResultsMixin, OrderOptions, D400Screen):
         self.notes: list[str] = []
         self.typed: dict[int, str] = {}  # order id → option typed on a page since left (kept when paging)
 
+    def wide(self) -> bool:
+        return self.app.size.width >= WIDE
+
     def name_width(self) -> int:
-        return min(NAME_MAX, 15 + max(0, self.app.size.width - 80))
+        if not self.wide():
+            return 12  # room for the expiry column at 80 columns
+        return min(NAME_MAX, 15 + self.app.size.width - WIDE)
 
     def heading(self) -> str:
-        return t("work.heading", customer=t("lists.col_customer")[: self.name_width()].ljust(self.name_width()))
+        base = t("work.heading", customer=t("lists.col_customer")[: self.name_width()].ljust(self.name_width()))
+        return base + ("   " + t("work.col_expiry") if self.wide() else f"{t('work.col_expiry_short'):>8}")
 
     def size_for(self, height: int) -> int:
         return self.page_size if self.fixed_size and self.page_size else max(5, height - ROWS_AROUND)
@@ -142,6 +160,8 @@ class WorkOrdersScreen(ResultsMixin, OrderOptions, D400Screen):
                 yield EntryField(width=7, id="f-position")
                 yield Static(t("lists.mine"), classes="lbl", markup=False)
                 yield EntryField(width=1, upper=True, id="f-mine")
+                yield Static(t("work.f_expiring"), classes="lbl", markup=False)
+                yield EntryField(width=1, upper=True, id="f-expiring")
             yield Static("", id="filters", classes="hint", markup=False)
             yield Static(t("work.options1"), classes="label", markup=False)
             yield Static(t("work.options2"), classes="label", markup=False)
@@ -164,6 +184,7 @@ class WorkOrdersScreen(ResultsMixin, OrderOptions, D400Screen):
             for fid in ("#f-status", "#f-hold", "#f-customer", "#f-channel", "#f-since", "#f-position"):
                 self.query_one(fid, EntryField).value = ""
             self.query_one("#f-mine", EntryField).value = "O" if self.filter.created_by else "N"
+            self.query_one("#f-expiring", EntryField).value = "N"
             self.clear_errors()
             self.load()
             self.query_one(Subfile).focus_first()
@@ -172,6 +193,7 @@ class WorkOrdersScreen(ResultsMixin, OrderOptions, D400Screen):
     def on_mount(self) -> None:
         self.filter = self.default_filter()
         self.query_one("#f-mine", EntryField).value = "O" if self.filter.created_by else "N"
+        self.query_one("#f-expiring", EntryField).value = "N"
         self.load()
         self.query_one(Subfile).focus_first()
 
@@ -191,7 +213,8 @@ class WorkOrdersScreen(ResultsMixin, OrderOptions, D400Screen):
         self.top_id = rows[0].id if rows else None
         sf = self.query_one(Subfile)
         sf.set_heading(self.heading())
-        sf.set_rows([(r.id, row_text(r, self.name_width())) for r in rows], more)
+        now, wide = self.engine.clock(), self.wide()
+        sf.set_rows([(r.id, row_text(r, self.name_width(), now, wide)) for r in rows], more)
         for i, r in enumerate(rows):
             if r.id in self.typed:
                 sf.option_field(i).value = self.typed[r.id]
@@ -317,6 +340,10 @@ class WorkOrdersScreen(ResultsMixin, OrderOptions, D400Screen):
             self.field_error(mine_f, t("lists.bad_mine"))
             return None
         mine = MINE_WORDS.get(mine_f.text, False)
+        expiring_f = self.query_one("#f-expiring", EntryField)
+        if expiring_f.text and expiring_f.text not in MINE_WORDS:
+            self.field_error(expiring_f, t("work.bad_expiring"))
+            return None
         return OrderFilter(
             status=m.OrderStatus(status) if status else None,
             hold=m.PaymentHold(hold) if hold else None,
@@ -325,6 +352,7 @@ class WorkOrdersScreen(ResultsMixin, OrderOptions, D400Screen):
             since=since,
             awaiting_decision=True if self.awaiting else None,
             created_by=self.actor.name if mine else None,
+            expiring_within_h=HOURS_IN_SIGHT if MINE_WORDS.get(expiring_f.text, False) else None,
         )
 
     def read_position(self) -> int | None | bool:

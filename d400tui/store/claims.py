@@ -199,6 +199,7 @@ def claim_precheck(
             void_state=m.VoidState.NONE.value,
             operator=operator,
             owner=owner,
+            initiator="MIT",  # the pre-check asks on the stored card: merchant-initiated (validity model)
         )
         session.execute(
             insert(a),

@@ -55,9 +55,13 @@ def mark_orphan_holds(session: Session) -> None:
     )
 
 
-def to_settle(session: Session) -> list[tuple[int, int]]:
-    """(authorization id, order id) of the rows waiting for the acquirer, in id order."""
+def to_settle(session: Session, due_at: datetime | None = None) -> list[tuple[int, int]]:
+    """(authorization id, order id) of the rows waiting for the acquirer, in id order. With
+    `due_at`, a pending void is taken only once its next try on the backoff has come."""
     a = t.authorizations
+    void_due = a.c.void_state == m.VoidState.PENDING.value
+    if due_at is not None:
+        void_due = and_(void_due, or_(a.c.void_next_at.is_(None), a.c.void_next_at <= due_at))
     return [
         (r[0], r[1])
         for r in session.execute(
@@ -65,7 +69,7 @@ def to_settle(session: Session) -> list[tuple[int, int]]:
             .where(
                 or_(
                     a.c.state == m.AuthState.UNKNOWN.value,
-                    a.c.void_state == m.VoidState.PENDING.value,
+                    void_due,
                     and_(a.c.capture_pending.is_(True), a.c.state == m.AuthState.APPROVED.value),
                 )
             )

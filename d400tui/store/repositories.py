@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import ColumnElement, CursorResult, exists, false, func, insert, literal, or_, select, text, update
@@ -66,10 +66,19 @@ class OrderRepository:
         return self.session.scalars(q).first()
 
     def page(
-        self, f: OrderFilter, after_id: int | None = None, before_id: int | None = None, limit: int = 15
+        self,
+        f: OrderFilter,
+        after_id: int | None = None,
+        before_id: int | None = None,
+        limit: int = 15,
+        now: datetime | None = None,
     ) -> list[OrderRow]:
-        """Newest first. `after_id` pages down (older), `before_id` pages up (newer)."""
-        o, c = t.orders, t.customers
+        """Newest first. `after_id` pages down (older), `before_id` pages up (newer). Each row
+        carries the first lapse of its live authorizations (expiry in sight); `now` is the
+        reference of the "expiring within N hours" filter."""
+        o, c, i = t.orders, t.customers, t.instalments
+        held = i.c.state == m.InstalmentState.PENDING.value, i.c.authorized_until.is_not(None)
+        until = select(func.min(i.c.authorized_until)).where(i.c.order_id == o.c.id, *held).scalar_subquery()
         q = select(
             o.c.id,
             o.c.order_date,
@@ -83,6 +92,7 @@ class OrderRepository:
             o.c.card_first6,
             o.c.card_last4,
             o.c.awaiting_decision,
+            until,
         ).join(c, c.c.id == o.c.customer_id)
         q = (
             q.where(o.c.status != m.OrderStatus.DELETED.value)
@@ -103,6 +113,14 @@ class OrderRepository:
             q = q.where(o.c.awaiting_decision == f.awaiting_decision)
         if f.created_by is not None:
             q = q.where(o.c.created_by == f.created_by)
+        if f.expiring_within_h is not None:
+            start = now or datetime.now()
+            soon = select(i.c.order_id).where(
+                *held,
+                i.c.authorized_until > start,
+                i.c.authorized_until <= start + timedelta(hours=f.expiring_within_h),
+            )
+            q = q.where(o.c.id.in_(soon))
         if before_id is not None:
             rows = self.session.execute(q.where(o.c.id > before_id).order_by(o.c.id.asc()).limit(limit)).all()
             rows = list(reversed(rows))
@@ -123,6 +141,7 @@ class OrderRepository:
                 r[8],
                 f"{r[9]}…{r[10]}" if r[10] else "",
                 bool(r[11]),
+                r[12],
             )
             for r in rows
         ]

@@ -27,6 +27,7 @@ from sqlalchemy.orm import composite, registry, relationship
 from d400tui.domain import model as m
 from d400tui.domain.cards import Brand, MaskedCard
 from d400tui.domain.money import from_cents, to_cents
+from d400tui.domain.validity import AuthType, Initiator
 
 from . import search_keys as sk
 from .types import MessageText, ScrubbedText
@@ -156,6 +157,8 @@ instalments = Table(
     # The pre-check and capture select pending instalments by due date: this index serves both.
     Index("ix_instalments_state_due", "state", "due_date"),
     Index("ix_instalments_order", "order_id", "seq", unique=True),
+    # "authorizations expiring within 48 h" of work with orders (0011)
+    Index("ix_instalments_authorized_until", "authorized_until"),
 )
 
 authorizations = Table(
@@ -186,6 +189,13 @@ authorizations = Table(
     Column("operator", String(20), nullable=False),
     Column("capture_pending", Boolean, nullable=False, default=False),
     Column("owner", String(80)),
+    # the validity model's key (0011) and the pending void's retries on a backoff (0011)
+    Column("initiator", StrEnumType(Initiator), nullable=False, default=Initiator.CIT.value),
+    Column("auth_type", StrEnumType(AuthType), nullable=False, default=AuthType.FINAL.value),
+    Column("void_attempts", Integer, nullable=False, default=0),
+    Column("void_first_at", DateTime),
+    Column("void_tried_at", DateTime),
+    Column("void_next_at", DateTime),
     # The reconciler looks for UNKNOWN rows and pending voids without scanning the table.
     Index("ix_authorizations_state", "state"),
     Index("ix_authorizations_void_state", "void_state"),
