@@ -192,6 +192,18 @@ def order_decide(
     _print_result(call(lambda engine, actor: engine.decide(actor, number, kind)), as_json)
 
 
+@order_app.command("approve-release")
+def order_approve_release(number: int = order_number(), as_json: AsJson = False) -> None:
+    """Supervisors: approve the release of a blocked order (four eyes: not one you asked for)."""
+    _print_result(call(lambda engine, actor: engine.approve_release(actor, number)), as_json)
+
+
+@order_app.command("refuse-release")
+def order_refuse_release(number: int = order_number(), as_json: AsJson = False) -> None:
+    """Supervisors: refuse an operator's release request; the order stays blocked."""
+    _print_result(call(lambda engine, actor: engine.refuse_release(actor, number)), as_json)
+
+
 @order_app.command("cancel")
 def order_cancel(
     number: int = order_number(),
