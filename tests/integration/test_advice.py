@@ -156,3 +156,29 @@ async def test_other_releases_stay_one_key(engine) -> None:
         oid = await _refused(engine, pan)
         res = await engine.decide(OPER, oid, m.DecisionKind.RELEASE)
         assert res.order.hold is m.PaymentHold.RELEASED and not res.note
+
+
+async def test_two_supervisors_approving_at_once_release_it_once(engine, monkeypatch) -> None:
+    from d400tui.store import release_requests
+    from tests.support import races
+
+    oid = await _refused(engine, STOLEN)
+    await engine.decide(OPER, oid, m.DecisionKind.RELEASE)
+    other = races.other_engine(engine)
+    real, racers = release_requests.close, []
+
+    def closing(*args, **kw):  # type: ignore[no-untyped-def]
+        if not racers:  # inside the first approval, between its read and its commit: the second one
+            racers.append(races.race_inside(engine, oid, lambda: other.approve_release(SUPER2, oid)))
+        return real(*args, **kw)
+
+    monkeypatch.setattr(release_requests, "close", closing)
+    try:
+        await engine.approve_release(SUPER, oid)
+        late = racers[0].outcome()
+    finally:
+        races.close(other)
+    assert isinstance(late, EngineError) and late.key == "engine.release_not_blocked", late
+    approvals = [r for r in _audit(engine, oid) if r["action"] == "RELEASE_APPROVED"]
+    assert [r["actor"] for r in approvals] == ["SUPER1"]
+    assert [d.kind for d in engine.get_order(oid).decisions] == [m.DecisionKind.BLOCK, m.DecisionKind.RELEASE]
