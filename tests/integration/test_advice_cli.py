@@ -24,6 +24,11 @@ def _stolen(operator: str = "OPER1") -> str:
 
 
 def test_release_request_then_approval_from_the_cli(settings) -> None:  # type: ignore[no-untyped-def]
+    r = d400(
+        "order", "new", "--customer", "100001", "--line", "BON0001:1", "--expiry", "12/30",
+        stdin="4970100000000048\n", operator="OPER1",
+    )  # fmt: skip
+    assert "  » Carte déclarée volée : ne pas représenter ; proposer un autre paiement" in r.stdout
     n = _stolen()
     r = d400("order", "decide", n, "retry", operator="OPER1")
     assert r.returncode == 2 and "R refusé : le code 43 interdit de représenter" in r.stderr
