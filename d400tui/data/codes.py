@@ -1,7 +1,15 @@
 """The one reader of response_codes.csv: per field-39 code its category, labels, retry class (the
 schemes' retry rules), Visa decline category, Mastercard merchant advice code and the operator's
 advice in French and English. The engine, the acquirers, the store's selections and the edge
-renderer all read the table through here, so a code means the same thing everywhere."""
+renderer all read the table through here, so a code means the same thing everywhere.
+
+Sources of the columns: Visa's decline categories as revised in April 2022 with its Excessive
+Reattempts Rule (1 issuer will never approve: 04 07 12 14 15 41 43 46 57 R0 R1 R3; 2 cannot approve
+now: 03 19 51 59 61 62 65 75 78 91 93 96; 3 data quality: 54 55 82 N7 1A; 4 every other code);
+Mastercard merchant advice codes (01 new account information, 02 try again later, 03 do not try
+again). The retry class is ours and may be stricter than the scheme: 62 (restricted card, Visa 2)
+is never retried; 14 (Visa 1) is "correct and retry": the operator re-keys the number (M), and R
+is refused while the card is the one refused (engine/retry_rules.py)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,7 @@
 """The schemes' retry rules, from data (advice, issue 13): a card refused with a never-retry code
 (41, 43, 57 …) is never presented again — R is refused with the reason, and the pre-check's
-selection leaves it out (store.retries) —, and a card's declines are counted over the scheme's
+selection leaves it out (store.retries) —, a "correct and retry" refusal (14, 54, 55 …) is not
+resent as it was (M re-keys the card), and a card's declines are counted over the scheme's
 window (Visa: 15 re-attempts in 30 days), R refused past the limit. The card is counted by its
 stored identity (brand range, last four, expiry), on every order: the schemes count the card."""
 
@@ -58,6 +59,12 @@ def refusal(ctx: s.Context, uow: UnitOfWork, order: m.Order, card: CardData | No
     last = last_refusal(order)
     if last is not None and never_retry(last.response_code):
         return Message("engine.retry_never", code=last.response_code or "")
+    if (
+        last is not None
+        and retry_class(last.response_code) is m.RetryClass.CORRECT
+        and (card is None or _same(card.masked, last.card))
+    ):  # 14, 54, 55 …: the same data again is the same refusal (and for Visa a charged re-attempt)
+        return Message("engine.retry_correct", code=last.response_code or "")
     shown = card.masked if card is not None else order.card
     if shown is None:
         return None

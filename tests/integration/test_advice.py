@@ -52,6 +52,18 @@ async def test_retry_is_refused_after_a_never_retry_code(engine, issuer, pan: st
     assert all(d.kind is not m.DecisionKind.RETRY for d in o.decisions)
 
 
+async def test_a_correct_and_retry_code_is_not_resent_as_it_was(engine) -> None:
+    r = await engine.place_order(OPER, 100001, [A], card(GOOD, "11/30"))  # the card says 12/30
+    assert r.failed.code == "54"
+    oid = r.order.id
+    with pytest.raises(EngineError) as exc:
+        await engine.decide(OPER, oid, m.DecisionKind.RETRY, card(GOOD, "11/30"))
+    assert exc.value.key == "engine.retry_correct" and "corriger d'abord la carte (M)" in tx(exc.value)
+    assert engine.retry_refusal(oid).key == "engine.retry_correct"
+    fixed = await engine.decide(OPER, oid, m.DecisionKind.RETRY, card(GOOD, "12/30"))  # re-keyed
+    assert fixed.approved
+
+
 async def test_retry_later_codes_stay_retryable_and_a_new_card_starts_afresh(engine) -> None:
     oid = await _refused(engine, FUNDS)
     assert engine.retry_refusal(oid) is None
