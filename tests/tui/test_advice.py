@@ -73,6 +73,20 @@ async def test_a_retry_later_code_keeps_r_and_a_service_failure_reads_as_unavail
     assert len(engine.get_order(row.id).authorizations) == 2  # R went to the acquirer
 
 
+async def test_past_the_re_attempt_limit_r_is_refused_on_screen(make_app, engine):
+    (first,) = await orders(engine, FUNDS)
+    for _ in range(14):  # with the order below: 16 declines of this card today
+        await engine.decide(OPER, first, m.DecisionKind.RETRY)
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await decision_panel_for(pilot, FUNDS)
+        await type_text(pilot, "R")
+        await pilot.press("enter")
+        await wait_idle(pilot)
+        assert screen_name(pilot) == "DecisionScreen" and choice_in_error(pilot)
+        assert message(pilot) == "R refusé : 16 refus de cette carte en 30 jours, le réseau en admet 15"
+
+
 async def _asked(engine, asker: m.Actor = OPER) -> list[int]:
     ids = await orders(engine, STOLEN, FUNDS, LOST)
     await engine.decide(asker, ids[0], m.DecisionKind.RELEASE)  # a request: stays blocked
