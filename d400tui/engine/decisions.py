@@ -18,6 +18,7 @@ from d400tui.store.db import UnitOfWork
 
 from . import authorizing, lookups, retry_rules
 from . import steps as s
+from .errors import EngineError
 from .results import ValidationResult
 
 
@@ -73,6 +74,9 @@ def record(
 def ask_release(ctx: s.Context, uow: UnitOfWork, actor: m.Actor, order: m.Order) -> Message:
     """L on a lost or stolen card: the order is blocked (the hold the operator's L cannot lift) and
     a release request with what was shown waits for a supervisor."""
+    waiting = release_requests.pending(uow.session, order.id or 0)
+    if waiting is not None:  # one request at a time: the supervisors already have it
+        raise EngineError("engine.release_pending", order=order.id, name=waiting.asked_by)
     shown = record(ctx, uow, actor, order, m.DecisionKind.BLOCK, "RELEASE_ASKED", asked_by=actor.name)
     assert shown is not None
     release_requests.add(
