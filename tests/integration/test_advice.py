@@ -122,7 +122,7 @@ async def test_release_of_a_stolen_card_waits_for_a_supervisor(engine) -> None:
     assert (await engine.precheck(SUPER, engine.today())).approved == 0
     with pytest.raises(EngineError) as twice:  # one request at a time
         await engine.decide(OPER, oid, m.DecisionKind.RELEASE)
-    assert twice.value.key == "engine.release_pending" and "déjà demandée par OPER1" in tx(twice.value)
+    assert twice.value.key == "engine.release_pending" and "déjà soumise aux superviseurs par OPER1" in tx(twice.value)
     with pytest.raises(PermissionDenied):  # an operator approves nothing
         await engine.approve_release(OPER, oid)
     assert engine.get_order(oid).hold is m.PaymentHold.BLOCKED
