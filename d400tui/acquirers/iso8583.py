@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import csv
 import itertools
 import struct
 import time
@@ -30,7 +29,7 @@ from typing import Any
 import iso8583
 from iso8583.specs import default_ascii
 
-from d400tui.data import data_path
+from d400tui.data.codes import response_codes as code_table
 from d400tui.domain.cards import Brand
 from d400tui.domain.money import from_cents, to_cents
 
@@ -51,8 +50,7 @@ Doc = dict[str, Any]
 @cache
 def response_codes() -> dict[str, tuple[str, str, str]]:
     """Field-39 code → (category, French label, English label), from data/response_codes.csv."""
-    with open(data_path("response_codes.csv"), newline="", encoding="utf-8") as f:
-        return {r["code"]: (r["category"], r["label_fr"], r["label_en"]) for r in csv.DictReader(f)}
+    return {c: (r.category.value, r.label_fr, r.label_en) for c, r in code_table().items()}
 
 
 def encode_frame(doc: Doc) -> bytes:

@@ -14,7 +14,7 @@ from d400tui.cli.output import CliError, out, print_json, print_rows, quote
 from d400tui.cli.session import call, signed_engine
 from d400tui.domain import model as m
 from d400tui.i18n import t
-from d400tui.i18n.render import expiry_words, tx
+from d400tui.i18n.render import code_advice, expiry_words, tx
 
 
 def _lines(values: list[str]) -> list[tuple[str, int]]:
@@ -44,6 +44,7 @@ def _answer_line(result) -> str:  # type: ignore[no-untyped-def]
                 f"{what}: {a.state.value} {a.category.value} — {t(f'category.{a.category.value}')} — "
                 f"code {a.code} {tx(a.label)}"
             )
+            lines.append(f"  » {code_advice(a.code)}")  # what to do, from data/response_codes.csv
     if result.needs_decision:
         lines.append(f"operator decision needed: d400 order decide {result.order.id} block|release|retry")
     return "\n".join(lines)
@@ -199,6 +200,18 @@ def order_decide(
     if kind is None:
         raise CliError("decision: block, release or retry")
     _print_result(call(lambda engine, actor: engine.decide(actor, number, kind)), as_json)
+
+
+@order_app.command("approve-release")
+def order_approve_release(number: int = order_number(), as_json: AsJson = False) -> None:
+    """Supervisors: approve the release of a blocked order (four eyes: not one you asked for)."""
+    _print_result(call(lambda engine, actor: engine.approve_release(actor, number)), as_json)
+
+
+@order_app.command("refuse-release")
+def order_refuse_release(number: int = order_number(), as_json: AsJson = False) -> None:
+    """Supervisors: refuse an operator's release request; the order stays blocked."""
+    _print_result(call(lambda engine, actor: engine.refuse_release(actor, number)), as_json)
 
 
 @order_app.command("cancel")

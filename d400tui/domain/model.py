@@ -82,6 +82,17 @@ class Category(StrEnum):
     NOT_ACCEPTED = "NOT_ACCEPTED"  # brand the acquirer's contract does not take: refused before any call
 
 
+class RetryClass(StrEnum):
+    """What the schemes allow after a refusal (data/response_codes.csv): never present the card
+    again, retry later (counted), correct the card data and retry, or the service failed."""
+
+    NEVER = "NEVER"
+    LATER = "LATER"
+    CORRECT = "CORRECT"
+    SERVICE = "SERVICE"
+    NONE = "NONE"  # an approval: nothing to retry
+
+
 class DecisionKind(StrEnum):
     BLOCK = "BLOCK"
     RELEASE = "RELEASE"
@@ -320,12 +331,51 @@ class Decision:
     authorization_id: int | None = None
 
 
+@dataclass(frozen=True)
+class RetryLimit:
+    """At most `max_reattempts` presentations of one card after declines, over `window_days`."""
+
+    brand: str
+    max_reattempts: int
+    window_days: int
+    source: str = ""
+
+
+class ReleaseState(StrEnum):
+    PENDING = "PENDING"
+    APPROVED = "APPROVED"
+    REFUSED = "REFUSED"
+
+
+@dataclass
+class ReleaseRequest:
+    """Four eyes: an operator asked to release an order refused as lost or stolen (category
+    BLOCKED); it stays blocked until a supervisor other than the asker approves."""
+
+    order_id: int
+    asked_by: str
+    asked_at: datetime
+    shown_category: str
+    shown_code: str
+    shown_label: str
+    authorization_id: int | None = None
+    state: ReleaseState = ReleaseState.PENDING
+    decided_by: str | None = None
+    decided_at: datetime | None = None
+    id: int | None = None
+
+
 @dataclass
 class ResponseCode:
     code: str
     category: Category
     label_fr: str
     label_en: str
+    retry_class: RetryClass = RetryClass.LATER
+    visa_category: str = ""  # 1 never retry, 2 retry later, 3 data quality, 4 generic; "" not Visa's
+    mc_advice: str = ""  # the Mastercard merchant advice code it answers to, where one does
+    advice_fr: str = ""
+    advice_en: str = ""
 
 
 def order_totals(lines: list[OrderLine]) -> tuple[Decimal, Decimal, Decimal]:

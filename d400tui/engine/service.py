@@ -17,9 +17,21 @@ from decimal import Decimal
 
 from d400tui.domain import model as m
 from d400tui.domain.cards import CardData
+from d400tui.domain.message import Message
 from d400tui.domain.read_models import ChainCheck, OrderFilter, OrderRow, PendingVoid
 
-from . import audit_view, decisions, drafts, lookups, pending_voids, placing, reconcile, voids
+from . import (
+    audit_view,
+    blocked_queue,
+    decisions,
+    drafts,
+    lookups,
+    pending_voids,
+    placing,
+    reconcile,
+    retry_rules,
+    voids,
+)
 from . import steps as s
 from .capture import Capture, CaptureOutcome
 from .precheck import Precheck
@@ -106,6 +118,21 @@ class Engine(s.Context):
         self, actor: m.Actor, order_id: int, kind: m.DecisionKind, card: CardData | None = None
     ) -> ValidationResult:
         return await decisions.decide(self, actor, order_id, kind, card)
+
+    # advice (issue 13): retry rules and four-eyes release
+    def retry_refusal(self, order_id: int, card: CardData | None = None) -> Message | None:
+        """Why R would be refused on this order now (never-retry answer, re-attempt limit), or None."""
+        return retry_rules.retry_refusal(self, order_id, card)
+
+    def release_request(self, actor: m.Actor, order_id: int) -> m.ReleaseRequest | None:
+        """Supervisors: the order's release request waiting for a decision, or None."""
+        return blocked_queue.pending_request(self, actor, order_id)
+
+    async def approve_release(self, actor: m.Actor, order_id: int) -> ValidationResult:
+        return await blocked_queue.approve_release(self, actor, order_id)
+
+    async def refuse_release(self, actor: m.Actor, order_id: int) -> ValidationResult:
+        return await blocked_queue.refuse_release(self, actor, order_id)
 
     async def delete_order(self, actor: m.Actor, order_id: int) -> ValidationResult:
         return await voids.delete_order(self, actor, order_id)

@@ -9,7 +9,6 @@ is shown as it is. The audit trail keeps messages as {"key", "params"} inside it
 
 from __future__ import annotations
 
-import csv
 import json
 from datetime import datetime
 from functools import cache
@@ -29,10 +28,16 @@ class _Keep(dict[str, Any]):
 
 @cache
 def _codes() -> dict[str, dict[str, str]]:
-    from d400tui.data import data_path
+    from d400tui.data.codes import response_codes
 
-    with open(data_path("response_codes.csv"), newline="", encoding="utf-8") as f:
-        return {r["code"]: {"fr": r["label_fr"], "en": r["label_en"]} for r in csv.DictReader(f)}
+    return {c: {"fr": r.label_fr, "en": r.label_en} for c, r in response_codes().items()}
+
+
+@cache
+def _advice() -> dict[str, dict[str, str]]:
+    from d400tui.data.codes import response_codes
+
+    return {c: {"fr": r.advice_fr, "en": r.advice_en} for c, r in response_codes().items()}
 
 
 @cache
@@ -47,6 +52,15 @@ def code_label(code: str, lang: str | None = None) -> str:
     if known:
         return known[lang] if known.get(lang) else known["fr"]
     return render(Message("engine.declined_code", code=code), lang)
+
+
+def code_advice(code: str, lang: str | None = None) -> str:
+    """What the operator should do after response `code` (data/response_codes.csv), in `lang`."""
+    lang = lang or get_lang()
+    known = _advice().get(code)
+    if known and known.get(lang):
+        return known[lang]
+    return render(Message("engine.advice_unknown", code=code), lang)
 
 
 def render(msg: Message, lang: str | None = None) -> str:

@@ -1,6 +1,8 @@
 """BLOCKED — supervisors: orders on payment hold, oldest first, each with what the operator was
 shown (category, code, label) and decided; L=release, B=keep blocked, 8=change payment, 5=display.
-Decisions go through d400tui.engine.blocked_queue (supervisor-checked, audited by the engine)."""
+An operator's release request of a lost or stolen card is marked "L?": L approves it, B refuses it
+(four eyes: the engine refuses the asker's own approval). Decisions go through
+d400tui.engine.blocked_queue (supervisor-checked, audited by the engine)."""
 
 from __future__ import annotations
 
@@ -26,6 +28,8 @@ def row_text(b: Any) -> str:
     r, d = b.row, b.decision
     seen = f"{d.shown_code} {tx(d.shown_label)}"[:16] if d else ""
     who = f"{d.operator:<8} {d.at:%d/%m %H:%M}" if d else ""
+    if b.request is not None:  # four eyes: the operator's L waits for a supervisor other than them
+        who = f"{b.request.asked_by:<8} {b.request.asked_at:%d/%m %H:%M} {t('blocked.asked')}"
     return f"{r.id:>7} {r.order_date:%d/%m} {r.customer_name[:11]:<11} {amount(r.total):>9} {seen:<16} {who}"
 
 
@@ -67,6 +71,8 @@ class BlockedScreen(D400Screen):
         sf = self.query_one(Subfile)
         sf.set_rows([(b.row.id, row_text(b)) for b in self.shown], self.more)
         sf.focus_first()
+        if any(b.request is not None for b in self.shown):
+            self.message(t("blocked.asked_note"))
 
     def action_refresh(self) -> None:
         self.pages = [0]
@@ -106,9 +112,10 @@ class BlockedScreen(D400Screen):
             self.app.push_screen(PaymentChangeScreen(oid), lambda _: self.show_page())
         else:
             self.busy = True
-            self.run_worker(self._decide(oid, code == "L"), exit_on_error=False, group="blocked")
+            asked = next((b.request for b in self.shown if b.row.id == oid and b.request is not None), None)
+            self.run_worker(self._decide(oid, code == "L", asked), exit_on_error=False, group="blocked")
 
-    async def _decide(self, oid: int, release: bool) -> None:
+    async def _decide(self, oid: int, release: bool, asked: Any = None) -> None:
         from d400tui.engine import USER_ERRORS
         from d400tui.engine.blocked_queue import decide
 
@@ -120,4 +127,7 @@ class BlockedScreen(D400Screen):
             return
         self.busy = False
         self.show_page()
-        self.message(t("blocked.released" if release else "blocked.kept", order=oid))
+        if asked is not None:  # a request approved or refused: say whose
+            self.message(t("blocked.approved" if release else "blocked.refused", order=oid, name=asked.asked_by))
+        else:
+            self.message(t("blocked.released" if release else "blocked.kept", order=oid))

@@ -129,9 +129,11 @@ class OrderOptions(AuthorizingMixin):
 
             self.engine_call(lambda: self.engine.decide(self.actor, oid, kind), then_change)  # type: ignore[attr-defined]
             return
+        from .decision import decided_text
+
         self.engine_call(
             lambda: self.engine.decide(self.actor, oid, kind),  # type: ignore[attr-defined]
-            lambda res: t("decision.recorded", order=oid, decision=word) + awaiting_note(res, oid),
+            lambda res: decided_text(res, oid, kind) + awaiting_note(res, oid),  # advice: L may be a request
         )
 
     def confirm_then(

@@ -595,7 +595,9 @@ class OrderEntryScreen(AuthorizingMixin, CardEntry, D400Screen):
                 self._finish(t("decision.recorded", order=oid, decision=t(f"decision.kind_{kind.value}")))
                 self.app.push_screen(PaymentChangeScreen(oid))
             else:
-                self._finish(t("decision.recorded", order=oid, decision=t(f"decision.kind_{kind.value}")))
+                from .decision import decided_text
+
+                self._finish(decided_text(res, oid, kind))  # advice: L on a stolen card is a request
 
         self.run_auth(lambda: self.engine.decide(self.actor, oid, kind, card=card), after, self._decide_failed)
 

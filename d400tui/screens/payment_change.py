@@ -195,7 +195,9 @@ class PaymentChangeScreen(AuthorizingMixin, CardEntry, D400Screen):
             else:
                 self._forget()
                 self.show_current()
-                self.message(t("decision.recorded", order=self.order_id, decision=t(f"decision.kind_{kind.value}")))
+                from .decision import decided_text
+
+                self.message(decided_text(res, self.order_id, kind))  # advice: L on a stolen card is a request
 
         self.run_auth(lambda: self.engine.decide(self.actor, self.order_id, kind, card=card), after, self._failed)
 

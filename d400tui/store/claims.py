@@ -18,6 +18,7 @@ from sqlalchemy.sql.elements import UnaryExpression
 from d400tui.domain import model as m
 from d400tui.domain.message import Message
 
+from . import retries
 from . import tables as t
 
 PENDING, VALIDATED, PHONE, CARD = "PENDING", "VALIDATED", "PHONE", "CARD"
@@ -86,6 +87,7 @@ def _precheck_where(
         i.c.auth_pending.is_(False),
         or_(i.c.precheck_run_id.is_(None), and_(i.c.precheck_run_id != run_id, i.c.precheck_run_id.in_(over))),
         or_(i.c.authorized_until.is_(None), i.c.authorized_until < _day_end(run_date)),
+        ~retries.refused_never_retry(),  # advice: a never-retry refusal of this card is never asked again
     )
 
 

@@ -21,6 +21,7 @@ from sqlalchemy import (
     String,
     Table,
     TypeDecorator,
+    text,
 )
 from sqlalchemy.orm import composite, registry, relationship
 
@@ -203,6 +204,16 @@ authorizations = Table(
     # The supervision figures read today's rows, and close past days, by request date (0008); the
     # other columns they count make it a covering index: no table lookup per row.
     Index("ix_authorizations_requested_at", "requested_at", "category", "response_code", "answered_at"),
+    # advice (0013): a card's declines of the last 30 days, counted against the scheme's re-attempt
+    # limit; partial, so the hot inserts of REQUESTED rows do not maintain it
+    Index(
+        "ix_authorizations_declined_card",
+        "card_last4",
+        "card_first6",
+        "answered_at",
+        sqlite_where=text("state = 'DECLINED'"),
+        postgresql_where=text("state = 'DECLINED'"),
+    ),
 )
 
 decisions = Table(
@@ -217,6 +228,25 @@ decisions = Table(
     Column("shown_code", String(4), nullable=False),
     Column("shown_label", ScrubbedText(120), nullable=False),
     Column("authorization_id", Integer),
+)
+
+# advice (0013): four-eyes release of an order refused as lost or stolen: the operator's request
+# with what was shown, then a supervisor's approval or refusal (another person than the asker)
+release_requests = Table(
+    "release_requests",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("order_id", Integer, ForeignKey("orders.id", ondelete="CASCADE"), nullable=False),
+    Column("asked_by", String(20), nullable=False),
+    Column("asked_at", DateTime, nullable=False),
+    Column("authorization_id", Integer),
+    Column("shown_category", String(16), nullable=False),
+    Column("shown_code", String(4), nullable=False),
+    Column("shown_label", ScrubbedText(120), nullable=False),
+    Column("state", String(10), nullable=False),
+    Column("decided_by", String(20)),
+    Column("decided_at", DateTime),
+    Index("ix_release_requests_order_state", "order_id", "state"),
 )
 
 operators = Table(

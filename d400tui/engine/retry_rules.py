@@ -1,0 +1,89 @@
+"""The schemes' retry rules, from data (advice, issue 13): a card refused with a never-retry code
+(41, 43, 57 …) is never presented again — R is refused with the reason, and the pre-check's
+selection leaves it out (store.retries) —, a "correct and retry" refusal (14, 54, 55 …) is not
+resent as it was (M re-keys the card), and a card's declines are counted over the scheme's
+window (Visa: 15 re-attempts in 30 days), R refused past the limit. The card is counted by its
+stored identity (brand range, last four, expiry), on every order: the schemes count the card."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from d400tui.data.codes import retry_limits
+from d400tui.domain import model as m
+from d400tui.domain.cards import CardData
+from d400tui.domain.message import Message
+from d400tui.store import retries
+from d400tui.store.db import UnitOfWork
+
+from . import steps as s
+from .codes import retry_class
+from .errors import EngineError
+
+
+def never_retry(code: str | None) -> bool:
+    """The predicate every caller shares: this answer forbids presenting the card again."""
+    return retry_class(code) is m.RetryClass.NEVER
+
+
+def is_service_failure(code: str | None) -> bool:
+    """91, 96, 68, no answer: the service failed, it is not the issuer's refusal."""
+    return retry_class(code) is m.RetryClass.SERVICE
+
+
+def limit_for(brand: str) -> m.RetryLimit:
+    table = retry_limits()
+    return table.get(brand) or table["*"]
+
+
+def last_refusal(order: m.Order) -> m.Authorization | None:
+    """The newest decline of the card the order carries now (a new card starts afresh)."""
+    now = order.card
+    for a in reversed(order.authorizations):
+        if a.state is m.AuthState.DECLINED and (now is None or _same(a.card, now)):
+            return a
+    return None
+
+
+def _same(a: object, b: object) -> bool:
+    return (getattr(a, "first6", None), getattr(a, "last4", None), getattr(a, "expiry", None)) == (
+        getattr(b, "first6", None),
+        getattr(b, "last4", None),
+        getattr(b, "expiry", None),
+    )
+
+
+def refusal(ctx: s.Context, uow: UnitOfWork, order: m.Order, card: CardData | None) -> Message | None:
+    """Why R must not be sent now, or None: a never-retry refusal of this card, or the scheme's
+    re-attempt limit reached."""
+    last = last_refusal(order)
+    if last is not None and never_retry(last.response_code):
+        return Message("engine.retry_never", code=last.response_code or "")
+    if (
+        last is not None
+        and retry_class(last.response_code) is m.RetryClass.CORRECT
+        and (card is None or _same(card.masked, last.card))
+    ):  # 14, 54, 55 …: the same data again is the same refusal (and for Visa a charged re-attempt)
+        return Message("engine.retry_correct", code=last.response_code or "")
+    shown = card.masked if card is not None else order.card
+    if shown is None:
+        return None
+    limit = limit_for(shown.brand.value)
+    since = ctx.clock() - timedelta(days=limit.window_days)
+    n = retries.declines_of_card(uow.session, shown.first6, shown.last4, shown.expiry, since)
+    if n > limit.max_reattempts:
+        return Message("engine.retry_limit", count=n, days=limit.window_days, max=limit.max_reattempts)
+    return None
+
+
+def check(ctx: s.Context, uow: UnitOfWork, order: m.Order, card: CardData | None) -> None:
+    why = refusal(ctx, uow, order, card)
+    if why is not None:
+        raise EngineError(why)
+
+
+def retry_refusal(ctx: s.Context, order_id: int, card: CardData | None = None) -> Message | None:
+    """For the decision panel: the engine's reason to refuse R on this order, before asking."""
+    with ctx.unit() as uow:
+        order = uow.orders.get(order_id) if s.id_in_range(order_id) else None  # a read: no lock
+        return refusal(ctx, uow, order, card) if order is not None else None

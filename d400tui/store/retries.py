@@ -1,0 +1,58 @@
+"""What the retry rules read (advice, issue 13): a card's declines over a window, counted against the
+scheme's re-attempt limit, and the pre-check's filter that never asks again after a never-retry
+refusal of the order's current card. The card is its stored identity — brand range, last four,
+expiry — never the number."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, exists, func, literal_column, select
+from sqlalchemy.orm import Session
+
+from d400tui.data.codes import codes_of, counted_codes
+from d400tui.domain import model as m
+
+from . import tables as t
+
+DECLINED: Any = literal_column("'DECLINED'")  # a literal, so SQLite plans the partial index on it
+
+
+def declines_of_card(session: Session, first6: str, last4: str, expiry: str, since: datetime) -> int:
+    """Declines the issuer gave this card since `since`, on every order (a scheme counts the card)."""
+    a = t.authorizations
+    return (
+        session.scalar(
+            select(func.count()).where(
+                a.c.card_last4 == last4,
+                a.c.card_first6 == first6,
+                a.c.state == DECLINED,
+                a.c.answered_at >= since,
+                a.c.card_expiry == expiry,
+                a.c.response_code.in_(counted_codes()),
+            )
+        )
+        or 0
+    )
+
+
+def refused_never_retry() -> Any:
+    """For the pre-check's selection (instalments joined to orders): this instalment was refused
+    with a never-retry code on the card the order still carries."""
+    a, i, o = t.authorizations, t.instalments, t.orders
+    # The card columns are wrapped so that no planner probes the declined-card index here: a test
+    # card declined on thousands of demo orders would make each probe walk all of them. By order
+    # (ix_authorizations_order_id) it reads the order's own few rows.
+    same_card = and_(
+        func.coalesce(a.c.card_last4, "") == o.c.card_last4,
+        func.coalesce(a.c.card_first6, "") == o.c.card_first6,
+        a.c.card_expiry == o.c.card_expiry,
+    )
+    return exists().where(
+        a.c.order_id == i.c.order_id,
+        a.c.instalment_id == i.c.id,
+        a.c.state == DECLINED,
+        a.c.response_code.in_(codes_of(m.RetryClass.NEVER)),
+        same_card,
+    )
