@@ -393,6 +393,22 @@ class Issuer:
         with self._lock:
             return dict(self.db.execute("SELECT key, ref FROM ops WHERE kind='AUTH' AND outcome='APPROVED'"))
 
+    # -- settlement (settle branch, issue 12.5) ---------------------------------------------
+    def captured(self, since: float | None = None, until: float | None = None) -> list[tuple[str, str, int, float]]:
+        """Every capture the issuer made, oldest first: (capture key, hold reference, cents, when)."""
+        with self._lock:
+            return list(
+                self.db.execute(
+                    "SELECT key, ref, amount_cents, created_at FROM ops WHERE kind='CAPTURE' AND outcome='CAPTURED'"
+                    " AND created_at >= ? AND created_at <= ? ORDER BY created_at, key",
+                    (since if since is not None else float("-inf"), until if until is not None else float("inf")),
+                )
+            )
+
+    def transaction_id(self, capture_key: str) -> str:
+        """The balance transaction id of a capture: the same in every report (keyed, opaque)."""
+        return "txn_" + self._fingerprint("TXN", capture_key)[:24]
+
     def close(self) -> None:
         self.db.close()
 
