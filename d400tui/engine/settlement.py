@@ -18,7 +18,7 @@ import uuid
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from d400tui.acquirers.base import AcquirerUnavailable
+from d400tui.acquirers.base import BATCH_TOTALS, AcquirerUnavailable
 from d400tui.domain import model as m
 from d400tui.domain.message import Message
 from d400tui.domain.settlement import SettlementReport, SettlementRun, parse_settlement
@@ -35,8 +35,6 @@ AUDITED = (
     *("source", "acquirer", "file_name", "file_sha256", "lines", "new_lines", "already_imported", "matched"),
     *("not_settled", "unknown", "amount_differs", "other_lines", "batch_key", "in_balance"),
 )
-BATCH_TOTALS = "batch_totals"
-"""The capability of an acquirer that answers an ISO 8583 batch total (0500/0510)."""
 
 
 def _acquirer(ctx: Context, name: str | None) -> str:
@@ -124,7 +122,7 @@ async def batch_total(ctx: Context, actor: m.Actor) -> SettlementReport:
     """Send the batch total of our captures not yet settled (ISO 8583 0500) and record the 0510."""
     ctx.require_supervisor(actor, WHAT)
     acquirer: Any = ctx.acquirer
-    if BATCH_TOTALS not in acquirer.capabilities:
+    if BATCH_TOTALS not in getattr(acquirer, "settlement", ()):
         raise EngineError("engine.settle_batch_unsupported", acquirer=acquirer.name)
     with ctx.unit(lock=True) as uow:
         store.lock_imports(uow.session)

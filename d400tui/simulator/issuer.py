@@ -124,6 +124,10 @@ CREATE TABLE IF NOT EXISTS ops (
     key TEXT PRIMARY KEY, kind TEXT NOT NULL, outcome TEXT NOT NULL, code TEXT NOT NULL, ref TEXT,
     auth_code TEXT, token TEXT, amount_cents INTEGER, hang INTEGER NOT NULL DEFAULT 0, created_at REAL NOT NULL,
     fingerprint TEXT);
+CREATE TABLE IF NOT EXISTS batches (
+    key TEXT PRIMARY KEY, fingerprint TEXT NOT NULL, in_balance INTEGER NOT NULL, count INTEGER NOT NULL,
+    cents INTEGER NOT NULL, created_at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS batch_items (capture_key TEXT PRIMARY KEY, batch TEXT NOT NULL);
 """
 
 
@@ -404,6 +408,39 @@ class Issuer:
                     (since if since is not None else float("-inf"), until if until is not None else float("inf")),
                 )
             )
+
+    _OPEN = "FROM ops WHERE kind='CAPTURE' AND outcome='CAPTURED' AND key NOT IN (SELECT capture_key FROM batch_items)"
+
+    def reconcile(self, key: str, count: int, cents: int, currency: str = "EUR") -> tuple[str, int, int]:
+        """An acquirer's batch total (ISO 8583 0500): the merchant's count and amount of captures
+        against the captures not yet in a closed batch. In balance ('00'): they are closed in this
+        batch; out of balance ('95'): nothing changes. The same key replays its answer ('94' for
+        other totals). Returns (code, the issuer's count, the issuer's cents)."""
+        fingerprint = self._fingerprint("RECONCILE", count, cents, currency)
+        with self._lock:
+            row = self.db.execute(
+                "SELECT fingerprint, in_balance, count, cents FROM batches WHERE key=?", (key,)
+            ).fetchone()
+            if row is not None:
+                if not hmac.compare_digest(row[0], fingerprint):
+                    return KEY_REUSED, 0, 0
+                return ("00" if row[1] else "95"), row[2], row[3]
+            with self._write():
+                n, total = self.db.execute(f"SELECT count(*), COALESCE(SUM(amount_cents), 0) {self._OPEN}").fetchone()
+                balanced = currency == "EUR" and (n, total) == (count, cents)
+                if balanced:
+                    self.db.execute(f"INSERT INTO batch_items SELECT key, ? {self._OPEN}", (key,))
+                self.db.execute(
+                    "INSERT INTO batches VALUES (?,?,?,?,?,?)",
+                    (key, fingerprint, int(balanced), n, total, self.clock()),
+                )
+            return ("00" if balanced else "95"), int(n), int(total)
+
+    def open_batch(self) -> tuple[int, int]:
+        """Captures not yet in a closed batch: (count, cents). For tests."""
+        with self._lock:
+            n, total = self.db.execute(f"SELECT count(*), COALESCE(SUM(amount_cents), 0) {self._OPEN}").fetchone()
+            return int(n), int(total)
 
     def transaction_id(self, capture_key: str) -> str:
         """The balance transaction id of a capture: the same in every report (keyed, opaque)."""
