@@ -213,3 +213,60 @@ def test_migration_0012_and_tables_agree(engine) -> None:  # type: ignore[no-unt
         return None
 
     assert [d for d in diff if table_of(d)] == []
+
+
+async def test_two_imports_at_once_make_one_run_and_each_line_once(engine, issuer) -> None:  # type: ignore[no-untyped-def]
+    import threading
+
+    from tests.support.races import close, other_engine
+
+    await _captured(engine, 3)
+    rows = report_rows(issuer)
+    files = [_csv(rows), _csv(rows), _csv(rows[:2])]  # the same file twice, and one that overlaps it
+    engines = [engine, other_engine(engine), other_engine(engine)]
+    start = threading.Barrier(len(files))
+    reports: list[object] = []
+
+    def go(e, data: bytes) -> None:  # type: ignore[no-untyped-def]
+        start.wait()
+        reports.append(settle.import_file(e, SUPER, "s.csv", data))
+
+    threads = [threading.Thread(target=go, args=(e, f)) for e, f in zip(engines, files, strict=True)]
+    try:
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join(60)
+    finally:
+        for e in engines[1:]:
+            close(e)
+    assert len(reports) == 3, "an import failed"
+    with engine.db.engine.connect() as conn:
+        runs = conn.execute(select(func.count()).select_from(t.settlement_runs)).scalar()
+        lines = conn.execute(select(func.count()).select_from(t.settlement_lines)).scalar()
+    assert (runs, lines) == (2, 3)
+    assert sum(1 for r in reports if r.repeated) == 1  # type: ignore[attr-defined]
+    # whichever came first, nothing is settled twice nor differs: at most the short file's wait
+    kinds = {d.kind for r in reports for d in r.differences}  # type: ignore[attr-defined]
+    assert kinds <= {Difference.NOT_SETTLED}
+
+
+async def test_a_card_number_in_the_file_name_is_never_stored_nor_shown(
+    settings, engine, issuer, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    await _captured(engine, 1)
+    f = tmp_path / "4970100000000014.csv"
+    f.write_bytes(_csv(report_rows(issuer)))
+    env = {"D400_LANG": "en", **cli.signed_on("SUPER1")}
+    r = cli.run(["settle", "import", str(f), "--json"], env=env)
+    assert r.returncode == 0, r
+    shown = cli.run(["settle", "show", "1"], env=env)
+    assert shown.returncode == 0 and "matched 1" in shown.stdout
+    for text in (r.stdout, r.stderr, shown.stdout):
+        assert "4970100000000014" not in text
+    with engine.db.engine.connect() as conn:
+        stored = conn.execute(select(t.settlement_runs.c.file_name)).scalar() or ""
+        detail = conn.execute(select(t.audit.c.detail).where(t.audit.c.action == "SETTLEMENT_IMPORT")).scalar() or ""
+    assert "4970100000000014" not in stored + detail and stored.endswith("0014.csv")
+    unknown = cli.run(["settle", "show", "99"], env=env)
+    assert unknown.returncode == 2 and unknown.stderr == "d400: settlement run 99 unknown\n"
