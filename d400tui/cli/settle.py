@@ -78,15 +78,15 @@ def _print(report: SettlementReport, as_json: bool) -> None:
         print_json({"run": report.run, "repeated": report.repeated, "differences": report.differences})
         return
     if report.repeated:
-        out.print(f"file already imported as run {report.run.id}: nothing new", markup=False)
+        out.print(f"file already imported as run {report.run.id}: nothing new", markup=False, soft_wrap=True)
     for line in _summary(report.run):
-        out.print(line, markup=False)
+        out.print(line, markup=False, soft_wrap=True)
     for d in report.differences:
         where = f"order {d.order_id}" if d.order_id else "no order"
         ref = clean(d.reference or "", 80)
         amounts = f"ours {_money(d.ours)} theirs {_money(d.theirs)} {d.currency}"
         since = f" (listed since run {d.since_run})" if d.since_run and d.since_run != report.run.id else ""
-        out.print(f"  {d.kind.value:<15} {where:<12} ref {ref:<20} {amounts}{since}", markup=False)
+        out.print(f"  {d.kind.value:<15} {where:<12} ref {ref:<20} {amounts}{since}", markup=False, soft_wrap=True)
 
 
 def _exit(report: SettlementReport) -> None:
@@ -138,9 +138,9 @@ def settle_list(limit: Limit = 20, as_json: AsJson = False) -> None:
         print_json(runs)
         return
     for r in runs or []:
-        out.print(_summary(r)[0], markup=False)
+        out.print(_summary(r)[0], markup=False, soft_wrap=True)
     if not runs:
-        out.print("no settlement run yet", markup=False)
+        out.print("no settlement run yet", markup=False, soft_wrap=True)
 
 
 @settle_app.command("batch")

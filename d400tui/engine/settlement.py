@@ -55,7 +55,13 @@ def import_file(ctx: Context, actor: m.Actor, name: str, data: bytes, acquirer: 
         done = store.run_of_file(uow.session, parsed.sha256)
         if done is not None:
             return SettlementReport(_read(uow.session, done), store.read_differences(uow.session, done), repeated=True)
-        known = store.known_keys(uow.session, acq, [x.key for x in parsed.lines])
+        known = store.known_lines(uow.session, acq, [x.key for x in parsed.lines])
+        for x in parsed.lines:
+            seen = known.get(x.key)
+            if seen is not None and seen[:3] != (x.reference, x.currency, x.gross):
+                # a balance transaction never changes: the same id saying something else is a
+                # broken or altered file, not a difference to list
+                raise EngineError("engine.settle_line_changed", line=x.line_no, run=seen[3])
         new = [x for x in parsed.lines if x.key not in known]
         dates = [x.created for x in parsed.lines if x.created is not None]
         run = SettlementRun(

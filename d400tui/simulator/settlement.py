@@ -2,7 +2,8 @@
 shape of Stripe's itemized balance report (balance_change_from_activity.itemized): amounts in the
 currency's major units (`12.34`), currency in lower case, `reporting_category` `charge`,
 `net = gross - fee`. `source_id` is the hold reference our authorization keeps (acquirer_ref).
-Written by `d400 acquirer settlement --out FILE` and served at `GET /v1/settlement` (HTTP).
+Written by `d400 acquirer settlement --out FILE`, from the simulator's own books (its state file),
+as an acquirer's back office hands its merchant the day's file.
 
 The fee is the simulator's price list, Stripe's standard one for European cards: 1.5 % + €0.25,
 rounded half up to the cent. Balance transaction ids derive from the capture's key: a report

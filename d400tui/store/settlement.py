@@ -132,14 +132,14 @@ def read_differences(session: Session, run_id: int, limit: int = 1000) -> list[S
     ]
 
 
-def known_keys(session: Session, acquirer: str, keys: Sequence[str]) -> set[str]:
-    """The line keys (balance transaction ids) already imported for `acquirer`."""
+def known_lines(session: Session, acquirer: str, keys: Sequence[str]) -> dict[str, tuple[str, str, Decimal, int]]:
+    """The lines already imported for `acquirer` among `keys`: key → (reference, currency, gross, run)."""
     li = t.settlement_lines
-    found: set[str] = set()
+    found: dict[str, tuple[str, str, Decimal, int]] = {}
+    q = select(li.c.line_key, li.c.reference, li.c.currency, li.c.gross, li.c.run_id).where(li.c.acquirer == acquirer)
     for chunk in _chunks(sorted(set(keys))):
-        found.update(
-            session.execute(select(li.c.line_key).where(li.c.acquirer == acquirer, li.c.line_key.in_(chunk))).scalars()
-        )
+        for r in session.execute(q.where(li.c.line_key.in_(chunk))):
+            found[r.line_key] = (r.reference, r.currency, r.gross, r.run_id)
     return found
 
 

@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import func, select
 
 from d400tui.domain.settlement import Difference
-from d400tui.engine import PermissionDenied
+from d400tui.engine import EngineError, PermissionDenied
 from d400tui.engine import settlement as settle
 from d400tui.simulator.settlement import COLUMNS, report_rows
 from d400tui.store import tables as t
@@ -51,7 +51,7 @@ def _counts(engine) -> tuple[int, ...]:  # type: ignore[no-untyped-def]
         return tuple(conn.execute(select(func.count()).select_from(x)).scalar() or 0 for x in tables)
 
 
-def _tampered(engine, issuer, ids: list[int]) -> tuple[bytes, str]:  # type: ignore[no-untyped-def]
+def _tampered(engine, issuer, ids: list[int]) -> tuple[list[dict[str, str]], str]:  # type: ignore[no-untyped-def]
     """The report with order ids[0] left out, ids[1] settled 1.00 more, and a line nobody made."""
     rows = {r["source_id"]: r for r in report_rows(issuer)}
     assert set(rows) == {_ref(engine, i) for i in ids}
@@ -60,12 +60,13 @@ def _tampered(engine, issuer, ids: list[int]) -> tuple[bytes, str]:  # type: ign
     wrong["gross"] = str(Decimal(wrong["gross"]) + 1)
     wrong["net"] = str(Decimal(wrong["gross"]) - Decimal(wrong["fee"]))
     unknown = dict(next(iter(rows.values())), balance_transaction_id="txn_stranger0001", source_id="SFFFF0000AAAA1111")
-    return _csv([*rows.values(), unknown]), "SFFFF0000AAAA1111"
+    return [*rows.values(), unknown], "SFFFF0000AAAA1111"
 
 
 async def test_one_missing_one_unknown_one_wrong_amount_exactly(engine, issuer) -> None:  # type: ignore[no-untyped-def]
     ids = await _captured(engine, 5)
-    data, stranger = _tampered(engine, issuer, ids)
+    lines, stranger = _tampered(engine, issuer, ids)
+    data = _csv(lines)
     report = settle.import_file(engine, SUPER, "settlement.csv", data)
     got = {(d.kind, d.order_id, d.reference) for d in report.differences}
     assert got == {
@@ -95,10 +96,18 @@ async def test_one_missing_one_unknown_one_wrong_amount_exactly(engine, issuer) 
     assert _counts(engine) == before
 
     # the acquirer's next report settles the missing capture: its lines already imported are skipped
-    full = _csv(report_rows(issuer))
-    nxt = settle.import_file(engine, SUPER, "next.csv", full)
-    assert (nxt.run.lines, nxt.run.new_lines, nxt.run.already_imported) == (5, 1, 4)
+    late = next(r for r in report_rows(issuer) if r["source_id"] == _ref(engine, ids[0]))
+    nxt = settle.import_file(engine, SUPER, "next.csv", _csv([*lines, late]))
+    assert (nxt.run.lines, nxt.run.new_lines, nxt.run.already_imported) == (6, 1, 5)
     assert nxt.run.matched == 1 and not nxt.differences
+
+    # a transaction already imported, now with another amount: the file is refused, nothing kept
+    altered = [dict(x) for x in lines]
+    altered[2]["gross"], altered[2]["net"] = altered[2]["fee"], "0.00"
+    before = _counts(engine)
+    with pytest.raises(EngineError) as refused:
+        settle.import_file(engine, SUPER, "altered.csv", _csv(altered))
+    assert refused.value.message.key == "engine.settle_line_changed" and _counts(engine) == before
 
 
 async def test_captured_here_not_yet_settled_is_listed_with_its_first_run(engine, issuer) -> None:  # type: ignore[no-untyped-def]
