@@ -33,21 +33,18 @@ CAPTURE_CATEGORIES = frozenset({"charge", "payment"})
 counted and kept, not matched."""
 
 ALIASES = {
-    "balance_transaction_id": "id",
-    "id": "id",
-    "created_utc": "created",
-    "created": "created",
-    "currency": "currency",
-    "gross": "gross",
-    "amount": "gross",
-    "fee": "fee",
-    "net": "net",
-    "reporting_category": "category",
-    "category": "category",
-    "payment_intent_id": "payment_intent",
-    "source_id": "source",
-    "source": "source",
+    "id": ("balance_transaction_id", "id"),
+    "created": ("created_utc", "created"),
+    "currency": ("currency",),
+    "gross": ("gross", "amount"),
+    "fee": ("fee",),
+    "net": ("net",),
+    "category": ("reporting_category", "category"),
+    "payment_intent": ("payment_intent_id",),
+    "source": ("source_id", "source"),
 }
+"""Our column → the export's names for it, preferred first (Stripe's itemized report has both
+`created_utc` and `created` in the report's time zone: UTC is read)."""
 REQUIRED = ("id", "created", "currency", "gross", "fee", "net", "category")
 NAMES = {
     "id": "balance_transaction_id",
@@ -190,15 +187,16 @@ def _text(cells: dict[str, str], name: str, pattern: re.Pattern[str], line: int)
 
 
 def _header(row: list[str]) -> dict[str, int]:
-    """Our column name → its index; unknown columns are ignored, a known one twice is refused."""
+    """Our column name → its index; unknown columns are ignored, a known name twice is refused."""
+    names = [raw.strip().lower() for raw in row]
     where: dict[str, int] = {}
-    for i, raw in enumerate(row):
-        name = ALIASES.get(raw.strip().lower())
-        if name is None:
-            continue
-        if name in where:
-            raise SettlementFileError("engine.settle_column_twice", column=NAMES[name])
-        where[name] = i
+    for ours, theirs in ALIASES.items():
+        for name in theirs:
+            if names.count(name) > 1:
+                raise SettlementFileError("engine.settle_column_twice", column=name)
+            if name in names:
+                where[ours] = names.index(name)
+                break
     missing = [NAMES[c] for c in REQUIRED if c not in where]
     if "payment_intent" not in where and "source" not in where:
         missing.append(f"{NAMES['source']} | {NAMES['payment_intent']}")

@@ -33,14 +33,25 @@ from pathlib import Path
 from d400tui.acquirers.base import KEY_REUSED, AcquirerResponse, Outcome, PaymentSource
 from d400tui.config import Settings
 from d400tui.data import data_path
-from d400tui.domain.cards import Brand, CardData, Expiry, parse_expiry
+from d400tui.domain.cards import Brand, CardData, Expiry, parse_expiry, scrub
 from d400tui.domain.money import from_cents, to_cents
 
 CEILING_WINDOW_S = 30 * 86400
 _LEGACY_SALT = b"d400-simulated-issuer"  # state files written before the keyed hash (user_version 0)
 SECRET_BYTES = 32
+_LETTERS = str.maketrans("0123456789", "ghijklmnop")
 STATE_VERSION = 1
 KEY_REUSED_MESSAGE = "idempotency key reused with other parameters"
+
+
+def hold_reference() -> str:
+    """A new hold's reference: 16 random hex digits, drawn again in the rare case (30 in 20,000
+    measured) their digits read as a card number — the scrubber would mask it wherever it is
+    printed or stored as text, and a settlement file naming it would be refused."""
+    while True:
+        ref = "S" + secrets.token_hex(8).upper()
+        if scrub(ref) == ref:
+            return ref
 
 
 def _legacy_hash(pan: str) -> str:
@@ -310,7 +321,7 @@ class Issuer:
                     self._record(key, kind, resp, fingerprint)
                 else:
                     assert card is not None and h is not None
-                    ref = "S" + secrets.token_hex(8).upper()
+                    ref = hold_reference()
                     auth_code = f"{secrets.randbelow(1_000_000):06d}"
                     if kind == "AUTH":
                         self.db.execute(
@@ -443,8 +454,9 @@ class Issuer:
             return int(n), int(total)
 
     def transaction_id(self, capture_key: str) -> str:
-        """The balance transaction id of a capture: the same in every report (keyed, opaque)."""
-        return "txn_" + self._fingerprint("TXN", capture_key)[:24]
+        """The balance transaction id of a capture: the same in every report (keyed, opaque), in
+        letters only, so that no run of its digits can read as a card number."""
+        return "txn_" + self._fingerprint("TXN", capture_key)[:24].translate(_LETTERS)
 
     def close(self) -> None:
         self.db.close()

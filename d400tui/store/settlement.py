@@ -15,7 +15,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from decimal import Decimal
 from typing import Any, TypeVar
 
-from sqlalchemy import Subquery, delete, exists, func, insert, select, text, update
+from sqlalchemy import Subquery, and_, delete, exists, func, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from d400tui.domain import model as m
@@ -150,72 +150,37 @@ def _by_reference(session: Session, query: Any, refs: Sequence[str], column: Any
     return rows
 
 
+OPEN_OUTCOMES = (Difference.UNKNOWN.value, Difference.AMOUNT_DIFFERS.value)
+
+
 def match(
     session: Session, run_id: int, acquirer: str, lines: Sequence[SettlementLine]
 ) -> tuple[list[SettlementDiff], int]:
-    """Store the run's new lines, each classified, and return what differs: for every reference a
-    new capture line names, the sum settled for it so far (earlier runs and this one) against our
-    capture — MATCHED, AMOUNT_DIFFERS, or UNKNOWN when we captured nothing under it — then every
-    capture of ours no line names at all (NOT_SETTLED, with the first run that listed it).
-    Returns the differences and the number of references matched."""
+    """Store the run's new lines, each classified, and return what is still open after them.
+
+    Every reference a new capture line names, and every one an earlier run left UNKNOWN or
+    AMOUNT_DIFFERS, is classified again: the sum settled for it so far (every run) against our
+    capture — MATCHED, AMOUNT_DIFFERS, or UNKNOWN when we captured nothing under it (a capture
+    whose answer was recorded since matches now). Then every capture of ours no line names at all
+    is NOT_SETTLED. Each difference carries the first run that listed it. Returns the differences
+    and the number of references matched (new, or resolved since an earlier run)."""
     li = t.settlement_lines
+    is_capture = li.c.category.in_(sorted(CAPTURE_CATEGORIES))
     charges = [x for x in lines if x.settles_capture]
-    refs = sorted({x.reference for x in charges})
-    cap = captures(acquirer)
-    ours = {r.reference: r for r in _by_reference(session, select(cap), refs, cap.c.reference)}
-    a = t.authorizations
-    any_auth = select(a.c.acquirer_ref, a.c.id, a.c.order_id).where(a.c.acquirer == acquirer)
-    named = {r.acquirer_ref: r for r in _by_reference(session, any_auth, refs, a.c.acquirer_ref)}
-    settled: dict[str, dict[str, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
-    before = (
-        select(li.c.reference, li.c.currency, func.sum(li.c.gross).label("gross"))
-        .where(li.c.acquirer == acquirer, li.c.category.in_(sorted(CAPTURE_CATEGORIES)))
-        .group_by(li.c.reference, li.c.currency)
+    still_open = set(
+        session.execute(
+            select(li.c.reference).where(li.c.acquirer == acquirer, li.c.outcome.in_(OPEN_OUTCOMES)).distinct()
+        ).scalars()
     )
-    for r in _by_reference(session, before, refs, li.c.reference):
+    refs = sorted({x.reference for x in charges} | still_open)
+    settled: dict[str, dict[str, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
+    sums = select(li.c.reference, li.c.currency, func.sum(li.c.gross).label("gross"))
+    sums = sums.where(li.c.acquirer == acquirer, is_capture).group_by(li.c.reference, li.c.currency)
+    for r in _by_reference(session, sums, refs, li.c.reference):
         settled[r.reference][r.currency] += r.gross
-    first_line: dict[str, SettlementLine] = {}
     for x in charges:
         settled[x.reference][x.currency] += x.gross
-        first_line.setdefault(x.reference, x)
-
-    diffs: list[SettlementDiff] = []
-    outcome: dict[str, tuple[str, int | None]] = {}
-    for ref in refs:
-        sums = {cur: amount for cur, amount in settled[ref].items() if amount}
-        theirs_cur, theirs = next(iter(sums.items())) if len(sums) == 1 else ("EUR", sum(sums.values(), Decimal()))
-        mine = ours.get(ref)
-        if mine is None:
-            other = named.get(ref)
-            outcome[ref] = (Difference.UNKNOWN.value, other.id if other else None)
-            diffs.append(
-                SettlementDiff(
-                    Difference.UNKNOWN,
-                    ref,
-                    None,
-                    theirs,
-                    theirs_cur,
-                    other.order_id if other else None,
-                    other.id if other else None,
-                    first_line[ref].key,
-                )
-            )
-        elif sums == {"EUR": mine.amount}:
-            outcome[ref] = ("MATCHED", mine.authorization_id)
-        else:
-            outcome[ref] = (Difference.AMOUNT_DIFFERS.value, mine.authorization_id)
-            diffs.append(
-                SettlementDiff(
-                    Difference.AMOUNT_DIFFERS,
-                    ref,
-                    mine.amount,
-                    theirs,
-                    theirs_cur,
-                    mine.order_id,
-                    mine.authorization_id,
-                    first_line[ref].key,
-                )
-            )
+    outcome = _classify(session, acquirer, refs, settled)
     rows = [
         dict(
             run_id=run_id,
@@ -236,10 +201,59 @@ def match(
     ]
     for chunk in _chunks(rows):
         session.execute(insert(li), list(chunk))
+    for ref in sorted(still_open):  # earlier lines take their reference's outcome of today
+        kind, auth_id, _ = outcome[ref]
+        mine = and_(li.c.acquirer == acquirer, li.c.reference == ref, is_capture)
+        session.execute(update(li).where(mine).values(outcome=kind, authorization_id=auth_id))
     session.flush()
+    diffs = [d for _, _, d in outcome.values() if d is not None]
+    keys = select(li.c.reference, func.min(li.c.line_key).label("key")).where(li.c.acquirer == acquirer, is_capture)
+    first_key = dict(_by_reference(session, keys.group_by(li.c.reference), refs, li.c.reference))
+    for d in diffs:
+        d.line_key = first_key.get(d.reference)
+    _since(session, run_id, diffs)
     diffs.extend(not_settled(session, acquirer, run_id))
     add_differences(session, run_id, diffs)
-    return diffs, sum(1 for kind, _ in outcome.values() if kind == "MATCHED")
+    return diffs, sum(1 for kind, _, _ in outcome.values() if kind == "MATCHED")
+
+
+def _classify(
+    session: Session, acquirer: str, refs: Sequence[str], settled: dict[str, dict[str, Decimal]]
+) -> dict[str, tuple[str, int | None, SettlementDiff | None]]:
+    """Each reference → (outcome, our authorization id, the difference or None when matched)."""
+    cap = captures(acquirer)
+    ours = {r.reference: r for r in _by_reference(session, select(cap), refs, cap.c.reference)}
+    a = t.authorizations
+    any_auth = select(a.c.acquirer_ref, a.c.id, a.c.order_id).where(a.c.acquirer == acquirer)
+    named = {r.acquirer_ref: r for r in _by_reference(session, any_auth, refs, a.c.acquirer_ref)}
+    outcome: dict[str, tuple[str, int | None, SettlementDiff | None]] = {}
+    for ref in refs:
+        sums = {cur: amount for cur, amount in settled[ref].items() if amount}
+        cur, theirs = next(iter(sums.items())) if len(sums) == 1 else ("EUR", sum(sums.values(), Decimal()))
+        mine = ours.get(ref)
+        if mine is None:
+            other = named.get(ref)  # an authorization of ours not (yet) captured: say which order
+            order_id, auth_id = (other.order_id, other.id) if other else (None, None)
+            diff = SettlementDiff(Difference.UNKNOWN, ref, None, theirs, cur, order_id, auth_id)
+            outcome[ref] = (Difference.UNKNOWN.value, auth_id, diff)
+        elif sums == {"EUR": mine.amount}:
+            outcome[ref] = ("MATCHED", mine.authorization_id, None)
+        else:
+            diff = SettlementDiff(
+                Difference.AMOUNT_DIFFERS, ref, mine.amount, theirs, cur, mine.order_id, mine.authorization_id
+            )
+            outcome[ref] = (Difference.AMOUNT_DIFFERS.value, mine.authorization_id, diff)
+    return outcome
+
+
+def _since(session: Session, run_id: int, diffs: list[SettlementDiff]) -> None:
+    """Each difference's first run: the earliest that listed its reference with the same kind."""
+    d = t.settlement_differences
+    q = select(d.c.reference, d.c.kind, func.min(d.c.run_id)).group_by(d.c.reference, d.c.kind)
+    refs = sorted({x.reference for x in diffs if x.reference})
+    first = {(r[0], r[1]): r[2] for r in _by_reference(session, q, refs, d.c.reference)}
+    for x in diffs:
+        x.since_run = first.get((x.reference, x.kind.value), run_id)
 
 
 def unsettled(session: Session, acquirer: str) -> list[Any]:
