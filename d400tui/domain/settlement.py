@@ -231,18 +231,24 @@ def parse_settlement(data: bytes, name: str) -> SettlementFile:
         raise SettlementFileError("engine.settle_not_text")
     _lines(text)
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    rows: list[tuple[int, list[str]]] = []  # (line number in the file, cells), blank lines left out
     try:
-        rows = list(reader)
+        for row in reader:
+            if any(c.strip() for c in row):
+                rows.append((reader.line_num, row))
     except csv.Error:
         raise SettlementFileError("engine.settle_csv", line=reader.line_num) from None
-    rows = [r for r in rows if any(c.strip() for c in r)]
     if not rows:
         raise SettlementFileError("engine.settle_empty")
-    where = _header(rows[0])
+    header = rows[0][1]
+    where = _header(header)
+    labels = [str(i + 1) for i in range(len(header))]  # a column we do not read is named by its number
+    for k, i in where.items():
+        labels[i] = NAMES[k]
     lines: list[SettlementLine] = []
     seen: dict[str, int] = {}
-    for n, row in enumerate(rows[1:], start=2):
-        lines.append(_line(row, n, where, len(rows[0])))
+    for n, row in rows[1:]:
+        lines.append(_line(row, n, where, labels))
         first = seen.setdefault(lines[-1].key, n)
         if first != n:
             raise SettlementFileError("engine.settle_duplicate", line=n, first=first)
@@ -251,16 +257,16 @@ def parse_settlement(data: bytes, name: str) -> SettlementFile:
     return SettlementFile(name, hashlib.sha256(data).hexdigest(), lines)
 
 
-def _line(row: list[str], n: int, where: dict[str, int], width: int) -> SettlementLine:
-    if len(row) != width:
-        raise SettlementFileError("engine.settle_row_width", line=n, found=len(row), expected=width)
+def _line(row: list[str], n: int, where: dict[str, int], labels: list[str]) -> SettlementLine:
+    if len(row) != len(labels):
+        raise SettlementFileError("engine.settle_row_width", line=n, found=len(row), expected=len(labels))
+    # any cell, read or not: a hidden control character or a card number refuses the file
+    if _CONTROL.search("".join(row)):
+        i = next(i for i, cell in enumerate(row) if _CONTROL.search(cell))
+        raise SettlementFileError("engine.settle_control", line=n, column=labels[i])
     for i, cell in enumerate(row):
-        # any cell, read or not: a card number or a hidden control character refuses the file
-        column = next((NAMES[k] for k, j in where.items() if j == i), str(i + 1))
-        if _CONTROL.search(cell):
-            raise SettlementFileError("engine.settle_control", line=n, column=column)
         if not _DATE.fullmatch(cell.strip()) and scrub(cell) != cell:
-            raise SettlementFileError("engine.settle_card_number", line=n, column=column)
+            raise SettlementFileError("engine.settle_card_number", line=n, column=labels[i])
     cells = {k: row[i].strip() for k, i in where.items()}
     ref_name = "payment_intent" if cells.get("payment_intent") else "source"
     gross = _amount(cells["gross"], n, NAMES["gross"])

@@ -112,3 +112,23 @@ async def test_batch_total_is_for_supervisors_and_iso_hosts(engine, iso_engine) 
     with pytest.raises(EngineError) as refused:
         await settle.batch_total(engine, SUPER)  # the in-process simulator takes no 0500
     assert refused.value.message.key == "engine.settle_batch_unsupported"
+
+
+async def test_cli_batch_exit_status_says_in_out_or_no_answer(iso_engine, host) -> None:  # type: ignore[no-untyped-def]
+    from tests.support import cli
+
+    await _captured(iso_engine, 1)
+    env = {"D400_LANG": "en", **cli.signed_on("SUPER1")}
+    ok = cli.run(["settle", "batch"], env=env)
+    assert ok.returncode == 0 and "in balance" in ok.stdout and "ours: 1 captures" in ok.stdout, ok
+    other = Iso8583Acquirer("127.0.0.1", host["port"], timeout_s=3)
+    try:
+        auth = await other.authorize(PaymentSource(card=card("5130100000000018")), Decimal("5.00"), "cli-auth")
+        await other.capture(auth.reference or "", Decimal("5.00"), "cli-cap")
+    finally:
+        await other.close()
+    out = cli.run(["settle", "batch", "--json"], env=env)
+    assert out.returncode == 3 and '"in_balance": false' in out.stdout, out
+    host["loop"].run(host["host"].stop())
+    lost = cli.run(["settle", "batch"], env=env)
+    assert lost.returncode == 4 and "no answer yet" in lost.stdout and not lost.stderr, lost
