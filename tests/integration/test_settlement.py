@@ -307,3 +307,38 @@ async def test_a_card_number_in_the_file_name_is_never_stored_nor_shown(
     assert "4970100000000014" not in stored + detail and stored.endswith("0014.csv")
     unknown = cli.run(["settle", "show", "99"], env=env)
     assert unknown.returncode == 2 and unknown.stderr == "d400: settlement run 99 unknown\n"
+
+
+@pytest.mark.parametrize("after_s", [1.0, 2.0])
+def test_kill_9_mid_import_leaves_all_or_nothing(settings, engine, tmp_path: Path, after_s: float) -> None:  # type: ignore[no-untyped-def]
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    n = 6_000
+    rows = [
+        dict(
+            zip(
+                COLUMNS,
+                (f"txn_k{i:07d}", "2026-12-01 10:00:00", "2026-12-03", "eur", "10.00", "0.40", "9.60"),
+                strict=False,
+            )
+        )
+        | {"reporting_category": "charge", "source_id": f"SK{i:07d}X", "description": "x"}
+        for i in range(n)
+    ]
+    f = tmp_path / "big.csv"
+    f.write_bytes(_csv(rows))
+    env = dict(os.environ, D400_LANG="en", **cli.signed_on("SUPER1"))
+    proc = subprocess.Popen([sys.executable, "-m", "d400tui", "settle", "import", str(f)], env=env)
+    time.sleep(after_s)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(30)
+    with engine.db.engine.connect() as conn:
+        runs = conn.execute(select(t.settlement_runs.c.new_lines)).scalars().all()
+        lines = conn.execute(select(func.count()).select_from(t.settlement_lines)).scalar()
+    assert runs in ([], [n]) and lines == sum(runs)  # the whole file, or nothing of it
+    again = settle.import_file(engine, SUPER, "big.csv", f.read_bytes())  # and the database is usable
+    assert again.repeated == bool(runs) and again.run.lines == n
