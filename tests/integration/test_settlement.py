@@ -113,6 +113,9 @@ async def test_one_missing_one_unknown_one_wrong_amount_exactly(engine, issuer) 
     with pytest.raises(EngineError) as refused:
         settle.import_file(engine, SUPER, "altered.csv", _csv(altered))
     assert refused.value.message.key == "engine.settle_line_changed" and _counts(engine) == before
+    # every run audited, and the chain still holds
+    assert [r["action"] for r in engine.audit_trail(SUPER)].count("SETTLEMENT_IMPORT") == 2
+    assert engine.verify_audit(SUPER).ok
 
 
 async def test_captured_here_not_yet_settled_is_listed_with_its_first_run(engine, issuer) -> None:  # type: ignore[no-untyped-def]
@@ -155,6 +158,11 @@ def test_operators_cannot_import_or_read(engine) -> None:  # type: ignore[no-unt
         settle.import_file(engine, OPER, "x.csv", b"")
     with pytest.raises(PermissionDenied):
         settle.runs(engine, OPER)
+    with pytest.raises(PermissionDenied):
+        settle.show(engine, OPER, 1)
+    with pytest.raises(EngineError) as bad:
+        settle.import_file(engine, SUPER, "x.csv", b"", acquirer="acme")
+    assert bad.value.message.key == "engine.settle_acquirer"
 
 
 HEADER = ",".join(COLUMNS)
