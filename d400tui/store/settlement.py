@@ -167,12 +167,13 @@ def match(
     li = t.settlement_lines
     is_capture = li.c.category.in_(sorted(CAPTURE_CATEGORIES))
     charges = [x for x in lines if x.settles_capture]
-    still_open = set(
-        session.execute(
-            select(li.c.reference).where(li.c.acquirer == acquirer, li.c.outcome.in_(OPEN_OUTCOMES)).distinct()
-        ).scalars()
-    )
-    refs = sorted({x.reference for x in charges} | still_open)
+    earlier = select(li.c.reference, li.c.outcome, li.c.authorization_id).distinct()
+    earlier = earlier.where(li.c.acquirer == acquirer, li.c.outcome.in_(OPEN_OUTCOMES))
+    still_open: dict[str, tuple[str, int | None] | None] = {}
+    for r in session.execute(earlier):  # a reference whose lines disagree is rewritten whatever
+        seen = (r.outcome, r.authorization_id)
+        still_open[r.reference] = seen if still_open.get(r.reference, seen) == seen else None
+    refs = sorted({x.reference for x in charges} | set(still_open))
     settled: dict[str, dict[str, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
     sums = select(li.c.reference, li.c.currency, func.sum(li.c.gross).label("gross"))
     sums = sums.where(li.c.acquirer == acquirer, is_capture).group_by(li.c.reference, li.c.currency)
@@ -201,10 +202,11 @@ def match(
     ]
     for chunk in _chunks(rows):
         session.execute(insert(li), list(chunk))
-    for ref in sorted(still_open):  # earlier lines take their reference's outcome of today
+    for ref, before in sorted(still_open.items()):  # earlier lines take their reference's outcome of today
         kind, auth_id, _ = outcome[ref]
-        mine = and_(li.c.acquirer == acquirer, li.c.reference == ref, is_capture)
-        session.execute(update(li).where(mine).values(outcome=kind, authorization_id=auth_id))
+        if (kind, auth_id) != before:
+            mine = and_(li.c.acquirer == acquirer, li.c.reference == ref, is_capture)
+            session.execute(update(li).where(mine).values(outcome=kind, authorization_id=auth_id))
     session.flush()
     diffs = [d for _, _, d in outcome.values() if d is not None]
     keys = select(li.c.reference, func.min(li.c.line_key).label("key")).where(li.c.acquirer == acquirer, is_capture)

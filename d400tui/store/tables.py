@@ -193,6 +193,8 @@ authorizations = Table(
     # The supervision figures read today's rows, and close past days, by request date (0008); the
     # other columns they count make it a covering index: no table lookup per row.
     Index("ix_authorizations_requested_at", "requested_at", "category", "response_code", "answered_at"),
+    # Settlement lines are matched with our captures by the acquirer's reference (0012).
+    Index("ix_authorizations_acquirer_ref", "acquirer_ref"),
 )
 
 decisions = Table(
@@ -398,7 +400,8 @@ settlement_differences = Table(
     Column("theirs", BigInteger),
     Column("order_id", Integer),
     Column("authorization_id", Integer, index=True),
-    Column("since_run", Integer),  # NOT_SETTLED: the first run that listed this capture
+    Column("since_run", Integer),  # the first run that listed this difference
+    Index("ix_settlement_differences_reference", "reference", "kind"),
 )
 
 mapper_registry = registry(metadata=metadata)

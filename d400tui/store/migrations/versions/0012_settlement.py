@@ -2,7 +2,8 @@
 
 A settlement file is imported once (its SHA-256 is unique) and each of its lines once (the
 balance transaction id is unique per acquirer), so importing a file twice, or two files that
-overlap, changes nothing the second time. An ISO 8583 batch total (0500/0510) is a run too, its
+overlap, changes nothing the second time. Authorizations get an index on acquirer_ref: the
+lines are matched with our captures by it. An ISO 8583 batch total (0500/0510) is a run too, its
 key unique. Money in integer cents, as everywhere.
 
 Revision ID: 0012
@@ -99,9 +100,13 @@ def upgrade() -> None:
     )
     op.create_index("ix_settlement_differences_run_id", "settlement_differences", ["run_id"])
     op.create_index("ix_settlement_differences_authorization_id", "settlement_differences", ["authorization_id"])
+    op.create_index("ix_settlement_differences_reference", "settlement_differences", ["reference", "kind"])
+    # settlement lines are matched with our captures by the acquirer's reference
+    op.create_index("ix_authorizations_acquirer_ref", "authorizations", ["acquirer_ref"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_authorizations_acquirer_ref", table_name="authorizations")
     op.drop_table("settlement_differences")
     op.drop_table("settlement_lines")
     op.drop_table("settlement_runs")
