@@ -153,6 +153,14 @@ async def test_a_line_settled_before_our_capture_was_recorded_matches_later(engi
         assert sorted(outcomes.scalars()) == ["MATCHED", "MATCHED"]
 
 
+async def test_a_capture_settled_twice_is_an_amount_difference(engine, issuer) -> None:  # type: ignore[no-untyped-def]
+    (order,) = await _captured(engine, 1)
+    (row,) = report_rows(issuer)
+    twice = settle.import_file(engine, SUPER, "t.csv", _csv([row, dict(row, balance_transaction_id="txn_again")]))
+    (d,) = twice.differences
+    assert (d.kind, d.order_id, d.theirs) == (Difference.AMOUNT_DIFFERS, order, 2 * d.ours)
+
+
 def test_operators_cannot_import_or_read(engine) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(PermissionDenied):
         settle.import_file(engine, OPER, "x.csv", b"")
