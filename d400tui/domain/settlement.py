@@ -67,6 +67,7 @@ _DATE = re.compile(
     r"[0-9]{4}-[0-9]{2}-[0-9]{2}([ T][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,6})?)?)?(Z|[+-][0-9]{2}:?[0-9]{2})?"
 )
 """A date or a time stamp: its digits and separators may read as a card number to the scrubber."""
+_BREAK = re.compile(r"\r\n|\r|\n")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2066-\u2069]")
 FORMULA_START = ("=", "+", "-", "@")
 
@@ -206,17 +207,12 @@ def _header(row: list[str]) -> dict[str, int]:
 
 
 def _lines(text: str) -> None:
-    """Every physical line under MAX_LINE characters, at most MAX_LINES of them."""
-    start, n = 0, 0
-    while start < len(text):
-        end = text.find("\n", start)
-        end = len(text) if end < 0 else end
-        n += 1
-        if end - start > MAX_LINE:
+    """Every physical line (LF, CRLF or CR ended) under MAX_LINE characters, at most MAX_LINES."""
+    for n, line in enumerate(_BREAK.split(text), start=1):
+        if len(line) > MAX_LINE:
             raise SettlementFileError("engine.settle_line_too_long", line=n, limit=MAX_LINE)
-        if n > MAX_LINES + 1:
+        if n > MAX_LINES + 2:  # the header, and the empty piece after the last line break
             raise SettlementFileError("engine.settle_too_many", limit=MAX_LINES)
-        start = end + 1
 
 
 def parse_settlement(data: bytes, name: str) -> SettlementFile:

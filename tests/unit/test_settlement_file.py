@@ -83,3 +83,15 @@ def test_simulator_ids_never_read_as_card_numbers(tmp_path) -> None:  # type: ig
 def test_simulator_fee_is_the_price_list() -> None:
     assert fee_of(Decimal("100.00")) == Decimal("1.75") and fee_of(Decimal("71.99")) == Decimal("1.33")
     assert fee_of(Decimal("0.10")) == Decimal("0.10")  # never more than the capture
+
+
+@pytest.mark.parametrize("newline", ["\n", "\r\n", "\r"])
+def test_every_line_ending_numbers_the_lines_alike(newline: str) -> None:
+    body = ITEMIZED.replace("\n", newline).replace("59.99", "5x.99")
+    with pytest.raises(SettlementFileError) as refused:
+        parse_settlement(body.encode(), "x.csv")
+    assert refused.value.message.params == {"line": 2, "column": "gross"}
+    long = ITEMIZED.replace("\n", newline) + "x" * 5000 + newline
+    with pytest.raises(SettlementFileError) as too_long:
+        parse_settlement(long.encode(), "x.csv")
+    assert too_long.value.message.key == "engine.settle_line_too_long" and too_long.value.message.params["line"] == 4
