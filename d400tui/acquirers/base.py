@@ -88,3 +88,19 @@ class Acquirer(Protocol):
     async def status(self, key: str) -> AcquirerResponse: ...
 
     async def close(self) -> None: ...
+
+
+# -- settle branch (issue 12.5): the batch total of an ISO 8583 host (0500/0510) -------------------
+BATCH_TOTALS = "batch_totals"
+"""In an adapter's optional `settlement` set (beside `capabilities`, which names the protocol's
+operations): its host takes a reconciliation request, `batch_totals(count, amount, key)`."""
+
+
+@dataclass(frozen=True, slots=True)
+class BatchAnswer:
+    """The host's answer to our batch total: in balance or not, and its own count and amount."""
+
+    in_balance: bool
+    count: int
+    amount: Decimal
+    code: str  # field 39: '00' in balance, '95' reconcile error (out of balance), '94' key reused

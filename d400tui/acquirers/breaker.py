@@ -13,9 +13,9 @@ import time
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from enum import StrEnum
-from typing import TypeVar
+from typing import Any, TypeVar
 
-from .base import Acquirer, AcquirerResponse, AcquirerUnavailable, PaymentSource
+from .base import Acquirer, AcquirerResponse, AcquirerUnavailable, BatchAnswer, PaymentSource
 
 T = TypeVar("T")
 
@@ -47,6 +47,7 @@ class CircuitBreaker:
         self.name = inner.name
         self.brands = inner.brands
         self.capabilities = inner.capabilities
+        self.settlement: frozenset[str] = getattr(inner, "settlement", frozenset())
         self._consecutive = 0
         self._opened_at: float | None = None
         self._probing = False
@@ -102,6 +103,11 @@ class CircuitBreaker:
 
     async def status(self, key: str) -> AcquirerResponse:
         return await self._call(lambda: self.inner.status(key))
+
+    async def batch_totals(self, count: int, amount: Decimal, key: str) -> BatchAnswer:
+        """The inner adapter's batch total (only when it declares BATCH_TOTALS)."""
+        inner: Any = self.inner
+        return await self._call(lambda: inner.batch_totals(count, amount, key))
 
     async def close(self) -> None:
         await self.inner.close()

@@ -3,7 +3,8 @@
 Messages: 0100/0110 authorization (processing code 000000) and account verification (330000),
 0101 repeat used as a status query by idempotency key, 0400/0410 reversal (voids, and the
 reversal of an authorization whose answer never came), 0220/0230 completion (capture),
-0800/0810 echo. Every frame is preceded by a 2-byte big-endian length.
+0800/0810 echo, 0500/0510 reconciliation (the batch total of our captures: `batch_totals`).
+Every frame is preceded by a 2-byte big-endian length.
 
 One connection carries many requests at once: each carries a STAN (field 11), the answers come
 back in any order and are matched by STAN — the way acquirer hosts are driven in production,
@@ -12,7 +13,12 @@ and why one connection is enough for a pre-check run.
 Private fields (this host's convention): 48 card token (answered on card requests, sent instead
 of fields 2/14 afterwards), 62 our idempotency key, 63 the host's authorization reference,
 61 the idempotency key of the authorization a reversal undoes when its reference is unknown,
-44 the outcome word, 60 a free-text message. The CVV is not sent (no field for it in 1987)."""
+44 the outcome word, 60 a free-text message. The CVV is not sent (no field for it in 1987).
+
+Reconciliation (0500/0510): our captures are debits to the cardholders — field 76 their number,
+88 their amount in cents, 74/86 credits (refunds: none here), 97 the net amount signed `D`; the
+0510 carries the host's own figures in the same fields, 66 settlement code 1 (in balance) or 2
+(out of balance) and 39 '00' or '95' (reconcile error)."""
 
 from __future__ import annotations
 
@@ -33,7 +39,16 @@ from d400tui.data.codes import response_codes as code_table
 from d400tui.domain.cards import Brand
 from d400tui.domain.money import from_cents, to_cents
 
-from .base import OPERATIONS, AcquirerResponse, AcquirerUnavailable, Outcome, PaymentSource, in_words
+from .base import (
+    BATCH_TOTALS,
+    OPERATIONS,
+    AcquirerResponse,
+    AcquirerUnavailable,
+    BatchAnswer,
+    Outcome,
+    PaymentSource,
+    in_words,
+)
 
 SPEC: dict[str, Any] = dict(default_ascii)
 
@@ -74,6 +89,11 @@ def masked(doc: Doc) -> Doc:
     return out
 
 
+def reconciliation_fields(count: int, cents: int) -> Doc:
+    """Fields 74/76/86/88/97 of a 0500 or 0510 (captures are debits; no credits)."""
+    return {"74": "0" * 10, "76": f"{count:010d}", "86": "0" * 16, "88": f"{cents:016d}", "97": f"D{cents:016d}"}
+
+
 def transmission_time(now: float | None = None) -> str:
     return time.strftime("%m%d%H%M%S", time.gmtime(now))
 
@@ -110,6 +130,7 @@ class Iso8583Acquirer:
 
     name = "iso8583"
     capabilities = OPERATIONS
+    settlement = frozenset({BATCH_TOTALS})  # the host takes a 0500 batch total (engine/settlement.py)
 
     def __init__(
         self,
@@ -272,6 +293,27 @@ class Iso8583Acquirer:
 
     async def status(self, key: str) -> AcquirerResponse:
         return await self._ask({"t": "0101", "3": PC_AUTH, "62": key})
+
+    async def batch_totals(self, count: int, amount: Decimal, key: str) -> BatchAnswer:
+        """0500 reconciliation request with the count and amount of our captures not yet settled;
+        the 0510 says whether the host's own figures agree (and gives them)."""
+        cents = to_cents(amount)
+        doc = await self.exchange(
+            {
+                "t": "0500",
+                "15": time.strftime("%m%d", time.gmtime()),
+                "50": CURRENCY_EUR,
+                **reconciliation_fields(count, cents),
+                "62": key,
+            }
+        )
+        code = doc.get("39", "96")
+        try:
+            host_count, host_cents = int(doc.get("76", "0")), int(doc.get("88", "0"))
+        except ValueError:
+            host_count, host_cents = 0, 0
+        in_balance = code == "00" and doc.get("66") == "1"
+        return BatchAnswer(in_balance, host_count, from_cents(host_cents), code)
 
     async def echo(self) -> bool:
         """0800/0810 network echo: True when the host answers '00'."""

@@ -9,7 +9,7 @@ import sys
 
 import typer
 
-from d400tui.cli import acquirer, admin, orders, reference, runs, serve, stats, voids  # noqa: F401 - register commands
+from d400tui.cli import acquirer, admin, orders, reference, runs, serve, settle, stats, voids  # noqa: F401 - register commands
 from d400tui.cli.app import app
 from d400tui.cli.output import CliError, fail
 from d400tui.cli.session import settings as load

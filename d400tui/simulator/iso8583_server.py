@@ -12,7 +12,10 @@ DECLINED, never with the first request's answer.
 Limits: a connection that sends nothing for `idle_timeout_s` (a frame started and not finished
 counts as nothing) is closed; past `max_connections` open at once, a new one is closed at once;
 past `max_in_flight` requests unanswered on a connection, the host reads no more from it until
-answers have gone out (and waits for a client to read its answers before writing more)."""
+answers have gone out (and waits for a client to read its answers before writing more).
+
+A 0500 reconciliation request (the merchant's batch total of captures) is answered 0510 from
+`Issuer.reconcile`: in balance closes the issuer's open batch, out of balance changes nothing."""
 
 from __future__ import annotations
 
@@ -25,7 +28,7 @@ from typing import Any
 import iso8583
 
 from d400tui.acquirers.base import AcquirerResponse, Outcome, PaymentSource
-from d400tui.acquirers.iso8583 import PC_VERIFY, Doc, decode_message, encode_frame, read_frame
+from d400tui.acquirers.iso8583 import PC_VERIFY, Doc, decode_message, encode_frame, read_frame, reconciliation_fields
 from d400tui.domain.cards import CardData, CardError, clean_pan, parse_expiry
 from d400tui.domain.money import from_cents, to_cents
 
@@ -35,7 +38,7 @@ log = logging.getLogger(__name__)
 
 _ECHOED = ("3", "7", "11", "37", "41", "42", "49", "62")
 _CURRENCIES = {"978": "EUR"}  # field 49 (ISO 4217 numeric) → the issuer's alphabetic code
-_RESPONSE_MTI = {"0100": "0110", "0101": "0110", "0400": "0410", "0220": "0230", "0800": "0810"}
+_RESPONSE_MTI = {"0100": "0110", "0101": "0110", "0400": "0410", "0220": "0230", "0800": "0810", "0500": "0510"}
 
 
 class Iso8583Host:
@@ -134,6 +137,8 @@ class Iso8583Host:
         if not key:
             return {**base, "39": "30", "44": Outcome.DECLINED.value, "60": "field 62 (key) missing"}
         try:
+            if mti == "0500":
+                return self._reconcile(base, req, key)
             if mti == "0101":
                 return self._reply(base, self.issuer.status(key))
             if mti == "0100":
@@ -160,6 +165,20 @@ class Iso8583Host:
             return await self._deliver(base, self.issuer.capture(req["63"], amount, key, self._currency(req)))
         except ValueError:
             return {**base, "39": "30", "44": Outcome.DECLINED.value, "60": "format error"}
+
+    def _reconcile(self, base: Doc, req: Doc, key: str) -> Doc:
+        """0500 → 0510: our count and amount of captures against the issuer's unbatched ones."""
+        count, cents = int(req.get("76", "0")), int(req.get("88", "0"))
+        currency = _CURRENCIES.get(req.get("50") or "978", "?")
+        code, host_count, host_cents = self.issuer.reconcile(key, count, cents, currency)
+        settled = {"00": "1", "95": "2"}.get(code, "3")
+        return {
+            **base,
+            **reconciliation_fields(host_count, host_cents),
+            **({"15": req["15"]} if req.get("15") else {}),
+            "39": code,
+            "66": settled,
+        }
 
     @staticmethod
     def _currency(req: Doc) -> str:

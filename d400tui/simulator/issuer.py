@@ -33,14 +33,25 @@ from pathlib import Path
 from d400tui.acquirers.base import KEY_REUSED, AcquirerResponse, Outcome, PaymentSource
 from d400tui.config import Settings
 from d400tui.data import data_path
-from d400tui.domain.cards import Brand, CardData, Expiry, parse_expiry
+from d400tui.domain.cards import Brand, CardData, Expiry, parse_expiry, scrub
 from d400tui.domain.money import from_cents, to_cents
 
 CEILING_WINDOW_S = 30 * 86400
 _LEGACY_SALT = b"d400-simulated-issuer"  # state files written before the keyed hash (user_version 0)
 SECRET_BYTES = 32
+_LETTERS = str.maketrans("0123456789", "ghijklmnop")
 STATE_VERSION = 1
 KEY_REUSED_MESSAGE = "idempotency key reused with other parameters"
+
+
+def hold_reference() -> str:
+    """A new hold's reference: 16 random hex digits, drawn again in the rare case (30 in 20,000
+    measured) their digits read as a card number — the scrubber would mask it wherever it is
+    printed or stored as text, and a settlement file naming it would be refused."""
+    while True:
+        ref = "S" + secrets.token_hex(8).upper()
+        if scrub(ref) == ref:
+            return ref
 
 
 def _legacy_hash(pan: str) -> str:
@@ -124,6 +135,10 @@ CREATE TABLE IF NOT EXISTS ops (
     key TEXT PRIMARY KEY, kind TEXT NOT NULL, outcome TEXT NOT NULL, code TEXT NOT NULL, ref TEXT,
     auth_code TEXT, token TEXT, amount_cents INTEGER, hang INTEGER NOT NULL DEFAULT 0, created_at REAL NOT NULL,
     fingerprint TEXT);
+CREATE TABLE IF NOT EXISTS batches (
+    key TEXT PRIMARY KEY, fingerprint TEXT NOT NULL, in_balance INTEGER NOT NULL, count INTEGER NOT NULL,
+    cents INTEGER NOT NULL, created_at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS batch_items (capture_key TEXT PRIMARY KEY, batch TEXT NOT NULL);
 """
 
 
@@ -306,7 +321,7 @@ class Issuer:
                     self._record(key, kind, resp, fingerprint)
                 else:
                     assert card is not None and h is not None
-                    ref = "S" + secrets.token_hex(8).upper()
+                    ref = hold_reference()
                     auth_code = f"{secrets.randbelow(1_000_000):06d}"
                     if kind == "AUTH":
                         self.db.execute(
@@ -392,6 +407,56 @@ class Issuer:
         """Authorization idempotency key → hold reference, for every hold made."""
         with self._lock:
             return dict(self.db.execute("SELECT key, ref FROM ops WHERE kind='AUTH' AND outcome='APPROVED'"))
+
+    # -- settlement (settle branch, issue 12.5) ---------------------------------------------
+    def captured(self, since: float | None = None, until: float | None = None) -> list[tuple[str, str, int, float]]:
+        """Every capture the issuer made, oldest first: (capture key, hold reference, cents, when)."""
+        with self._lock:
+            return list(
+                self.db.execute(
+                    "SELECT key, ref, amount_cents, created_at FROM ops WHERE kind='CAPTURE' AND outcome='CAPTURED'"
+                    " AND created_at >= ? AND created_at <= ? ORDER BY created_at, key",
+                    (since if since is not None else float("-inf"), until if until is not None else float("inf")),
+                )
+            )
+
+    _OPEN = "FROM ops WHERE kind='CAPTURE' AND outcome='CAPTURED' AND key NOT IN (SELECT capture_key FROM batch_items)"
+
+    def reconcile(self, key: str, count: int, cents: int, currency: str = "EUR") -> tuple[str, int, int]:
+        """An acquirer's batch total (ISO 8583 0500): the merchant's count and amount of captures
+        against the captures not yet in a closed batch. In balance ('00'): they are closed in this
+        batch; out of balance ('95'): nothing changes. The same key replays its answer ('94' for
+        other totals). Returns (code, the issuer's count, the issuer's cents)."""
+        fingerprint = self._fingerprint("RECONCILE", count, cents, currency)
+        with self._lock:
+            row = self.db.execute(
+                "SELECT fingerprint, in_balance, count, cents FROM batches WHERE key=?", (key,)
+            ).fetchone()
+            if row is not None:
+                if not hmac.compare_digest(row[0], fingerprint):
+                    return KEY_REUSED, 0, 0
+                return ("00" if row[1] else "95"), row[2], row[3]
+            with self._write():
+                n, total = self.db.execute(f"SELECT count(*), COALESCE(SUM(amount_cents), 0) {self._OPEN}").fetchone()
+                balanced = currency == "EUR" and (n, total) == (count, cents)
+                if balanced:
+                    self.db.execute(f"INSERT INTO batch_items SELECT key, ? {self._OPEN}", (key,))
+                self.db.execute(
+                    "INSERT INTO batches VALUES (?,?,?,?,?,?)",
+                    (key, fingerprint, int(balanced), n, total, self.clock()),
+                )
+            return ("00" if balanced else "95"), int(n), int(total)
+
+    def open_batch(self) -> tuple[int, int]:
+        """Captures not yet in a closed batch: (count, cents). For tests."""
+        with self._lock:
+            n, total = self.db.execute(f"SELECT count(*), COALESCE(SUM(amount_cents), 0) {self._OPEN}").fetchone()
+            return int(n), int(total)
+
+    def transaction_id(self, capture_key: str) -> str:
+        """The balance transaction id of a capture: the same in every report (keyed, opaque), in
+        letters only, so that no run of its digits can read as a card number."""
+        return "txn_" + self._fingerprint("TXN", capture_key)[:24].translate(_LETTERS)
 
     def close(self) -> None:
         self.db.close()

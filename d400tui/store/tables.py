@@ -214,6 +214,8 @@ authorizations = Table(
         sqlite_where=text("state = 'DECLINED'"),
         postgresql_where=text("state = 'DECLINED'"),
     ),
+    # Settlement lines are matched with our captures by the acquirer's reference (0012).
+    Index("ix_authorizations_acquirer_ref", "acquirer_ref"),
 )
 
 decisions = Table(
@@ -366,6 +368,80 @@ stats_day_decisions = Table(
     Column("operator", String(20), nullable=False),
     Column("kind", String(20), nullable=False),
     Column("n", Integer, nullable=False),
+)
+
+# -- settle branch (issue 12.5, migration 0012): the acquirer's settlement, matched with our captures.
+# A file is imported once (its SHA-256), a line once (its balance transaction id, per acquirer);
+# store/settlement.py reads and writes them with Core, nothing is mapped. Totals and differences are
+# cents in BigInteger (a file's sum may pass the amount limit of one payment).
+settlement_runs = Table(
+    "settlement_runs",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("source", String(10), nullable=False),  # CSV | ISO8583
+    Column("acquirer", String(20), nullable=False),
+    Column("operator", String(20), nullable=False),
+    Column("started_at", DateTime, nullable=False),
+    Column("file_name", ScrubbedText(120)),
+    Column("file_sha256", String(64), unique=True),
+    Column("lines", Integer, nullable=False),
+    Column("new_lines", Integer, nullable=False),
+    Column("already_imported", Integer, nullable=False),
+    Column("matched", Integer, nullable=False),
+    Column("not_settled", Integer, nullable=False),
+    Column("unknown", Integer, nullable=False),
+    Column("amount_differs", Integer, nullable=False),
+    Column("other_lines", Integer, nullable=False),
+    Column("gross", BigInteger, nullable=False),
+    Column("fee", BigInteger, nullable=False),
+    Column("net", BigInteger, nullable=False),
+    Column("first_created", DateTime),
+    Column("last_created", DateTime),
+    Column("batch_key", String(64), unique=True),
+    Column("in_balance", Boolean),
+    Column("our_count", Integer),
+    Column("our_amount", BigInteger),
+    Column("host_count", Integer),
+    Column("host_amount", BigInteger),
+)
+
+settlement_lines = Table(
+    "settlement_lines",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("run_id", Integer, ForeignKey("settlement_runs.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("acquirer", String(20), nullable=False),
+    Column("line_key", ScrubbedText(80), nullable=False),
+    Column("line_no", Integer, nullable=False),
+    Column("reference", ScrubbedText(80), nullable=False),
+    Column("category", String(40), nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("gross", Cents, nullable=False),
+    Column("fee", Cents, nullable=False),
+    Column("net", Cents, nullable=False),
+    Column("created", DateTime),
+    # MATCHED | UNKNOWN | AMOUNT_DIFFERS | OTHER (not a capture) | BATCH (an ISO 8583 batch's capture)
+    Column("outcome", String(16), nullable=False),
+    Column("authorization_id", Integer),
+    Index("ix_settlement_lines_key", "acquirer", "line_key", unique=True),
+    Index("ix_settlement_lines_reference", "reference"),
+)
+
+settlement_differences = Table(
+    "settlement_differences",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("run_id", Integer, ForeignKey("settlement_runs.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("kind", String(16), nullable=False),  # NOT_SETTLED | UNKNOWN | AMOUNT_DIFFERS
+    Column("reference", ScrubbedText(80)),
+    Column("line_key", ScrubbedText(80)),
+    Column("currency", String(3), nullable=False),
+    Column("ours", BigInteger),
+    Column("theirs", BigInteger),
+    Column("order_id", Integer),
+    Column("authorization_id", Integer, index=True),
+    Column("since_run", Integer),  # the first run that listed this difference
+    Index("ix_settlement_differences_reference", "reference", "kind"),
 )
 
 mapper_registry = registry(metadata=metadata)
