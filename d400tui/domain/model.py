@@ -170,6 +170,8 @@ class Instalment:
     """An authorization for it is REQUESTED or UNKNOWN: no new operation until it is settled."""
     precheck_run_id: int | None = None
     """The last pre-check run that claimed it, so one run never takes it twice."""
+    capture_run_id: int | None = None
+    """The last capture run that took it (captured, refused or skipped it): one run takes it once."""
 
     def is_deferred(self, order_date: date) -> bool:
         return self.seq > 1 or self.due_date > order_date
@@ -264,6 +266,8 @@ class Authorization:
     """A capture was sent and its answer not yet recorded: the reconciler asks the acquirer."""
     owner: str | None = None
     """host:pid:start of the process that sent the call, while REQUESTED."""
+    capture_run_id: int | None = None
+    """The capture run that sent (or last sent) its capture, beside `owner`."""
 
     @property
     def live(self) -> bool:
