@@ -83,48 +83,48 @@ class Capture:
         queue: asyncio.Queue[Sent | None] = asyncio.Queue()
         done: list[Answered] = []
         counter = [0]
-        # Database work runs in a thread, one piece at a time, so the event loop keeps the calls
-        # flowing while a batch is claimed or written (SQLite and psycopg release the GIL).
-        db_turn = asyncio.Lock()
-        flushes: set[asyncio.Task[None]] = set()
 
         def tick(n: int) -> None:
             counter[0] += n
             if progress:
                 progress(min(counter[0], total), total)
 
-        async def flush(batch: list[Answered]) -> None:
-            async with db_turn:
-                await asyncio.to_thread(self._write, run_id, batch, actor.name)
-            window.written(len(batch))
-            tick(len(batch))
-
-        def start_flush(batch: list[Answered]) -> None:
-            task = asyncio.create_task(flush(batch))
-            flushes.add(task)
-            task.add_done_callback(flushes.discard)
-
-        async def producer() -> None:
-            after = 0
-            while True:
-                room = await window.room(chunk)
-                async with db_turn:
-                    got, last, decided = await asyncio.to_thread(
-                        self._claim, run_id, run_date, min(room, claim_size), actor.name, after
-                    )
-                if not last:
-                    if not after:
-                        break
-                    after = 0  # the closing sweep from the start: what a lock kept from an earlier claim
+        async def database() -> None:
+            """The run's database work, one piece at a time in a thread (SQLite and psycopg release
+            the GIL), so the event loop keeps the calls flowing: a claim whenever the window has
+            room — the calls come first — else the answers waiting, in batches."""
+            after, ended = 0, False
+            while not ended or window.out or done:
+                if not ended and window.has_room(chunk):
+                    try:
+                        with database_errors():
+                            got, last, decided = await asyncio.to_thread(
+                                self._claim, run_id, run_date, min(window.room, claim_size), actor.name, after
+                            )
+                    except (DatabaseBusy, EngineError) as exc:  # what is left waits for the next run
+                        log.warning("capture run %s stops claiming: %s", run_id, exc)
+                        got, last, after = [], 0, 0
+                    if last:
+                        after = last
+                        window.take(len(got))
+                        for s in got:
+                            queue.put_nowait(s)
+                        tick(decided)
+                    elif after:
+                        after = 0  # the closing sweep from the start: what a lock kept from an earlier claim
+                    else:
+                        ended = True
+                        for _ in range(concurrency):
+                            queue.put_nowait(None)
                     continue
-                after = last
-                window.take(len(got))
-                for s in got:
-                    queue.put_nowait(s)
-                if decided:
-                    tick(decided)
-            for _ in range(concurrency):
-                queue.put_nowait(None)
+                if len(done) >= chunk or (done and (ended or len(done) >= max(1, chunk // 4))):
+                    batch = done[: window.backlog]
+                    del done[: len(batch)]
+                    await asyncio.to_thread(self._write, run_id, batch, actor.name)
+                    window.written(len(batch))
+                    tick(len(batch))
+                    continue
+                await window.changed()
 
         async def caller() -> None:
             while (s := await queue.get()) is not None:
@@ -136,19 +136,12 @@ class Capture:
                     log.warning("capture of order %s instalment %s not done: %s", s.cand.order_id, s.cand.seq, exc)
                     reason = exc.message if isinstance(exc, EngineError | m.DomainError) else DB_BUSY
                     item = Answered(s, None, reason)
-                window.answered()
                 done.append(item)
-                if len(done) >= chunk:
-                    start_flush(done[:])
-                    done.clear()
+                window.answered()
 
         try:
             with quiet_gc():
-                await asyncio.gather(producer(), *(caller() for _ in range(concurrency)))
-                if done:
-                    start_flush(done[:])
-                while flushes:
-                    await asyncio.gather(*list(flushes))
+                await asyncio.gather(database(), *(caller() for _ in range(concurrency)))
         finally:
             run = self._end(run_id, actor.name)
         if progress:
@@ -194,7 +187,7 @@ class Capture:
         """Write a batch of answers in one transaction, the orders locked."""
         now = self.e.clock()
         with self.e.unit() as uow:
-            current = store.lock_answered(uow.session, [x.sent.auth.id or 0 for x in batch])
+            current = store.lock_answered(uow.session, [x.sent.auth.id for x in batch])
             b, details = decide_answers(run_id, batch, current, self.e.label)
             status = store.write_capture_answers(uow.session, run_id, now, b)
             uow.audits.append(audit_rows(now, actor, details, status))

@@ -10,30 +10,30 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
 from d400tui.acquirers.base import AcquirerResponse, Outcome
 from d400tui.domain import model as m
 from d400tui.domain.cards import scrub
 from d400tui.domain.message import Message, json_default
-from d400tui.store.capture_batch import CaptureAnswers, CaptureCandidate, CaptureClaims, result_row
+from d400tui.store.capture_batch import CaptureAnswers, CaptureCandidate, CaptureClaims, LiveAuth, result_row
 
 from .codes import NO_ANSWER
 
 
-@dataclass
+@dataclass(slots=True)
 class Sent:
     """A capture claimed and marked in flight: sent under its authorization's key + "-cap"."""
 
     cand: CaptureCandidate
-    auth: m.Authorization
+    auth: LiveAuth
 
     @property
     def key(self) -> str:
         return self.auth.idempotency_key + "-cap"
 
 
-@dataclass
+@dataclass(slots=True)
 class Answered:
     sent: Sent
     resp: AcquirerResponse | None
@@ -47,7 +47,16 @@ def audit_row(now: datetime, actor: str, action: str, order_id: int, **detail: A
     return dict(at=now, actor=actor, action=action, order_id=order_id, detail=text)
 
 
-def skip_reason(auth: m.Authorization | None, run_date: date) -> Message | None:
+class _Live(Protocol):
+    """What `skip_reason` reads: an m.Authorization (capture_one) or a claim's LiveAuth."""
+
+    state: m.AuthState
+    void_state: m.VoidState
+    capture_pending: bool
+    expires_at: datetime | None
+
+
+def skip_reason(auth: _Live | None, run_date: date) -> Message | None:
     """Why a due instalment is not captured now, or None when its authorization can take it."""
     if auth is None:
         return Message("engine.skip_no_auth")
@@ -76,7 +85,7 @@ def decide_claims(
             out.skipped += 1
             continue
         try:
-            c.auth.check_capture(c.amount, now)
+            m.check_capture(c.auth.state, c.auth.amount, c.auth.expires_at, c.amount, now)
         except m.DomainError as exc:
             out.result(run_id, c, "REFUSED", exc.message)
             out.refused += 1
@@ -84,7 +93,6 @@ def decide_claims(
                 audit_row(now, actor, "CAPTURE_REFUSED", c.order_id, authorization=c.auth.id, reason=exc.message)
             )
             continue
-        assert c.auth.id is not None
         out.sent.append((c.auth.id, c.inst_id, c.order_id, c.amount))
         sent.append(Sent(c, c.auth))
     return out, sent
@@ -102,7 +110,7 @@ def decide_answers(
     b = CaptureAnswers()
     audits: list[tuple[int, str, dict[str, Any]]] = []
     for x in batch:
-        c, auth_id, want = x.sent.cand, x.sent.auth.id or 0, x.sent.cand.amount
+        c, auth_id, want = x.sent.cand, x.sent.auth.id, x.sent.cand.amount
         now_is = current.get(auth_id)
         if x.failed is not None or now_is is None:
             b.released.append(auth_id)
@@ -172,13 +180,18 @@ class Window:
         self.out = self.unwritten = 0
         self._changed = asyncio.Event()
 
-    async def room(self, at_least: int) -> int:
-        """Wait for room for `at_least` claims (less when the window is smaller); returns the room."""
-        need = min(at_least, self.size)
-        while self.size - self.out < need or self.unwritten > self.backlog:
-            self._changed.clear()
-            await self._changed.wait()
+    @property
+    def room(self) -> int:
         return self.size - self.out
+
+    def has_room(self, at_least: int) -> bool:
+        """Room for `at_least` claims (less when the window is smaller), memory permitting."""
+        return self.room >= min(at_least, self.size) and self.unwritten <= self.backlog
+
+    async def changed(self) -> None:
+        """Until an answer comes back."""
+        self._changed.clear()
+        await self._changed.wait()
 
     def take(self, n: int) -> None:
         self.out += n
@@ -190,4 +203,3 @@ class Window:
 
     def written(self, n: int) -> None:
         self.unwritten -= n
-        self._changed.set()

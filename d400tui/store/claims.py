@@ -283,4 +283,3 @@ def precheck_end_counts(session: Session, run_date: date) -> tuple[int, int]:
         or 0
     )
     return frozen, others
-

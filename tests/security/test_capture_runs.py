@@ -60,17 +60,18 @@ async def test_a_second_run_during_the_first_skips_what_is_in_flight(engine, iss
 
 
 async def test_a_run_that_reads_an_order_another_run_writes(engine, issuer, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    """Run 2 is started while run 1 has read the first order and not yet written its decision."""
+    """Run 2 is started while run 1 has read the first order and not yet written its decision
+    (the batched run decides a claim's instalments with the domain's capture rule: the hook)."""
     oids = await _orders(engine, 2)
     other = other_engine(engine)
-    check, racers = m.Authorization.check_capture, []
+    check, racers = m.check_capture, []
 
-    def checking(self, amount, now):  # type: ignore[no-untyped-def]
-        if not racers and self.order_id == oids[0]:
+    def checking(state, authorized, expires_at, amount, now):  # type: ignore[no-untyped-def]
+        if not racers:  # concurrency 1: run 1's first claim is the first order alone
             racers.append(race_inside(engine, oids[0], lambda: other.capture(SUPER, engine.today())))
-        return check(self, amount, now)
+        return check(state, authorized, expires_at, amount, now)
 
-    monkeypatch.setattr(m.Authorization, "check_capture", checking)
+    monkeypatch.setattr(m, "check_capture", checking)
     try:
         try:
             run1 = await engine.capture(SUPER, engine.today(), concurrency=1)
