@@ -160,11 +160,11 @@ class Precheck:
                 flushes.append(asyncio.create_task(flush(done[:])))
             await asyncio.gather(*flushes)
         with self.e.unit() as uow:
-            frozen, others = claims.precheck_end_counts(uow.session, run_date)
+            ends = claims.precheck_end_counts(uow.session, run_date, run_id)
             ended = uow.runs.get(run_id)
             assert ended is not None
             run = ended
-            run.skipped += frozen
+            run.skipped += ends.unanswered
             run.selected = run.approved + run.refused + run.unavailable + run.skipped
             run.finished_at = self.e.clock()
             uow.audit(
@@ -176,11 +176,11 @@ class Precheck:
                 refused=run.refused,
                 unavailable=run.unavailable,
                 skipped=run.skipped,
-                awaiting_reconcile=frozen,
-                other_channels_or_methods=others,
+                awaiting_reconcile=ends.in_doubt,
+                other_channels_or_methods=ends.others,
             )
             uow.commit()
-            run.other_skipped = others  # type: ignore[attr-defined]
+            run.other_skipped = ends.others  # type: ignore[attr-defined]
         if progress:
             progress(total, total)
         return run

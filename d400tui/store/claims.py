@@ -8,12 +8,10 @@ import secrets
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import and_, func, insert, or_, select, update
 from sqlalchemy.orm import Session
-from sqlalchemy.sql import operators
-from sqlalchemy.sql.elements import UnaryExpression
 
 from d400tui.domain import model as m
 from d400tui.domain.message import Message
@@ -46,43 +44,26 @@ def _dialect(session: Session) -> str:
     return session.get_bind().dialect.name
 
 
-def _unindexed(column: Any) -> Any:
-    """`+column`: the same value, but SQLite will not pick an index on it for the plan."""
-    return UnaryExpression(column, operator=operators.custom_op("+"), type_=column.type)
-
-
 def _day_end(d: date) -> datetime:
     return datetime.combine(d + timedelta(days=1), time.min)
 
 
-def due_where(dialect: str, run_date: date, walk_pk: bool = False) -> Any:
-    """Due at `run_date` on a validated phone card order. walk_pk: written so that SQLite walks the
-    primary key (claims, in id order from where the last one stopped) rather than the (state, due
-    date) index, which made it sort every due instalment again at each claim (5-10 ms a claim,
-    measured). PostgreSQL plans the id range without being told."""
-    i, o = t.instalments, t.orders
-    state, status = i.c.state, o.c.status
-    if walk_pk and dialect == "sqlite":
-        state, status = _unindexed(state), _unindexed(status)
-    return and_(
-        state == PENDING,
-        i.c.due_date <= run_date,
-        status == VALIDATED,
-        o.c.channel == PHONE,
-        o.c.payment_method == CARD,
-    )
+def due_where(dialect: str, run_date: date) -> Any:
+    """Due at `run_date` on a validated phone card order. The order's part is the instalment's run
+    scope (migration 0008: kept from its order by triggers), so no run reads `orders` to select:
+    the selections and counts read the partial index of what is still due."""
+    i = t.instalments
+    return and_(i.c.state == PENDING, i.c.run_scope == CARD, i.c.due_date <= run_date)
 
 
-def _precheck_where(
-    dialect: str, run_date: date, run_id: int, since: datetime, now: datetime, walk_pk: bool = False
-) -> Any:
+def _precheck_where(dialect: str, run_date: date, run_id: int, since: datetime, now: datetime) -> Any:
     """Due, not in flight, not tried by this run nor by any run that overlapped it (two
     pre-checks at the same time never ask twice for one instalment; a rerun started after
     they ended retries refusals), and with no authorization valid through the run date."""
     i, r = t.instalments, t.precheck_runs
     over = select(r.c.id).where(or_(r.c.finished_at < since, r.c.started_at < now - STALE_RUN))
     return and_(
-        due_where(dialect, run_date, walk_pk),
+        due_where(dialect, run_date),
         i.c.auth_pending.is_(False),
         or_(i.c.precheck_run_id.is_(None), and_(i.c.precheck_run_id != run_id, i.c.precheck_run_id.in_(over))),
         or_(i.c.authorized_until.is_(None), i.c.authorized_until < _day_end(run_date)),
@@ -91,10 +72,9 @@ def _precheck_where(
 
 def precheck_selection(session: Session, run_date: date, now: datetime) -> list[tuple[int, int]]:
     """(order id, instalment seq) a new pre-check would authorize at `run_date`."""
-    i, o = t.instalments, t.orders
+    i = t.instalments
     rows = session.execute(
         select(i.c.order_id, i.c.seq)
-        .join(o, o.c.id == i.c.order_id)
         .where(_precheck_where(_dialect(session), run_date, -1, now, now))
         .order_by(i.c.order_id, i.c.seq)
     ).all()
@@ -102,15 +82,8 @@ def precheck_selection(session: Session, run_date: date, now: datetime) -> list[
 
 
 def count_precheck_due(session: Session, run_date: date, run_id: int, since: datetime, now: datetime) -> int:
-    i, o = t.instalments, t.orders
-    return (
-        session.scalar(
-            select(func.count())
-            .select_from(i.join(o, o.c.id == i.c.order_id))
-            .where(_precheck_where(_dialect(session), run_date, run_id, since, now))
-        )
-        or 0
-    )
+    where = _precheck_where(_dialect(session), run_date, run_id, since, now)
+    return session.scalar(select(func.count()).select_from(t.instalments).where(where)) or 0
 
 
 def claim_precheck(
@@ -146,9 +119,13 @@ def claim_precheck(
             o.c.card_expiry,
         )
         .join(o, o.c.id == i.c.order_id)
-        .where(i.c.id > after, _precheck_where(dialect, run_date, run_id, since, now, walk_pk=True))
+        .where(i.c.id > after, _precheck_where(dialect, run_date, run_id, since, now))
         .order_by(i.c.id)
         .limit(n)
+        # SQLite: walk the due instalments in id order from where the last claim stopped (its
+        # planner took the due-date index and sorted every due instalment again at each claim,
+        # 5-10 ms a claim); PostgreSQL plans the same walk unprompted
+        .with_hint(i, "INDEXED BY ix_instalments_run_claim", "sqlite")
     )
     if dialect == "postgresql":
         # orders too: an order a terminal is changing right now is left for a later claim,
@@ -257,31 +234,36 @@ def claim_precheck(
     return todo, rows[-1][0]
 
 
-def precheck_end_counts(session: Session, run_date: date) -> tuple[int, int]:
-    """(due instalments still in flight or unknown, due instalments of other channels or methods)."""
-    i, o = t.instalments, t.orders
-    frozen = (
-        session.scalar(
-            select(func.count())
-            .select_from(i.join(o, o.c.id == i.c.order_id))
-            .where(due_where(_dialect(session), run_date), i.c.auth_pending.is_(True))
+class EndCounts(NamedTuple):
+    """What a pre-check run's counters do not say at its end, about its own claims only (another
+    run's claims in flight at that moment are that run's)."""
+
+    unanswered: int  # claimed by this run, no answer written (a batch lost): counted skipped
+    in_doubt: int  # this run's still in flight or unknown: the reconciler settles them
+    others: int  # due on other channels or methods: no run authorizes them
+
+
+def precheck_end_counts(session: Session, run_date: date, run_id: int) -> EndCounts:
+    i, a = t.instalments, t.authorizations
+    mine = and_(i.c.precheck_run_id == run_id, i.c.auth_pending)  # as the partial index says
+    requested = (
+        select(a.c.id)
+        .where(
+            a.c.instalment_id == i.c.id,
+            a.c.state == m.AuthState.REQUESTED.value,
+            a.c.kind == m.AuthKind.AUTHORIZE.value,
         )
-        or 0
+        .exists()
     )
-    others = (
-        session.scalar(
-            select(func.count())
-            .select_from(i.join(o, o.c.id == i.c.order_id))
-            .where(
-                i.c.state == PENDING,
-                i.c.due_date <= run_date,
-                o.c.status == VALIDATED,
-                or_(o.c.channel != PHONE, o.c.payment_method != CARD),
-            )
-        )
-        or 0
+
+    def count(*where: Any) -> int:
+        return session.scalar(select(func.count()).select_from(i).where(*where)) or 0
+
+    return EndCounts(
+        count(mine, requested),
+        count(mine),
+        count(i.c.state == PENDING, i.c.run_scope == "OTHER", i.c.due_date <= run_date),
     )
-    return frozen, others
 
 
 def capture_worklist(session: Session, run_date: date) -> list[tuple[int, int, Decimal]]:

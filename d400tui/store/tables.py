@@ -21,6 +21,7 @@ from sqlalchemy import (
     String,
     Table,
     TypeDecorator,
+    text,
 )
 from sqlalchemy.orm import composite, registry, relationship
 
@@ -58,6 +59,11 @@ class StrEnumType(TypeDecorator[str]):
 
     def process_result_value(self, value, dialect):  # type: ignore[no-untyped-def]
         return None if value is None else self.enum(value)
+
+
+def _where(predicate: str) -> dict[str, object]:
+    """A partial index's predicate, the same text on both databases."""
+    return dict(sqlite_where=text(predicate), postgresql_where=text(predicate))
 
 
 metadata = MetaData(
@@ -126,6 +132,7 @@ orders = Table(
     # "Commandes en attente de décision": few rows among many, read newest first.
     Index("ix_orders_awaiting", "awaiting_decision", "id"),
     Index("ix_orders_created_by", "created_by", "id"),
+    Index("ix_orders_order_date", "order_date", "id"),  # list filters by date (0008)
 )
 
 order_lines = Table(
@@ -153,9 +160,22 @@ instalments = Table(
     Column("authorized_until", DateTime),
     Column("auth_pending", Boolean, nullable=False, default=False),
     Column("precheck_run_id", Integer),
-    # The pre-check and capture select pending instalments by due date: this index serves both.
+    # Which batch run the instalment of a validated order belongs to (0008, set by triggers from its
+    # order): 'CARD' (phone, card: pre-check and capture), 'OTHER', NULL (order not validated).
+    Column("run_scope", String(8)),
     Index("ix_instalments_state_due", "state", "due_date"),
     Index("ix_instalments_order", "order_id", "seq", unique=True),
+    # The runs' claims walk the first in id order; their counts and the capture read the second;
+    # the third finds a run's claims still in flight. Partial: only what is still due.
+    Index("ix_instalments_run_claim", "id", **_where("state = 'PENDING' AND run_scope = 'CARD'")),
+    Index("ix_instalments_run_due", "run_scope", "due_date", **_where("state = 'PENDING' AND run_scope IS NOT NULL")),
+    # (SQLite has no boolean: SQLAlchemy writes the bare column as `= 1` there, so must the index)
+    Index(
+        "ix_instalments_in_flight",
+        "precheck_run_id",
+        sqlite_where=text("auth_pending = 1"),
+        postgresql_where=text("auth_pending"),
+    ),
 )
 
 authorizations = Table(
@@ -186,6 +206,7 @@ authorizations = Table(
     Column("operator", String(20), nullable=False),
     Column("capture_pending", Boolean, nullable=False, default=False),
     Column("owner", String(80)),
+    Index("ix_authorizations_instalment", "instalment_id"),  # re-authorization, end-of-run counts (0008)
     # The reconciler looks for UNKNOWN rows and pending voids without scanning the table.
     Index("ix_authorizations_state", "state"),
     Index("ix_authorizations_void_state", "void_state"),
@@ -342,7 +363,8 @@ def start_mappers() -> None:
     mr.map_imperatively(m.Customer, customers)
     mr.map_imperatively(m.Article, articles)
     mr.map_imperatively(m.OrderLine, order_lines)
-    mr.map_imperatively(m.Instalment, instalments)
+    # run_scope is the database's (triggers): the ORM neither reads nor writes it
+    mr.map_imperatively(m.Instalment, instalments, exclude_properties=["run_scope"])
     mr.map_imperatively(
         m.Authorization,
         authorizations,
