@@ -100,10 +100,12 @@ class Precheck:
         counter = [0]
         claim_n = max(32, min(claim_size, concurrency * 2))  # measured: smaller batches keep the loop freer
 
-        # Database work runs in a thread, one piece at a time, so the event loop keeps the
-        # acquirer calls flowing while a batch is claimed or written (SQLite and psycopg release
-        # the GIL while they work).
-        db_turn = asyncio.Lock()
+        # Database work runs in threads, so the event loop keeps the acquirer calls flowing while
+        # a batch is claimed or written (SQLite and psycopg release the GIL while they work). SQLite
+        # has one writer: one piece at a time. PostgreSQL: claims (SKIP LOCKED) and writes (each
+        # its own orders, locked in id order) overlap.
+        with self.e.unit() as uow:
+            db_turn = asyncio.Semaphore(claims.overlapping_writers(uow.session))
         flushes: list[asyncio.Task[None]] = []
 
         async def flush(batch: list[_Done]) -> None:

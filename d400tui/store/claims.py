@@ -10,13 +10,15 @@ from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any, NamedTuple
 
-from sqlalchemy import and_, func, insert, or_, select, update
+from sqlalchemy import and_, case, func, insert, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from d400tui.domain import model as m
 from d400tui.domain.message import Message
+from d400tui.domain.money import to_cents
 
 from . import tables as t
+from .json_rows import dumps, source, timestamp
 
 PENDING, VALIDATED, PHONE, CARD = "PENDING", "VALIDATED", "PHONE", "CARD"
 STALE_RUN = timedelta(hours=2)  # a run unfinished after this long died (killed process): its claims are free
@@ -46,6 +48,13 @@ def _dialect(session: Session) -> str:
 
 def _day_end(d: date) -> datetime:
     return datetime.combine(d + timedelta(days=1), time.min)
+
+
+def overlapping_writers(session: Session) -> int:
+    """How many of a run's claims and writes may be under way at once: SQLite has one writer;
+    PostgreSQL locks rows, and a run's claims and writes touch different ones (2 cores here: more
+    only queued, measured)."""
+    return 1 if _dialect(session) == "sqlite" else 3
 
 
 def due_where(dialect: str, run_date: date) -> Any:
@@ -84,6 +93,24 @@ def precheck_selection(session: Session, run_date: date, now: datetime) -> list[
 def count_precheck_due(session: Session, run_date: date, run_id: int, since: datetime, now: datetime) -> int:
     where = _precheck_where(_dialect(session), run_date, run_id, since, now)
     return session.scalar(select(func.count()).select_from(t.instalments).where(where)) or 0
+
+
+_REQUESTED = {
+    d: source(
+        d,
+        dict(
+            order_id="int",
+            inst_id="int",
+            amount="bigint",
+            key="text",
+            brand="text",
+            first6="text",
+            last4="text",
+            expiry="text",
+        ),
+    )
+    for d in ("postgresql", "sqlite")
+}
 
 
 def claim_precheck(
@@ -165,48 +192,59 @@ def claim_precheck(
         if c.inst_id in old:
             c.old_auth_id, c.old_ref, c.old_key = old[c.inst_id]
     if todo:
-        # Plain executemany, then the ids read back by their unique keys: SQLite has no
-        # sentinel for an ordered RETURNING and SQLAlchemy fell back to one INSERT per row.
-        same = dict(
-            kind=m.AuthKind.AUTHORIZE.value,
-            state=m.AuthState.REQUESTED.value,
-            captured_amount=Decimal(0),
-            acquirer=acquirer,
-            requested_at=now,
-            void_state=m.VoidState.NONE.value,
-            operator=operator,
-            owner=owner,
-        )
-        session.execute(
-            insert(a),
-            [
-                dict(
-                    same,
-                    order_id=c.order_id,
-                    instalment_id=c.inst_id,
-                    amount=c.amount,
-                    idempotency_key=c.key,
-                    card_brand=card[6] or "UNKNOWN",
-                    card_first6=card[7] or "",
-                    card_last4=card[8] or "",
-                    card_expiry=card[9] or "",
-                )
-                for c in todo
-                for card in (cards[c.inst_id],)
-            ],
-        )
+        # one INSERT for the claim's REQUESTED rows (json_rows), their ids read back by their
+        # unique keys in the same statement (RETURNING in whatever order the database likes)
+        a_type = a.c.card_brand.type
         ids = dict(
             session.execute(
-                select(a.c.idempotency_key, a.c.id).where(a.c.idempotency_key.in_([c.key for c in todo]))
+                text(
+                    "INSERT INTO authorizations (order_id, instalment_id, kind, state, amount, captured_amount, "
+                    "idempotency_key, acquirer, card_brand, card_first6, card_last4, card_expiry, requested_at, "
+                    "void_state, operator, owner, capture_pending) "
+                    "SELECT v.order_id, v.inst_id, :kind, :state, v.amount, 0, v.key, :acquirer, v.brand, v.first6, "
+                    f"v.last4, v.expiry, :now, :void, :operator, :owner, :no FROM {_REQUESTED[dialect]} "
+                    "RETURNING idempotency_key, id"
+                ),
+                dict(
+                    rows=dumps(
+                        [
+                            dict(
+                                order_id=c.order_id,
+                                inst_id=c.inst_id,
+                                amount=to_cents(c.amount),
+                                key=c.key,
+                                brand=a_type.process_bind_param(card[6] or "UNKNOWN", None),
+                                first6=card[7] or "",
+                                last4=card[8] or "",
+                                expiry=card[9] or "",
+                            )
+                            for c in todo
+                            for card in (cards[c.inst_id],)
+                        ]
+                    ),
+                    kind=m.AuthKind.AUTHORIZE.value,
+                    state=m.AuthState.REQUESTED.value,
+                    acquirer=acquirer,
+                    now=timestamp(dialect, now),
+                    void=m.VoidState.NONE.value,
+                    operator=operator,
+                    owner=owner,
+                    no=False,
+                ),
             ).all()
         )
         for c in todo:
             c.auth_id = ids[c.key]
+    pending = [c.inst_id for c in todo]
     session.execute(
-        update(i).where(i.c.id.in_([c.inst_id for c in claims])).values(precheck_run_id=run_id, authorized_until=None)
+        update(i)
+        .where(i.c.id.in_([c.inst_id for c in claims]))
+        .values(
+            precheck_run_id=run_id,
+            authorized_until=None,
+            auth_pending=case((i.c.id.in_(pending), True), else_=False) if pending else False,
+        )
     )
-    if todo:
-        session.execute(update(i).where(i.c.id.in_([c.inst_id for c in todo])).values(auth_pending=True))
     skipped = [c for c in claims if not c.token]
     if skipped:
         session.execute(
