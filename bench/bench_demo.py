@@ -31,7 +31,8 @@ GOAL_S, GOAL_ORDERS = 120.0, 1_000_000
 CARDS = [("tok_demo_visa", "VISA", "497010", "0015", "12/30"), ("tok_demo_mc", "MASTERCARD", "513010", "0019", "06/31")]
 
 
-def _pg_database(base: str, name: str, drop: bool = False) -> str:
+def pg_database(base: str, name: str, drop: bool = False) -> str:
+    """A fresh database `name` on the server of `base` (dropped when `drop`); returns its URL."""
     admin = create_engine(base.replace("postgresql://", "postgresql+psycopg://", 1), isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
@@ -73,7 +74,7 @@ def main() -> None:
             folder = tempfile.mkdtemp(prefix="d400-bench-demo-")
             url = f"sqlite:///{folder}/demo.db"
         elif pg_base:
-            url = _pg_database(pg_base, "d400bench_demo")
+            url = pg_database(pg_base, "d400bench_demo")
         else:
             print("postgresql  skipped: set D400_BENCH_PG_URL or D400_TEST_PG_URL")
             continue
@@ -82,7 +83,7 @@ def main() -> None:
             wall, cpu, done, due = measure(url, n)
         finally:
             if dialect == "postgresql" and pg_base:
-                _pg_database(pg_base, "d400bench_demo", drop=True)
+                pg_database(pg_base, "d400bench_demo", drop=True)
         after = os.getloadavg()[0]
         print(
             f"{dialect:<11} {wall:>8.1f} {cpu:>7.1f} {done / wall:>9,.0f} {wall / goal:>6.2f} {due:>8,}"

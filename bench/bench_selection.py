@@ -33,18 +33,6 @@ ROOT = Path(__file__).resolve().parent.parent
 BASELINE = "338f7f1"  # the branch point: claims joined orders, one UPDATE per answer row
 
 
-def _pg(base: str, name: str, drop: bool = False) -> str:
-    from sqlalchemy import create_engine
-
-    admin = create_engine(base.replace("postgresql://", "postgresql+psycopg://", 1), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        if not drop:
-            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    admin.dispose()
-    return base.rsplit("/", 1)[0] + "/" + name
-
-
 def _best(f, k: int = 3) -> float:  # type: ignore[no-untyped-def]
     out = []
     for _ in range(k):
@@ -150,6 +138,9 @@ def main() -> None:
         _end_counts_compat()
         print(json.dumps(measure(args.child, due)))
         return
+    # not in the child: bench_demo puts this tree's d400tui first on sys.path
+    from bench_demo import pg_database  # the script's folder is on sys.path
+
     pg_base = os.environ.get("D400_BENCH_PG_URL") or os.environ.get("D400_TEST_PG_URL")
     print(f"{due:,} due + {4 * due:,} history orders; acquirer out (instant approvals); load {os.getloadavg()[0]:.1f}")
     trees = [("this tree", ROOT)] + ([] if args.no_baseline else [(f"baseline {BASELINE}", _baseline_tree())])
@@ -164,7 +155,7 @@ def main() -> None:
             if dialect == "sqlite":
                 url = f"sqlite:///{tempfile.mkdtemp(prefix='d400-bench-sel-')}/b.db"
             else:
-                url = _pg(pg_base or "", "d400bench_selection")
+                url = pg_database(pg_base or "", "d400bench_selection")
             env = dict(os.environ, PYTHONPATH=str(tree))
             try:
                 out = subprocess.run(
@@ -179,7 +170,7 @@ def main() -> None:
                 raise SystemExit(exc.stderr[-2000:]) from exc
             finally:
                 if dialect == "postgresql":
-                    _pg(pg_base or "", "d400bench_selection", drop=True)
+                    pg_database(pg_base or "", "d400bench_selection", drop=True)
             results[label] = json.loads(out.stdout.strip().splitlines()[-1])
         keys = [k for k in next(iter(results.values())) if k != "n"]
         print(f"\n{dialect}: {next(iter(results.values()))['n']:,} authorizations claimed and written")
