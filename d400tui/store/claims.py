@@ -52,8 +52,8 @@ def _day_end(d: date) -> datetime:
 
 def overlapping_writers(session: Session) -> int:
     """How many of a run's claims and writes may be under way at once: SQLite has one writer;
-    PostgreSQL locks rows, and a run's claims and writes touch different ones (2 cores here: more
-    only queued, measured)."""
+    PostgreSQL locks rows, and a run's claims and writes touch different ones (a claim, a write
+    and the next write: more would only queue on the run's counter row and the audit head)."""
     return 1 if _dialect(session) == "sqlite" else 3
 
 
@@ -194,8 +194,7 @@ def claim_precheck(
     if todo:
         # one INSERT for the claim's REQUESTED rows (json_rows), their ids read back by their
         # unique keys in the same statement (RETURNING in whatever order the database likes)
-        a_type = a.c.card_brand.type
-        ids = dict(
+        ids: dict[str, int] = dict(
             session.execute(
                 text(
                     "INSERT INTO authorizations (order_id, instalment_id, kind, state, amount, captured_amount, "
@@ -213,7 +212,7 @@ def claim_precheck(
                                 inst_id=c.inst_id,
                                 amount=to_cents(c.amount),
                                 key=c.key,
-                                brand=a_type.process_bind_param(card[6] or "UNKNOWN", None),
+                                brand=card[6] or "UNKNOWN",  # orders.card_brand: the brand's text already
                                 first6=card[7] or "",
                                 last4=card[8] or "",
                                 expiry=card[9] or "",

@@ -100,7 +100,9 @@ class BulkOrders:
                                 copy.write_row(row)
                     else:
                         marks = ", ".join("?" * len(cols))
-                        cur.executemany(f"INSERT INTO {name} ({', '.join(cols)}) VALUES ({marks})", _as_sqlite(rows))
+                        cur.executemany(
+                            f"INSERT INTO {name} ({', '.join(cols)}) VALUES ({marks})", list(_as_sqlite(rows))
+                        )
             finally:
                 cur.close()
 

@@ -13,7 +13,7 @@ import json
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import TypeDecorator
+from sqlalchemy.types import TypeEngine
 
 
 def source(dialect: str, columns: dict[str, str]) -> str:
@@ -39,14 +39,14 @@ class Stored:
     """A column type's own conversion of a value (a scrub, a Message as JSON), once per distinct
     value: a batch repeats few labels and reasons."""
 
-    def __init__(self, type_: TypeDecorator[Any], dialect: Any) -> None:
+    def __init__(self, type_: TypeEngine[Any], dialect: Any) -> None:
         self.type, self.dialect = type_, dialect
         self.seen: dict[Any, Any] = {}
 
     def __call__(self, value: Any) -> Any:
         key = (type(value), value if isinstance(value, str) else repr(value))
         if key not in self.seen:
-            self.seen[key] = self.type.process_bind_param(value, self.dialect)
+            self.seen[key] = self.type.process_bind_param(value, self.dialect)  # type: ignore[attr-defined]
         return self.seen[key]
 
 

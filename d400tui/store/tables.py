@@ -61,9 +61,9 @@ class StrEnumType(TypeDecorator[str]):
         return None if value is None else self.enum(value)
 
 
-def _where(predicate: str) -> dict[str, object]:
-    """A partial index's predicate, the same text on both databases."""
-    return dict(sqlite_where=text(predicate), postgresql_where=text(predicate))
+def _partial(name: str, *columns: str, where: str) -> Index:
+    """A partial index, the same predicate text on both databases."""
+    return Index(name, *columns, sqlite_where=text(where), postgresql_where=text(where))
 
 
 metadata = MetaData(
@@ -167,8 +167,8 @@ instalments = Table(
     Index("ix_instalments_order", "order_id", "seq", unique=True),
     # The runs' claims walk the first in id order; their counts and the capture read the second;
     # the third finds a run's claims still in flight. Partial: only what is still due.
-    Index("ix_instalments_run_claim", "id", **_where("state = 'PENDING' AND run_scope = 'CARD'")),
-    Index("ix_instalments_run_due", "run_scope", "due_date", **_where("state = 'PENDING' AND run_scope IS NOT NULL")),
+    _partial("ix_instalments_run_claim", "id", where="state = 'PENDING' AND run_scope = 'CARD'"),
+    _partial("ix_instalments_run_due", "run_scope", "due_date", where="state = 'PENDING' AND run_scope IS NOT NULL"),
     # (SQLite has no boolean: SQLAlchemy writes the bare column as `= 1` there, so must the index)
     Index(
         "ix_instalments_in_flight",
