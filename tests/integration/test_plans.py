@@ -243,3 +243,18 @@ async def test_an_instalment_inserted_with_a_wrong_scope_gets_its_orders(engine)
     assert _scopes(engine, oid) == {"CARD"}
     run = await engine.precheck(SUPER, date.today() + timedelta(days=8))
     assert run.approved == 2
+
+
+async def test_migration_0008_backfills_the_scope_of_existing_orders(engine) -> None:  # type: ignore[no-untyped-def]
+    """Down to 0007 (no column), orders of every kind placed, up again: each instalment gets its
+    order's scope from the backfill."""
+    from alembic import command
+
+    cfg = engine.db.alembic_config()
+    paid = (await engine.place_order(OPER, 100001, [("BON0001", 1)], card("4970100000000014"))).order.id
+    mail = engine.create_order(OPER, 100001, [("BON0001", 1)], channel=m.Channel.MAIL)
+    await engine.validate_order(OPER, mail.id, None)
+    draft = engine.create_order(OPER, 100001, [("BON0001", 1)])
+    command.downgrade(cfg, "0007")
+    command.upgrade(cfg, "head")
+    assert (_scopes(engine, paid), _scopes(engine, mail.id), _scopes(engine, draft.id)) == ({"CARD"}, {"OTHER"}, {None})
