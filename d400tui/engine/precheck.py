@@ -101,10 +101,12 @@ class Precheck:
         counter = [0]
         claim_n = max(32, min(claim_size, concurrency * 2))  # measured: smaller batches keep the loop freer
 
-        # Database work runs in a thread, one piece at a time, so the event loop keeps the
-        # acquirer calls flowing while a batch is claimed or written (SQLite and psycopg release
-        # the GIL while they work).
-        db_turn = asyncio.Lock()
+        # Database work runs in threads, so the event loop keeps the acquirer calls flowing while
+        # a batch is claimed or written (SQLite and psycopg release the GIL while they work). SQLite
+        # has one writer: one piece at a time. PostgreSQL: claims (SKIP LOCKED) and writes (each
+        # its own orders, locked in id order) overlap.
+        with self.e.unit() as uow:
+            db_turn = asyncio.Semaphore(claims.overlapping_writers(uow.session))
         flushes: list[asyncio.Task[None]] = []
 
         async def flush(batch: list[_Done]) -> None:
@@ -161,11 +163,11 @@ class Precheck:
                 flushes.append(asyncio.create_task(flush(done[:])))
             await asyncio.gather(*flushes)
         with self.e.unit() as uow:
-            frozen, others = claims.precheck_end_counts(uow.session, run_date)
+            ends = claims.precheck_end_counts(uow.session, run_date, run_id)
             ended = uow.runs.get(run_id)
             assert ended is not None
             run = ended
-            run.skipped += frozen
+            run.skipped += ends.unanswered
             run.selected = run.approved + run.refused + run.unavailable + run.skipped
             run.finished_at = self.e.clock()
             uow.audit(
@@ -177,11 +179,11 @@ class Precheck:
                 refused=run.refused,
                 unavailable=run.unavailable,
                 skipped=run.skipped,
-                awaiting_reconcile=frozen,
-                other_channels_or_methods=others,
+                awaiting_reconcile=ends.in_doubt,
+                other_channels_or_methods=ends.others,
             )
             uow.commit()
-            run.other_skipped = others  # type: ignore[attr-defined]
+            run.other_skipped = ends.others  # type: ignore[attr-defined]
         if progress:
             progress(total, total)
         return run

@@ -263,11 +263,12 @@ def result_row(
     )
 
 
-def _capture_where(dialect: str, run_date: Any, run_id: Any, walk_pk: bool = False) -> Any:
-    """Due at `run_date`, order not blocked, not yet taken by this run."""
+def _capture_where(dialect: str, run_date: Any, run_id: Any) -> Any:
+    """Due at `run_date` (the instalment's run scope: the partial indexes of migration 0008), order
+    not blocked, not yet taken by this run."""
     i, o = t.instalments, t.orders
     return and_(
-        due_where(dialect, run_date, walk_pk),
+        due_where(dialect, run_date),
         o.c.hold != m.PaymentHold.BLOCKED.value,
         or_(i.c.capture_run_id.is_(None), i.c.capture_run_id != run_id),
     )
@@ -307,7 +308,7 @@ _WRITE_LOCK = update(_r).where(_r.c.id == bindparam("run")).values(selected=_r.c
 @cache
 def _claim_query(dialect: str) -> Any:
     """The claim's SELECT for a dialect, built once (its values are bound at execution)."""
-    where = _capture_where(dialect, bindparam("run_date", type_=Date), bindparam("run"), walk_pk=True)
+    where = _capture_where(dialect, bindparam("run_date", type_=Date), bindparam("run"))
     q = (
         select(_i.c.id, _i.c.order_id, _i.c.seq)
         .join(_o, _o.c.id == _i.c.order_id)

@@ -9,18 +9,18 @@ import secrets
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import and_, func, insert, or_, select, update
+from sqlalchemy import and_, case, func, insert, or_, select, text, update
 from sqlalchemy.orm import Session
-from sqlalchemy.sql import operators
-from sqlalchemy.sql.elements import UnaryExpression
 
 from d400tui.domain import model as m
 from d400tui.domain.message import Message
+from d400tui.domain.money import to_cents
 
 from . import retries
 from . import tables as t
+from .json_rows import dumps, source, timestamp
 
 PENDING, VALIDATED, PHONE, CARD = "PENDING", "VALIDATED", "PHONE", "CARD"
 STALE_RUN = timedelta(hours=2)  # a run unfinished after this long died (killed process): its claims are free
@@ -48,43 +48,33 @@ def _dialect(session: Session) -> str:
     return session.get_bind().dialect.name
 
 
-def _unindexed(column: Any) -> Any:
-    """`+column`: the same value, but SQLite will not pick an index on it for the plan."""
-    return UnaryExpression(column, operator=operators.custom_op("+"), type_=column.type)
-
-
 def _day_end(d: date) -> datetime:
     return datetime.combine(d + timedelta(days=1), time.min)
 
 
-def due_where(dialect: str, run_date: date, walk_pk: bool = False) -> Any:
-    """Due at `run_date` on a validated phone card order. walk_pk: written so that SQLite walks the
-    primary key (claims, in id order from where the last one stopped) rather than the (state, due
-    date) index, which made it sort every due instalment again at each claim (5-10 ms a claim,
-    measured). PostgreSQL plans the id range without being told."""
-    i, o = t.instalments, t.orders
-    state, status = i.c.state, o.c.status
-    if walk_pk and dialect == "sqlite":
-        state, status = _unindexed(state), _unindexed(status)
-    return and_(
-        state == PENDING,
-        i.c.due_date <= run_date,
-        status == VALIDATED,
-        o.c.channel == PHONE,
-        o.c.payment_method == CARD,
-    )
+def overlapping_writers(session: Session) -> int:
+    """How many of a run's claims and writes may be under way at once: SQLite has one writer;
+    PostgreSQL locks rows, and a run's claims and writes touch different ones (a claim, a write
+    and the next write: more would only queue on the run's counter row and the audit head)."""
+    return 1 if _dialect(session) == "sqlite" else 3
 
 
-def _precheck_where(
-    dialect: str, run_date: date, run_id: int, since: datetime, now: datetime, walk_pk: bool = False
-) -> Any:
+def due_where(dialect: str, run_date: date) -> Any:
+    """Due at `run_date` on a validated phone card order. The order's part is the instalment's run
+    scope (migration 0008: kept from its order by triggers), so no run reads `orders` to select:
+    the selections and counts read the partial index of what is still due."""
+    i = t.instalments
+    return and_(i.c.state == PENDING, i.c.run_scope == CARD, i.c.due_date <= run_date)
+
+
+def _precheck_where(dialect: str, run_date: date, run_id: int, since: datetime, now: datetime) -> Any:
     """Due, not in flight, not tried by this run nor by any run that overlapped it (two
     pre-checks at the same time never ask twice for one instalment; a rerun started after
     they ended retries refusals), and with no authorization valid through the run date."""
     i, r = t.instalments, t.precheck_runs
     over = select(r.c.id).where(or_(r.c.finished_at < since, r.c.started_at < now - STALE_RUN))
     return and_(
-        due_where(dialect, run_date, walk_pk),
+        due_where(dialect, run_date),
         i.c.auth_pending.is_(False),
         or_(i.c.precheck_run_id.is_(None), and_(i.c.precheck_run_id != run_id, i.c.precheck_run_id.in_(over))),
         or_(i.c.authorized_until.is_(None), i.c.authorized_until < _day_end(run_date)),
@@ -94,10 +84,9 @@ def _precheck_where(
 
 def precheck_selection(session: Session, run_date: date, now: datetime) -> list[tuple[int, int]]:
     """(order id, instalment seq) a new pre-check would authorize at `run_date`."""
-    i, o = t.instalments, t.orders
+    i = t.instalments
     rows = session.execute(
         select(i.c.order_id, i.c.seq)
-        .join(o, o.c.id == i.c.order_id)
         .where(_precheck_where(_dialect(session), run_date, -1, now, now))
         .order_by(i.c.order_id, i.c.seq)
     ).all()
@@ -105,15 +94,26 @@ def precheck_selection(session: Session, run_date: date, now: datetime) -> list[
 
 
 def count_precheck_due(session: Session, run_date: date, run_id: int, since: datetime, now: datetime) -> int:
-    i, o = t.instalments, t.orders
-    return (
-        session.scalar(
-            select(func.count())
-            .select_from(i.join(o, o.c.id == i.c.order_id))
-            .where(_precheck_where(_dialect(session), run_date, run_id, since, now))
-        )
-        or 0
+    where = _precheck_where(_dialect(session), run_date, run_id, since, now)
+    return session.scalar(select(func.count()).select_from(t.instalments).where(where)) or 0
+
+
+_REQUESTED = {
+    d: source(
+        d,
+        dict(
+            order_id="int",
+            inst_id="int",
+            amount="bigint",
+            key="text",
+            brand="text",
+            first6="text",
+            last4="text",
+            expiry="text",
+        ),
     )
+    for d in ("postgresql", "sqlite")
+}
 
 
 def claim_precheck(
@@ -149,9 +149,13 @@ def claim_precheck(
             o.c.card_expiry,
         )
         .join(o, o.c.id == i.c.order_id)
-        .where(i.c.id > after, _precheck_where(dialect, run_date, run_id, since, now, walk_pk=True))
+        .where(i.c.id > after, _precheck_where(dialect, run_date, run_id, since, now))
         .order_by(i.c.id)
         .limit(n)
+        # SQLite: walk the due instalments in id order from where the last claim stopped (its
+        # planner took the due-date index and sorted every due instalment again at each claim,
+        # 5-10 ms a claim); PostgreSQL plans the same walk unprompted
+        .with_hint(i, "INDEXED BY ix_instalments_run_claim", "sqlite")
     )
     if dialect == "postgresql":
         # orders too: an order a terminal is changing right now is left for a later claim,
@@ -191,49 +195,59 @@ def claim_precheck(
         if c.inst_id in old:
             c.old_auth_id, c.old_ref, c.old_key = old[c.inst_id]
     if todo:
-        # Plain executemany, then the ids read back by their unique keys: SQLite has no
-        # sentinel for an ordered RETURNING and SQLAlchemy fell back to one INSERT per row.
-        same = dict(
-            kind=m.AuthKind.AUTHORIZE.value,
-            state=m.AuthState.REQUESTED.value,
-            captured_amount=Decimal(0),
-            acquirer=acquirer,
-            requested_at=now,
-            void_state=m.VoidState.NONE.value,
-            operator=operator,
-            owner=owner,
-            initiator="MIT",  # the pre-check asks on the stored card: merchant-initiated (validity model)
-        )
-        session.execute(
-            insert(a),
-            [
-                dict(
-                    same,
-                    order_id=c.order_id,
-                    instalment_id=c.inst_id,
-                    amount=c.amount,
-                    idempotency_key=c.key,
-                    card_brand=card[6] or "UNKNOWN",
-                    card_first6=card[7] or "",
-                    card_last4=card[8] or "",
-                    card_expiry=card[9] or "",
-                )
-                for c in todo
-                for card in (cards[c.inst_id],)
-            ],
-        )
-        ids = dict(
+        # one INSERT for the claim's REQUESTED rows (json_rows), their ids read back by their
+        # unique keys in the same statement (RETURNING in whatever order the database likes)
+        ids: dict[str, int] = dict(
             session.execute(
-                select(a.c.idempotency_key, a.c.id).where(a.c.idempotency_key.in_([c.key for c in todo]))
+                text(
+                    "INSERT INTO authorizations (order_id, instalment_id, kind, state, amount, captured_amount, "
+                    "idempotency_key, acquirer, card_brand, card_first6, card_last4, card_expiry, requested_at, "
+                    "void_state, operator, owner, capture_pending, initiator) "
+                    "SELECT v.order_id, v.inst_id, :kind, :state, v.amount, 0, v.key, :acquirer, v.brand, v.first6, "
+                    f"v.last4, v.expiry, :now, :void, :operator, :owner, :no, :mit FROM {_REQUESTED[dialect]} "
+                    "RETURNING idempotency_key, id"
+                ),
+                dict(
+                    rows=dumps(
+                        [
+                            dict(
+                                order_id=c.order_id,
+                                inst_id=c.inst_id,
+                                amount=to_cents(c.amount),
+                                key=c.key,
+                                brand=card[6] or "UNKNOWN",  # orders.card_brand: the brand's text already
+                                first6=card[7] or "",
+                                last4=card[8] or "",
+                                expiry=card[9] or "",
+                            )
+                            for c in todo
+                            for card in (cards[c.inst_id],)
+                        ]
+                    ),
+                    kind=m.AuthKind.AUTHORIZE.value,
+                    state=m.AuthState.REQUESTED.value,
+                    acquirer=acquirer,
+                    now=timestamp(dialect, now),
+                    void=m.VoidState.NONE.value,
+                    operator=operator,
+                    owner=owner,
+                    no=False,
+                    mit="MIT",  # the pre-check asks on the stored card: merchant-initiated (validity model)
+                ),
             ).all()
         )
         for c in todo:
             c.auth_id = ids[c.key]
+    pending = [c.inst_id for c in todo]
     session.execute(
-        update(i).where(i.c.id.in_([c.inst_id for c in claims])).values(precheck_run_id=run_id, authorized_until=None)
+        update(i)
+        .where(i.c.id.in_([c.inst_id for c in claims]))
+        .values(
+            precheck_run_id=run_id,
+            authorized_until=None,
+            auth_pending=case((i.c.id.in_(pending), True), else_=False) if pending else False,
+        )
     )
-    if todo:
-        session.execute(update(i).where(i.c.id.in_([c.inst_id for c in todo])).values(auth_pending=True))
     skipped = [c for c in claims if not c.token]
     if skipped:
         session.execute(
@@ -261,28 +275,33 @@ def claim_precheck(
     return todo, rows[-1][0]
 
 
-def precheck_end_counts(session: Session, run_date: date) -> tuple[int, int]:
-    """(due instalments still in flight or unknown, due instalments of other channels or methods)."""
-    i, o = t.instalments, t.orders
-    frozen = (
-        session.scalar(
-            select(func.count())
-            .select_from(i.join(o, o.c.id == i.c.order_id))
-            .where(due_where(_dialect(session), run_date), i.c.auth_pending.is_(True))
+class EndCounts(NamedTuple):
+    """What a pre-check run's counters do not say at its end, about its own claims only (another
+    run's claims in flight at that moment are that run's)."""
+
+    unanswered: int  # claimed by this run, no answer written (a batch lost): counted skipped
+    in_doubt: int  # this run's still in flight or unknown: the reconciler settles them
+    others: int  # due on other channels or methods: no run authorizes them
+
+
+def precheck_end_counts(session: Session, run_date: date, run_id: int) -> EndCounts:
+    i, a = t.instalments, t.authorizations
+    mine = and_(i.c.precheck_run_id == run_id, i.c.auth_pending)  # as the partial index says
+    requested = (
+        select(a.c.id)
+        .where(
+            a.c.instalment_id == i.c.id,
+            a.c.state == m.AuthState.REQUESTED.value,
+            a.c.kind == m.AuthKind.AUTHORIZE.value,
         )
-        or 0
+        .exists()
     )
-    others = (
-        session.scalar(
-            select(func.count())
-            .select_from(i.join(o, o.c.id == i.c.order_id))
-            .where(
-                i.c.state == PENDING,
-                i.c.due_date <= run_date,
-                o.c.status == VALIDATED,
-                or_(o.c.channel != PHONE, o.c.payment_method != CARD),
-            )
-        )
-        or 0
+
+    def count(*where: Any) -> int:
+        return session.scalar(select(func.count()).select_from(i).where(*where)) or 0
+
+    return EndCounts(
+        count(mine, requested),
+        count(mine),
+        count(i.c.state == PENDING, i.c.run_scope == "OTHER", i.c.due_date <= run_date),
     )
-    return frozen, others

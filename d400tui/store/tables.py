@@ -62,6 +62,11 @@ class StrEnumType(TypeDecorator[str]):
         return None if value is None else self.enum(value)
 
 
+def _partial(name: str, *columns: str, where: str) -> Index:
+    """A partial index, the same predicate text on both databases."""
+    return Index(name, *columns, sqlite_where=text(where), postgresql_where=text(where))
+
+
 metadata = MetaData(
     naming_convention={
         "ix": "ix_%(column_0_label)s",
@@ -128,6 +133,7 @@ orders = Table(
     # "Commandes en attente de décision": few rows among many, read newest first.
     Index("ix_orders_awaiting", "awaiting_decision", "id"),
     Index("ix_orders_created_by", "created_by", "id"),
+    Index("ix_orders_order_date", "order_date", "id"),  # list filters by date (0008)
 )
 
 order_lines = Table(
@@ -157,9 +163,22 @@ instalments = Table(
     Column("precheck_run_id", Integer),
     # The capture run that last took it (0015): one run, whichever of its workers, takes it once.
     Column("capture_run_id", Integer),
-    # The pre-check and capture select pending instalments by due date: this index serves both.
+    # Which batch run the instalment of a validated order belongs to (0008, set by triggers from its
+    # order): 'CARD' (phone, card: pre-check and capture), 'OTHER', NULL (order not validated).
+    Column("run_scope", String(8)),
     Index("ix_instalments_state_due", "state", "due_date"),
     Index("ix_instalments_order", "order_id", "seq", unique=True),
+    # The runs' claims walk the first in id order; their counts and the capture read the second;
+    # the third finds a run's claims still in flight. Partial: only what is still due.
+    _partial("ix_instalments_run_claim", "id", where="state = 'PENDING' AND run_scope = 'CARD'"),
+    _partial("ix_instalments_run_due", "run_scope", "due_date", where="state = 'PENDING' AND run_scope IS NOT NULL"),
+    # (SQLite has no boolean: SQLAlchemy writes the bare column as `= 1` there, so must the index)
+    Index(
+        "ix_instalments_in_flight",
+        "precheck_run_id",
+        sqlite_where=text("auth_pending = 1"),
+        postgresql_where=text("auth_pending"),
+    ),
     # "authorizations expiring within 48 h" of work with orders (0011)
     Index("ix_instalments_authorized_until", "authorized_until"),
 )
@@ -201,6 +220,7 @@ authorizations = Table(
     Column("void_next_at", DateTime),
     # The capture run whose capture is (or was last) in flight on it, beside `owner` (0015).
     Column("capture_run_id", Integer),
+    Index("ix_authorizations_instalment", "instalment_id"),  # re-authorization, end-of-run counts (0008)
     # The reconciler looks for UNKNOWN rows and pending voids without scanning the table.
     Index("ix_authorizations_state", "state"),
     Index("ix_authorizations_void_state", "void_state"),
@@ -462,7 +482,8 @@ def start_mappers() -> None:
     mr.map_imperatively(m.Customer, customers)
     mr.map_imperatively(m.Article, articles)
     mr.map_imperatively(m.OrderLine, order_lines)
-    mr.map_imperatively(m.Instalment, instalments)
+    # run_scope is the database's (triggers): the ORM neither reads nor writes it
+    mr.map_imperatively(m.Instalment, instalments, exclude_properties=["run_scope"])
     mr.map_imperatively(
         m.Authorization,
         authorizations,
