@@ -30,12 +30,14 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
+from sqlalchemy.sql import operators
+from sqlalchemy.sql.elements import UnaryExpression
 
 from d400tui.domain import model as m
 from d400tui.domain.money import to_cents
 
 from . import tables as t
-from .claims import PENDING, VALIDATED, _unindexed, due_where
+from .claims import PENDING, VALIDATED, due_where
 
 LIVE = [s.value for s in m.LIVE_STATES]
 _a, _i, _o, _r = t.authorizations, t.instalments, t.orders, t.precheck_runs
@@ -45,6 +47,11 @@ def _ids(name: str) -> Any:
     """An IN list bound at execution (`expanding`): the statement is built once, not per batch
     (building an IN of 64 literals cost more than running it, measured)."""
     return bindparam(name, expanding=True)
+
+
+def _unindexed(column: Any) -> Any:
+    """`+column`: the same value, but SQLite will not pick an index on it for the plan."""
+    return UnaryExpression(column, operator=operators.custom_op("+"), type_=column.type)
 
 
 # Built once: a batch's statements differ only by their parameters.

@@ -38,8 +38,8 @@ def declines_of_card(session: Session, first6: str, last4: str, expiry: str, sin
 
 
 def refused_never_retry() -> Any:
-    """For the pre-check's selection (instalments joined to orders): this instalment was refused
-    with a never-retry code on the card the order still carries."""
+    """For the pre-check's selection (over instalments alone, migration 0008): this instalment was
+    refused with a never-retry code on the card its order still carries (the order read by its key)."""
     a, i, o = t.authorizations, t.instalments, t.orders
     # The card columns are wrapped so that no planner probes the declined-card index here: a test
     # card declined on thousands of demo orders would make each probe walk all of them. By order
@@ -50,6 +50,7 @@ def refused_never_retry() -> Any:
         a.c.card_expiry == o.c.card_expiry,
     )
     return exists().where(
+        o.c.id == i.c.order_id,
         a.c.order_id == i.c.order_id,
         a.c.instalment_id == i.c.id,
         a.c.state == DECLINED,
