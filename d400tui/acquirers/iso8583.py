@@ -12,7 +12,14 @@ and why one connection is enough for a pre-check run.
 Private fields (this host's convention): 48 card token (answered on card requests, sent instead
 of fields 2/14 afterwards), 62 our idempotency key, 63 the host's authorization reference,
 61 the idempotency key of the authorization a reversal undoes when its reference is unknown,
-44 the outcome word, 60 a free-text message. The CVV is not sent (no field for it in 1987)."""
+44 the outcome word, 60 a free-text message.
+
+Network choice and CVV (issue 13; 1987 has no field for either, so national-use fields carry them,
+as CB2A and the schemes' own profiles do): 47 (additional data — national) the network the request
+is routed on (`CB`, `VISA`, `MASTERCARD`…), sent on every 0100 of a card whose network was chosen
+and echoed by the host with the network it used; 57 the CVV2 as typed (request only; masked in
+traces, never stored); 58 the CVV2 result in the answer, Visa's one-letter codes (M match,
+N no match, P not processed, U not supported: both read as not checked)."""
 
 from __future__ import annotations
 
@@ -31,7 +38,7 @@ import iso8583
 from iso8583.specs import default_ascii
 
 from d400tui.data import data_path
-from d400tui.domain.cards import Brand
+from d400tui.domain.cards import Brand, CvvResult
 from d400tui.domain.money import from_cents, to_cents
 
 from .base import OPERATIONS, AcquirerResponse, AcquirerUnavailable, Outcome, PaymentSource, in_words
@@ -39,6 +46,8 @@ from .base import OPERATIONS, AcquirerResponse, AcquirerUnavailable, Outcome, Pa
 SPEC: dict[str, Any] = dict(default_ascii)
 
 PC_AUTH = "000000"
+CVV_CODES = {"M": CvvResult.MATCH, "N": CvvResult.NO_MATCH, "P": CvvResult.NOT_CHECKED, "U": CvvResult.NOT_CHECKED}
+CVV_LETTERS = {CvvResult.MATCH: "M", CvvResult.NO_MATCH: "N", CvvResult.NOT_CHECKED: "P"}
 PC_VERIFY = "330000"
 CURRENCY_EUR = "978"
 ECHO_CODE = "301"
@@ -72,6 +81,8 @@ def masked(doc: Doc) -> Doc:
     if "2" in out:
         pan = out["2"]
         out["2"] = pan[:6] + "*" * (len(pan) - 10) + pan[-4:]
+    if "57" in out:
+        out["57"] = "***"
     out.pop("p", None)
     return out
 
@@ -99,6 +110,8 @@ def answer_of(doc: Doc) -> AcquirerResponse:
         token=doc.get("48"),
         amount=amount,
         message=message,
+        network=doc.get("47") or None,
+        cvv=CVV_CODES.get(doc.get("58", "")),
     )
 
 
@@ -219,10 +232,12 @@ class Iso8583Acquirer:
 
     # -- the protocol ------------------------------------------------------------------------
     def _source_fields(self, source: PaymentSource) -> Doc:
+        network = {"47": source.network.value} if source.network is not None else {}
         if source.card is not None:
             exp = source.card.expiry
-            return {"2": source.card.pan, "14": f"{exp.year % 100:02d}{exp.month:02d}", "22": "012"}
-        return {"48": source.token, "22": "010"}
+            cvv = {"57": source.card.cvv} if source.card.cvv else {}
+            return {"2": source.card.pan, "14": f"{exp.year % 100:02d}{exp.month:02d}", "22": "012", **cvv, **network}
+        return {"48": source.token, "22": "010", **network}
 
     async def _ask(self, doc: Doc) -> AcquirerResponse:
         return answer_of(await self.exchange(doc))

@@ -10,7 +10,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 
-from .cards import Brand, MaskedCard
+from .cards import Brand, CvvResult, MaskedCard
 from .message import Message, MessageError
 from .money import money, split
 
@@ -264,6 +264,18 @@ class Authorization:
     """A capture was sent and its answer not yet recorded: the reconciler asks the acquirer."""
     owner: str | None = None
     """host:pid:start of the process that sent the call, while REQUESTED."""
+    network: str | None = None
+    """The network the call went on (CB, or Visa/Mastercard on the customer's request)."""
+    security_check: str | None = None
+    """The issuer's CVV check (a CvvResult value; None: no answer yet). Never the CVV."""
+
+    @property
+    def cvv_mismatch(self) -> bool:
+        """Approved although the issuer said the CVV does not match: the operator is told."""
+        return self.security_check == CvvResult.NO_MATCH.value and self.state in (
+            AuthState.APPROVED,
+            AuthState.CAPTURED,
+        )
 
     @property
     def live(self) -> bool:
@@ -354,6 +366,8 @@ class Order:
     card_first6: str | None = None
     card_last4: str | None = None
     card_expiry: str | None = None
+    card_network: str | None = None
+    """The network chosen for the card (co-badged: CB by default), sent with every call on it."""
     cancel_reason: str | Message | None = None  # the operator's words, or why the engine closed it
     updated_at: datetime | None = None
     id: int | None = None
@@ -378,6 +392,7 @@ class Order:
         self.card_last4 = card.last4 if card else None
         self.card_expiry = card.expiry if card else None
         self.card_token = token
+        self.card_network = None  # set by the engine from the card's routing
 
     # -- instalments and authorizations ----------------------------------------------------
     def instalment(self, seq: int) -> Instalment:

@@ -9,11 +9,11 @@ import logging
 
 from d400tui.acquirers.base import AcquirerResponse, AcquirerUnavailable, PaymentSource
 from d400tui.domain import model as m
-from d400tui.domain.cards import CardData
+from d400tui.domain.cards import Brand, CardData
 from d400tui.domain.message import Message
 from d400tui.store.db import UnitOfWork
 
-from . import lookups
+from . import lookups, networks
 from . import steps as s
 from .errors import EngineError
 from .results import AuthAnswer, ValidationResult, VoidOutcome
@@ -52,6 +52,10 @@ async def authorize_planned(
     """Plan the calls, commit the first REQUESTED row with whatever `uow` already holds, then
     run the calls one after the other, stopping at the first refusal (the operator decides
     before anything else). One transaction after each call."""
+    if card is not None:  # the network chosen at entry (CB by default) travels with every later call
+        card = networks.route(ctx.acquirer, card)
+        order.card_network = card.network.value if card.network else None
+    network = Brand(order.card_network) if order.card_network else None
     steps = plan(ctx, order, card, only_seq)
     if not steps:
         order.awaiting_decision = False
@@ -65,7 +69,7 @@ async def authorize_planned(
     source_card = card
     for n, (seq, kind) in enumerate(steps):
         auth_id, key, amount, token = pending
-        source = PaymentSource(card=source_card) if source_card else PaymentSource(token=token)
+        source = PaymentSource(card=source_card) if source_card else PaymentSource(token=token, network=network)
         source_card = None  # later calls use the token the first one brought back
         try:
             if kind is m.AuthKind.VERIFY:

@@ -12,6 +12,7 @@ from datetime import date, datetime
 
 from d400tui.acquirers.base import AcquirerResponse, AcquirerUnavailable, Outcome, PaymentSource
 from d400tui.domain import model as m
+from d400tui.domain.cards import Brand
 from d400tui.domain.message import Message
 from d400tui.store import claims
 from d400tui.store.batch_writes import Answer, AnswerBatch, write_precheck_answers
@@ -144,7 +145,7 @@ class Precheck:
                         void_ok = False
                 try:
                     resp: AcquirerResponse | None = await self.e.acquirer.authorize(
-                        PaymentSource(token=c.token), c.amount, c.key
+                        PaymentSource(token=c.token, network=Brand(c.network) if c.network else None), c.amount, c.key
                     )
                 except AcquirerUnavailable:
                     resp = None
@@ -236,6 +237,8 @@ class Precheck:
                     resp.reference if resp else None,
                     now if resp else None,
                     expires,
+                    resp.network if resp else None,
+                    resp.cvv.value if resp and resp.cvv else None,
                 )
             )
             out.results.append(

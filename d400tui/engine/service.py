@@ -16,10 +16,10 @@ from datetime import date, datetime
 from decimal import Decimal
 
 from d400tui.domain import model as m
-from d400tui.domain.cards import CardData
+from d400tui.domain.cards import Brand, CardData
 from d400tui.domain.read_models import ChainCheck, OrderFilter, OrderRow
 
-from . import audit_view, decisions, drafts, lookups, placing, reconcile, voids
+from . import audit_view, decisions, drafts, lookups, networks, placing, reconcile, voids
 from . import steps as s
 from .capture import Capture, CaptureOutcome
 from .precheck import Precheck
@@ -31,6 +31,16 @@ class Engine(s.Context):
         """Close the acquirer's connections and the database pool (end of a CLI command, app exit)."""
         await self.acquirer.close()
         self.db.dispose()
+
+    # -- network choice on a co-badged card ----------------------------------------------------------
+    def network_choice(self, pan: str) -> tuple[Brand, ...]:
+        """The networks the operator may choose between for this card (CB first), or () when the
+        card is not co-badged (or the acquirer takes only one of its networks): no choice then."""
+        return networks.choice(self.acquirer, pan)
+
+    def card_networks(self, pan: str) -> tuple[Brand, ...]:
+        """The networks this card would go on with this acquirer, the default first."""
+        return networks.offered(self.acquirer, pan)
 
     # -- reference data and reading ------------------------------------------------------------
     def get_customer(self, customer_id: int) -> m.Customer:

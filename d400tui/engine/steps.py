@@ -23,7 +23,7 @@ from d400tui.domain.message import Message
 from d400tui.store.db import Database, StaleVersion, UnitOfWork
 from d400tui.store.repositories import MAX_ID
 
-from . import owner
+from . import networks, owner
 from .codes import NO_ANSWER, NOT_ACCEPTED, lookup
 from .errors import ConcurrentChange, EngineError, NotFound
 from .operators import require_supervisor
@@ -151,9 +151,9 @@ def check_card(ctx: Context, card: CardData | None) -> CardData:
     """A card was typed and the acquirer takes its brand."""
     if card is None:
         raise EngineError("engine.card_required", field="card")
-    if card.brand not in ctx.acquirer.brands:
+    if card.brand not in ctx.acquirer.brands and not networks.offered(ctx.acquirer, card.pan):
         raise EngineError("engine.not_accepted", field="card", label=ctx.label(NOT_ACCEPTED), brand=card.brand.value)
-    return card
+    return networks.route(ctx.acquirer, card)
 
 
 def answer(auth: m.Authorization, seq: int | None) -> AuthAnswer:
@@ -167,6 +167,8 @@ def answer(auth: m.Authorization, seq: int | None) -> AuthAnswer:
         auth.response_code or "",
         auth.label or "",
         auth.auth_code,
+        auth.network,
+        auth.security_check,
     )
 
 
@@ -200,6 +202,7 @@ def open_request(
         requested_at=ctx.clock(),
         operator=actor.name,
         owner=owner.me(),
+        network=card.network.value if card and card.network else order.card_network,
     )
     order.authorizations.append(auth)
     if inst is not None and kind is m.AuthKind.AUTHORIZE:
@@ -228,6 +231,8 @@ def record_answer(ctx: Context, order: m.Order, auth: m.Authorization, resp: Acq
     auth.answered_at = now
     auth.response_code = resp.code
     auth.acquirer_ref = resp.reference
+    auth.network = resp.network or auth.network  # what the acquirer says it routed it on
+    auth.security_check = resp.cvv.value if resp.cvv else auth.security_check
     if resp.token and not order.card_token:
         order.card_token = resp.token
     if resp.outcome in (Outcome.APPROVED, Outcome.CAPTURED, Outcome.VOIDED):

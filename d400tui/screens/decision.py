@@ -86,7 +86,9 @@ class DecisionScreen(D400Modal):
         q("#headline", Static).update(headline(a.category))
         q("#code", Static).update(t("decision.code", code=a.code or "--", label=tx(a.label or "")))
         seq = a.instalment_seq if a.instalment_seq is not None else "-"
-        q("#amount", Static).update(t("decision.amount", amount=amount(a.amount), seq=seq))
+        from .checks import check_words  # network branch: the network and the CVV check of the answer
+
+        q("#amount", Static).update(t("decision.amount", amount=amount(a.amount), seq=seq) + check_words(a))
         q("#choices2", Static).update(t("decision.choices2") if self.allow_change else t("decision.choices2_nochange"))
         choice = q("#choice", EntryField)
         choice.value = ""

@@ -40,7 +40,7 @@ class OrderEntryScreen(AuthorizingMixin, CardEntry, D400Screen):
     SCREEN_ID = "ORDENT"
     TITLE_KEY = "entry.title"
     LEGEND_KEY = "legend.entry"
-    BINDINGS = keys("arrows", "prompt", "refresh", f10="validate")
+    BINDINGS = keys("arrows", "prompt", "refresh", "network", f10="validate")
 
     def __init__(self, draft: dict[str, Any] | None = None, modify: m.Order | None = None) -> None:
         super().__init__()

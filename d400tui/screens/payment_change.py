@@ -27,7 +27,7 @@ class PaymentChangeScreen(AuthorizingMixin, CardEntry, D400Screen):
     SCREEN_ID = "CHGPAY"
     TITLE_KEY = "payment.title"
     LEGEND_KEY = "legend.payment"
-    BINDINGS = keys("arrows", "prompt", f10="validate")
+    BINDINGS = keys("arrows", "prompt", "network", f10="validate")
 
     def __init__(self, order_id: int) -> None:
         super().__init__()

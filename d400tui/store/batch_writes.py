@@ -11,7 +11,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, NamedTuple
 
-from sqlalchemy import bindparam, insert, or_, select, update
+from sqlalchemy import bindparam, func, insert, or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -50,6 +50,8 @@ class Answer(NamedTuple):
     ref: str | None
     answered_at: datetime | None
     expires_at: datetime | None
+    network: str | None = None  # the network the acquirer says it used (None: keep the one asked)
+    security_check: str | None = None
 
 
 @dataclass
@@ -88,6 +90,8 @@ def write_precheck_answers(session: Session, run_id: int, batch: AnswerBatch) ->
             b_ref=x.ref,
             b_answered=x.answered_at,
             b_expires=x.expires_at,
+            b_net=x.network,
+            b_cvv=x.security_check,
         )
         for x in sorted(batch.answers, key=lambda x: x.auth_id or 0)
     ]
@@ -117,6 +121,8 @@ def write_precheck_answers(session: Session, run_id: int, batch: AnswerBatch) ->
             acquirer_ref=bindparam("b_ref"),
             answered_at=bindparam("b_answered"),
             expires_at=bindparam("b_expires"),
+            network=func.coalesce(bindparam("b_net"), a.c.network),
+            security_check=bindparam("b_cvv"),
         ),
         auth_rows,
     )

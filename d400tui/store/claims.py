@@ -40,6 +40,7 @@ class PrecheckClaim:
     old_auth_id: int | None = None
     old_ref: str | None = None
     old_key: str | None = None
+    network: str | None = None  # the network chosen for the order's card (issue 13)
 
 
 def _dialect(session: Session) -> str:
@@ -144,6 +145,7 @@ def claim_precheck(
             o.c.card_first6,
             o.c.card_last4,
             o.c.card_expiry,
+            o.c.card_network,
         )
         .join(o, o.c.id == i.c.order_id)
         .where(i.c.id > after, _precheck_where(dialect, run_date, run_id, since, now, walk_pk=True))
@@ -163,7 +165,7 @@ def claim_precheck(
     rows = session.execute(q).all()
     if not rows:
         return [], 0
-    claims = [PrecheckClaim(r[0], r[1], r[2], r[3], r[5], r[6] or "UNKNOWN") for r in rows]
+    claims = [PrecheckClaim(r[0], r[1], r[2], r[3], r[5], r[6] or "UNKNOWN", network=r[10]) for r in rows]
     cards = {r[0]: r for r in rows}
     expired_ids = [r[0] for r in rows if r[4] is not None]
     old: dict[int, tuple[int, str | None, str]] = {}
@@ -213,6 +215,7 @@ def claim_precheck(
                     card_first6=card[7] or "",
                     card_last4=card[8] or "",
                     card_expiry=card[9] or "",
+                    network=card[10],
                 )
                 for c in todo
                 for card in (cards[c.inst_id],)
