@@ -28,6 +28,12 @@ class AcquirerUnavailable(Exception):
     request is unknown; it may or may not have reached the issuer."""
 
 
+class NotSent(AcquirerUnavailable):
+    """The request never left: connection refused, circuit open. Nothing can have been held, so
+    the outcome is known (no authorization) and another acquirer may be asked (failover); a
+    time-out or a broken answer is never this (the request may have reached the issuer)."""
+
+
 def in_words(error: BaseException) -> str:
     """A transport error said in words ("connect timeout", "connection reset error"), for the
     message of an AcquirerUnavailable: no exception class name reaches a log line or the screen."""

@@ -41,7 +41,7 @@ from d400tui.data import data_path
 from d400tui.domain.cards import Brand, CvvResult
 from d400tui.domain.money import from_cents, to_cents
 
-from .base import OPERATIONS, AcquirerResponse, AcquirerUnavailable, Outcome, PaymentSource, in_words
+from .base import OPERATIONS, AcquirerResponse, AcquirerUnavailable, NotSent, Outcome, PaymentSource, in_words
 
 SPEC: dict[str, Any] = dict(default_ascii)
 
@@ -164,9 +164,7 @@ class Iso8583Acquirer:
                     asyncio.open_connection(self.host, self.port), self.connect_timeout_s
                 )
             except (OSError, TimeoutError) as e:
-                raise AcquirerUnavailable(
-                    f"{self.name}: cannot connect to {self.host}:{self.port} ({in_words(e)})"
-                ) from None
+                raise NotSent(f"{self.name}: cannot connect to {self.host}:{self.port} ({in_words(e)})") from None
             self._reader, self._writer = reader, writer
             self._reader_task = asyncio.create_task(self._read_loop(reader, writer))
             return writer

@@ -86,6 +86,7 @@ class DecisionKind(StrEnum):
     RELEASE = "RELEASE"
     CHANGE_METHOD = "CHANGE_METHOD"
     RETRY = "RETRY"
+    FAILOVER = "FAILOVER"  # a retry sent to the secondary acquirer (the first is definitely down)
 
 
 class VoidState(StrEnum):

@@ -147,8 +147,9 @@ class Capture:
             order.touch(self.e.clock())
             uow.commit()  # a lost optimistic race reads as ConcurrentChange (the unit's translation)
             ref, key, auth_id = auth.acquirer_ref or "", auth.idempotency_key + "-cap", auth.id
+            holder = self.e.acquirer_for(auth.acquirer)  # the acquirer that holds it (failover)
         try:
-            resp: AcquirerResponse | None = await self.e.acquirer.capture(ref, want, key)
+            resp: AcquirerResponse | None = await holder.capture(ref, want, key)
         except AcquirerUnavailable:
             resp = None
         try:

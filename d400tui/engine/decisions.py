@@ -6,7 +6,7 @@ from __future__ import annotations
 from d400tui.domain import model as m
 from d400tui.domain.cards import CardData
 
-from . import authorizing, lookups
+from . import authorizing, failover, lookups
 from . import steps as s
 from .results import ValidationResult
 
@@ -15,6 +15,8 @@ async def decide(
     ctx: s.Context, actor: m.Actor, order_id: int, kind: m.DecisionKind, card: CardData | None = None
 ) -> ValidationResult:
     """Record the operator's choice with what was shown; RETRY asks the acquirer again."""
+    # network branch: FAILOVER (a retry on the secondary acquirer) is checked before it is recorded
+    via = failover.secondary_for(ctx, actor, order_id, card) if kind is m.DecisionKind.FAILOVER else None
     with ctx.unit() as uow:
         order = s.load(uow, order_id)
         order.ensure_open()
@@ -44,6 +46,6 @@ async def decide(
         )
         order.touch(ctx.clock())
         s.commit(uow)
-    if kind is m.DecisionKind.RETRY:
-        return await authorizing.authorize_due(ctx, actor, order_id, card)
+    if kind in (m.DecisionKind.RETRY, m.DecisionKind.FAILOVER):
+        return await authorizing.authorize_due(ctx, actor, order_id, card, via=via)
     return ValidationResult(lookups.get_order(ctx, order_id))

@@ -40,12 +40,26 @@ class Context:
     `void`); the `Engine` façade is one."""
 
     def __init__(
-        self, settings: Settings, db: Database, acquirer: Acquirer, clock: Callable[[], datetime] | None = None
+        self,
+        settings: Settings,
+        db: Database,
+        acquirer: Acquirer,
+        clock: Callable[[], datetime] | None = None,
+        secondary: Acquirer | None = None,
     ) -> None:
         self.settings = settings
         self.db = db
         self.acquirer = acquirer
         self.clock = clock or datetime.now
+        self.secondary = secondary
+        """The acquirer a failover sends to (settings `secondary_*`), None when there is none."""
+
+    def acquirer_for(self, name: str) -> Acquirer:
+        """The acquirer that holds an authorization made under `name` (authorizations.acquirer):
+        voids, captures and reconciliation go there, never to whichever is first now."""
+        if self.secondary is not None and name == self.secondary.name:
+            return self.secondary
+        return self.acquirer
 
     def today(self) -> date:
         return self.clock().date()
@@ -82,12 +96,12 @@ class Context:
             auth = next(a for a in order.authorizations if a.id == auth_id)
             auth.void_state = m.VoidState.PENDING
             ref, key, amount = auth.acquirer_ref, auth.idempotency_key + "-void", auth.amount
-            state = auth.state
+            state, holder = auth.state, self.acquirer_for(auth.acquirer)
             commit(uow)
         if state is m.AuthState.UNKNOWN or not ref:
             return VoidOutcome(auth_id, amount, False, Message("engine.void_waiting"))
         try:
-            resp: AcquirerResponse | None = await self.acquirer.void(ref, key)
+            resp: AcquirerResponse | None = await holder.void(ref, key)
         except AcquirerUnavailable as exc:
             log.warning("void of authorization %s: no answer (%s)", auth_id, exc)
             resp = None
@@ -184,6 +198,7 @@ def open_request(
     seq: int | None,
     kind: m.AuthKind,
     card: CardData | None,
+    acquirer: Acquirer | None = None,
 ) -> tuple[int, str, Decimal, str | None]:
     """Add the REQUESTED row (the caller commits it before any call); returns what the call needs."""
     inst = order.instalment(seq) if seq is not None else None
@@ -197,7 +212,7 @@ def open_request(
         kind=kind,
         amount=inst.amount if inst and kind is m.AuthKind.AUTHORIZE else Decimal("0.00"),
         idempotency_key=uuid.uuid4().hex,
-        acquirer=ctx.acquirer.name,
+        acquirer=(acquirer or ctx.acquirer).name,
         card=masked,
         requested_at=ctx.clock(),
         operator=actor.name,

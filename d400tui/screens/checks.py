@@ -9,8 +9,11 @@ from d400tui.i18n import t
 
 
 class Checked(Protocol):
-    network: str | None
-    security_check: str | None
+    @property
+    def network(self) -> str | None: ...
+
+    @property
+    def security_check(self) -> str | None: ...
 
 
 def check_words(a: Checked) -> str:

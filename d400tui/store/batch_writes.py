@@ -45,7 +45,7 @@ class Answer(NamedTuple):
     state: str
     code: str
     category: str
-    label: str
+    label: str | Message
     auth_code: str | None
     ref: str | None
     answered_at: datetime | None

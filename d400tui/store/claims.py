@@ -41,6 +41,7 @@ class PrecheckClaim:
     old_ref: str | None = None
     old_key: str | None = None
     network: str | None = None  # the network chosen for the order's card (issue 13)
+    old_acquirer: str | None = None  # the acquirer holding the expired hold (its void goes there)
 
 
 def _dialect(session: Session) -> str:
@@ -168,16 +169,16 @@ def claim_precheck(
     claims = [PrecheckClaim(r[0], r[1], r[2], r[3], r[5], r[6] or "UNKNOWN", network=r[10]) for r in rows]
     cards = {r[0]: r for r in rows}
     expired_ids = [r[0] for r in rows if r[4] is not None]
-    old: dict[int, tuple[int, str | None, str]] = {}
+    old: dict[int, tuple[int, str | None, str, str]] = {}
     if expired_ids:
-        for aid, inst_id, ref, key in session.execute(
-            select(a.c.id, a.c.instalment_id, a.c.acquirer_ref, a.c.idempotency_key).where(
+        for aid, inst_id, ref, key, held_by in session.execute(
+            select(a.c.id, a.c.instalment_id, a.c.acquirer_ref, a.c.idempotency_key, a.c.acquirer).where(
                 a.c.instalment_id.in_(expired_ids),
                 a.c.state == m.AuthState.APPROVED.value,
                 a.c.kind == m.AuthKind.AUTHORIZE.value,
             )
         ):
-            old[inst_id] = (aid, ref, key)
+            old[inst_id] = (aid, ref, key, held_by)
         if old:
             session.execute(
                 update(a)
@@ -188,7 +189,7 @@ def claim_precheck(
     for c in todo:
         c.key = secrets.token_hex(16)  # 128 random bits, as uuid4 but a third of the cost
         if c.inst_id in old:
-            c.old_auth_id, c.old_ref, c.old_key = old[c.inst_id]
+            c.old_auth_id, c.old_ref, c.old_key, c.old_acquirer = old[c.inst_id]
     if todo:
         # Plain executemany, then the ids read back by their unique keys: SQLite has no
         # sentinel for an ordered RETURNING and SQLAlchemy fell back to one INSERT per row.
