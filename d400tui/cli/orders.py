@@ -208,15 +208,20 @@ def order_show(number: int = order_number(), as_json: AsJson = False) -> None:
 @order_app.command("decide")
 def order_decide(
     number: int = order_number(),
-    decision: str = typer.Argument(..., help="block | release | retry"),
+    decision: str = typer.Argument(..., help="block | release | retry | failover"),
+    expiry: str = typer.Option("", "--expiry", help="failover: the card's expiry MM/YY (card read from stdin)."),
+    network: Brand | None = Network,
     as_json: AsJson = False,
 ) -> None:
-    """Record the operator's decision on a refused or unanswered authorization."""
+    """Record the operator's decision on a refused or unanswered authorization. `failover` sends it
+    to the secondary acquirer (the first definitely unavailable): the card is read again from stdin."""
     kinds = {"block": m.DecisionKind.BLOCK, "release": m.DecisionKind.RELEASE, "retry": m.DecisionKind.RETRY}
+    kinds["failover"] = m.DecisionKind.FAILOVER  # network branch (issue 13.5)
     kind = kinds.get(decision.lower())
     if kind is None:
-        raise CliError("decision: block, release or retry")
-    _print_result(call(lambda engine, actor: engine.decide(actor, number, kind)), as_json)
+        raise CliError("decision: block, release, retry or failover")
+    card = _card(m.PaymentMethod.CARD, expiry, network) if kind is m.DecisionKind.FAILOVER else None
+    _print_result(call(lambda engine, actor: engine.decide(actor, number, kind, card=card)), as_json)
 
 
 @order_app.command("cancel")

@@ -22,6 +22,7 @@ CHOICES = {
     "L": m.DecisionKind.RELEASE,
     "M": m.DecisionKind.CHANGE_METHOD,
     "R": m.DecisionKind.RETRY,
+    "S": m.DecisionKind.FAILOVER,  # network branch: only when `failover` names a secondary acquirer
 }
 
 
@@ -47,6 +48,7 @@ class DecisionScreen(D400Modal):
     SCREEN_ID = "DECISION"
     TITLE_KEY = "decision.title"
     LEGEND_KEY = "legend.decision"
+    failover: str | None = None  # network branch: the secondary acquirer S sends to (set by the caller)
 
     def __init__(self, answer: AuthAnswer | None = None, order_id: int = 0, allow_change: bool = True) -> None:
         super().__init__()
@@ -93,7 +95,7 @@ class DecisionScreen(D400Modal):
         choice = q("#choice", EntryField)
         choice.value = ""
         choice.mark_error(False)
-        self.message("")
+        self.message(t("decision.failover_hint", acquirer=self.failover) if self.failover else "")
         choice.focus()
 
     def action_field_help(self) -> None:
@@ -116,7 +118,11 @@ class DecisionScreen(D400Modal):
         if not code:
             return  # Enter alone does nothing: the operator must choose
         kind = CHOICES.get(code)
-        if kind is None or (kind is m.DecisionKind.CHANGE_METHOD and not self.allow_change):
+        if (
+            kind is None
+            or (kind is m.DecisionKind.CHANGE_METHOD and not self.allow_change)
+            or (kind is m.DecisionKind.FAILOVER and not self.failover)
+        ):
             field.value = ""
             self.field_error(field, t("decision.bad_choice", code=code[:1]))
             return
