@@ -5,20 +5,13 @@ live in data/card_ranges.csv; the choice is kept on the order and sent with ever
 
 from __future__ import annotations
 
-import csv
-from functools import cache
-
 from d400tui.acquirers.base import Acquirer
-from d400tui.data import data_path
-from d400tui.domain.cards import Brand, CardData, CardRange, networks_of
+from d400tui.acquirers.ranges import card_ranges
+from d400tui.domain.cards import Brand, CardData, networks_of
 
 from .errors import EngineError
 
-
-@cache
-def card_ranges() -> tuple[CardRange, ...]:
-    with open(data_path("card_ranges.csv"), newline="", encoding="utf-8") as f:
-        return tuple(CardRange(r["prefix"], tuple(Brand(n) for n in r["networks"].split())) for r in csv.DictReader(f))
+__all__ = ["card_ranges", "choice", "offered", "route"]
 
 
 def offered(acquirer: Acquirer, pan: str) -> tuple[Brand, ...]:

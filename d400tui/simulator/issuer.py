@@ -31,9 +31,10 @@ from decimal import Decimal
 from pathlib import Path
 
 from d400tui.acquirers.base import KEY_REUSED, AcquirerResponse, Outcome, PaymentSource
+from d400tui.acquirers.ranges import card_ranges
 from d400tui.config import Settings
 from d400tui.data import data_path
-from d400tui.domain.cards import Brand, CardData, CvvResult, Expiry, parse_expiry
+from d400tui.domain.cards import Brand, CardData, CvvResult, Expiry, networks_of, parse_expiry
 from d400tui.domain.money import from_cents, to_cents
 
 CEILING_WINDOW_S = 30 * 86400
@@ -127,7 +128,8 @@ def load_cards(path: Path | None = None) -> dict[str, IssuerCard]:
                 int(row["ceiling_30d"]) * 100,
                 row["code"],
                 float(row["delay_s"]),
-                tuple(Brand(n) for n in (row.get("networks") or "").split()),
+                tuple(Brand(n) for n in (row.get("networks") or "").split())
+                or networks_of(row["pan"], card_ranges()),  # a card file without the column: the ranges
                 row.get("cvv") or None,
             )
     return cards

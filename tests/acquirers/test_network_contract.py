@@ -113,3 +113,29 @@ async def test_a_key_replayed_with_another_network_is_refused(acquirer, backend:
     other = await acquirer.authorize(PaymentSource(card=c, network=Brand.VISA), Decimal("1.00"), key)
     assert same.reference == first.reference
     assert other.outcome is Outcome.DECLINED and other.code == "94"
+
+
+async def test_a_network_the_servers_do_not_know_is_refused_in_one_line(backend: Backend) -> None:  # type: ignore[no-untyped-def]
+    """Hostile input at the far end: the HTTP service answers 400 with one line, the ISO 8583 host
+    39 = 30 (format error); nothing is held either way."""
+    if backend.name == "http":
+        from tests.support.acquirers import API_KEY
+
+        body = {"card": {"pan": "4970100000000014", "expiry": "12/30"}, "amount": "1.00", "network": "DINERS\\x00"}
+        async with httpx.AsyncClient(base_url=backend.extra["url"]) as c:
+            r = await c.post("/v1/authorizations", json=body, headers={"X-Api-Key": API_KEY, "Idempotency-Key": k()})
+        assert r.status_code == 400 and r.json()["error"].startswith("network: one of")
+        assert "4970100000000014" not in r.text
+    elif backend.name == "iso8583":
+        from d400tui.acquirers.iso8583 import Iso8583Acquirer
+
+        acq = Iso8583Acquirer("127.0.0.1", backend.extra["port"])
+        try:
+            doc = {"t": "0100", "3": "000000", "4": "000000000100", "49": "978", "62": k()}
+            doc.update({"2": "4970100000000014", "14": "3012", "22": "012", "47": "DINERS"})
+            answer = await acq.exchange(doc)
+        finally:
+            await acq.close()
+        assert answer["39"] == "30" and answer["44"] == "DECLINED"
+    else:
+        pytest.skip("the simulator has no wire; Stripe's own server checks its parameters")
