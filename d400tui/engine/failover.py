@@ -57,7 +57,7 @@ def secondary_for(ctx: s.Context, actor: m.Actor, order_id: int, card: CardData 
         order.ensure_open()
         for inst in order.pending_instalments():
             order.check_settled(inst)  # an UNKNOWN row (a time-out) is reconciled first, never failed over
-        failed = next((a for a in reversed(order.authorizations) if a.state is not m.AuthState.APPROVED), None)
+        failed = order.authorizations[-1] if order.authorizations else None  # the last call, nothing after it
         if failed is None or not definite(failed.response_code or "", failed.label, failed.state):
             raise EngineError("engine.failover_not_definite", order=order_id)
         if failed.acquirer == secondary.name:

@@ -158,3 +158,18 @@ def test_what_is_definite() -> None:
     assert not definite("A0", "Pas de réponse", m.AuthState.UNKNOWN)  # a time-out
     assert not definite("91", "", m.AuthState.UNKNOWN)
     assert not definite("05", "", m.AuthState.DECLINED)
+
+
+async def test_two_terminals_pressing_s_at_once_make_one_hold(engine2) -> None:  # type: ignore[no-untyped-def]
+    import asyncio
+
+    result = await engine2.place_order(OPER, 100001, [A], card())
+    outcomes = await asyncio.gather(
+        *(engine2.decide(OPER, result.order.id, m.DecisionKind.FAILOVER, card=card()) for _ in range(2)),
+        return_exceptions=True,
+    )
+    assert sum(1 for o in outcomes if not isinstance(o, BaseException) and o.approved) == 1
+    assert all(isinstance(o, USER_ERRORS) for o in outcomes if isinstance(o, BaseException))
+    assert holds(engine2) == 1
+    order = engine2.get_order(result.order.id)
+    assert [a.state for a in order.authorizations if a.acquirer == "simulator"] == [m.AuthState.APPROVED]
