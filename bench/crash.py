@@ -198,7 +198,9 @@ def write_card_file(path: Path, n: int = 40, seed: int = 11) -> None:
         if pan in seen:
             continue
         seen.add(pan)
-        rows.append(dict(zip(fields, [pan, "VISA", "12/30", "10000000", "approves", "00", "0"], strict=True)))
+        row = dict.fromkeys(fields, "")  # columns added to the card file since (networks, cvv…) stay empty
+        row.update(pan=pan, brand="VISA", expiry="12/30", ceiling_30d="10000000", behaviour="approves")
+        rows.append({**row, "code": "00", "delay_s": "0"})
         n -= 1
     with open(path, "w", newline="") as f:
         w = csv.DictWriter(f, fields)

@@ -61,6 +61,24 @@ class Settings(BaseSettings):
     breaker_failures: int = Field(5, ge=1)
     """Consecutive transport failures that open the circuit breaker."""
     breaker_reset_s: float = Field(15.0, gt=0)
+    # -- network branch (issue 13.5): a second acquirer for when the first is definitely down --
+    secondary_acquirer: Literal["simulator", "http", "stripe", "iso8583"] | None = None
+    """A second acquirer an authorization may be sent to when the first is definitely unavailable
+    (connection refused, circuit open, an answered 91/96), never after a time-out; none: no failover."""
+    secondary_url: str = "http://127.0.0.1:8411"
+    """Base URL of the secondary http acquirer (stripe: its API URL, default api.stripe.com)."""
+    secondary_host: str = "127.0.0.1"
+    """Host of the secondary ISO 8583 acquirer."""
+    secondary_port: int = 8584
+    """TCP port of the secondary ISO 8583 acquirer."""
+    secondary_key: SecretStr = SecretStr("")
+    """API key of the secondary acquirer (Stripe secret key); never logged."""
+    secondary_brands: list[str] | None = None
+    """Brands (networks) the secondary's contract takes; default: what its adapter declares."""
+    secondary_simulator_db: Path | None = None
+    """State file of a simulated secondary issuer; default: simulator-2.db next to the first one's."""
+    failover_precheck: bool = False
+    """The pre-check sends to the secondary on its own what the first acquirer definitely did not take."""
     validity_days: dict[str, int] = {"CB": 7, "VISA": 7, "MASTERCARD": 7, "MAESTRO": 30, "AMEX": 7}
     """Days the simulated issuer (and the Stripe adapter's own check) keeps a hold capturable, per
     brand. The engine's windows come from the validity model (data/validity.csv, validity_windows)."""

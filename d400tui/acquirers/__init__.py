@@ -67,6 +67,37 @@ def make_acquirer(settings: Settings) -> Acquirer:
     return CircuitBreaker(inner, failures=settings.breaker_failures, reset_s=settings.breaker_reset_s)
 
 
+def secondary_name(settings: Settings) -> str | None:
+    """The secondary's name on the authorizations it holds: its adapter's, with "-2" when the
+    first acquirer is of the same kind (so voids, captures and reconciliation find it again)."""
+    kind = settings.secondary_acquirer
+    if kind is None:
+        return None
+    return f"{kind}-2" if kind == settings.acquirer else kind
+
+
+def make_secondary(settings: Settings) -> Acquirer | None:
+    """The secondary acquirer of the settings (`secondary_*`), or None when none is named. Built as
+    the first one is (circuit breaker included), from its own URL, host, key, brands and state file."""
+    name = secondary_name(settings)
+    if name is None:
+        return None
+    update: dict[str, Any] = {
+        "acquirer": settings.secondary_acquirer,
+        "acquirer_url": settings.secondary_url,
+        "acquirer_host": settings.secondary_host,
+        "acquirer_port": settings.secondary_port,
+        "acquirer_key": settings.secondary_key,
+        "acquirer_brands": settings.secondary_brands,
+        "simulator_db": settings.secondary_simulator_db or settings.simulator_path.with_name("simulator-2.db"),
+    }
+    if settings.secondary_acquirer == "stripe" and "secondary_url" not in settings.model_fields_set:
+        update["acquirer_url"] = "https://api.stripe.com"  # Stripe's own API, as for the first acquirer
+    acquirer = make_acquirer(settings.model_copy(update=update))
+    acquirer.name = name
+    return acquirer
+
+
 async def check(settings: Settings) -> dict[str, Any]:
     """Which acquirer is configured, whether it answers, which brands it takes.
 

@@ -12,7 +12,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Protocol, runtime_checkable
 
-from d400tui.domain.cards import Brand, CardData
+from d400tui.domain.cards import Brand, CardData, CvvResult
 
 
 class Outcome(StrEnum):
@@ -26,6 +26,12 @@ class Outcome(StrEnum):
 class AcquirerUnavailable(Exception):
     """No answer: timeout, refused connection, broken socket, open circuit. The outcome of the
     request is unknown; it may or may not have reached the issuer."""
+
+
+class NotSent(AcquirerUnavailable):
+    """The request never left: connection refused, circuit open. Nothing can have been held, so
+    the outcome is known (no authorization) and another acquirer may be asked (failover); a
+    time-out or a broken answer is never this (the request may have reached the issuer)."""
 
 
 def in_words(error: BaseException) -> str:
@@ -47,6 +53,8 @@ class AcquirerResponse:
     token: str | None = None  # reusable card token when the request carried card data
     amount: Decimal | None = None  # held (status) or captured
     message: str = ""
+    network: str | None = None  # the network the acquirer routed it on (CB, VISA, ...), when it says
+    cvv: CvvResult | None = None  # the issuer's CVV check, when it says (never the CVV itself)
 
     @property
     def approved(self) -> bool:
@@ -59,10 +67,15 @@ class PaymentSource:
 
     token: str | None = None
     card: CardData | None = field(default=None, repr=False)
+    network: Brand | None = None
+    """The network chosen for this card (a co-badged card's CB or Visa/Mastercard), sent with
+    every call on it; None: the acquirer's default routing."""
 
     def __post_init__(self) -> None:
         if (self.token is None) == (self.card is None):
             raise ValueError("a payment source is a card or a token")
+        if self.network is None and self.card is not None and self.card.network is not None:
+            object.__setattr__(self, "network", self.card.network)
 
 
 OPERATIONS = frozenset({"authorize", "verify", "void", "capture", "status"})

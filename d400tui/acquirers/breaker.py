@@ -15,7 +15,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any, TypeVar
 
-from .base import Acquirer, AcquirerResponse, AcquirerUnavailable, BatchAnswer, PaymentSource
+from .base import Acquirer, AcquirerResponse, AcquirerUnavailable, BatchAnswer, NotSent, PaymentSource
 
 T = TypeVar("T")
 
@@ -26,7 +26,7 @@ class BreakerState(StrEnum):
     HALF_OPEN = "HALF_OPEN"
 
 
-class CircuitOpen(AcquirerUnavailable):
+class CircuitOpen(NotSent):
     """Failed fast: the circuit is open, nothing was sent (the outcome is known: no request)."""
 
 

@@ -13,7 +13,7 @@ from urllib.parse import quote
 
 import httpx
 
-from d400tui.domain.cards import Brand
+from d400tui.domain.cards import Brand, CvvResult
 
 from .base import KEY_REUSED, OPERATIONS, AcquirerResponse, AcquirerUnavailable, Outcome, PaymentSource, in_words
 from .transport import HttpTransport
@@ -55,7 +55,18 @@ def response_from_json(data: Any) -> AcquirerResponse:
         token=_text(data, "token", 80),
         amount=amount,
         message=_text(data, "message") or "",
+        network=_text(data, "network", 12),
+        cvv=_cvv(data.get("cvv_result")),
     )
+
+
+def _cvv(value: Any) -> CvvResult | None:
+    """The service's CVV check (absent from a service that does not say: None)."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or value not in CvvResult.__members__:
+        raise ValueError("cvv_result")
+    return CvvResult(value)
 
 
 def source_to_json(source: PaymentSource) -> dict[str, Any]:
@@ -63,8 +74,12 @@ def source_to_json(source: PaymentSource) -> dict[str, Any]:
         card: dict[str, Any] = {"pan": source.card.pan, "expiry": str(source.card.expiry)}
         if source.card.cvv:
             card["cvv"] = source.card.cvv
-        return {"card": card}
-    return {"token": source.token}
+        body: dict[str, Any] = {"card": card}
+    else:
+        body = {"token": source.token}
+    if source.network is not None:
+        body["network"] = source.network.value  # the network chosen on a co-badged card
+    return body
 
 
 class HttpAcquirer:

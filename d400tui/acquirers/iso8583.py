@@ -13,12 +13,19 @@ and why one connection is enough for a pre-check run.
 Private fields (this host's convention): 48 card token (answered on card requests, sent instead
 of fields 2/14 afterwards), 62 our idempotency key, 63 the host's authorization reference,
 61 the idempotency key of the authorization a reversal undoes when its reference is unknown,
-44 the outcome word, 60 a free-text message. The CVV is not sent (no field for it in 1987).
+44 the outcome word, 60 a free-text message.
 
 Reconciliation (0500/0510): our captures are debits to the cardholders — field 76 their number,
 88 their amount in cents, 74/86 credits (refunds: none here), 97 the net amount signed `D`; the
 0510 carries the host's own figures in the same fields, 66 settlement code 1 (in balance) or 2
-(out of balance) and 39 '00' or '95' (reconcile error)."""
+(out of balance) and 39 '00' or '95' (reconcile error).
+
+Network choice and CVV (issue 13; 1987 has no field for either, so national-use fields carry them,
+as CB2A and the schemes' own profiles do): 47 (additional data — national) the network the request
+is routed on (`CB`, `VISA`, `MASTERCARD`…), sent on every 0100 of a card whose network was chosen
+and echoed by the host with the network it used; 57 the CVV2 as typed (request only; masked in
+traces, never stored); 58 the CVV2 result in the answer, Visa's one-letter codes (M match,
+N no match, P not processed, U not supported: both read as not checked)."""
 
 from __future__ import annotations
 
@@ -36,7 +43,7 @@ import iso8583
 from iso8583.specs import default_ascii
 
 from d400tui.data.codes import response_codes as code_table
-from d400tui.domain.cards import Brand
+from d400tui.domain.cards import Brand, CvvResult
 from d400tui.domain.money import from_cents, to_cents
 
 from .base import (
@@ -45,6 +52,7 @@ from .base import (
     AcquirerResponse,
     AcquirerUnavailable,
     BatchAnswer,
+    NotSent,
     Outcome,
     PaymentSource,
     in_words,
@@ -53,6 +61,8 @@ from .base import (
 SPEC: dict[str, Any] = dict(default_ascii)
 
 PC_AUTH = "000000"
+CVV_CODES = {"M": CvvResult.MATCH, "N": CvvResult.NO_MATCH, "P": CvvResult.NOT_CHECKED, "U": CvvResult.NOT_CHECKED}
+CVV_LETTERS = {CvvResult.MATCH: "M", CvvResult.NO_MATCH: "N", CvvResult.NOT_CHECKED: "P"}
 PC_VERIFY = "330000"
 CURRENCY_EUR = "978"
 ECHO_CODE = "301"
@@ -85,6 +95,8 @@ def masked(doc: Doc) -> Doc:
     if "2" in out:
         pan = out["2"]
         out["2"] = pan[:6] + "*" * (len(pan) - 10) + pan[-4:]
+    if "57" in out:
+        out["57"] = "***"
     out.pop("p", None)
     return out
 
@@ -117,6 +129,8 @@ def answer_of(doc: Doc) -> AcquirerResponse:
         token=doc.get("48"),
         amount=amount,
         message=message,
+        network=doc.get("47") or None,
+        cvv=CVV_CODES.get(doc.get("58", "")),
     )
 
 
@@ -170,9 +184,7 @@ class Iso8583Acquirer:
                     asyncio.open_connection(self.host, self.port), self.connect_timeout_s
                 )
             except (OSError, TimeoutError) as e:
-                raise AcquirerUnavailable(
-                    f"{self.name}: cannot connect to {self.host}:{self.port} ({in_words(e)})"
-                ) from None
+                raise NotSent(f"{self.name}: cannot connect to {self.host}:{self.port} ({in_words(e)})") from None
             self._reader, self._writer = reader, writer
             self._reader_task = asyncio.create_task(self._read_loop(reader, writer))
             return writer
@@ -238,10 +250,12 @@ class Iso8583Acquirer:
 
     # -- the protocol ------------------------------------------------------------------------
     def _source_fields(self, source: PaymentSource) -> Doc:
+        network = {"47": source.network.value} if source.network is not None else {}
         if source.card is not None:
             exp = source.card.expiry
-            return {"2": source.card.pan, "14": f"{exp.year % 100:02d}{exp.month:02d}", "22": "012"}
-        return {"48": source.token, "22": "010"}
+            cvv = {"57": source.card.cvv} if source.card.cvv else {}
+            return {"2": source.card.pan, "14": f"{exp.year % 100:02d}{exp.month:02d}", "22": "012", **cvv, **network}
+        return {"48": source.token, "22": "010", **network}
 
     async def _ask(self, doc: Doc) -> AcquirerResponse:
         return answer_of(await self.exchange(doc))

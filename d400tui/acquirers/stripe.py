@@ -34,6 +34,13 @@ replay the intent found only to the same request (amount, currency, card's last 
 token): another request under a used key is refused with code 94, as Stripe's own
 idempotency_error (400) is — never answered with the first request's answer.
 
+Network choice and CVV (issue 13): the network chosen on a co-badged card goes as
+`payment_method_options[card][network]` (cartes_bancaires, visa, mastercard) and in the intent's
+metadata; the answer's network and CVV check are read from the charge
+(`payment_method_details.card.network` and `.checks.cvc_check`, the intent is created with
+`expand[]=latest_charge`), else from what the intent says it asked. A server that says nothing of
+the CVV (localstripe) reads as not checked.
+
 An answer that is not the JSON object the API documents (`[]`, `null`, a missing or mistyped
 field) raises AcquirerUnavailable ("malformed answer"): the engine records UNKNOWN."""
 
@@ -50,7 +57,7 @@ from typing import Any
 import httpx
 
 from d400tui.data import data_path
-from d400tui.domain.cards import Brand
+from d400tui.domain.cards import Brand, CvvResult
 from d400tui.domain.money import from_cents, to_cents
 
 from .base import KEY_REUSED, OPERATIONS, AcquirerResponse, AcquirerUnavailable, Outcome, PaymentSource
@@ -60,6 +67,10 @@ from .transport import HttpTransport
 DEFAULT_BRANDS = frozenset({Brand.CB, Brand.VISA, Brand.MASTERCARD, Brand.MAESTRO})
 KEY_META = "d400_key"
 BRAND_META = "d400_brand"
+NETWORK_META = "d400_network"
+STRIPE_NETWORKS = {Brand.CB: "cartes_bancaires", Brand.VISA: "visa", Brand.MASTERCARD: "mastercard"}
+_OUR_NETWORKS = {v: k.value for k, v in STRIPE_NETWORKS.items()}
+CVC_CHECKS = {"pass": CvvResult.MATCH, "fail": CvvResult.NO_MATCH}  # unavailable, unchecked, None: not checked
 VERIFY_META = ":verify"  # verify() tags its intent `<key>:verify`
 VOID_SUFFIX = "-void"  # the engine voids under `<authorization key>-void` (engine/service.py, batch.py)
 CAPTURE_SUFFIX = "-cap"  # and captures under `<authorization key>-cap` (engine/capture.py)
@@ -136,6 +147,7 @@ class StripeAcquirer:
         self.search_lag_s = search_lag_s
         self._search = True  # cleared if the server has no search endpoint (localstripe)
         self._setup_future_usage = True  # cleared if the server does not know the parameter (localstripe)
+        self._expand = True
         self._http = HttpTransport(
             self.name,
             base_url,
@@ -167,7 +179,26 @@ class StripeAcquirer:
         return status, body
 
     # -- mapping -----------------------------------------------------------------------------
+    @staticmethod
+    def _network_and_cvv(pi: dict[str, Any]) -> tuple[str | None, CvvResult]:
+        """The network the charge went on and its CVC check, else the network the intent asked."""
+        charge = pi.get("latest_charge")
+        details = (charge.get("payment_method_details") or {}).get("card") or {} if isinstance(charge, dict) else {}
+        asked = ((pi.get("payment_method_options") or {}).get("card") or {}).get("network")
+        name = details.get("network") or asked
+        network = _OUR_NETWORKS.get(name) if isinstance(name, str) else None
+        network = network or (pi.get("metadata") or {}).get(NETWORK_META) or None
+        check = (details.get("checks") or {}).get("cvc_check")
+        return network, (CVC_CHECKS.get(check) if isinstance(check, str) else None) or CvvResult.NOT_CHECKED
+
     def _from_intent(self, pi: dict[str, Any], token: str | None = None) -> AcquirerResponse:
+        resp = self._intent_answer(pi, token)
+        network, cvv = self._network_and_cvv(pi)
+        return AcquirerResponse(
+            resp.outcome, resp.code, resp.reference, resp.auth_code, resp.token, resp.amount, resp.message, network, cvv
+        )
+
+    def _intent_answer(self, pi: dict[str, Any], token: str | None = None) -> AcquirerResponse:
         status = pi.get("status")
         ref = pi.get("id")
         amount = from_cents(int(pi.get("amount") or 0))
@@ -269,6 +300,12 @@ class StripeAcquirer:
                 data["setup_future_usage"] = "off_session"  # the card is kept for such later payments
         if source.card is not None:
             data[f"metadata[{BRAND_META}]"] = source.card.brand.value
+        if source.network in STRIPE_NETWORKS:
+            assert source.network is not None
+            data["payment_method_options[card][network]"] = STRIPE_NETWORKS[source.network]
+            data[f"metadata[{NETWORK_META}]"] = source.network.value
+        if self._expand:
+            data["expand[]"] = "latest_charge"  # the charge says the network used and the CVC check
         status, body = await self._request("POST", "/v1/payment_intents", data, key)
         if "setup_future_usage" in data and self._unknown_parameter(status, body, "setup_future_usage"):
             # localstripe (1.15) refuses the parameter ("Unexpected setup_future_usage") before it
@@ -325,7 +362,16 @@ class StripeAcquirer:
         resp = await self._hold(source, VERIFY_AMOUNT_CENTS, key, key + VERIFY_META)
         if resp.outcome is Outcome.APPROVED and resp.reference:
             await self._request("POST", f"/v1/payment_intents/{resp.reference}/cancel", {}, f"{key}:release")
-            return AcquirerResponse(Outcome.APPROVED, "00", None, resp.auth_code, resp.token, Decimal("0.00"))
+            return AcquirerResponse(
+                Outcome.APPROVED,
+                "00",
+                None,
+                resp.auth_code,
+                resp.token,
+                Decimal("0.00"),
+                network=resp.network,
+                cvv=resp.cvv,
+            )
         return resp
 
     async def _intent(self, reference: str) -> dict[str, Any] | None:

@@ -19,12 +19,13 @@ from typing import Any
 import httpx
 from httpx_aiohttp import AiohttpTransport
 
-from .base import AcquirerUnavailable, in_words
+from .base import AcquirerUnavailable, NotSent, in_words
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 
 # Errors where httpx did not send the request (or the server closed an idle pooled connection
 # before reading it): safe to send again with the same key.
+NEVER_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)  # no byte of the request left
 SAFE_TO_RETRY = (httpx.ConnectError, httpx.ConnectTimeout, httpx.RemoteProtocolError, httpx.PoolTimeout)
 
 
@@ -101,13 +102,16 @@ class HttpTransport:
         if not isinstance(url, httpx.URL):
             url = self.base_url + url
         attempt = 0
+        sent = False  # whether any attempt may have reached the acquirer (failover needs "never")
         while True:
             try:
                 r = await self.client.request(method, url, headers=headers, **kwargs)
                 break
             except SAFE_TO_RETRY as e:
+                sent = sent or not isinstance(e, NEVER_SENT)
                 if attempt >= self.retries:
-                    raise AcquirerUnavailable(f"{self.name}: {in_words(e)} ({self.base_url})") from None
+                    error = AcquirerUnavailable if sent else NotSent
+                    raise error(f"{self.name}: {in_words(e)} ({self.base_url})") from None
                 attempt += 1
                 await asyncio.sleep(0.05 * attempt)
             except httpx.TimeoutException:

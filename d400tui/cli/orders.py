@@ -13,6 +13,7 @@ from d400tui.cli.inputs import MAX_NUMBER, order_number, read_card
 from d400tui.cli.output import CliError, out, print_json, print_rows, quote
 from d400tui.cli.session import call, signed_engine
 from d400tui.domain import model as m
+from d400tui.domain.cards import Brand
 from d400tui.i18n import t
 from d400tui.i18n.render import code_advice, expiry_words, tx
 
@@ -38,7 +39,7 @@ def _answer_line(result) -> str:  # type: ignore[no-untyped-def]
     for a in result.answers:
         what = "verify" if a.kind is m.AuthKind.VERIFY else f"instalment {a.instalment_seq} {a.amount} EUR"
         if a.approved:
-            lines.append(f"{what}: APPROVED authorization {a.auth_code} (code {a.code})")
+            lines.append(f"{what}: APPROVED authorization {a.auth_code} (code {a.code})" + _checks(a))
         else:
             lines.append(
                 f"{what}: {a.state.value} {a.category.value} — {t(f'category.{a.category.value}')} — "
@@ -48,6 +49,31 @@ def _answer_line(result) -> str:  # type: ignore[no-untyped-def]
     if result.needs_decision:
         lines.append(f"operator decision needed: d400 order decide {result.order.id} block|release|retry")
     return "\n".join(lines)
+
+
+def _checks(a) -> str:  # type: ignore[no-untyped-def]
+    """network branch: the network it went on and the CVV check; a CVV mismatch said plainly."""
+    out = f" network {a.network}" if a.network else ""
+    out += f" cvv {a.security_check}" if a.security_check else ""
+    return out + (" — WARNING: CVV does not match, check before shipping" if a.cvv_mismatch else "")
+
+
+Network = typer.Option(
+    None,
+    "--network",
+    case_sensitive=False,
+    help="Network of a co-badged card: CB (the default) or VISA/MASTERCARD on the customer's request.",
+)
+
+
+def _card(method: m.PaymentMethod, expiry: str, network: Brand | None):  # type: ignore[no-untyped-def]
+    if method is not m.PaymentMethod.CARD:
+        if network is not None:
+            raise CliError("--network goes with a card (--method CARD)")
+        return None
+    if network is not None and network not in (Brand.CB, Brand.VISA, Brand.MASTERCARD):
+        raise CliError("--network: CB, VISA or MASTERCARD")
+    return read_card(expiry).on(network)
 
 
 def _print_result(result, as_json: bool) -> None:  # type: ignore[no-untyped-def]
@@ -75,12 +101,13 @@ def order_new(
     plan: str = typer.Option("immediate", "--plan", help="immediate | deferred:YYYY-MM-DD | instalments:N"),
     channel: m.Channel = typer.Option(m.Channel.PHONE, "--channel", case_sensitive=False),
     method: m.PaymentMethod = typer.Option(m.PaymentMethod.CARD, "--method", case_sensitive=False),
+    network: Brand | None = Network,
     as_json: AsJson = False,
 ) -> None:
     """Take an order and validate it: prints the order number and the authorization answer."""
     lines = _lines(line)
     the_plan = m.Plan.parse(plan, date.today())
-    card = read_card(expiry) if method is m.PaymentMethod.CARD else None
+    card = _card(method, expiry, network)
     result = call(lambda engine, actor: engine.place_order(actor, customer, lines, card, channel, method, the_plan))
     _print_result(result, as_json)
     if result.needs_decision:
@@ -191,15 +218,20 @@ def order_show(number: int = order_number(), as_json: AsJson = False) -> None:
 @order_app.command("decide")
 def order_decide(
     number: int = order_number(),
-    decision: str = typer.Argument(..., help="block | release | retry"),
+    decision: str = typer.Argument(..., help="block | release | retry | failover"),
+    expiry: str = typer.Option("", "--expiry", help="failover: the card's expiry MM/YY (card read from stdin)."),
+    network: Brand | None = Network,
     as_json: AsJson = False,
 ) -> None:
-    """Record the operator's decision on a refused or unanswered authorization."""
+    """Record the operator's decision on a refused or unanswered authorization. `failover` sends it
+    to the secondary acquirer (the first definitely unavailable): the card is read again from stdin."""
     kinds = {"block": m.DecisionKind.BLOCK, "release": m.DecisionKind.RELEASE, "retry": m.DecisionKind.RETRY}
+    kinds["failover"] = m.DecisionKind.FAILOVER  # network branch (issue 13.5)
     kind = kinds.get(decision.lower())
     if kind is None:
-        raise CliError("decision: block, release or retry")
-    _print_result(call(lambda engine, actor: engine.decide(actor, number, kind)), as_json)
+        raise CliError("decision: block, release, retry or failover")
+    card = _card(m.PaymentMethod.CARD, expiry, network) if kind is m.DecisionKind.FAILOVER else None
+    _print_result(call(lambda engine, actor: engine.decide(actor, number, kind, card=card)), as_json)
 
 
 @order_app.command("approve-release")
@@ -249,8 +281,9 @@ def order_change_payment(
     number: int = order_number(),
     method: m.PaymentMethod = typer.Option(..., "--method", case_sensitive=False),
     expiry: str = typer.Option("", "--expiry", help="New card expiry MM/YY (card read from stdin)."),
+    network: Brand | None = Network,
     as_json: AsJson = False,
 ) -> None:
     """Change the payment method: void the old card's authorizations, authorize the new card."""
-    card = read_card(expiry) if method is m.PaymentMethod.CARD else None
+    card = _card(method, expiry, network)
     _print_result(call(lambda engine, actor: engine.change_payment_method(actor, number, method, card)), as_json)

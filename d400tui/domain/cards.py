@@ -22,6 +22,40 @@ class Brand(StrEnum):
     UNKNOWN = "UNKNOWN"
 
 
+NETWORK_CHOICE = (Brand.VISA, Brand.MASTERCARD)
+"""The international networks a co-badged CB card may carry besides CB."""
+
+
+class CvvResult(StrEnum):
+    """What the issuer said of the CVV (Stripe's cvc_check, ISO 8583's CVV2 result): kept on the
+    authorization in place of the CVV itself, which is never kept."""
+
+    MATCH = "MATCH"
+    NO_MATCH = "NO_MATCH"
+    NOT_CHECKED = "NOT_CHECKED"
+
+
+@dataclass(frozen=True, slots=True)
+class CardRange:
+    """A range of card numbers (an IIN prefix) and the networks its cards can be routed on."""
+
+    prefix: str
+    networks: tuple[Brand, ...]
+
+
+def networks_of(pan: str, ranges: tuple[CardRange, ...] | list[CardRange]) -> tuple[Brand, ...]:
+    """The networks a card can be routed on, CB first (the merchant's default on a co-badged
+    card, EU Regulation 2015/751 art. 8): the longest matching range of `ranges`, else the card's
+    own brand alone (a card of no co-badged range offers no choice)."""
+    best: CardRange | None = None
+    for r in ranges:
+        if pan.startswith(r.prefix) and (best is None or len(r.prefix) > len(best.prefix)):
+            best = r
+    if best is None:
+        return (brand_of(pan),)
+    return tuple(sorted(best.networks, key=lambda b: b is not Brand.CB))
+
+
 class CardError(MessageError, ValueError):
     """A card number or expiry the operator typed is not valid. `field` names what to fix."""
 
@@ -314,6 +348,8 @@ class CardData:
     pan: str
     expiry: Expiry
     cvv: str | None = None
+    network: Brand | None = None
+    """The network the operator chose on a co-badged card (None: the default, CB)."""
 
     @property
     def brand(self) -> Brand:
@@ -322,6 +358,10 @@ class CardData:
     @property
     def masked(self) -> MaskedCard:
         return MaskedCard(self.brand, self.pan[:6], self.pan[-4:], str(self.expiry))
+
+    def on(self, network: Brand | None) -> CardData:
+        """The same card, routed on `network`."""
+        return CardData(self.pan, self.expiry, self.cvv, network)
 
     def __repr__(self) -> str:
         return f"CardData({self.masked}, exp={self.expiry})"

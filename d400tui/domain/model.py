@@ -10,7 +10,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 
-from .cards import Brand, MaskedCard
+from .cards import Brand, CvvResult, MaskedCard
 from .message import Message, MessageError
 from .money import money, split
 from .validity import AuthType, Initiator
@@ -98,6 +98,7 @@ class DecisionKind(StrEnum):
     RELEASE = "RELEASE"
     CHANGE_METHOD = "CHANGE_METHOD"
     RETRY = "RETRY"
+    FAILOVER = "FAILOVER"  # a retry sent to the secondary acquirer (the first is definitely down)
 
 
 class VoidState(StrEnum):
@@ -290,6 +291,18 @@ class Authorization:
     """When the scheduled retry tries that void again (backoff)."""
     capture_run_id: int | None = None
     """The capture run that sent (or last sent) its capture, beside `owner`."""
+    network: str | None = None
+    """The network the call went on (CB, or Visa/Mastercard on the customer's request)."""
+    security_check: str | None = None
+    """The issuer's CVV check (a CvvResult value; None: no answer yet). Never the CVV."""
+
+    @property
+    def cvv_mismatch(self) -> bool:
+        """Approved although the issuer said the CVV does not match: the operator is told."""
+        return self.security_check == CvvResult.NO_MATCH.value and self.state in (
+            AuthState.APPROVED,
+            AuthState.CAPTURED,
+        )
 
     @property
     def live(self) -> bool:
@@ -427,6 +440,8 @@ class Order:
     card_first6: str | None = None
     card_last4: str | None = None
     card_expiry: str | None = None
+    card_network: str | None = None
+    """The network chosen for the card (co-badged: CB by default), sent with every call on it."""
     cancel_reason: str | Message | None = None  # the operator's words, or why the engine closed it
     updated_at: datetime | None = None
     id: int | None = None
@@ -451,6 +466,7 @@ class Order:
         self.card_last4 = card.last4 if card else None
         self.card_expiry = card.expiry if card else None
         self.card_token = token
+        self.card_network = None  # set by the engine from the card's routing
 
     # -- instalments and authorizations ----------------------------------------------------
     def instalment(self, seq: int) -> Instalment:

@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import logging
 
-from d400tui.acquirers.base import AcquirerResponse, AcquirerUnavailable, PaymentSource
+from d400tui.acquirers.base import Acquirer, AcquirerResponse, AcquirerUnavailable, NotSent, PaymentSource
 from d400tui.domain import model as m
-from d400tui.domain.cards import CardData
+from d400tui.domain.cards import Brand, CardData
 from d400tui.domain.message import Message
 from d400tui.store.db import UnitOfWork
 
-from . import lookups
+from . import failover, lookups, networks
 from . import steps as s
 from .errors import EngineError
 from .results import AuthAnswer, ValidationResult, VoidOutcome
@@ -40,38 +40,59 @@ def plan(
 
 
 async def authorize_due(
-    ctx: s.Context, actor: m.Actor, order_id: int, card: CardData | None, only_seq: int | None = None
+    ctx: s.Context,
+    actor: m.Actor,
+    order_id: int,
+    card: CardData | None,
+    only_seq: int | None = None,
+    via: Acquirer | None = None,
 ) -> ValidationResult:
     with ctx.unit() as uow:
-        return await authorize_planned(ctx, uow, actor, s.load(uow, order_id), card, only_seq)
+        return await authorize_planned(ctx, uow, actor, s.load(uow, order_id), card, only_seq, via)
 
 
 async def authorize_planned(
-    ctx: s.Context, uow: UnitOfWork, actor: m.Actor, order: m.Order, card: CardData | None, only_seq: int | None = None
+    ctx: s.Context,
+    uow: UnitOfWork,
+    actor: m.Actor,
+    order: m.Order,
+    card: CardData | None,
+    only_seq: int | None = None,
+    via: Acquirer | None = None,
 ) -> ValidationResult:
     """Plan the calls, commit the first REQUESTED row with whatever `uow` already holds, then
     run the calls one after the other, stopping at the first refusal (the operator decides
-    before anything else). One transaction after each call."""
+    before anything else). One transaction after each call. `via`: the acquirer to ask (a
+    failover's secondary); default the first one."""
+    acquirer = via or ctx.acquirer
+    if card is not None:  # the network chosen at entry (CB by default) travels with every later call
+        card = networks.route(acquirer, card)
+        order.card_network = card.network.value if card.network else None
+    network = Brand(order.card_network) if order.card_network else None
     steps = plan(ctx, order, card, only_seq)
     if not steps:
         order.awaiting_decision = False
         order.touch(ctx.clock())
         s.commit(uow)
         return ValidationResult(order)
-    pending = s.open_request(ctx, uow, order, actor, *steps[0], card)
+    pending = s.open_request(ctx, uow, order, actor, *steps[0], card, acquirer)
     s.commit(uow)
     order_id = order.id or 0
     answers: list[AuthAnswer] = []
     source_card = card
     for n, (seq, kind) in enumerate(steps):
         auth_id, key, amount, token = pending
-        source = PaymentSource(card=source_card) if source_card else PaymentSource(token=token)
+        source = PaymentSource(card=source_card) if source_card else PaymentSource(token=token, network=network)
         source_card = None  # later calls use the token the first one brought back
+        sent = True
         try:
             if kind is m.AuthKind.VERIFY:
-                resp: AcquirerResponse | None = await ctx.acquirer.verify(source, key)
+                resp: AcquirerResponse | None = await acquirer.verify(source, key)
             else:
-                resp = await ctx.acquirer.authorize(source, amount, key)
+                resp = await acquirer.authorize(source, amount, key)
+        except NotSent as exc:  # never left: nothing held, settled at once (a failover may follow)
+            log.warning("authorization %s: not sent (%s)", auth_id, exc)
+            resp, sent = failover.NOT_SENT_ANSWER, False
         except AcquirerUnavailable as exc:
             log.warning("authorization %s: no answer (%s)", auth_id, exc)
             resp = None
@@ -79,6 +100,10 @@ async def authorize_planned(
             order = s.load_any(after, order_id)
             auth = next(a for a in order.authorizations if a.id == auth_id)
             s.record_answer(ctx, order, auth, resp)
+            if not sent:
+                failover.not_sent(auth)
+            elif via is not None and resp is not None and resp.token:
+                order.card_token = resp.token  # the later calls of this plan go to the secondary too
             log.info(
                 "order %s %s %s %s: %s %s",
                 order_id,
@@ -106,7 +131,7 @@ async def authorize_planned(
             )
             more = more and not orphan
             if more:
-                pending = s.open_request(ctx, after, order, actor, *steps[n + 1], None)
+                pending = s.open_request(ctx, after, order, actor, *steps[n + 1], None, acquirer)
             else:
                 order.awaiting_decision = any(not a.approved for a in answers) and not orphan
             order.touch(ctx.clock())

@@ -11,7 +11,7 @@ from datetime import datetime
 from uuid import uuid4
 
 from d400tui import aio
-from d400tui.acquirers import make_acquirer
+from d400tui.acquirers import make_acquirer, make_secondary
 from d400tui.config import Settings
 from d400tui.domain import model as m
 from d400tui.domain.message import Message
@@ -39,7 +39,7 @@ def open_engine(
     opened (the CLI signs on against it before any acquirer is built)."""
     settings = settings or Settings()
     db = db or open_database(settings)
-    return Engine(settings, db, make_acquirer(settings), clock)
+    return Engine(settings, db, make_acquirer(settings), clock, make_secondary(settings))
 
 
 def init_database(db: Database, admin: str, password: str) -> m.Operator:

@@ -162,7 +162,8 @@ class Capture:
     async def _send(self, s: Sent) -> AcquirerResponse | None:
         """One claimed capture to the acquirer; None when no answer came back."""
         try:
-            return await self.e.acquirer.capture(s.auth.acquirer_ref or "", s.cand.amount, s.key)
+            holder = self.e.acquirer_for(s.auth.acquirer)  # the acquirer that holds it (failover)
+            return await holder.capture(s.auth.acquirer_ref or "", s.cand.amount, s.key)
         except AcquirerUnavailable:
             return None
 

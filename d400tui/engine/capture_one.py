@@ -76,8 +76,9 @@ async def capture_one(
         order.touch(ctx.clock())
         uow.commit()  # a lost optimistic race reads as ConcurrentChange (the unit's translation)
         ref, key, auth_id = auth.acquirer_ref or "", auth.idempotency_key + "-cap", auth.id
+        holder = ctx.acquirer_for(auth.acquirer)  # the acquirer that holds it (failover)
     try:
-        resp: AcquirerResponse | None = await ctx.acquirer.capture(ref, want, key)
+        resp: AcquirerResponse | None = await holder.capture(ref, want, key)
     except AcquirerUnavailable:
         resp = None
     try:

@@ -16,7 +16,7 @@ from d400tui.domain.message import Message
 from d400tui.store import release_requests
 from d400tui.store.db import UnitOfWork
 
-from . import authorizing, lookups, retry_rules
+from . import authorizing, failover, lookups, retry_rules
 from . import steps as s
 from .errors import EngineError
 from .results import ValidationResult
@@ -99,6 +99,8 @@ async def decide(
 ) -> ValidationResult:
     """Record the operator's choice with what was shown; RETRY asks the acquirer again."""
     note: Message | str = ""
+    # network branch: FAILOVER (a retry on the secondary acquirer) is checked before it is recorded
+    via = failover.secondary_for(ctx, actor, order_id, card) if kind is m.DecisionKind.FAILOVER else None
     with ctx.unit() as uow:
         order = s.load(uow, order_id)
         order.ensure_open()
@@ -109,6 +111,6 @@ async def decide(
         else:
             record(ctx, uow, actor, order, kind)
         s.commit(uow)
-    if kind is m.DecisionKind.RETRY:
-        return await authorizing.authorize_due(ctx, actor, order_id, card)
+    if kind in (m.DecisionKind.RETRY, m.DecisionKind.FAILOVER):
+        return await authorizing.authorize_due(ctx, actor, order_id, card, via=via)
     return ValidationResult(lookups.get_order(ctx, order_id), note=note)

@@ -10,15 +10,17 @@ import asyncio
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from d400tui.acquirers.base import AcquirerResponse, AcquirerUnavailable, Outcome, PaymentSource
+from d400tui.acquirers.base import AcquirerResponse, AcquirerUnavailable, NotSent, Outcome, PaymentSource
 from d400tui.domain import model as m
+from d400tui.domain.cards import Brand
 from d400tui.domain.message import Message
 from d400tui.domain.validity import Initiator
 from d400tui.store import claims
 from d400tui.store.batch_writes import Answer, AnswerBatch, write_precheck_answers
 from d400tui.store.claims import PrecheckClaim
+from d400tui.store.failover import move_request
 
-from . import owner
+from . import failover, owner
 from .codes import NO_ANSWER, lookup
 from .errors import EngineError
 from .runs import BatchContext, Progress, quiet_gc
@@ -31,6 +33,7 @@ class _Done:
     claim: PrecheckClaim
     resp: AcquirerResponse | None
     void_ok: bool | None
+    sent: bool = True  # False: the request never left (no acquirer could be reached)
 
 
 class Precheck:
@@ -141,17 +144,13 @@ class Precheck:
                 void_ok: bool | None = None
                 if c.old_ref and c.old_key:
                     try:
-                        v = await self.e.acquirer.void(c.old_ref, c.old_key + "-void")
+                        holder = self.e.acquirer_for(c.old_acquirer or self.e.acquirer.name)
+                        v = await holder.void(c.old_ref, c.old_key + "-void")
                         void_ok = v.outcome is Outcome.VOIDED
                     except AcquirerUnavailable:
                         void_ok = False
-                try:
-                    resp: AcquirerResponse | None = await self.e.acquirer.authorize(
-                        PaymentSource(token=c.token), c.amount, c.key
-                    )
-                except AcquirerUnavailable:
-                    resp = None
-                done.append(_Done(c, resp, void_ok))
+                resp, sent = await self._authorize(c, db_turn)
+                done.append(_Done(c, resp, void_ok, sent))
                 if len(done) >= claim_n:
                     batch = done[:]
                     done.clear()
@@ -187,6 +186,38 @@ class Precheck:
         if progress:
             progress(total, total)
         return run
+
+    async def _authorize(self, c: PrecheckClaim, db_turn: asyncio.Semaphore) -> tuple[AcquirerResponse | None, bool]:
+        """The call, and whether it left. A request the first acquirer definitely did not get
+        (NotSent) goes to the secondary when `failover_precheck` says so and it takes the brand:
+        the row is handed to it (committed) first. A time-out never fails over (UNKNOWN)."""
+        source = PaymentSource(token=c.token, network=Brand(c.network) if c.network else None)
+        try:
+            return await self.e.acquirer.authorize(source, c.amount, c.key), True
+        except NotSent:
+            pass
+        except AcquirerUnavailable:
+            return None, True
+        secondary = self.e.secondary
+        brand = Brand(c.network) if c.network else Brand(c.brand)
+        if not self.e.settings.failover_precheck or secondary is None or brand not in secondary.brands:
+            return failover.NOT_SENT_ANSWER, False
+        async with db_turn:
+            moved = await asyncio.to_thread(self._move, c.auth_id or 0, secondary.name)
+        if not moved:
+            return failover.NOT_SENT_ANSWER, False
+        try:
+            return await secondary.authorize(source, c.amount, c.key), True
+        except NotSent:
+            return failover.NOT_SENT_ANSWER, False
+        except AcquirerUnavailable:
+            return None, True  # UNKNOWN: the reconciler asks the secondary (the row names it)
+
+    def _move(self, auth_id: int, acquirer: str) -> bool:
+        with self.e.unit() as uow:
+            moved = move_request(uow.session, auth_id, acquirer)
+            uow.commit()
+            return moved
 
     def _flush(self, run_id: int, batch: list[_Done], actor: str) -> list[tuple[int, int]]:
         """Write a batch of answers in one transaction; returns (order, authorization) to void."""
@@ -227,7 +258,7 @@ class Precheck:
             # The validity model's window of a merchant-initiated authorization on the claim's brand
             # (Visa: 5 days, Stripe 4 days 18 hours): the next pre-check re-authorizes by it.
             expires = now + self.e.validity(c.brand, Initiator.MIT) if state is m.AuthState.APPROVED else None
-            label = self.e.label(code)
+            label: str | Message = self.e.label(code) if d.sent else Message(failover.NOT_SENT)
             out.answers.append(
                 Answer(
                     c.auth_id,
@@ -240,6 +271,8 @@ class Precheck:
                     resp.reference if resp else None,
                     now if resp else None,
                     expires,
+                    resp.network if resp else None,
+                    resp.cvv.value if resp and resp.cvv else None,
                 )
             )
             out.results.append(

@@ -8,7 +8,7 @@ import logging
 from datetime import timedelta
 from decimal import Decimal
 
-from d400tui.acquirers.base import AcquirerResponse, AcquirerUnavailable, Outcome
+from d400tui.acquirers.base import Acquirer, AcquirerResponse, AcquirerUnavailable, Outcome
 from d400tui.domain import model as m
 from d400tui.domain.message import Message
 from d400tui.store import reconcile as sweeps
@@ -60,19 +60,19 @@ async def _reconcile_one(ctx: s.Context, actor: m.Actor, order_id: int, auth_id:
         auth = next(a for a in order.authorizations if a.id == auth_id)
         state, key, kind = auth.state, auth.idempotency_key, auth.kind
         capturing = auth.capture_pending and auth.state is m.AuthState.APPROVED
-        sender = auth.owner
+        sender, holder = auth.owner, ctx.acquirer_for(auth.acquirer)  # asked where it was sent
     if capturing:
         if _sender_alive_here(sender):
             # Its sender still waits for the answer: settling it now could clear the flag that
             # keeps the order from being cancelled while the capture may still go through.
             return Message("engine.reconcile_capturing", auth=auth_id, order=order_id), False
-        return await _settle_capture(ctx, actor, order_id, auth_id, key), True
+        return await _settle_capture(ctx, actor, order_id, auth_id, key, holder), True
     if state is m.AuthState.UNKNOWN:
-        resp = await ctx.acquirer.status(key)
+        resp = await holder.status(key)
         if resp.outcome is Outcome.NOT_FOUND:
             # Never reached the issuer: nothing is held. An acquirer that speaks ISO 8583 still
             # gets the reversal its network expects for an unanswered request.
-            await _reverse_unanswered(ctx, key)
+            await _reverse_unanswered(holder, key)
         with ctx.unit() as uow:
             order = s.load_any(uow, order_id)
             auth = next(a for a in order.authorizations if a.id == auth_id)
@@ -123,9 +123,11 @@ def _sender_alive_here(who: str | None) -> bool:
     return who.partition(":")[0] == owner.me().partition(":")[0] and not owner.is_dead(who)
 
 
-async def _settle_capture(ctx: s.Context, actor: m.Actor, order_id: int, auth_id: int, key: str) -> Message:
+async def _settle_capture(
+    ctx: s.Context, actor: m.Actor, order_id: int, auth_id: int, key: str, holder: Acquirer
+) -> Message:
     """A capture sent by a process that died before writing its answer: the acquirer knows."""
-    resp = await ctx.acquirer.status(key)
+    resp = await holder.status(key)
     with ctx.unit() as uow:
         order = s.load_any(uow, order_id)
         auth = next(a for a in order.authorizations if a.id == auth_id)
@@ -149,9 +151,9 @@ async def _settle_capture(ctx: s.Context, actor: m.Actor, order_id: int, auth_id
         return msg
 
 
-async def _reverse_unanswered(ctx: s.Context, key: str) -> None:
-    inner = getattr(ctx.acquirer, "inner", None)  # under the circuit breaker
-    reverse = getattr(ctx.acquirer, "reverse", None) or getattr(inner, "reverse", None)
+async def _reverse_unanswered(holder: Acquirer, key: str) -> None:
+    inner = getattr(holder, "inner", None)  # under the circuit breaker
+    reverse = getattr(holder, "reverse", None) or getattr(inner, "reverse", None)
     if reverse is None:
         return
     try:

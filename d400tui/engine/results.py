@@ -22,10 +22,17 @@ class AuthAnswer:
     code: str
     label: str | Message  # a response-code label, or the engine's own words (rendered at the edge)
     auth_code: str | None = None
+    network: str | None = None  # the network it went on (CB, VISA, MASTERCARD…)
+    security_check: str | None = None  # the issuer's CVV check (a CvvResult value), never the CVV
 
     @property
     def approved(self) -> bool:
         return self.state is AuthState.APPROVED
+
+    @property
+    def cvv_mismatch(self) -> bool:
+        """Approved although the CVV does not match: the operator is told before the goods leave."""
+        return self.approved and self.security_check == "NO_MATCH"
 
 
 @dataclass(frozen=True)

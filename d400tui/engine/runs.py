@@ -11,6 +11,7 @@ from datetime import date, datetime, timedelta
 from typing import Protocol
 
 from d400tui.acquirers.base import Acquirer
+from d400tui.config import Settings
 from d400tui.domain import model as m
 from d400tui.domain.message import Message
 from d400tui.domain.validity import AuthType, Initiator
@@ -23,7 +24,13 @@ class BatchContext(Protocol):
     """Exactly what a batch run asks of the engine that starts it."""
 
     acquirer: Acquirer
+    secondary: Acquirer | None
+    settings: Settings
     clock: Callable[[], datetime]
+
+    def acquirer_for(self, name: str) -> Acquirer:
+        """The acquirer that holds an authorization made under `name`."""
+        ...
 
     def today(self) -> date: ...
 

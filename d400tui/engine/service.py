@@ -16,7 +16,7 @@ from datetime import date, datetime
 from decimal import Decimal
 
 from d400tui.domain import model as m
-from d400tui.domain.cards import CardData
+from d400tui.domain.cards import Brand, CardData
 from d400tui.domain.message import Message
 from d400tui.domain.read_models import ChainCheck, OrderFilter, OrderRow, PendingVoid
 
@@ -25,7 +25,9 @@ from . import (
     blocked_queue,
     decisions,
     drafts,
+    failover,
     lookups,
+    networks,
     pending_voids,
     placing,
     reconcile,
@@ -35,14 +37,34 @@ from . import (
 from . import steps as s
 from .capture import Capture, CaptureOutcome
 from .precheck import Precheck
-from .results import ReconcileReport, ValidationResult, VoidOutcome
+from .results import AuthAnswer, ReconcileReport, ValidationResult, VoidOutcome
 
 
 class Engine(s.Context):
     async def close(self) -> None:
         """Close the acquirer's connections and the database pool (end of a CLI command, app exit)."""
         await self.acquirer.close()
+        if self.secondary is not None:  # built by the engine: its simulated issuer closes with it
+            await self.secondary.close()
+            issuer = getattr(self.secondary, "issuer", None)
+            if issuer is not None:
+                issuer.close()
         self.db.dispose()
+
+    # -- network choice on a co-badged card ----------------------------------------------------------
+    def network_choice(self, pan: str) -> tuple[Brand, ...]:
+        """The networks the operator may choose between for this card (CB first), or () when the
+        card is not co-badged (or the acquirer takes only one of its networks): no choice then."""
+        return networks.choice(self.acquirer, pan)
+
+    def card_networks(self, pan: str) -> tuple[Brand, ...]:
+        """The networks this card would go on with this acquirer, the default first."""
+        return networks.offered(self.acquirer, pan)
+
+    def failover_target(self, answer: AuthAnswer) -> str | None:
+        """The secondary acquirer's name when this failed authorization may be sent there (the first
+        acquirer is definitely unavailable), else None (a time-out: reconcile first)."""
+        return failover.possible(self, answer)
 
     # -- reference data and reading ------------------------------------------------------------
     def get_customer(self, customer_id: int) -> m.Customer:

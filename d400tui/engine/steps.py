@@ -24,7 +24,7 @@ from d400tui.domain.validity import AuthType, Initiator, next_try
 from d400tui.store.db import Database, StaleVersion, UnitOfWork
 from d400tui.store.repositories import MAX_ID
 
-from . import owner
+from . import networks, owner
 from . import validity as validity_model
 from .codes import NO_ANSWER, NOT_ACCEPTED, lookup
 from .errors import ConcurrentChange, EngineError, NotFound
@@ -42,13 +42,27 @@ class Context:
     `void`); the `Engine` façade is one."""
 
     def __init__(
-        self, settings: Settings, db: Database, acquirer: Acquirer, clock: Callable[[], datetime] | None = None
+        self,
+        settings: Settings,
+        db: Database,
+        acquirer: Acquirer,
+        clock: Callable[[], datetime] | None = None,
+        secondary: Acquirer | None = None,
     ) -> None:
         self.settings = settings
         self.db = db
         self.acquirer = acquirer
         self.clock = clock or datetime.now
         self.validity_model = validity_model.model(settings)
+        self.secondary = secondary
+        """The acquirer a failover sends to (settings `secondary_*`), None when there is none."""
+
+    def acquirer_for(self, name: str) -> Acquirer:
+        """The acquirer that holds an authorization made under `name` (authorizations.acquirer):
+        voids, captures and reconciliation go there, never to whichever is first now."""
+        if self.secondary is not None and name == self.secondary.name:
+            return self.secondary
+        return self.acquirer
 
     def today(self) -> date:
         return self.clock().date()
@@ -94,12 +108,12 @@ class Context:
             auth = next(a for a in order.authorizations if a.id == auth_id)
             auth.void_state = m.VoidState.PENDING
             ref, key, amount = auth.acquirer_ref, auth.idempotency_key + "-void", auth.amount
-            state = auth.state
+            state, holder = auth.state, self.acquirer_for(auth.acquirer)
             commit(uow)
         if state is m.AuthState.UNKNOWN or not ref:
             return VoidOutcome(auth_id, amount, False, Message("engine.void_waiting"))
         try:
-            resp: AcquirerResponse | None = await self.acquirer.void(ref, key)
+            resp: AcquirerResponse | None = await holder.void(ref, key)
         except AcquirerUnavailable as exc:
             log.warning("void of authorization %s: no answer (%s)", auth_id, exc)
             resp = None
@@ -181,9 +195,9 @@ def check_card(ctx: Context, card: CardData | None) -> CardData:
     """A card was typed and the acquirer takes its brand."""
     if card is None:
         raise EngineError("engine.card_required", field="card")
-    if card.brand not in ctx.acquirer.brands:
+    if card.brand not in ctx.acquirer.brands and not networks.offered(ctx.acquirer, card.pan):
         raise EngineError("engine.not_accepted", field="card", label=ctx.label(NOT_ACCEPTED), brand=card.brand.value)
-    return card
+    return networks.route(ctx.acquirer, card)
 
 
 def answer(auth: m.Authorization, seq: int | None) -> AuthAnswer:
@@ -197,6 +211,8 @@ def answer(auth: m.Authorization, seq: int | None) -> AuthAnswer:
         auth.response_code or "",
         auth.label or "",
         auth.auth_code,
+        auth.network,
+        auth.security_check,
     )
 
 
@@ -212,6 +228,7 @@ def open_request(
     seq: int | None,
     kind: m.AuthKind,
     card: CardData | None,
+    acquirer: Acquirer | None = None,
 ) -> tuple[int, str, Decimal, str | None]:
     """Add the REQUESTED row (the caller commits it before any call); returns what the call needs."""
     inst = order.instalment(seq) if seq is not None else None
@@ -226,12 +243,13 @@ def open_request(
         kind=kind,
         amount=inst.amount if inst and kind is m.AuthKind.AUTHORIZE else Decimal("0.00"),
         idempotency_key=uuid.uuid4().hex,
-        acquirer=ctx.acquirer.name,
+        acquirer=(acquirer or ctx.acquirer).name,
         card=masked,
         requested_at=ctx.clock(),
         operator=actor.name,
         owner=owner.me(),
         auth_type=auth_type,
+        network=card.network.value if card and card.network else order.card_network,
     )
     order.authorizations.append(auth)
     if inst is not None and kind is m.AuthKind.AUTHORIZE:
@@ -260,6 +278,8 @@ def record_answer(ctx: Context, order: m.Order, auth: m.Authorization, resp: Acq
     auth.answered_at = now
     auth.response_code = resp.code
     auth.acquirer_ref = resp.reference
+    auth.network = resp.network or auth.network  # what the acquirer says it routed it on
+    auth.security_check = resp.cvv.value if resp.cvv else auth.security_check
     if resp.token and not order.card_token:
         order.card_token = resp.token
     if resp.outcome in (Outcome.APPROVED, Outcome.CAPTURED, Outcome.VOIDED):

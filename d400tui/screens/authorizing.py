@@ -85,4 +85,5 @@ def summary(res: ValidationResult) -> str:
     if f is not None:
         return t("entry.awaiting", order=oid, headline=t(f"category.{f.category.value}"), code=f.code)
     codes = ", ".join(a.auth_code for a in res.answers if a.auth_code) or "-"
-    return t("entry.approved", order=oid, codes=codes)
+    flag = " " + t("network.cvv_flag_short") if any(a.cvv_mismatch for a in res.answers) else ""
+    return t("entry.approved", order=oid, codes=codes) + flag

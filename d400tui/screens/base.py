@@ -24,7 +24,7 @@ from .keys import keys
 if TYPE_CHECKING:
     from d400tui.config import Settings
     from d400tui.domain import model as m
-    from d400tui.domain.cards import CardData, MaskedCard
+    from d400tui.domain.cards import Brand, CardData, MaskedCard
     from d400tui.engine import Engine
 
 
@@ -171,6 +171,7 @@ class CardEntry:
     widget, reactive or log) from the moment the field is left until the panel's F10 is processed."""
 
     _pan: str | None = None
+    _network: Brand | None = None  # network branch: the customer's choice on a co-badged card (None: CB)
 
     def compose_payment(self) -> ComposeResult:
         """The payment-method row and the card row (number, expiry, CVV), as both entry panels show them."""
@@ -186,6 +187,41 @@ class CardEntry:
             yield EntryField(width=5, max_length=5, id="expiry", complete=expiry_complete)
             yield Static(t("entry.cvv"), classes="lbl", markup=False)
             yield EntryField(width=4, password=True, id="cvv", complete=self.cvv_complete)
+        yield Static("", id="network", classes="hint", markup=False)
+
+    # -- network branch (issue 13): the network of a co-badged card, CB unless the customer asks --
+    def _networks(self) -> tuple[tuple[Brand, ...], tuple[Brand, ...]]:
+        """(the choice offered, the networks the card goes on) for the number typed."""
+        if not self._pan:
+            return (), ()
+        engine = self.engine  # type: ignore[attr-defined]
+        return engine.network_choice(self._pan), engine.card_networks(self._pan)
+
+    def show_network(self) -> None:
+        choice, offered = self._networks()
+        if choice:
+            chosen = self._network if self._network in choice else choice[0]
+            other = next(n for n in choice if n is not chosen)
+            key = "network.choice" if chosen is choice[0] else "network.chosen"
+            text = t(key, chosen=t(f"network.{chosen.value}"), other=t(f"network.{other.value}"))
+        elif offered:
+            text = t("network.only", network=t(f"network.{offered[0].value}"))
+        else:
+            text = ""
+        self.query_one("#network", Static).update(text)  # type: ignore[attr-defined]
+
+    def action_network(self) -> None:
+        """F8: the other network of a co-badged card (the customer's right); one key, and back."""
+        self.leave_card_field()
+        choice, _ = self._networks()
+        if not self._pan:
+            return self.message(t("network.card_first"), error=True)  # type: ignore[attr-defined,no-any-return]
+        if not choice:
+            return self.message(t("network.no_choice"), error=True)  # type: ignore[attr-defined,no-any-return]
+        chosen = self._network if self._network in choice else choice[0]
+        self._network = next(n for n in choice if n is not chosen)
+        self.show_network()
+        self.message(t("network.switched", network=t(f"network.{self._network.value}")))  # type: ignore[attr-defined]
 
     def card_complete(self, value: str) -> bool:
         """Auto-advance: 16 digits (15 for an Amex prefix, 19 for Maestro, which is then left with Enter)."""
@@ -231,10 +267,13 @@ class CardEntry:
         if brand_of(pan) is Brand.UNKNOWN:
             self._pan = None
             return self._card_wrong(pan_f, t("card.unknown_brand"))
+        if pan != self._pan:
+            self._network = None  # another card: the default network again
         self._pan = pan
         pan_f.mark_error(False)
         pan_f.value = self._masked(pan)
         pan_f.cursor_position = len(pan_f.value)
+        self.show_network()
         return None
 
     @staticmethod
@@ -249,7 +288,9 @@ class CardEntry:
         pan_f = self.card_fields()[0]
         if self._pan and pan_f.value == self._masked(self._pan):
             self._pan = None
+            self._network = None
             pan_f.value = ""
+            self.show_network()
 
     @staticmethod
     def _masked(pan: str) -> str:
@@ -265,10 +306,12 @@ class CardEntry:
             raise CardError(err, field="card")
         if not self._pan:
             raise CardError(t("card.required"), field="card")
-        return card_from_entry(self._pan, exp_f.text, cvv_f.text or None, today)
+        return card_from_entry(self._pan, exp_f.text, cvv_f.text or None, today).on(self._network)
 
     def forget_card(self) -> None:
         self._pan = None
+        self._network = None
+        self.show_network()
         pan_f, exp_f, cvv_f = self.card_fields()
         pan_f.value = ""
         pan_f.mark_error(False)

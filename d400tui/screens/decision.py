@@ -22,6 +22,7 @@ CHOICES = {
     "L": m.DecisionKind.RELEASE,
     "M": m.DecisionKind.CHANGE_METHOD,
     "R": m.DecisionKind.RETRY,
+    "S": m.DecisionKind.FAILOVER,  # network branch: only when `failover` names a secondary acquirer
 }
 
 
@@ -55,6 +56,7 @@ class DecisionScreen(D400Modal):
     SCREEN_ID = "DECISION"
     TITLE_KEY = "decision.title"
     LEGEND_KEY = "legend.decision"
+    failover: str | None = None  # network branch: the secondary acquirer S sends to (set by the caller)
 
     def __init__(self, answer: AuthAnswer | None = None, order_id: int = 0, allow_change: bool = True) -> None:
         super().__init__()
@@ -98,14 +100,16 @@ class DecisionScreen(D400Modal):
         q("#code", Static).update(t("decision.code", code=a.code or "--", label=tx(a.label or "")))
         q("#advice", Static).update(t("decision.advice", advice=advice(a)))
         seq = a.instalment_seq if a.instalment_seq is not None else "-"
-        q("#amount", Static).update(t("decision.amount", amount=amount(a.amount), seq=seq))
+        from .checks import check_words  # network branch: the network and the CVV check of the answer
+
+        q("#amount", Static).update(t("decision.amount", amount=amount(a.amount), seq=seq) + check_words(a))
         four_eyes = needs_four_eyes(a.category)  # L on a lost or stolen card: a request to a supervisor
         q("#choices1", Static).update(t("decision.choices1_four_eyes" if four_eyes else "decision.choices1"))
         q("#choices2", Static).update(t("decision.choices2") if self.allow_change else t("decision.choices2_nochange"))
         choice = q("#choice", EntryField)
         choice.value = ""
         choice.mark_error(False)
-        self.message("")
+        self.message(t("decision.failover_hint", acquirer=self.failover) if self.failover else "")
         choice.focus()
 
     def action_field_help(self) -> None:
@@ -128,7 +132,11 @@ class DecisionScreen(D400Modal):
         if not code:
             return  # Enter alone does nothing: the operator must choose
         kind = CHOICES.get(code)
-        if kind is None or (kind is m.DecisionKind.CHANGE_METHOD and not self.allow_change):
+        if (
+            kind is None
+            or (kind is m.DecisionKind.CHANGE_METHOD and not self.allow_change)
+            or (kind is m.DecisionKind.FAILOVER and not self.failover)
+        ):
             field.value = ""
             self.field_error(field, t("decision.bad_choice", code=code[:1]))
             return

@@ -16,6 +16,7 @@ from d400tui.widgets import EntryField
 
 from . import words
 from .base import D400Screen
+from .checks import check_words
 from .fmt import amount, day, stamp
 from .keys import keys
 from .options import OrderOptions
@@ -47,7 +48,7 @@ def order_text(o: m.Order, customer: str) -> str:
         t(
             "display.payment",
             method=t(f"method.{o.payment_method.value}"),
-            card=f"{o.card} {o.card.brand.value} {o.card.expiry}" if o.card else "",
+            card=f"{o.card} {o.card.brand.value} {o.card.expiry}{network_of(o)}" if o.card else "",
             plan=words.plan(o.plan),
         ),
     ]
@@ -83,6 +84,7 @@ def order_text(o: m.Order, customer: str) -> str:
             f"  {t('display.answered')} {stamp(a.answered_at)}"
             f"  {t('display.ref')} {(a.acquirer_ref or '-')[:24]}" + void_part(a)
         )
+        out.extend(network_lines(a))
     out.append(t("display.decisions"))
     if not o.decisions:
         out.append(t("display.none"))
@@ -92,6 +94,20 @@ def order_text(o: m.Order, customer: str) -> str:
             f"{t('display.shown')} {shown_words(d.shown_category, d.shown_code, d.shown_label)}"
         )
     return "\n".join(out)
+
+
+def network_of(o: m.Order) -> str:
+    """network branch: the network chosen for the order's card, after the card."""
+    return " " + t("network.on", network=t(f"network.{o.card_network}")) if o.card_network else ""
+
+
+def network_lines(a: m.Authorization) -> list[str]:
+    """network branch: the network the call went on, the CVV check and the acquirer; a CVV that
+    does not match on an approved authorization is said on a line of its own."""
+    lines = ["    " + check_words(a) + "  " + t("network.acquirer", acquirer=a.acquirer)]
+    if a.cvv_mismatch:
+        lines.append("      " + t("network.cvv_flag"))
+    return lines
 
 
 class DisplayOrderScreen(ResultsMixin, OrderOptions, D400Screen):

@@ -20,6 +20,8 @@ KEYS: dict[str, tuple[tuple[str, str, str, str], ...]] = {
     "prompt": (("f4", "prompt", "d400.prompt", "key.f4"),),
     "refresh": (("f5", "refresh", "d400.refresh", "key.f5"), ("ctrl+r", "refresh", "d400.refresh.ctrl", "key.f5")),
     "create": (("f6", "create", "d400.create", "key.f6"),),
+    # network branch (issue 13): the other network of a co-badged card, on the customer's request
+    "network": (("f8", "network", "d400.network", "key.f8"),),
     "cancel": (("f12", "back", "d400.cancel", "key.f12"), ("escape", "back", "d400.cancel.esc", "key.f12")),
     # the arrows move between fields, as on a 5250 (lists keep theirs: they do not take these)
     "arrows": (("down", "field_down", "d400.down", "key.down"), ("up", "field_up", "d400.up", "key.up")),

@@ -40,7 +40,7 @@ class OrderEntryScreen(AuthorizingMixin, CardEntry, D400Screen):
     SCREEN_ID = "ORDENT"
     TITLE_KEY = "entry.title"
     LEGEND_KEY = "legend.entry"
-    BINDINGS = keys("arrows", "prompt", "refresh", f10="validate")
+    BINDINGS = keys("arrows", "prompt", "refresh", "network", f10="validate")
 
     def __init__(self, draft: dict[str, Any] | None = None, modify: m.Order | None = None) -> None:
         super().__init__()
@@ -574,7 +574,10 @@ class OrderEntryScreen(AuthorizingMixin, CardEntry, D400Screen):
         self._order_id = res.order.id
         if res.needs_decision and res.failed is not None:
             self.message(summary(res), error=True)
-            self.app.push_screen(decision_panel(self.app, res.failed, res.order.id or 0), self._decided)
+            target = self.engine.failover_target(res.failed)  # S: the secondary acquirer, if any
+            self.app.push_screen(
+                decision_panel(self.app, res.failed, res.order.id or 0, failover=target), self._decided
+            )
             self.call_after_refresh(self.discard_draft)  # the order exists now; after the panel is painted
             return
         self._finish(summary(res))
@@ -584,10 +587,10 @@ class OrderEntryScreen(AuthorizingMixin, CardEntry, D400Screen):
         if kind is None:
             self._finish(t("entry.undecided", order=oid), error=True)
             return
-        card = self._card if kind is m.DecisionKind.RETRY else None
+        card = self._card if kind in (m.DecisionKind.RETRY, m.DecisionKind.FAILOVER) else None
 
         def after(res: ValidationResult) -> None:
-            if kind is m.DecisionKind.RETRY:
+            if kind in (m.DecisionKind.RETRY, m.DecisionKind.FAILOVER):
                 self._answered(res)
             elif kind is m.DecisionKind.CHANGE_METHOD:
                 from .payment_change import PaymentChangeScreen

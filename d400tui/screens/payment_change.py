@@ -27,7 +27,7 @@ class PaymentChangeScreen(AuthorizingMixin, CardEntry, D400Screen):
     SCREEN_ID = "CHGPAY"
     TITLE_KEY = "payment.title"
     LEGEND_KEY = "legend.payment"
-    BINDINGS = keys("arrows", "prompt", f10="validate")
+    BINDINGS = keys("arrows", "prompt", "network", f10="validate")
 
     def __init__(self, order_id: int) -> None:
         super().__init__()
@@ -169,7 +169,8 @@ class PaymentChangeScreen(AuthorizingMixin, CardEntry, D400Screen):
         self.query_one("#result", Static).update("\n".join(lines))
         self.show_current()
         if res.needs_decision and res.failed is not None:
-            self.app.push_screen(decision_panel(self.app, res.failed, self.order_id), self._decided)
+            target = self.engine.failover_target(res.failed)  # S: the secondary acquirer, if any
+            self.app.push_screen(decision_panel(self.app, res.failed, self.order_id, failover=target), self._decided)
             return
         self._forget()
         self.message(summary(res))
@@ -187,10 +188,10 @@ class PaymentChangeScreen(AuthorizingMixin, CardEntry, D400Screen):
                 self._failed,
             )
             return
-        card = self._card if kind is m.DecisionKind.RETRY else None
+        card = self._card if kind in (m.DecisionKind.RETRY, m.DecisionKind.FAILOVER) else None
 
         def after(res: ValidationResult) -> None:
-            if kind is m.DecisionKind.RETRY:
+            if kind in (m.DecisionKind.RETRY, m.DecisionKind.FAILOVER):
                 self._answered(res)
             else:
                 self._forget()

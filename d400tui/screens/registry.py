@@ -36,11 +36,16 @@ def _work_orders() -> Screen[Any]:
 KEPT = {"decision": _decision, "work_orders": _work_orders}
 
 
-def decision_panel(app: App[Any], answer: AuthAnswer, order_id: int, allow_change: bool = True) -> DecisionScreen:
-    """The decision panel, filled for this refusal, to push."""
+def decision_panel(
+    app: App[Any], answer: AuthAnswer, order_id: int, allow_change: bool = True, failover: str | None = None
+) -> DecisionScreen:
+    """The decision panel, filled for this refusal, to push. `failover`: the secondary acquirer S
+    sends to (network branch), None when the engine offers no failover for this answer."""
     from .decision import DecisionScreen
 
-    return app.get_screen("decision", DecisionScreen).prepare(answer, order_id, allow_change)
+    panel = app.get_screen("decision", DecisionScreen)
+    panel.failover = failover
+    return panel.prepare(answer, order_id, allow_change)
 
 
 def work_orders_panel(app: App[Any], awaiting: bool = False) -> WorkOrdersScreen:

@@ -29,7 +29,7 @@ from starlette.routing import Route
 from d400tui.acquirers.base import AcquirerResponse, PaymentSource
 from d400tui.acquirers.http import API_KEY_HEADER, KEY_REUSED_CODE
 from d400tui.acquirers.transport import IDEMPOTENCY_HEADER
-from d400tui.domain.cards import CardData, CardError, clean_pan, parse_expiry
+from d400tui.domain.cards import Brand, CardData, CardError, clean_pan, parse_expiry
 
 from .issuer import KEY_REUSED_MESSAGE, Issuer, IssuerAnswer
 
@@ -49,7 +49,21 @@ def response_to_json(resp: AcquirerResponse) -> dict[str, Any]:
         "token": resp.token,
         "amount": None if resp.amount is None else str(resp.amount),
         "message": resp.message,
+        "network": resp.network,
+        "cvv_result": resp.cvv.value if resp.cvv else None,
     }
+
+
+_NETWORKS = [b.value for b in Brand if b is not Brand.UNKNOWN]
+
+
+def _network(body: dict[str, Any]) -> Brand | None:
+    value = body.get("network")
+    if value is None:
+        return None
+    if not isinstance(value, str) or value not in _NETWORKS:
+        raise BadRequest(f"network: one of {', '.join(_NETWORKS)}")
+    return Brand(value)
 
 
 class BadRequest(Exception):
@@ -99,14 +113,14 @@ def _source(body: dict[str, Any]) -> PaymentSource:
     if token is not None:
         if not isinstance(token, str) or not 1 <= len(token) <= 100:
             raise BadRequest("token: a string")
-        return PaymentSource(token=token)
+        return PaymentSource(token=token, network=_network(body))
     if not isinstance(card, dict):
         raise BadRequest("card: an object")
     pan, expiry, cvv = card.get("pan"), card.get("expiry"), card.get("cvv")
     if not isinstance(pan, str) or not isinstance(expiry, str) or (cvv is not None and not isinstance(cvv, str)):
         raise BadRequest("card: pan and expiry strings, optional cvv string")
     try:
-        return PaymentSource(card=CardData(clean_pan(pan), parse_expiry(expiry), cvv))
+        return PaymentSource(card=CardData(clean_pan(pan), parse_expiry(expiry), cvv), network=_network(body))
     except CardError as e:  # the message never quotes the number
         raise BadRequest(f"card: {e}") from None
 
@@ -224,6 +238,11 @@ _SOURCE_PROPS = {
     "card": {"$ref": "#/components/schemas/Card"},
     "token": {"type": "string", "maxLength": 100},
     "currency": _CURRENCY_SCHEMA,
+    "network": {
+        "type": "string",
+        "enum": _NETWORKS,
+        "description": "network chosen on a co-badged card (CB, or VISA/MASTERCARD on the customer's request)",
+    },
 }
 _ONE_SOURCE = {"oneOf": [{"required": ["card"]}, {"required": ["token"]}]}  # a card or a token, not both
 _ANSWER = {
@@ -236,6 +255,8 @@ _ANSWER = {
         "token": {"type": ["string", "null"]},
         "amount": {"type": ["string", "null"]},
         "message": {"type": "string"},
+        "network": {"type": ["string", "null"], "description": "the network the issuer processed it on"},
+        "cvv_result": {"type": ["string", "null"], "enum": ["MATCH", "NO_MATCH", "NOT_CHECKED", None]},
     },
     "required": ["outcome", "code", "reference", "auth_code", "token", "amount", "message"],
 }

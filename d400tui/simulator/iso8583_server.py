@@ -28,8 +28,16 @@ from typing import Any
 import iso8583
 
 from d400tui.acquirers.base import AcquirerResponse, Outcome, PaymentSource
-from d400tui.acquirers.iso8583 import PC_VERIFY, Doc, decode_message, encode_frame, read_frame, reconciliation_fields
-from d400tui.domain.cards import CardData, CardError, clean_pan, parse_expiry
+from d400tui.acquirers.iso8583 import (
+    CVV_LETTERS,
+    PC_VERIFY,
+    Doc,
+    decode_message,
+    encode_frame,
+    read_frame,
+    reconciliation_fields,
+)
+from d400tui.domain.cards import Brand, CardData, CardError, clean_pan, parse_expiry
 from d400tui.domain.money import from_cents, to_cents
 
 from .issuer import Issuer, IssuerAnswer
@@ -187,15 +195,19 @@ class Iso8583Host:
 
     @staticmethod
     def _source(req: Doc) -> PaymentSource | None:
+        word = req.get("47")
+        if word is not None and word not in Brand.__members__:
+            raise ValueError("field 47: unknown network")
+        network = Brand(word) if word else None
         if req.get("2"):
             exp = req.get("14", "")
             try:
-                card = CardData(clean_pan(req["2"]), parse_expiry(f"{exp[2:4]}/{exp[0:2]}"))
+                card = CardData(clean_pan(req["2"]), parse_expiry(f"{exp[2:4]}/{exp[0:2]}"), req.get("57") or None)
             except CardError:
                 return None
-            return PaymentSource(card=card)
+            return PaymentSource(card=card, network=network)
         if req.get("48"):
-            return PaymentSource(token=req["48"])
+            return PaymentSource(token=req["48"], network=network)
         return None
 
     async def _deliver(self, base: Doc, ans: IssuerAnswer) -> Doc | None:
@@ -218,4 +230,8 @@ class Iso8583Host:
             doc["63"] = resp.reference
         if resp.message:
             doc["60"] = resp.message[:999]
+        if resp.network:
+            doc["47"] = resp.network
+        if resp.cvv is not None:
+            doc["58"] = CVV_LETTERS[resp.cvv]
         return doc

@@ -31,9 +31,10 @@ from decimal import Decimal
 from pathlib import Path
 
 from d400tui.acquirers.base import KEY_REUSED, AcquirerResponse, Outcome, PaymentSource
+from d400tui.acquirers.ranges import card_ranges
 from d400tui.config import Settings
 from d400tui.data import data_path
-from d400tui.domain.cards import Brand, CardData, Expiry, parse_expiry, scrub
+from d400tui.domain.cards import Brand, CardData, CvvResult, Expiry, networks_of, parse_expiry, scrub
 from d400tui.domain.money import from_cents, to_cents
 
 CEILING_WINDOW_S = 30 * 86400
@@ -94,6 +95,23 @@ class IssuerCard:
     ceiling_cents: int
     code: str  # '00', a refusal code, or 'timeout'
     delay_s: float
+    networks: tuple[Brand, ...] = ()
+    """The networks the card can be routed on, CB first on a co-badged card (default: its brand)."""
+    cvv: str | None = None
+    """The card's CVV in the card file (test cards only; None: the issuer does not check it)."""
+
+    def route(self, asked: Brand | None) -> Brand | None:
+        """The network a request goes on: the one asked if the card carries it (None if not),
+        else the card's first (CB on a co-badged card: the merchant's default)."""
+        carried = self.networks or (self.brand,)
+        if asked is None:
+            return carried[0]
+        return asked if asked in carried else None
+
+    def cvv_check(self, given: str | None) -> CvvResult:
+        if given is None or self.cvv is None:
+            return CvvResult.NOT_CHECKED
+        return CvvResult.MATCH if hmac.compare_digest(given, self.cvv) else CvvResult.NO_MATCH
 
 
 @dataclass(frozen=True)
@@ -121,6 +139,9 @@ def load_cards(path: Path | None = None) -> dict[str, IssuerCard]:
                 int(row["ceiling_30d"]) * 100,
                 row["code"],
                 float(row["delay_s"]),
+                tuple(Brand(n) for n in (row.get("networks") or "").split())
+                or networks_of(row["pan"], card_ranges()),  # a card file without the column: the ranges
+                row.get("cvv") or None,
             )
     return cards
 
@@ -140,6 +161,8 @@ CREATE TABLE IF NOT EXISTS batches (
     cents INTEGER NOT NULL, created_at REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS batch_items (capture_key TEXT PRIMARY KEY, batch TEXT NOT NULL);
 """
+# Columns added since (network choice and CVV result, issue 13): added to an older state file.
+_ADDED = {"holds": {"network": "TEXT"}, "ops": {"network": "TEXT", "cvv_result": "TEXT"}}
 
 
 class Issuer:
@@ -174,6 +197,7 @@ class Issuer:
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.executescript(_SCHEMA)
         self._upgrade(by_pan)
+        self._add_columns()
 
     def __repr__(self) -> str:  # the secret stays out of reprs and tracebacks
         return "Issuer()"
@@ -198,6 +222,15 @@ class Issuer:
                         self.db.execute("UPDATE vault SET card_hash=? WHERE card_hash=?", (new, old))
                         self.db.execute("UPDATE holds SET card_hash=? WHERE card_hash=?", (new, old))
                     self.db.execute(f"PRAGMA user_version={STATE_VERSION}")
+
+    def _add_columns(self) -> None:
+        with self._lock:
+            for table, columns in _ADDED.items():
+                have = {r[1] for r in self.db.execute(f"PRAGMA table_info({table})")}
+                for name, kind in columns.items():
+                    if name not in have:
+                        with contextlib.suppress(sqlite3.OperationalError):  # another process added it
+                            self.db.execute(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
 
     @contextlib.contextmanager
     def _write(self) -> Iterator[None]:
@@ -228,7 +261,8 @@ class Issuer:
     def _replay(self, key: str, fingerprint: str | None = None) -> IssuerAnswer | None:
         """The first answer given under `key`; KEY_REUSED_ANSWER when that was another request."""
         row = self.db.execute(
-            "SELECT outcome, code, ref, auth_code, token, amount_cents, hang, fingerprint FROM ops WHERE key=?",
+            "SELECT outcome, code, ref, auth_code, token, amount_cents, hang, fingerprint, network, cvv_result"
+            " FROM ops WHERE key=?",
             (key,),
         ).fetchone()
         if row is None:
@@ -236,14 +270,15 @@ class Issuer:
         if fingerprint is not None and row[7] is not None and not hmac.compare_digest(row[7], fingerprint):
             return KEY_REUSED_ANSWER
         amount = from_cents(row[5]) if row[5] is not None else None
-        response = AcquirerResponse(Outcome(row[0]), row[1], row[2], row[3], row[4], amount)
+        cvv = CvvResult(row[9]) if row[9] else None
+        response = AcquirerResponse(Outcome(row[0]), row[1], row[2], row[3], row[4], amount, network=row[8], cvv=cvv)
         return IssuerAnswer(response, hang=bool(row[6]))
 
     def _record(self, key: str, kind: str, resp: AcquirerResponse, fingerprint: str, hang: bool = False) -> None:
         cents = to_cents(resp.amount) if resp.amount is not None else None
         self.db.execute(
             "INSERT INTO ops (key, kind, outcome, code, ref, auth_code, token, amount_cents, hang, created_at,"
-            " fingerprint) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            " fingerprint, network, cvv_result) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (
                 key,
                 kind,
@@ -256,6 +291,8 @@ class Issuer:
                 int(hang),
                 self.clock(),
                 fingerprint,
+                resp.network,
+                resp.cvv.value if resp.cvv else None,
             ),
         )
 
@@ -295,7 +332,10 @@ class Issuer:
     def authorize(
         self, source: PaymentSource, amount: Decimal, key: str, kind: str = "AUTH", currency: str = "EUR"
     ) -> IssuerAnswer:
-        fingerprint = self._fingerprint(kind, to_cents(amount), self._source_id(source), currency)
+        asked = source.network
+        fingerprint = self._fingerprint(
+            kind, to_cents(amount), self._source_id(source), currency, *([asked.value] if asked else [])
+        )
         with self._lock:
             replay = self._replay(key, fingerprint)
             if replay is not None:
@@ -315,9 +355,14 @@ class Issuer:
                         code = "13"
                     elif self._used_cents(h, card.brand.value, now) + cents > card.ceiling_cents:
                         code = "61"
+                network = card.route(asked) if card is not None else None
+                if code == "00" and card is not None and network is None:
+                    code = "58"  # the card carries no such network: not permitted to this terminal
+                cvv = card.cvv_check(source.card.cvv if source.card else None) if card is not None else None
+                net = network.value if network else None
                 hang = card is not None and card.code == "timeout"
                 if code != "00":
-                    resp = AcquirerResponse(Outcome.DECLINED, code, token=token)
+                    resp = AcquirerResponse(Outcome.DECLINED, code, token=token, network=net, cvv=cvv)
                     self._record(key, kind, resp, fingerprint)
                 else:
                     assert card is not None and h is not None
@@ -325,11 +370,11 @@ class Issuer:
                     auth_code = f"{secrets.randbelow(1_000_000):06d}"
                     if kind == "AUTH":
                         self.db.execute(
-                            "INSERT INTO holds (ref, card_hash, brand, amount_cents, state, created_at)"
-                            " VALUES (?,?,?,?,?,?)",
-                            (ref, h, card.brand.value, cents, "APPROVED", now),
+                            "INSERT INTO holds (ref, card_hash, brand, amount_cents, state, created_at, network)"
+                            " VALUES (?,?,?,?,?,?,?)",
+                            (ref, h, card.brand.value, cents, "APPROVED", now, net),
                         )
-                    resp = AcquirerResponse(Outcome.APPROVED, "00", ref, auth_code, token, amount)
+                    resp = AcquirerResponse(Outcome.APPROVED, "00", ref, auth_code, token, amount, network=net, cvv=cvv)
                     self._record(key, kind, resp, fingerprint, hang)
             return IssuerAnswer(resp, delay, hang)
 
@@ -389,7 +434,14 @@ class Issuer:
                 row = self.db.execute("SELECT state FROM holds WHERE ref=?", (resp.reference,)).fetchone()
                 if row and row[0] != "APPROVED":
                     return AcquirerResponse(
-                        Outcome(row[0]), resp.code, resp.reference, resp.auth_code, resp.token, resp.amount
+                        Outcome(row[0]),
+                        resp.code,
+                        resp.reference,
+                        resp.auth_code,
+                        resp.token,
+                        resp.amount,
+                        network=resp.network,
+                        cvv=resp.cvv,
                     )
             return resp
 
@@ -457,6 +509,11 @@ class Issuer:
         """The balance transaction id of a capture: the same in every report (keyed, opaque), in
         letters only, so that no run of its digits can read as a card number."""
         return "txn_" + self._fingerprint("TXN", capture_key)[:24].translate(_LETTERS)
+
+    def hold_networks(self) -> dict[str, str | None]:
+        """Hold reference → the network it was made on (tests: the choice reached the issuer)."""
+        with self._lock:
+            return dict(self.db.execute("SELECT ref, network FROM holds"))
 
     def close(self) -> None:
         self.db.close()

@@ -47,11 +47,13 @@ class Answer(NamedTuple):
     state: str
     code: str
     category: str
-    label: str
+    label: str | Message
     auth_code: str | None
     ref: str | None
     answered_at: datetime | None
     expires_at: datetime | None
+    network: str | None = None  # the network the acquirer says it used (None: keep the one asked)
+    security_check: str | None = None
 
 
 @dataclass
@@ -90,6 +92,8 @@ _ANSWERS = {
             ref="text",
             answered="timestamp",
             expires="timestamp",
+            net="text",  # the network the answer says it went on (None: keep the one asked)
+            cvv="text",  # the issuer's CVV check result (never the CVV)
         ),
     )
     for d in ("postgresql", "sqlite")
@@ -138,7 +142,8 @@ def write_precheck_answers(session: Session, run_id: int, batch: AnswerBatch) ->
         text(
             "UPDATE authorizations SET state = v.state, response_code = v.code, category = v.cat, "
             "label = v.label, auth_code = v.auth_code, acquirer_ref = v.ref, answered_at = v.answered, "
-            f"expires_at = v.expires FROM {_ANSWERS[dialect]} "
+            "expires_at = v.expires, network = COALESCE(v.net, authorizations.network), security_check = v.cvv "
+            f"FROM {_ANSWERS[dialect]} "
             # COALESCE: never by the state index (SQLite scanned the whole JSON for each REQUESTED
             # row, 10 ms a batch; PostgreSQL read every REQUESTED entry, dead ones included, on
             # statistics taken before the run): by the primary key, from each row of the batch
@@ -159,6 +164,8 @@ def write_precheck_answers(session: Session, run_id: int, batch: AnswerBatch) ->
                         ref=x.ref,
                         answered=timestamp(dialect, x.answered_at),
                         expires=timestamp(dialect, x.expires_at),
+                        net=x.network,
+                        cvv=x.security_check,
                     )
                     for x in answers
                     if x.auth_id is not None

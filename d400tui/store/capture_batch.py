@@ -76,6 +76,7 @@ def _live_auths(dialect: str) -> Any:
             _a.c.expires_at,
             _a.c.void_state,
             _a.c.capture_pending,
+            _a.c.acquirer,
         )
         .where(
             _a.c.order_id.in_(_ids("orders")),
@@ -206,6 +207,7 @@ class LiveAuth:
     expires_at: datetime | None
     void_state: m.VoidState
     capture_pending: bool
+    acquirer: str = ""  # the acquirer that holds it (a failover's secondary): the capture goes there
 
 
 @dataclass(slots=True)

@@ -42,6 +42,8 @@ class PrecheckClaim:
     old_auth_id: int | None = None
     old_ref: str | None = None
     old_key: str | None = None
+    network: str | None = None  # the network chosen for the order's card (issue 13)
+    old_acquirer: str | None = None  # the acquirer holding the expired hold (its void goes there)
 
 
 def _dialect(session: Session) -> str:
@@ -110,6 +112,7 @@ _REQUESTED = {
             first6="text",
             last4="text",
             expiry="text",
+            network="text",
         ),
     )
     for d in ("postgresql", "sqlite")
@@ -147,6 +150,7 @@ def claim_precheck(
             o.c.card_first6,
             o.c.card_last4,
             o.c.card_expiry,
+            o.c.card_network,
         )
         .join(o, o.c.id == i.c.order_id)
         .where(i.c.id > after, _precheck_where(dialect, run_date, run_id, since, now))
@@ -170,19 +174,19 @@ def claim_precheck(
     rows = session.execute(q).all()
     if not rows:
         return [], 0
-    claims = [PrecheckClaim(r[0], r[1], r[2], r[3], r[5], r[6] or "UNKNOWN") for r in rows]
+    claims = [PrecheckClaim(r[0], r[1], r[2], r[3], r[5], r[6] or "UNKNOWN", network=r[10]) for r in rows]
     cards = {r[0]: r for r in rows}
     expired_ids = [r[0] for r in rows if r[4] is not None]
-    old: dict[int, tuple[int, str | None, str]] = {}
+    old: dict[int, tuple[int, str | None, str, str]] = {}
     if expired_ids:
-        for aid, inst_id, ref, key in session.execute(
-            select(a.c.id, a.c.instalment_id, a.c.acquirer_ref, a.c.idempotency_key).where(
+        for aid, inst_id, ref, key, held_by in session.execute(
+            select(a.c.id, a.c.instalment_id, a.c.acquirer_ref, a.c.idempotency_key, a.c.acquirer).where(
                 a.c.instalment_id.in_(expired_ids),
                 a.c.state == m.AuthState.APPROVED.value,
                 a.c.kind == m.AuthKind.AUTHORIZE.value,
             )
         ):
-            old[inst_id] = (aid, ref, key)
+            old[inst_id] = (aid, ref, key, held_by)
         if old:
             session.execute(
                 update(a)
@@ -193,7 +197,7 @@ def claim_precheck(
     for c in todo:
         c.key = secrets.token_hex(16)  # 128 random bits, as uuid4 but a third of the cost
         if c.inst_id in old:
-            c.old_auth_id, c.old_ref, c.old_key = old[c.inst_id]
+            c.old_auth_id, c.old_ref, c.old_key, c.old_acquirer = old[c.inst_id]
     if todo:
         # one INSERT for the claim's REQUESTED rows (json_rows), their ids read back by their
         # unique keys in the same statement (RETURNING in whatever order the database likes)
@@ -202,9 +206,10 @@ def claim_precheck(
                 text(
                     "INSERT INTO authorizations (order_id, instalment_id, kind, state, amount, captured_amount, "
                     "idempotency_key, acquirer, card_brand, card_first6, card_last4, card_expiry, requested_at, "
-                    "void_state, operator, owner, capture_pending, initiator) "
+                    "void_state, operator, owner, capture_pending, initiator, network) "
                     "SELECT v.order_id, v.inst_id, :kind, :state, v.amount, 0, v.key, :acquirer, v.brand, v.first6, "
-                    f"v.last4, v.expiry, :now, :void, :operator, :owner, :no, :mit FROM {_REQUESTED[dialect]} "
+                    "v.last4, v.expiry, :now, :void, :operator, :owner, :no, :mit, v.network "
+                    f"FROM {_REQUESTED[dialect]} "
                     "RETURNING idempotency_key, id"
                 ),
                 dict(
@@ -219,6 +224,7 @@ def claim_precheck(
                                 first6=card[7] or "",
                                 last4=card[8] or "",
                                 expiry=card[9] or "",
+                                network=card[10],  # the order's network choice, honoured (issue 13)
                             )
                             for c in todo
                             for card in (cards[c.inst_id],)

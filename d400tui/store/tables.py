@@ -121,6 +121,7 @@ orders = Table(
     Column("card_first6", String(6)),
     Column("card_last4", String(4)),
     Column("card_expiry", String(5)),
+    Column("card_network", String(12)),  # the network chosen on a co-badged card (0014)
     Column("cancel_reason", MessageText(200)),
     Column("created_by", String(20), nullable=False),
     Column("created_at", DateTime, nullable=False),
@@ -221,6 +222,9 @@ authorizations = Table(
     # The capture run whose capture is (or was last) in flight on it, beside `owner` (0015).
     Column("capture_run_id", Integer),
     Index("ix_authorizations_instalment", "instalment_id"),  # re-authorization, end-of-run counts (0008)
+    # The network the call was routed on and the issuer's CVV check (never the CVV) (0014)
+    Column("network", String(12)),
+    Column("security_check", String(12)),
     # The reconciler looks for UNKNOWN rows and pending voids without scanning the table.
     Index("ix_authorizations_state", "state"),
     Index("ix_authorizations_void_state", "void_state"),
