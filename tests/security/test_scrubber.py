@@ -193,6 +193,32 @@ NOT_FREE_TEXT = {  # String columns that hold codes, identifiers or references, 
     "stats_day_decisions.kind",
     "stats_day_outcomes.category",
     "stats_day_outcomes.response_code",
+    # validity (0011) is Enum-typed; plans (0008): the run an instalment belongs to, set by triggers
+    "instalments.run_scope",
+    # network (0014): a network name (CB, VISA…) and the issuer's CVV check word, never the CVV
+    "orders.card_network",
+    "authorizations.network",
+    "authorizations.security_check",
+    # advice (0013): operator names, the code and category shown, the request's state word
+    "release_requests.asked_by",
+    "release_requests.shown_category",
+    "release_requests.shown_code",
+    "release_requests.state",
+    "release_requests.decided_by",
+    # settle (0012): the import's own words and keys; a file's cells are checked against a pattern
+    # of their own (domain/settlement.py: category a lower-case word, currency three letters) and a
+    # file carrying anything that reads as a card number is refused whole before anything is kept
+    "settlement_runs.source",
+    "settlement_runs.acquirer",
+    "settlement_runs.operator",
+    "settlement_runs.file_sha256",
+    "settlement_runs.batch_key",
+    "settlement_differences.kind",
+    "settlement_differences.currency",
+    "settlement_lines.acquirer",
+    "settlement_lines.category",
+    "settlement_lines.currency",
+    "settlement_lines.outcome",
 }
 
 
