@@ -162,7 +162,7 @@ CREATE TABLE IF NOT EXISTS batches (
 CREATE TABLE IF NOT EXISTS batch_items (capture_key TEXT PRIMARY KEY, batch TEXT NOT NULL);
 """
 # Columns added since (network choice and CVV result, issue 13): added to an older state file.
-_ADDED = {"holds": {"network": "TEXT"}, "ops": {"network": "TEXT", "cvv_result": "TEXT"}}
+_ADDED = {"holds": {"network": "TEXT"}, "ops": {"network": "TEXT", "security_check": "TEXT"}}
 
 
 class Issuer:
@@ -261,7 +261,7 @@ class Issuer:
     def _replay(self, key: str, fingerprint: str | None = None) -> IssuerAnswer | None:
         """The first answer given under `key`; KEY_REUSED_ANSWER when that was another request."""
         row = self.db.execute(
-            "SELECT outcome, code, ref, auth_code, token, amount_cents, hang, fingerprint, network, cvv_result"
+            "SELECT outcome, code, ref, auth_code, token, amount_cents, hang, fingerprint, network, security_check"
             " FROM ops WHERE key=?",
             (key,),
         ).fetchone()
@@ -278,7 +278,7 @@ class Issuer:
         cents = to_cents(resp.amount) if resp.amount is not None else None
         self.db.execute(
             "INSERT INTO ops (key, kind, outcome, code, ref, auth_code, token, amount_cents, hang, created_at,"
-            " fingerprint, network, cvv_result) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            " fingerprint, network, security_check) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (
                 key,
                 kind,
