@@ -12,7 +12,12 @@ and why one connection is enough for a pre-check run.
 Private fields (this host's convention): 48 card token (answered on card requests, sent instead
 of fields 2/14 afterwards), 62 our idempotency key, 63 the host's authorization reference,
 61 the idempotency key of the authorization a reversal undoes when its reference is unknown,
-44 the outcome word, 60 a free-text message. The CVV is not sent (no field for it in 1987)."""
+44 the outcome word, 60 a free-text message. The CVV is not sent (no field for it in 1987).
+
+Shipments in several parcels: a 0220 completion carrying field 120 = MORE takes its amount and
+leaves the rest held (more completions to follow); a 0220 without it is final (the host releases
+the rest). A 0400 carrying field 4 is a partial reversal of that amount only (the rest stays held);
+without field 4 it reverses the whole hold."""
 
 from __future__ import annotations
 
@@ -34,7 +39,16 @@ from d400tui.data import data_path
 from d400tui.domain.cards import Brand
 from d400tui.domain.money import from_cents, to_cents
 
-from .base import OPERATIONS, AcquirerResponse, AcquirerUnavailable, Outcome, PaymentSource, in_words
+from .base import (
+    MULTICAPTURE,
+    OPERATIONS,
+    PARTIAL_VOID,
+    AcquirerResponse,
+    AcquirerUnavailable,
+    Outcome,
+    PaymentSource,
+    in_words,
+)
 
 SPEC: dict[str, Any] = dict(default_ascii)
 
@@ -42,6 +56,7 @@ PC_AUTH = "000000"
 PC_VERIFY = "330000"
 CURRENCY_EUR = "978"
 ECHO_CODE = "301"
+MORE_FIELD, MORE = "120", "MORE"  # a completion with more to follow (this host's convention)
 # What `d400 acquirer serve --protocol iso8583` takes; a host's contract narrows it (D400_ACQUIRER_BRANDS).
 DEFAULT_BRANDS = frozenset({Brand.CB, Brand.VISA, Brand.MASTERCARD, Brand.MAESTRO})
 
@@ -111,7 +126,7 @@ class Iso8583Acquirer:
     """Adapter to an ISO 8583 host (`d400 acquirer serve --protocol iso8583`)."""
 
     name = "iso8583"
-    capabilities = OPERATIONS
+    capabilities = OPERATIONS | {MULTICAPTURE, PARTIAL_VOID}
 
     def __init__(
         self,
@@ -270,6 +285,26 @@ class Iso8583Acquirer:
                 "62": key,
                 "63": reference,
             }
+        )
+
+    async def capture_partial(self, reference: str, amount: Decimal, key: str) -> AcquirerResponse:
+        """0220 completion of one parcel: the rest of the hold stays for the next ones."""
+        return await self._ask(
+            {
+                "t": "0220",
+                "3": PC_AUTH,
+                "4": f"{to_cents(amount):012d}",
+                "49": CURRENCY_EUR,
+                "62": key,
+                "63": reference,
+                MORE_FIELD: MORE,
+            }
+        )
+
+    async def release(self, reference: str, amount: Decimal, key: str) -> AcquirerResponse:
+        """0400 partial reversal: `amount` of the hold given back, the rest stays held."""
+        return await self._ask(
+            {"t": "0400", "3": PC_AUTH, "4": f"{to_cents(amount):012d}", "49": CURRENCY_EUR, "62": key, "63": reference}
         )
 
     async def status(self, key: str) -> AcquirerResponse:
