@@ -17,9 +17,10 @@ from decimal import Decimal
 
 from d400tui.domain import model as m
 from d400tui.domain.cards import CardData
+from d400tui.domain.message import Message
 from d400tui.domain.read_models import ChainCheck, OrderFilter, OrderRow
 
-from . import audit_view, decisions, drafts, lookups, placing, reconcile, voids
+from . import audit_view, decisions, drafts, lookups, placing, reconcile, shipped_capture, shipping, voids
 from . import steps as s
 from .capture import Capture, CaptureOutcome
 from .precheck import Precheck
@@ -120,6 +121,21 @@ class Engine(s.Context):
         self, actor: m.Actor, order_id: int, method: m.PaymentMethod, card: CardData | None = None
     ) -> ValidationResult:
         return await voids.change_payment_method(self, actor, order_id, method, card)
+
+    # -- shipments (issue 12.1) ------------------------------------------------------------------
+    def ship(
+        self, actor: m.Actor, order_id: int, lines: list[tuple[str, int]], final: bool = False
+    ) -> shipping.ShipResult:
+        return shipping.ship(self, actor, order_id, lines, final)
+
+    def shipping_view(self, order_id: int) -> shipping.ShippingView:
+        return shipping.shipping_view(self, order_id)
+
+    async def capture_shipped(
+        self, actor: m.Actor, order_id: int, seq: int, run_date: date | None = None
+    ) -> CaptureOutcome:
+        self.require_supervisor(actor, Message("engine.what_capture"))
+        return await shipped_capture.capture_shipped(self, actor, order_id, seq, run_date)
 
     # -- audit trail (supervisors) -------------------------------------------------------------
     def audit_trail(self, actor: m.Actor, since: date | None = None, limit: int = 200) -> list[dict[str, object]]:

@@ -1,0 +1,146 @@
+"""Shipments (issue 12.1), SQLite and PostgreSQL: an order of 3 lines shipped in 2 parcels is
+captured twice for exactly what shipped, the rest of its authorization released, no live hold
+left; a capture above what remains authorized is refused; a capture run twice captures once;
+shipping more than ordered is refused with one clear line."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from d400tui.acquirers.base import MULTICAPTURE, PARTIAL_VOID
+from d400tui.domain import model as m
+from d400tui.domain.message import Message
+from d400tui.engine import USER_ERRORS
+from d400tui.i18n.render import tx
+from tests.support.demo import OPER, SUPER, card
+
+D = Decimal
+LINES = [("BON0001", 2), ("GRI0002", 1), ("RID0003", 1)]  # 143.98 + 59.94 + 95.99 = 299.91
+
+
+async def _order(engine) -> m.Order:  # type: ignore[no-untyped-def]
+    r = await engine.place_order(OPER, 100001, LINES, card("4970100000000014"))
+    assert r.approved
+    return r.order
+
+
+def _captures(engine, order_id: int) -> list:  # type: ignore[no-untyped-def]
+    from d400tui.store import shipments as store
+
+    with engine.db.uow() as uow:
+        return store.captures_of(uow.session, order_id)
+
+
+async def test_three_lines_two_parcels_two_captures_the_rest_released(engine, issuer) -> None:  # type: ignore[no-untyped-def]
+    order = await _order(engine)
+    assert order.total == D("299.91")
+    first = engine.ship(OPER, order.id, [("BON0001", 2), ("GRI0002", 1)])
+    assert first.shipment.amount == D("203.92") and not first.shipment.final
+    assert first.due == {1: D("203.92")}
+    out = await engine.capture_shipped(SUPER, order.id, 1)
+    assert out[0] == "CAPTURED" and out[1] == D("203.92")
+    (ref,) = issuer.live_holds()
+    assert issuer.live_holds()[ref] == 9599  # the rest stays held for the next parcel
+    o = engine.get_order(order.id)
+    assert o.status is m.OrderStatus.VALIDATED and o.instalments[0].state is m.InstalmentState.PENDING
+
+    last = engine.ship(OPER, order.id, [("RID0003", 1)])
+    assert last.shipment.final and last.shipment.amount == D("95.99")  # every line shipped: the last parcel
+    out = await engine.capture_shipped(SUPER, order.id, 1)
+    assert out[0] == "CAPTURED" and out[1] == D("95.99")
+    caps = _captures(engine, order.id)
+    assert [c.amount for c in caps] == [D("203.92"), D("95.99")] and sum(c.amount for c in caps) == order.total
+    assert len({c.idempotency_key for c in caps}) == 2
+    assert issuer.live_holds() == {}  # no live hold afterwards
+    assert [h[3] for h in issuer.holds()] == [29991]
+    o = engine.get_order(order.id)
+    assert o.status is m.OrderStatus.INVOICED and o.authorizations[0].state is m.AuthState.CAPTURED
+    assert o.authorizations[0].captured_amount == D("299.91")
+
+
+async def test_the_last_parcel_short_releases_the_rest(engine, issuer) -> None:  # type: ignore[no-untyped-def]
+    order = await _order(engine)
+    engine.ship(OPER, order.id, [("BON0001", 1)])
+    await engine.capture_shipped(SUPER, order.id, 1)
+    last = engine.ship(OPER, order.id, [("GRI0002", 1)], final=True)  # RID0003 will never ship
+    assert last.shipment.final
+    out = await engine.capture_shipped(SUPER, order.id, 1)
+    assert out[0] == "CAPTURED" and out[1] == D("59.94")
+    rest = order.total - D("71.99") - D("59.94")
+    assert isinstance(out[3], Message) and out[3].key == "engine.ship_released" and out[3].params["amount"] == rest
+    assert issuer.live_holds() == {}
+    assert [h[1:] for h in issuer.holds()] == [("CAPTURED", 29991, 13193)]
+    assert engine.get_order(order.id).status is m.OrderStatus.INVOICED
+    with pytest.raises(USER_ERRORS) as exc:
+        engine.ship(OPER, order.id, [("RID0003", 1)])
+    assert exc.value.message.key in ("engine.ship_done", "engine.closed")
+
+
+async def test_a_capture_run_twice_captures_once(engine, issuer) -> None:  # type: ignore[no-untyped-def]
+    order = await _order(engine)
+    engine.ship(OPER, order.id, [("GRI0002", 1)])
+    assert (await engine.capture_shipped(SUPER, order.id, 1))[0] == "CAPTURED"
+    again = await engine.capture_shipped(SUPER, order.id, 1)
+    assert again[0] == "SKIPPED" and again[1] == 0
+    assert len(_captures(engine, order.id)) == 1
+    assert [h[3] for h in issuer.holds()] == [5994]
+
+
+async def test_a_capture_above_what_remains_authorized_is_refused(engine, issuer) -> None:  # type: ignore[no-untyped-def]
+    order = await _order(engine)
+    engine.ship(OPER, order.id, [("BON0001", 2)])
+    await engine.capture_shipped(SUPER, order.id, 1)
+    # the authorization shrinks under us (a hold reduced elsewhere): what shipped is now above it
+    with engine.db.uow() as uow:
+        o = uow.orders.get(order.id)
+        o.authorizations[0].captured_amount = D("250.00")
+        uow.commit()
+    engine.ship(OPER, order.id, [("RID0003", 1)])
+    out = await engine.capture_shipped(SUPER, order.id, 1)
+    assert out[0] == "REFUSED" and out[3].key == "engine.capture_over_left"
+    assert "95.99" in tx(out[3]) and "49.91" in tx(out[3])
+    assert [h[3] for h in issuer.holds()] == [14398]  # nothing more captured
+
+
+async def test_shipping_more_than_ordered_is_refused_in_one_line(engine) -> None:  # type: ignore[no-untyped-def]
+    order = await _order(engine)
+    engine.ship(OPER, order.id, [("BON0001", 1)])
+    with pytest.raises(USER_ERRORS) as exc:
+        engine.ship(OPER, order.id, [("BON0001", 2)])
+    text = tx(exc.value)
+    assert "\n" not in text and "BON0001" in text and "2" in text and "1" in text
+    with pytest.raises(USER_ERRORS) as exc:
+        engine.ship(OPER, order.id, [("ZZZ9999", 1)])
+    assert "ZZZ9999" in tx(exc.value)
+    assert engine.shipping_view(order.id).state.parcels == 1  # nothing recorded by the refusals
+
+
+async def test_a_cancelled_or_deleted_order_cannot_ship(engine) -> None:  # type: ignore[no-untyped-def]
+    cancelled = await _order(engine)
+    await engine.cancel_order(OPER, cancelled.id, "client")
+    deleted = await _order(engine)
+    await engine.delete_order(OPER, deleted.id)
+    for oid in (cancelled.id, deleted.id):
+        with pytest.raises(USER_ERRORS) as exc:
+            engine.ship(OPER, oid, [("BON0001", 1)])
+        assert exc.value.message.key == "engine.closed"
+
+
+async def test_without_multicapture_the_parcel_is_captured_once_and_the_rest_reauthorized(engine, issuer) -> None:  # type: ignore[no-untyped-def]
+    """An acquirer that takes one capture per hold: the first parcel closes the hold, what remains is
+    authorized again on the card's token (said in the outcome), the last parcel captures that."""
+    engine.acquirer.capabilities = engine.acquirer.capabilities - {MULTICAPTURE, PARTIAL_VOID}
+    order = await _order(engine)
+    engine.ship(OPER, order.id, [("BON0001", 2), ("GRI0002", 1)])
+    out = await engine.capture_shipped(SUPER, order.id, 1)
+    assert out[0] == "CAPTURED" and out[3].key == "engine.ship_reauthorized"
+    assert out[3].params["amount"] == D("95.99") and out[3].params["state"] == "APPROVED"
+    assert sorted(issuer.live_holds().values()) == [9599]
+    engine.ship(OPER, order.id, [("RID0003", 1)])
+    out = await engine.capture_shipped(SUPER, order.id, 1)
+    assert out[0] == "CAPTURED" and out[1] == D("95.99")
+    assert issuer.live_holds() == {}
+    assert sorted(h[3] for h in issuer.holds()) == [9599, 20392]
+    assert engine.get_order(order.id).status is m.OrderStatus.INVOICED
