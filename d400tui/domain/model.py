@@ -274,11 +274,18 @@ class Authorization:
         check_transition(self.state, target)
         self.state = target
 
+    @property
+    def remaining(self) -> Decimal:
+        """What the hold still holds for a capture: the authorized amount less the parcels taken."""
+        return self.amount - self.captured_amount if self.state is AuthState.APPROVED else Decimal("0.00")
+
     def check_capture(self, amount: Decimal, now: datetime) -> None:
         if self.state is not AuthState.APPROVED:
             raise DomainError("engine.capture_state", state=self.state)
         if amount > self.amount:
             raise DomainError("engine.capture_over", amount=amount, authorized=self.amount)
+        if amount > self.remaining:  # parcels already captured from it (shipments): the sum stays within
+            raise DomainError("engine.capture_over_left", amount=amount, left=self.remaining)
         if amount <= 0:
             raise DomainError("engine.capture_zero")
         if self.expires_at and now > self.expires_at:

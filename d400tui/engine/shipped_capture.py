@@ -196,8 +196,10 @@ async def _record(
         elif op in ("final", "release", "void") and rest > 0:
             reason = Message("engine.ship_released", amount=rest)
         if closes and auth.state is m.AuthState.APPROVED:
-            auth.move(m.AuthState.CAPTURED if auth.captured_amount > 0 else m.AuthState.VOIDED)
-            auth.void_state = m.VoidState.DONE if auth.state is m.AuthState.VOIDED else auth.void_state
+            target = m.AuthState.CAPTURED if auth.captured_amount > 0 else m.AuthState.VOIDED
+            auth.move(target)
+            if target is m.AuthState.VOIDED:
+                auth.void_state = m.VoidState.DONE
             inst.authorized_until = None
         if share.last:
             inst.state = m.InstalmentState.CAPTURED if share.captured + want > 0 else m.InstalmentState.CANCELLED
