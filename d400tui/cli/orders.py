@@ -170,6 +170,20 @@ def order_show(number: int = order_number(), as_json: AsJson = False) -> None:
             f"{' annulation en attente' if a.void_state is m.VoidState.PENDING else ''}",
             markup=False,
         )
+    shipping = engine.shipping_view(number)
+    for sh in shipping.shipments:
+        what = " ".join(f"{ln.article_code}:{ln.quantity}" for ln in sh.lines) or "-"
+        last = " (dernière)" if sh.final else ""
+        out.print(
+            f"  expédition {sh.id} {sh.shipped_at:%Y-%m-%d %H:%M} {what} {sh.amount} EUR par {sh.operator}{last}",
+            markup=False,
+        )
+    for c in shipping.captures:
+        released = f", reste libéré {c.release} EUR" if c.release else ""
+        out.print(
+            f"  capture {c.id} échéance {c.instalment_seq} {c.amount} EUR {c.state.value} ({c.operation}{released})",
+            markup=False,
+        )
     for d in o.decisions:
         out.print(
             f"  décision {d.kind.value} par {d.operator} le {d.at:%Y-%m-%d %H:%M} "

@@ -245,3 +245,30 @@ async def _reauthorize(ctx: s.Context, actor: m.Actor, order_id: int, seq: int, 
         uow.audit(actor.name, "REAUTHORIZE", order_id, authorization=auth_id, amount=amount, state=auth.state.value)
         s.commit(uow)
         return Message("engine.ship_reauthorized", amount=amount, state=auth.state.value, code=auth.response_code or "")
+
+
+async def settle_unknown(ctx: s.Context, actor: m.Actor, order_id: int, auth_id: int) -> Message | None:
+    """The reconciler's part for a parcel's capture left in flight (no answer, or its sender died):
+    the acquirer says under the row's key what became of it. None: no such row for `auth_id` (a
+    capture of the whole instalment, settled the usual way)."""
+    with ctx.unit() as uow:
+        order = s.load_any(uow, order_id)
+        records = store.captures_of(uow.session, order_id)
+        row = next((r for r in records if r.authorization_id == auth_id and r.state.value in store.IN_FLIGHT), None)
+        if row is None:
+            return None
+        state = store.shipping_state(uow.session, order_id)
+        share = shares(instalment_amounts(order), state, store.captured_by_instalment(records))[row.instalment_seq]
+        share = InstalmentShare(share.seq, share.share, share.captured - row.amount, share.last, share.amount)
+    resp = await ctx.acquirer.status(row.idempotency_key)
+    if resp.outcome is Outcome.NOT_FOUND:  # never reached the acquirer: nothing was taken
+        resp = AcquirerResponse(Outcome.DECLINED, "25", message="never reached the acquirer")
+    elif resp.outcome is Outcome.APPROVED:  # the hold is still there untouched: the capture did not happen
+        resp = AcquirerResponse(Outcome.DECLINED, "25", message="not captured")
+    outcome, amount, _, _, _ = await _record(
+        ctx, actor, order_id, row.instalment_seq, auth_id, row.id or 0, row.operation, row.amount, row.release,
+        share, resp, None,
+    )  # fmt: skip
+    if outcome == "CAPTURED":
+        return Message("engine.reconcile_captured", auth=auth_id, order=order_id, amount=amount)
+    return Message("engine.reconcile_not_captured", auth=auth_id, order=order_id)

@@ -15,6 +15,7 @@ from d400tui.domain import model as m
 from d400tui.domain.message import Message
 from d400tui.domain.shipments import (
     ZERO,
+    CaptureRecord,
     InstalmentShare,
     Shipment,
     ShipmentError,
@@ -45,6 +46,7 @@ class ShippingView:
     state: ShippingState
     left: dict[int, int]  # order line → quantity still to ship
     shares: dict[int, InstalmentShare]
+    captures: list[CaptureRecord]
 
 
 def instalment_amounts(order: m.Order) -> list[tuple[int, Decimal]]:
@@ -107,10 +109,15 @@ def shipping_view(ctx: s.Context, order_id: int) -> ShippingView:
         if order is None or order.status is m.OrderStatus.DELETED:
             raise EngineError("engine.order_unknown", order=order_id)
         state = store.shipping_state(uow.session, order_id)
-        captured = store.captured_by_instalment(store.captures_of(uow.session, order_id))
+        records = store.captures_of(uow.session, order_id)
+        captured = store.captured_by_instalment(records)
         left = {ln.line_no: ln.quantity - state.lines.get(ln.line_no, 0) for ln in store.ordered_lines(order)}
         return ShippingView(
-            store.shipments_of(uow.session, order_id), state, left, shares(instalment_amounts(order), state, captured)
+            store.shipments_of(uow.session, order_id),
+            state,
+            left,
+            shares(instalment_amounts(order), state, captured),
+            records,
         )
 
 

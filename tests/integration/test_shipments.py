@@ -144,3 +144,58 @@ async def test_without_multicapture_the_parcel_is_captured_once_and_the_rest_rea
     assert issuer.live_holds() == {}
     assert sorted(h[3] for h in issuer.holds()) == [9599, 20392]
     assert engine.get_order(order.id).status is m.OrderStatus.INVOICED
+
+
+async def test_a_parcel_whose_answer_was_lost_is_settled_by_the_reconciler(engine, issuer) -> None:  # type: ignore[no-untyped-def]
+    """The issuer took the parcel, the answer never came: the order cannot be cancelled meanwhile,
+    the reconciler asks under the capture row's key and records it once; the next parcel goes on."""
+    order = await _order(engine)
+    engine.ship(OPER, order.id, [("BON0001", 2)])
+    engine.acquirer.lost_answer_rate = 1.0
+    out = await engine.capture_shipped(SUPER, order.id, 1)
+    engine.acquirer.lost_answer_rate = 0.0
+    assert out[0] == "UNAVAILABLE"
+    assert [h[3] for h in issuer.holds()] == [14398]  # taken at the issuer
+    with pytest.raises(USER_ERRORS):
+        await engine.cancel_order(OPER, order.id, "client")  # a capture may be in flight
+    assert (await engine.capture_shipped(SUPER, order.id, 1))[0] == "SKIPPED"  # not sent twice
+    report = await engine.reconcile(SUPER, grace_s=0)
+    assert any(msg.key == "engine.reconcile_captured" for msg in report.settled), report.lines
+    (cap,) = _captures(engine, order.id)
+    assert cap.state.value == "CAPTURED" and cap.amount == D("143.98")
+    assert engine.get_order(order.id).authorizations[0].captured_amount == D("143.98")
+    engine.ship(OPER, order.id, [("GRI0002", 1), ("RID0003", 1)])
+    assert (await engine.capture_shipped(SUPER, order.id, 1))[1] == D("155.93")
+    assert issuer.live_holds() == {} and [h[3] for h in issuer.holds()] == [29991]
+
+
+async def test_an_order_that_has_started_to_ship_keeps_its_lines(engine) -> None:  # type: ignore[no-untyped-def]
+    order = await _order(engine)
+    engine.ship(OPER, order.id, [("BON0001", 1)])
+    with pytest.raises(USER_ERRORS) as exc:
+        await engine.modify_lines(OPER, order.id, [("BON0001", 1)])
+    assert exc.value.message.key == "engine.modify_shipped"
+
+
+async def test_two_terminals_shipping_the_last_unit_at_once_ship_it_once(engine, settings) -> None:  # type: ignore[no-untyped-def]
+    """Each parcel is decided under the order's lock: the second sees the first and is refused."""
+    import asyncio
+
+    from d400tui.engine import open_engine
+
+    order = await _order(engine)
+    other = open_engine(settings)
+    try:
+        results = await asyncio.gather(
+            asyncio.to_thread(engine.ship, OPER, order.id, [("RID0003", 1)]),
+            asyncio.to_thread(other.ship, OPER, order.id, [("RID0003", 1)]),
+            return_exceptions=True,
+        )
+    finally:
+        other.acquirer.issuer.close()  # type: ignore[attr-defined]
+        other.db.dispose()
+    ok = [r for r in results if not isinstance(r, BaseException)]
+    refused = [r for r in results if isinstance(r, BaseException)]
+    assert len(ok) == 1 and len(refused) == 1, results
+    assert isinstance(refused[0], USER_ERRORS)  # more than ordered, or the other terminal's change
+    assert engine.shipping_view(order.id).left[3] == 0 and engine.shipping_view(order.id).state.parcels == 1
