@@ -100,8 +100,8 @@ def plan_parcel(
     out: list[ShipmentLine] = []
     for code, qty in wanted.items():
         lines = [ln for ln in ordered if ln.article_code.upper() == code]
-        if not lines:
-            raise ShipmentError("engine.ship_not_ordered", article=code)
+        if not lines:  # at most an article code's 12 characters said back (never a pasted card number)
+            raise ShipmentError("engine.ship_not_ordered", article=code[:12])
         left = sum(ln.quantity - taken.get(ln.line_no, 0) for ln in lines)
         if qty > left:
             ordered_qty = sum(ln.quantity for ln in lines)

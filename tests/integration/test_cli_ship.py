@@ -48,6 +48,9 @@ def test_ship_refusals_are_one_clear_line(settings) -> None:  # type: ignore[no-
         assert r.returncode == 2, (extra, r.stdout, r.stderr)
         assert words in r.stderr and len(r.stderr.strip().splitlines()) == 1, (extra, r.stderr)
         assert "Traceback" not in r.stderr and "Error" not in r.stderr
+    pan = "4970100000000014"
+    r = d400("order", "ship", str(oid), "--line", f"{pan}:1", "--line", f"BON0001{pan}:1")
+    assert r.returncode == 2 and pan not in r.stdout + r.stderr
     unknown = d400("order", "ship", "999999", "--line", "BON0001:1")
     assert unknown.returncode == 2 and "999999" in unknown.stderr
 
