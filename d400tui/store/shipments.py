@@ -3,17 +3,27 @@ engine reads an order's shipping state and its capture rows here, under the orde
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
+from typing import Any
 
-from sqlalchemy import BigInteger, case, func, insert, select, type_coerce, update
+from sqlalchemy import BigInteger, case, exists, func, insert, select, type_coerce, update
 from sqlalchemy.orm import Session
 
 from d400tui.domain import model as m
 from d400tui.domain.money import from_cents
-from d400tui.domain.shipments import CaptureRecord, CaptureState, OrderedLine, Shipment, ShipmentLine, ShippingState
+from d400tui.domain.shipments import (
+    CaptureRecord,
+    CaptureState,
+    OrderedLine,
+    Shipment,
+    ShipmentLine,
+    ShippingState,
+    shares,
+)
 
 from . import tables as t
+from .claims import due_where
 
 IN_FLIGHT = (CaptureState.REQUESTED.value, CaptureState.UNKNOWN.value)
 
@@ -156,3 +166,72 @@ def orders_with_shipments_due(session: Session, order_ids: list[int]) -> set[int
         return set()
     s = t.shipments
     return set(session.scalars(select(s.c.order_id).where(s.c.order_id.in_(order_ids)).distinct()))
+
+
+def _shipped_orders() -> Any:
+    """Orders that have at least one shipment: their capture takes what was shipped."""
+    s = t.shipments
+    return exists(select(s.c.id).where(s.c.order_id == t.orders.c.id))
+
+
+def shipped_due_amounts(session: Session, inst_ids: list[int]) -> dict[int, Decimal]:
+    """Of `inst_ids`, those of orders with shipments → what their capture takes now: their share of
+    what was shipped less what was captured (shipped money fills instalment 1 first). Others are
+    left out: their capture takes the whole instalment."""
+    if not inst_ids:
+        return {}
+    i = t.instalments
+    orders = select(i.c.order_id).where(i.c.id.in_(inst_ids))
+    rows = session.execute(
+        select(i.c.id, i.c.order_id, i.c.seq, i.c.amount, i.c.state)
+        .where(i.c.order_id.in_(orders), i.c.order_id.in_(select(t.shipments.c.order_id)))
+        .order_by(i.c.order_id, i.c.seq)
+    ).all()
+    by_order: dict[int, list[Any]] = {}
+    for r in rows:
+        by_order.setdefault(r.order_id, []).append(r)
+    wanted, out = set(inst_ids), {}
+    for order_id, insts in by_order.items():
+        state = shipping_state(session, order_id)
+        captured = captured_by_instalment(captures_of(session, order_id))
+        alive = [(r.seq, r.amount) for r in insts if r.state != m.InstalmentState.CANCELLED.value]
+        due = shares(alive, state, captured)
+        for r in insts:
+            if r.id in wanted:
+                out[r.id] = due[r.seq].due if r.seq in due else Decimal("0.00")
+    return out
+
+
+def shipped_worklist(session: Session, run_date: date) -> list[tuple[int, int]]:
+    """(order id, seq) of the due instalments of orders with shipments, orders not blocked: the
+    capture run takes them one at a time (a parcel may be a partial capture and release the rest)."""
+    i, o = t.instalments, t.orders
+    rows = session.execute(
+        select(i.c.order_id, i.c.seq)
+        .join(o, o.c.id == i.c.order_id)
+        .where(due_where(session.get_bind().dialect.name, run_date), o.c.hold != m.PaymentHold.BLOCKED.value)
+        .where(_shipped_orders())
+        .order_by(i.c.order_id, i.c.seq)
+    ).all()
+    return [(r[0], r[1]) for r in rows]
+
+
+def not_shipped() -> Any:
+    """A condition for the batched capture's claim: the order has no shipment (whole instalments)."""
+    return ~_shipped_orders()
+
+
+def add_run_result(
+    session: Session, run_id: int, order_id: int, seq: int, outcome: str, amount: Decimal, code: str, reason: Any,
+    auth_id: int | None,
+) -> None:  # fmt: skip
+    """A shipped instalment's line in the capture run's report, and the run's count of its outcome."""
+    column = {"CAPTURED": "approved", "REFUSED": "refused", "UNAVAILABLE": "unavailable"}.get(outcome, "skipped")
+    session.execute(
+        insert(t.run_results).values(
+            run_id=run_id, order_id=order_id, instalment_seq=seq, outcome=outcome, amount=amount, code=code[:4],
+            category="", reason=reason if not isinstance(reason, str) else reason[:200], authorization_id=auth_id,
+        )
+    )  # fmt: skip
+    r = t.precheck_runs
+    session.execute(update(r).where(r.c.id == run_id).values({column: r.c[column] + 1}))
