@@ -13,6 +13,7 @@ from d400tui.acquirers.base import MULTICAPTURE, PARTIAL_VOID
 from d400tui.domain import model as m
 from d400tui.domain.message import Message
 from d400tui.engine import USER_ERRORS
+from d400tui.engine.capture import Capture
 from d400tui.i18n.render import tx
 from tests.support.demo import OPER, SUPER, card
 
@@ -199,3 +200,41 @@ async def test_two_terminals_shipping_the_last_unit_at_once_ship_it_once(engine,
     assert len(ok) == 1 and len(refused) == 1, results
     assert isinstance(refused[0], USER_ERRORS)  # more than ordered, or the other terminal's change
     assert engine.shipping_view(order.id).left[3] == 0 and engine.shipping_view(order.id).state.parcels == 1
+
+
+async def test_the_capture_run_captures_each_parcel_and_releases_the_rest(engine, issuer, today) -> None:  # type: ignore[no-untyped-def]
+    """Through the batched capture run: an order shipped in 2 parcels beside one never shipped
+    (captured whole by the batch); two runs, two captures for what shipped, nothing left held."""
+    shipped = await _order(engine)
+    whole = await _order(engine)
+    engine.ship(OPER, shipped.id, [("BON0001", 2), ("GRI0002", 1)])
+    assert {(o, s): a for o, s, a in Capture(engine).selection(today)} == {
+        (shipped.id, 1): D("203.92"),
+        (whole.id, 1): D("299.91"),
+    }
+    run = await engine.capture(SUPER, today)
+    assert (run.approved, run.refused, run.unavailable) == (2, 0, 0)
+    lines = {r.order_id: r for r in engine.run_results(run.id)}
+    assert lines[shipped.id].amount == D("203.92") and lines[whole.id].amount == D("299.91")
+    assert engine.get_order(whole.id).status is m.OrderStatus.INVOICED
+    assert engine.get_order(shipped.id).status is m.OrderStatus.VALIDATED
+    again = await engine.capture(SUPER, today)  # rerun: nothing more shipped, nothing captured
+    assert again.approved == 0 and len(_captures(engine, shipped.id)) == 1
+
+    engine.ship(OPER, shipped.id, [("RID0003", 1)])
+    run = await engine.capture(SUPER, today)
+    assert run.approved == 1
+    (line,) = [r for r in engine.run_results(run.id) if r.outcome == "CAPTURED"]
+    assert (line.order_id, line.amount) == (shipped.id, D("95.99"))
+    caps = _captures(engine, shipped.id)
+    assert sum(c.amount for c in caps) == D("299.91") == shipped.total
+    assert issuer.live_holds() == {}
+    assert engine.get_order(shipped.id).status is m.OrderStatus.INVOICED
+
+
+async def test_capture_one_of_a_shipped_order_takes_what_shipped(engine, issuer) -> None:  # type: ignore[no-untyped-def]
+    order = await _order(engine)
+    engine.ship(OPER, order.id, [("GRI0002", 1)])
+    out = await engine.capture_one(SUPER, order.id, 1)
+    assert out[0] == "CAPTURED" and out[1] == D("59.94")
+    assert issuer.live_holds() == {next(iter(issuer.live_holds())): 29991 - 5994}

@@ -6,14 +6,14 @@ acquirer under its own idempotency key (committed REQUESTED before the call), so
 twice captures once and the sum of captures is checked against the authorization.
 
 Revision ID: 0010
-Revises: 0007
+Revises: 0015
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0010"
-down_revision = "0007"
+down_revision = "0015"  # after the capture branch's 0015 (re-chained at its merge)
 branch_labels = None
 depends_on = None
 
