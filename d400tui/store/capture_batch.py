@@ -12,10 +12,27 @@ from decimal import Decimal
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Date, and_, bindparam, case, exists, func, insert, or_, select, update
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Date,
+    Integer,
+    String,
+    and_,
+    bindparam,
+    case,
+    exists,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 from d400tui.domain import model as m
+from d400tui.domain.money import to_cents
 
 from . import tables as t
 from .claims import PENDING, VALIDATED, _unindexed, due_where
@@ -98,6 +115,46 @@ _RUN_COUNTS = (
         skipped=_r.c.skipped + bindparam("n_skipped"),
     )
 )
+
+
+def _arrays(*cols: tuple[str, Any]) -> Any:
+    """PostgreSQL: rows passed as one array per column, unnested (one statement, one round trip,
+    instead of an executemany of one UPDATE per row)."""
+    arrays = [bindparam(name, type_=ARRAY(kind)) for name, kind in cols]
+    return func.unnest(*arrays).table_valued(*[name for name, _ in cols]).render_derived(name="v")
+
+
+_v_send = _arrays(("b_id", Integer()), ("b_amount", BigInteger()))
+_SEND_PG = (
+    update(_a)
+    .where(_a.c.id == _v_send.c.b_id)
+    .values(
+        capture_pending=True,
+        captured_amount=_v_send.c.b_amount,
+        owner=bindparam("b_owner"),
+        capture_run_id=bindparam("b_run"),
+    )
+)
+_v_answer = _arrays(("b_id", Integer()), ("b_state", String()), ("b_amount", BigInteger()), ("b_pending", Boolean()))
+_ANSWER_PG = (
+    update(_a)
+    .where(_a.c.id == _v_answer.c.b_id)
+    .values(
+        state=_v_answer.c.b_state,
+        captured_amount=_v_answer.c.b_amount,
+        capture_pending=_v_answer.c.b_pending,
+        owner=None,
+    )
+)
+
+
+def _columns(rows: list[dict[str, Any]], money: str) -> dict[str, list[Any]]:
+    """Rows as one list per column (`money` in cents, as the Cents type writes it)."""
+    out: dict[str, list[Any]] = {k: [r[k] for r in rows] for k in rows[0]}
+    out[money] = [to_cents(x) for x in out[money]]
+    return out
+
+
 _CURRENT = select(_a.c.id, _a.c.state, _a.c.capture_pending, _a.c.captured_amount).where(_a.c.id.in_(_ids("ids")))
 _LOCK_ORDERS = (
     select(_o.c.id)
@@ -297,13 +354,16 @@ def mark_claimed(session: Session, run_id: int, now: datetime, owner: str, claim
     skipped and refused ones recorded. The caller appends `claims.audits` last, then commits."""
     conn = session.connection()
     if claims.sent:
-        rows = [dict(b_id=x[0], b_amount=x[3], b_owner=owner, b_run=run_id) for x in sorted(claims.sent)]
-        conn.execute(_SEND, rows)
+        rows = [dict(b_id=x[0], b_amount=x[3]) for x in sorted(claims.sent)]
+        if conn.dialect.name == "postgresql":
+            conn.execute(_SEND_PG, dict(_columns(rows, "b_amount"), b_owner=owner, b_run=run_id))
+        else:
+            conn.execute(_SEND, [dict(r, b_owner=owner, b_run=run_id) for r in rows])
         conn.execute(_TOUCH, {"orders": sorted({x[2] for x in claims.sent}), "now": now})
     if claims.visited:
         conn.execute(_TAKEN, {"ids": claims.visited, "sent": [x[1] for x in claims.sent], "run": run_id})
     if claims.results:
-        conn.execute(insert(t.run_results), claims.results)
+        conn.execute(insert(t.run_results).values(claims.results))  # one multi-row INSERT
     _count(conn, run_id, 0, claims.refused, 0, claims.skipped)
 
 
@@ -331,7 +391,11 @@ def write_capture_answers(session: Session, run_id: int, now: datetime, b: Captu
     status of each order a capture was recorded for, for the audit records."""
     conn = session.connection()
     if b.auths:
-        conn.execute(_ANSWER, sorted(b.auths, key=lambda x: x["b_id"]))
+        rows = sorted(b.auths, key=lambda x: x["b_id"])
+        if conn.dialect.name == "postgresql":
+            conn.execute(_ANSWER_PG, _columns(rows, "b_amount"))
+        else:
+            conn.execute(_ANSWER, rows)
     if b.released:
         conn.execute(_RELEASE, {"ids": b.released})
     if b.captured_insts:
@@ -343,7 +407,7 @@ def write_capture_answers(session: Session, run_id: int, now: datetime, b: Captu
         p = {"orders": sorted(b.touched_orders), "captured": sorted(b.captured_orders), "now": now}
         status = {x[0]: str(x[1]) for x in conn.execute(_SETTLE, p) if x[0] in b.captured_orders}
     if b.results:
-        conn.execute(insert(t.run_results), b.results)
+        conn.execute(insert(t.run_results).values(b.results))
     _count(conn, run_id, b.approved, b.refused, b.unavailable, b.skipped)
     return status
 
