@@ -471,7 +471,9 @@ class Order:
     def delete(self) -> None:
         if self.status is OrderStatus.INVOICED:
             raise DomainError("engine.invoiced_no_delete", order=self.id)
-        if any(i.state is InstalmentState.CAPTURED for i in self.instalments):
+        if any(i.state is InstalmentState.CAPTURED for i in self.instalments) or any(
+            a.captured_amount > 0 and a.state is AuthState.APPROVED for a in self.authorizations
+        ):  # an instalment paid, or parcels of one captured (shipments)
             raise DomainError("engine.captured_no_delete", order=self.id)
         if self.status is OrderStatus.DELETED:
             raise DomainError("engine.already_deleted", order=self.id)

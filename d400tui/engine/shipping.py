@@ -59,6 +59,10 @@ def ensure_shippable(order: m.Order) -> None:
         raise EngineError("engine.ship_not_validated", order=order.id)
     if order.status is not m.OrderStatus.VALIDATED:
         raise EngineError("engine.closed", order=order.id, status=m.STATUS_MESSAGE[order.status])
+    if order.hold is m.PaymentHold.BLOCKED:  # a payment hold keeps the goods in the warehouse
+        raise EngineError("engine.ship_blocked", order=order.id)
+    if order.awaiting_decision:  # a refusal nobody has decided on yet
+        raise EngineError("engine.ship_awaiting", order=order.id)
 
 
 def ship(

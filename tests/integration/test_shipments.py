@@ -238,3 +238,28 @@ async def test_capture_one_of_a_shipped_order_takes_what_shipped(engine, issuer)
     out = await engine.capture_one(SUPER, order.id, 1)
     assert out[0] == "CAPTURED" and out[1] == D("59.94")
     assert issuer.live_holds() == {next(iter(issuer.live_holds())): 29991 - 5994}
+
+
+async def test_a_blocked_or_undecided_order_does_not_ship(engine) -> None:  # type: ignore[no-untyped-def]
+    refused = await engine.place_order(OPER, 100001, LINES, card("4970100000000063"))
+    with pytest.raises(USER_ERRORS) as exc:
+        engine.ship(OPER, refused.order.id, [("BON0001", 1)])
+    assert exc.value.message.key == "engine.ship_awaiting"
+    await engine.decide(OPER, refused.order.id, m.DecisionKind.BLOCK)
+    with pytest.raises(USER_ERRORS) as exc:
+        engine.ship(OPER, refused.order.id, [("BON0001", 1)])
+    assert exc.value.message.key == "engine.ship_blocked"
+    await engine.decide(OPER, refused.order.id, m.DecisionKind.RELEASE)  # kept without authorization
+    assert engine.ship(OPER, refused.order.id, [("BON0001", 1)]).shipment.amount == D("71.99")
+
+
+async def test_an_order_with_captured_parcels_cannot_be_deleted(engine, issuer) -> None:  # type: ignore[no-untyped-def]
+    order = await _order(engine)
+    engine.ship(OPER, order.id, [("BON0001", 1)])
+    await engine.capture_shipped(SUPER, order.id, 1)
+    with pytest.raises(USER_ERRORS) as exc:
+        await engine.delete_order(OPER, order.id)
+    assert exc.value.message.key == "engine.captured_no_delete"
+    res = await engine.cancel_order(OPER, order.id, "rest out of stock")  # cancel: the rest released
+    assert res.order.status is m.OrderStatus.CANCELLED and issuer.live_holds() == {}
+    assert [h[3] for h in issuer.holds()] == [7199]  # the parcel shipped stays paid
