@@ -471,13 +471,13 @@ class Order:
     def delete(self) -> None:
         if self.status is OrderStatus.INVOICED:
             raise DomainError("engine.invoiced_no_delete", order=self.id)
-        if any(i.state is InstalmentState.CAPTURED for i in self.instalments) or any(
-            a.captured_amount > 0 and a.state is AuthState.APPROVED for a in self.authorizations
-        ):  # an instalment paid, or parcels of one captured (shipments)
+        if any(i.state is InstalmentState.CAPTURED for i in self.instalments):
             raise DomainError("engine.captured_no_delete", order=self.id)
         if self.status is OrderStatus.DELETED:
             raise DomainError("engine.already_deleted", order=self.id)
         self.ensure_no_capture_in_flight()
+        if any(a.captured_amount > 0 and a.state is AuthState.APPROVED for a in self.authorizations):
+            raise DomainError("engine.captured_no_delete", order=self.id)  # parcels of it captured (shipments)
         self.status = OrderStatus.DELETED
         for inst in self.pending_instalments():
             inst.state = InstalmentState.CANCELLED
