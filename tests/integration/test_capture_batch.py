@@ -218,3 +218,23 @@ async def test_claims_stay_within_the_window(engine, issuer) -> None:  # type: i
     run = await engine.capture(SUPER, engine.today(), concurrency=4)
     assert run.approved == 30
     assert 0 < most[0] <= 4 + 2 + 4 * 2  # in flight + claimed ahead + answered, not yet written (two batches)
+
+
+async def test_answers_lost_mid_batch_are_settled_by_the_reconciler_never_twice(engine, issuer) -> None:  # type: ignore[no-untyped-def]
+    """Every answer lost (some captures made at the issuer, some never sent once the breaker
+    opened): counted unavailable, left in flight for the reconciler, which records what the issuer
+    did; a second run captures the rest, and nothing is captured twice."""
+    oids = await _orders(engine, 8)
+    engine.acquirer.lost_answer_rate = 1.0  # type: ignore[attr-defined]
+    run = await engine.capture(SUPER, engine.today(), concurrency=4)
+    engine.acquirer.lost_answer_rate = 0.0  # type: ignore[attr-defined]
+    assert (run.selected, run.unavailable) == (8, 8)
+    for oid in oids:
+        (auth,) = engine.get_order(oid).authorizations
+        assert auth.capture_pending and auth.owner is None
+    report = await engine.reconcile(SUPER)
+    assert report.still_unknown == [], report.lines
+    await engine.capture(SUPER, engine.today())
+    assert {engine.get_order(o).status for o in oids} == {m.OrderStatus.INVOICED}
+    assert len(_captured(issuer)) == 8 and len(set(_capture_ops(issuer))) == len(_capture_ops(issuer)) == 8
+    assert [str(v) for v in check_invariants(engine.db, issuer, settled=True)] == []
