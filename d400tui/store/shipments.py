@@ -66,6 +66,8 @@ def add_shipment(session: Session, shipment: Shipment) -> int:
         )
         .returning(t.shipments.c.id)
     ).scalar_one()
+    if not shipment.lines:  # `final` alone: nothing more will ship
+        return int(sid)
     session.execute(
         insert(t.shipment_lines),
         [

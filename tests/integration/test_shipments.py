@@ -263,3 +263,16 @@ async def test_an_order_with_captured_parcels_cannot_be_deleted(engine, issuer) 
     res = await engine.cancel_order(OPER, order.id, "rest out of stock")  # cancel: the rest released
     assert res.order.status is m.OrderStatus.CANCELLED and issuer.live_holds() == {}
     assert [h[3] for h in issuer.holds()] == [7199]  # the parcel shipped stays paid
+
+
+async def test_final_alone_closes_the_shipping_and_releases_the_rest(engine, issuer) -> None:  # type: ignore[no-untyped-def]
+    order = await _order(engine)
+    engine.ship(OPER, order.id, [("BON0001", 2)])
+    await engine.capture_shipped(SUPER, order.id, 1)
+    closing = engine.ship(OPER, order.id, [], final=True)  # nothing more will ship
+    assert closing.shipment.final and closing.shipment.lines == () and closing.shipment.amount == 0
+    out = await engine.capture_shipped(SUPER, order.id, 1)
+    assert out[0] == "SKIPPED" and out[3].key == "engine.ship_released" and out[3].params["amount"] == D("155.93")
+    assert issuer.live_holds() == {} and [h[1:] for h in issuer.holds()] == [("CAPTURED", 29991, 14398)]
+    o = engine.get_order(order.id)
+    assert o.status is m.OrderStatus.INVOICED and o.instalments[0].state is m.InstalmentState.CAPTURED
