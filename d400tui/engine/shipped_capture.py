@@ -15,8 +15,10 @@ while the answer may still come, and a capture run twice captures once."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
+from dataclasses import dataclass
 from datetime import date, datetime, time
 from decimal import Decimal
 
@@ -76,11 +78,36 @@ def operation(caps: frozenset[str], share: InstalmentShare, rest: Decimal) -> st
     return "partial" if MULTICAPTURE in caps else "single"
 
 
+@dataclass(frozen=True)
+class _Step:
+    """What was decided and committed for one instalment before its call."""
+
+    auth_id: int
+    capture_id: int
+    op: str
+    ref: str
+    key: str
+    want: Decimal
+    rest: Decimal
+    share: InstalmentShare
+
+
 async def capture_shipped(
     ctx: s.Context, actor: m.Actor, order_id: int, seq: int, run_date: date | None = None
 ) -> Outcome5:
-    """Capture what instalment `seq` of the order may take of what was shipped."""
-    run_date = run_date or ctx.today()
+    """Capture what instalment `seq` of the order may take of what was shipped. The database work
+    runs in a thread (SQLite and psycopg release the GIL): a run keeps its calls flowing meanwhile."""
+    got = await asyncio.to_thread(_decide, ctx, actor, order_id, seq, run_date or ctx.today())
+    if not isinstance(got, _Step):
+        return got
+    resp, released, op = await _send(ctx, got.op, got.ref, got.want, got.rest, got.key, got.share.last)
+    return await _record(
+        ctx, actor, order_id, seq, got.auth_id, got.capture_id, op, got.want, got.rest, got.share, resp, released
+    )
+
+
+def _decide(ctx: s.Context, actor: m.Actor, order_id: int, seq: int, run_date: date) -> Outcome5 | _Step:
+    """Under the order's lock: skipped, refused, or the capture row and the in-flight mark committed."""
     with ctx.unit() as uow:
         order = s.load_any(uow, order_id)
         inst = order.instalment(seq)
@@ -111,9 +138,7 @@ async def capture_shipped(
         auth.capture_pending, auth.owner, inst.auth_pending = True, owner.me(), True
         order.touch(ctx.clock())
         s.commit(uow)  # the row and the flag before the call: a crash leaves work the reconciler sees
-        ref = auth.acquirer_ref or ""
-    resp, released, op = await _send(ctx, op, ref, want, rest, rec.idempotency_key, share.last)
-    return await _record(ctx, actor, order_id, seq, auth_id or 0, capture_id, op, want, rest, share, resp, released)
+        return _Step(auth_id or 0, capture_id, op, auth.acquirer_ref or "", rec.idempotency_key, want, rest, share)
 
 
 async def _send(
@@ -160,6 +185,28 @@ async def _record(
     resp: AcquirerResponse | None,
     released: AcquirerResponse | None,
 ) -> Outcome5:
+    args = (ctx, actor, order_id, seq, auth_id, capture_id, op, want, rest, share, resp, released)
+    outcome, reauthorize = await asyncio.to_thread(_write, *args)
+    if reauthorize > 0:
+        outcome = (*outcome[:3], await _reauthorize(ctx, actor, order_id, seq, reauthorize), outcome[4])
+    return outcome
+
+
+def _write(
+    ctx: s.Context,
+    actor: m.Actor,
+    order_id: int,
+    seq: int,
+    auth_id: int,
+    capture_id: int,
+    op: str,
+    want: Decimal,
+    rest: Decimal,
+    share: InstalmentShare,
+    resp: AcquirerResponse | None,
+    released: AcquirerResponse | None,
+) -> tuple[Outcome5, Decimal]:
+    """The answer written under the order's lock; what remains to re-authorize (0: nothing)."""
     now = ctx.clock()
     reauthorize = ZERO
     with ctx.unit() as uow:
@@ -171,7 +218,7 @@ async def _record(
             store.set_capture(uow.session, capture_id, CaptureState.UNKNOWN, NO_ANSWER, now)
             uow.audit(actor.name, "CAPTURE", order_id, authorization=auth_id, amount=want, state="NO_ANSWER")
             s.commit(uow)
-            return "UNAVAILABLE", want, NO_ANSWER, ctx.label(NO_ANSWER), auth_id
+            return ("UNAVAILABLE", want, NO_ANSWER, ctx.label(NO_ANSWER), auth_id), ZERO
         auth.capture_pending, inst.auth_pending = False, False
         done = resp.outcome in (Outcome.CAPTURED, Outcome.VOIDED)
         store.set_capture(
@@ -182,7 +229,7 @@ async def _record(
                 actor.name, "CAPTURE", order_id, authorization=auth_id, amount=want, code=resp.code, state="REFUSED"
             )
             s.commit(uow)
-            return "REFUSED", want, resp.code, resp.message or ctx.label(resp.code), auth_id
+            return ("REFUSED", want, resp.code, resp.message or ctx.label(resp.code), auth_id), ZERO
         if resp.outcome is Outcome.CAPTURED:
             auth.captured_amount += want
         closes = op in ("final", "single", "release", "void") or auth.captured_amount >= auth.amount
@@ -212,10 +259,7 @@ async def _record(
             operation=op, released=rest if closes else ZERO, order_status=order.status.value,
         )  # fmt: skip
         s.commit(uow)
-    if reauthorize > 0:
-        reason = await _reauthorize(ctx, actor, order_id, seq, reauthorize)
-    outcome = "CAPTURED" if want > 0 else "SKIPPED"
-    return outcome, want, resp.code, reason, auth_id
+    return ("CAPTURED" if want > 0 else "SKIPPED", want, resp.code, reason, auth_id), reauthorize
 
 
 async def _reauthorize(ctx: s.Context, actor: m.Actor, order_id: int, seq: int, amount: Decimal) -> Message:
