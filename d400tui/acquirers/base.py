@@ -79,6 +79,13 @@ class PaymentSource:
 
 
 OPERATIONS = frozenset({"authorize", "verify", "void", "capture", "status"})
+MULTICAPTURE = "multicapture"
+"""Capability: `capture_partial` takes part of a hold and keeps the rest held for the next parcel
+(Stripe's multicapture, ISO 8583 completions with more to follow); `capture` stays the final one,
+which releases whatever it does not take."""
+PARTIAL_VOID = "partial_void"
+"""Capability: `release` gives back part of a hold without capturing it (a partial reversal)."""
+
 KEY_REUSED = "94"
 """Field-39 code of a refusal because the idempotency key was first used for another request
 (ISO 8583 "duplicate transmission"): every adapter answers it DECLINED, never APPROVED."""
@@ -117,3 +124,18 @@ class BatchAnswer:
     count: int
     amount: Decimal
     code: str  # field 39: '00' in balance, '95' reconcile error (out of balance), '94' key reused
+
+
+@runtime_checkable
+class PartialCapture(Protocol):
+    """What an adapter declaring MULTICAPTURE and/or PARTIAL_VOID offers besides the protocol
+    above. An adapter that finds at run time that its server cannot do it raises Unsupported
+    before anything was captured; the engine then captures once and re-authorizes the rest."""
+
+    async def capture_partial(self, reference: str, amount: Decimal, key: str) -> AcquirerResponse:
+        """Capture `amount` (CAPTURED), the rest of the hold stays held."""
+        ...
+
+    async def release(self, reference: str, amount: Decimal, key: str) -> AcquirerResponse:
+        """Release `amount` of the hold (VOIDED), the rest stays held."""
+        ...

@@ -46,11 +46,15 @@ class CircuitBreaker:
         self.clock = clock
         self.name = inner.name
         self.brands = inner.brands
-        self.capabilities = inner.capabilities
         self.settlement: frozenset[str] = getattr(inner, "settlement", frozenset())
         self._consecutive = 0
         self._opened_at: float | None = None
         self._probing = False
+
+    @property
+    def capabilities(self) -> frozenset[str]:
+        """The inner adapter's, as they stand (an adapter may drop one its server turns out to lack)."""
+        return self.inner.capabilities
 
     @property
     def state(self) -> BreakerState:
@@ -100,6 +104,12 @@ class CircuitBreaker:
 
     async def capture(self, reference: str, amount: Decimal, key: str) -> AcquirerResponse:
         return await self._call(lambda: self.inner.capture(reference, amount, key))
+
+    async def capture_partial(self, reference: str, amount: Decimal, key: str) -> AcquirerResponse:
+        return await self._call(lambda: self.inner.capture_partial(reference, amount, key))  # type: ignore[attr-defined]
+
+    async def release(self, reference: str, amount: Decimal, key: str) -> AcquirerResponse:
+        return await self._call(lambda: self.inner.release(reference, amount, key))  # type: ignore[attr-defined]
 
     async def status(self, key: str) -> AcquirerResponse:
         return await self._call(lambda: self.inner.status(key))

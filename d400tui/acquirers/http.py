@@ -15,7 +15,17 @@ import httpx
 
 from d400tui.domain.cards import Brand, CvvResult
 
-from .base import KEY_REUSED, OPERATIONS, AcquirerResponse, AcquirerUnavailable, Outcome, PaymentSource, in_words
+from .base import (
+    KEY_REUSED,
+    MULTICAPTURE,
+    OPERATIONS,
+    PARTIAL_VOID,
+    AcquirerResponse,
+    AcquirerUnavailable,
+    Outcome,
+    PaymentSource,
+    in_words,
+)
 from .transport import HttpTransport
 
 API_KEY_HEADER = "X-Api-Key"
@@ -86,7 +96,7 @@ class HttpAcquirer:
     """Adapter to `d400 acquirer serve` (or any service speaking the same OpenAPI document)."""
 
     name = "http"
-    capabilities = OPERATIONS
+    capabilities = OPERATIONS | {MULTICAPTURE, PARTIAL_VOID}
 
     def __init__(
         self,
@@ -145,6 +155,14 @@ class HttpAcquirer:
 
     async def capture(self, reference: str, amount: Decimal, key: str) -> AcquirerResponse:
         path = f"/v1/authorizations/{quote(reference, safe='')}/capture"
+        return await self._send("POST", path, key, {"amount": str(amount)})
+
+    async def capture_partial(self, reference: str, amount: Decimal, key: str) -> AcquirerResponse:
+        path = f"/v1/authorizations/{quote(reference, safe='')}/capture"
+        return await self._send("POST", path, key, {"amount": str(amount), "final": False})
+
+    async def release(self, reference: str, amount: Decimal, key: str) -> AcquirerResponse:
+        path = f"/v1/authorizations/{quote(reference, safe='')}/release"
         return await self._send("POST", path, key, {"amount": str(amount)})
 
     async def status(self, key: str) -> AcquirerResponse:

@@ -25,7 +25,13 @@ as CB2A and the schemes' own profiles do): 47 (additional data — national) the
 is routed on (`CB`, `VISA`, `MASTERCARD`…), sent on every 0100 of a card whose network was chosen
 and echoed by the host with the network it used; 57 the CVV2 as typed (request only; masked in
 traces, never stored); 58 the CVV2 result in the answer, Visa's one-letter codes (M match,
-N no match, P not processed, U not supported: both read as not checked)."""
+N no match, P not processed, U not supported: both read as not checked).
+
+
+Shipments in several parcels: a 0220 completion carrying field 120 = MORE takes its amount and
+leaves the rest held (more completions to follow); a 0220 without it is final (the host releases
+the rest). A 0400 carrying field 4 is a partial reversal of that amount only (the rest stays held);
+without field 4 it reverses the whole hold."""
 
 from __future__ import annotations
 
@@ -48,7 +54,9 @@ from d400tui.domain.money import from_cents, to_cents
 
 from .base import (
     BATCH_TOTALS,
+    MULTICAPTURE,
     OPERATIONS,
+    PARTIAL_VOID,
     AcquirerResponse,
     AcquirerUnavailable,
     BatchAnswer,
@@ -66,6 +74,7 @@ CVV_LETTERS = {CvvResult.MATCH: "M", CvvResult.NO_MATCH: "N", CvvResult.NOT_CHEC
 PC_VERIFY = "330000"
 CURRENCY_EUR = "978"
 ECHO_CODE = "301"
+MORE_FIELD, MORE = "120", "MORE"  # a completion with more to follow (this host's convention)
 # What `d400 acquirer serve --protocol iso8583` takes; a host's contract narrows it (D400_ACQUIRER_BRANDS).
 DEFAULT_BRANDS = frozenset({Brand.CB, Brand.VISA, Brand.MASTERCARD, Brand.MAESTRO})
 
@@ -143,7 +152,7 @@ class Iso8583Acquirer:
     """Adapter to an ISO 8583 host (`d400 acquirer serve --protocol iso8583`)."""
 
     name = "iso8583"
-    capabilities = OPERATIONS
+    capabilities = OPERATIONS | {MULTICAPTURE, PARTIAL_VOID}
     settlement = frozenset({BATCH_TOTALS})  # the host takes a 0500 batch total (engine/settlement.py)
 
     def __init__(
@@ -303,6 +312,26 @@ class Iso8583Acquirer:
                 "62": key,
                 "63": reference,
             }
+        )
+
+    async def capture_partial(self, reference: str, amount: Decimal, key: str) -> AcquirerResponse:
+        """0220 completion of one parcel: the rest of the hold stays for the next ones."""
+        return await self._ask(
+            {
+                "t": "0220",
+                "3": PC_AUTH,
+                "4": f"{to_cents(amount):012d}",
+                "49": CURRENCY_EUR,
+                "62": key,
+                "63": reference,
+                MORE_FIELD: MORE,
+            }
+        )
+
+    async def release(self, reference: str, amount: Decimal, key: str) -> AcquirerResponse:
+        """0400 partial reversal: `amount` of the hold given back, the rest stays held."""
+        return await self._ask(
+            {"t": "0400", "3": PC_AUTH, "4": f"{to_cents(amount):012d}", "49": CURRENCY_EUR, "62": key, "63": reference}
         )
 
     async def status(self, key: str) -> AcquirerResponse:

@@ -14,14 +14,14 @@ from d400tui.config import Settings
 from d400tui.domain.cards import Brand
 from d400tui.simulator.issuer import Issuer, IssuerAnswer, issuer_from_settings
 
-from .base import OPERATIONS, AcquirerResponse, AcquirerUnavailable, PaymentSource
+from .base import MULTICAPTURE, OPERATIONS, PARTIAL_VOID, AcquirerResponse, AcquirerUnavailable, PaymentSource
 
 DEFAULT_BRANDS = frozenset({Brand.CB, Brand.VISA, Brand.MASTERCARD, Brand.MAESTRO})  # what the simulated issuer takes
 
 
 class SimulatorAcquirer:
     name = "simulator"
-    capabilities = OPERATIONS
+    capabilities = OPERATIONS | {MULTICAPTURE, PARTIAL_VOID}
 
     def __init__(
         self,
@@ -68,6 +68,12 @@ class SimulatorAcquirer:
 
     async def capture(self, reference: str, amount: Decimal, key: str) -> AcquirerResponse:
         return await self._call(self.issuer.capture, reference, amount, key)
+
+    async def capture_partial(self, reference: str, amount: Decimal, key: str) -> AcquirerResponse:
+        return await self._call(self.issuer.capture, reference, amount, key, "EUR", False)
+
+    async def release(self, reference: str, amount: Decimal, key: str) -> AcquirerResponse:
+        return await self._call(self.issuer.release, reference, amount, key)
 
     async def status(self, key: str) -> AcquirerResponse:
         if self.latency_s:

@@ -41,6 +41,14 @@ metadata; the answer's network and CVV check are read from the charge
 `expand[]=latest_charge`), else from what the intent says it asked. A server that says nothing of
 the CVV (localstripe) reads as not checked.
 
+Shipments in several parcels: every intent asks for multicapture (request_multicapture=
+if_available); a parcel is captured with final_capture=false, which keeps the rest capturable, and
+the last with a plain capture, which releases what it does not take. Stripe has no partial void of
+an uncaptured amount: the rest goes with the final capture (or a cancel). A server that does not
+know final_capture (localstripe) refuses it before capturing anything: capture_partial then raises
+Unsupported and the adapter stops declaring multicapture, so the engine captures once and
+re-authorizes what remains.
+
 An answer that is not the JSON object the API documents (`[]`, `null`, a missing or mistyped
 field) raises AcquirerUnavailable ("malformed answer"): the engine records UNKNOWN."""
 
@@ -60,7 +68,16 @@ from d400tui.data import data_path
 from d400tui.domain.cards import Brand, CvvResult
 from d400tui.domain.money import from_cents, to_cents
 
-from .base import KEY_REUSED, OPERATIONS, AcquirerResponse, AcquirerUnavailable, Outcome, PaymentSource
+from .base import (
+    KEY_REUSED,
+    MULTICAPTURE,
+    OPERATIONS,
+    AcquirerResponse,
+    AcquirerUnavailable,
+    Outcome,
+    PaymentSource,
+    Unsupported,
+)
 from .transport import HttpTransport
 
 # What this adapter sends to Stripe unless the contract narrows it (D400_ACQUIRER_BRANDS).
@@ -121,7 +138,6 @@ class StripeAcquirer:
     """Adapter to the Stripe API (or a server speaking it, such as localstripe in the tests)."""
 
     name = "stripe"
-    capabilities = OPERATIONS
 
     def __init__(
         self,
@@ -148,6 +164,7 @@ class StripeAcquirer:
         self._search = True  # cleared if the server has no search endpoint (localstripe)
         self._setup_future_usage = True  # cleared if the server does not know the parameter (localstripe)
         self._expand = True
+        self.capabilities = OPERATIONS | {MULTICAPTURE}  # multicapture dropped if the server has none
         self._http = HttpTransport(
             self.name,
             base_url,
@@ -292,6 +309,8 @@ class StripeAcquirer:
             "confirm": "true",
             f"metadata[{KEY_META}]": meta_key,
         }
+        if MULTICAPTURE in self.capabilities and meta_key == key:  # a hold that may ship in parcels
+            data["payment_method_options[card][request_multicapture]"] = "if_available"
         if customer:
             data["customer"] = customer
             if source.card is None:
@@ -397,10 +416,9 @@ class StripeAcquirer:
         days = self.validity_days.get(brand, 7)
         return self.clock() - float(pi.get("created") or 0) > days * 86400
 
-    @_malformed_is_unavailable
-    async def capture(self, reference: str, amount: Decimal, key: str) -> AcquirerResponse:
+    async def _check_capture(self, reference: str, cents: int) -> AcquirerResponse | None:
+        """The refusal a capture of `cents` gets before anything is sent (None: it may be sent)."""
         pi = await self._intent(reference)
-        cents = to_cents(amount)
         if pi is None:
             return AcquirerResponse(Outcome.DECLINED, "12", reference, message="unknown authorization")
         state = pi.get("status")
@@ -412,6 +430,14 @@ class StripeAcquirer:
         capturable = int(pi.get("amount_capturable") or pi.get("amount") or 0)
         if cents <= 0 or cents > capturable:
             return AcquirerResponse(Outcome.DECLINED, "13", reference, message="above the authorized amount")
+        return None
+
+    @_malformed_is_unavailable
+    async def capture(self, reference: str, amount: Decimal, key: str) -> AcquirerResponse:
+        cents = to_cents(amount)
+        refused = await self._check_capture(reference, cents)
+        if refused is not None:
+            return refused
         path = f"/v1/payment_intents/{reference}/capture"
         status, body = await self._request("POST", path, {"amount_to_capture": str(cents)}, key)
         if status != 200:
@@ -420,6 +446,30 @@ class StripeAcquirer:
         if resp.outcome is Outcome.CAPTURED:
             return AcquirerResponse(Outcome.CAPTURED, "00", reference, resp.auth_code, amount=from_cents(cents))
         return resp
+
+    @_malformed_is_unavailable
+    async def capture_partial(self, reference: str, amount: Decimal, key: str) -> AcquirerResponse:
+        """One parcel: amount_to_capture with final_capture=false, the rest stays capturable."""
+        if MULTICAPTURE not in self.capabilities:
+            raise Unsupported("stripe: this server has no multicapture")
+        cents = to_cents(amount)
+        refused = await self._check_capture(reference, cents)
+        if refused is not None:
+            return refused
+        path = f"/v1/payment_intents/{reference}/capture"
+        data = {"amount_to_capture": str(cents), "final_capture": "false"}
+        status, body = await self._request("POST", path, data, key)
+        if self._unknown_parameter(status, body, "final_capture"):
+            self.capabilities = self.capabilities - {MULTICAPTURE}
+            raise Unsupported("stripe: this server has no multicapture")
+        if status == 400 and "multicapture" in str((body.get("error") or {}).get("message") or ""):
+            raise Unsupported("stripe: multicapture not available for this authorization")  # nothing captured
+        if status != 200:
+            return self._declined(body)
+        if body.get("status") not in ("requires_capture", "succeeded"):
+            return self._from_intent(body)
+        resp = self._from_intent(body)
+        return AcquirerResponse(Outcome.CAPTURED, "00", reference, resp.auth_code, amount=from_cents(cents))
 
     @_malformed_is_unavailable
     async def status(self, key: str) -> AcquirerResponse:

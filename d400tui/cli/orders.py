@@ -11,7 +11,7 @@ from rich.table import Table
 from d400tui.cli.app import AsJson, Limit, order_app
 from d400tui.cli.inputs import MAX_NUMBER, order_number, read_card
 from d400tui.cli.output import CliError, out, print_json, print_rows, quote
-from d400tui.cli.session import call, signed_engine
+from d400tui.cli.session import call, run, signed_engine
 from d400tui.domain import model as m
 from d400tui.domain.cards import Brand
 from d400tui.i18n import t
@@ -207,12 +207,66 @@ def order_show(number: int = order_number(), as_json: AsJson = False) -> None:
             f"{' annulation en attente' if a.void_state is m.VoidState.PENDING else ''}",
             markup=False,
         )
+    shipping = engine.shipping_view(number)
+    for sh in shipping.shipments:
+        what = " ".join(f"{ln.article_code}:{ln.quantity}" for ln in sh.lines) or "-"
+        last = " (dernière)" if sh.final else ""
+        out.print(
+            f"  expédition {sh.id} {sh.shipped_at:%Y-%m-%d %H:%M} {what} {sh.amount} EUR par {sh.operator}{last}",
+            markup=False,
+        )
+    for c in shipping.captures:
+        released = f", reste libéré {c.release} EUR" if c.release else ""
+        out.print(
+            f"  capture {c.id} échéance {c.instalment_seq} {c.amount} EUR {c.state.value} ({c.operation}{released})",
+            markup=False,
+        )
     for d in o.decisions:
         out.print(
             f"  décision {d.kind.value} par {d.operator} le {d.at:%Y-%m-%d %H:%M} "
             f"(affiché : {d.shown_category} {d.shown_code} {d.shown_label})",
             markup=False,
         )
+
+
+@order_app.command("ship")
+def order_ship(
+    number: int = order_number(),
+    line: list[str] = typer.Option([], "--line", help="ARTICLE:QTY shipped, repeatable."),
+    final: bool = typer.Option(False, "--final", help="The last parcel: the rest of the authorization is released."),
+    as_json: AsJson = False,
+) -> None:
+    """Record a parcel of the order's lines; the capture run takes what it shipped."""
+    lines = _lines(line)
+    if not lines and not final:
+        raise CliError("say what ships: --line ARTICLE:QTY (repeatable), or --final alone to close the shipping")
+    engine, who = signed_engine()
+    try:
+        result = engine.ship(who, number, lines, final)
+    finally:
+        run(engine.acquirer.close())
+    if as_json:
+        print_json(
+            {
+                "order": number,
+                "shipment": result.shipment.id,
+                "amount": result.shipment.amount,
+                "final": result.shipment.final,
+                "lines": [
+                    {"article": ln.article_code, "quantity": ln.quantity, "amount": ln.amount}
+                    for ln in result.shipment.lines
+                ],
+                "shipped": result.state.shipped,
+                "to_capture": {str(seq): amount for seq, amount in result.due.items()},
+            }
+        )
+        return
+    out.print(tx(result.message), markup=False, highlight=False)
+    for ln in result.shipment.lines:
+        out.print(f"  {ln.article_code:<12} {ln.quantity:>4}  {ln.amount} EUR", markup=False, highlight=False)
+    for seq, amount in sorted(result.due.items()):
+        if amount > 0:
+            out.print(f"  échéance {seq} : {amount} EUR à capturer", markup=False, highlight=False)
 
 
 @order_app.command("decide")

@@ -313,8 +313,15 @@ class Authorization:
         check_transition(self.state, target)
         self.state = target
 
+    @property
+    def remaining(self) -> Decimal:
+        """What the hold still holds for a capture: the authorized amount less the parcels taken."""
+        return self.amount - self.captured_amount if self.state is AuthState.APPROVED else Decimal("0.00")
+
     def check_capture(self, amount: Decimal, now: datetime) -> None:
         check_capture(self.state, self.amount, self.expires_at, amount, now)
+        if amount > self.remaining:  # parcels already captured from it (shipments): the sum stays within
+            raise DomainError("engine.capture_over_left", amount=amount, left=self.remaining)
 
 
 def check_capture(
@@ -546,6 +553,8 @@ class Order:
         if self.status is OrderStatus.DELETED:
             raise DomainError("engine.already_deleted", order=self.id)
         self.ensure_no_capture_in_flight()
+        if any(a.captured_amount > 0 and a.state is AuthState.APPROVED for a in self.authorizations):
+            raise DomainError("engine.captured_no_delete", order=self.id)  # parcels of it captured (shipments)
         self.status = OrderStatus.DELETED
         for inst in self.pending_instalments():
             inst.state = InstalmentState.CANCELLED

@@ -11,20 +11,24 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from datetime import date
 from decimal import Decimal
+from typing import cast
 
 from d400tui.acquirers.base import AcquirerResponse, AcquirerUnavailable
 from d400tui.domain import model as m
 from d400tui.domain.message import Message
 from d400tui.store import capture_batch as store
+from d400tui.store import shipments
 from d400tui.store.batch_writes import DatabaseBusy, database_errors
 
-from . import owner
+from . import owner, shipped_capture
 from .capture_batch import Answered, Sent, Window, audit_rows, decide_answers, decide_claims
 from .capture_one import WHAT, CaptureOutcome, capture_one
 from .errors import EngineError
 from .runs import BatchContext, Progress, quiet_gc
+from .steps import Context
 
 log = logging.getLogger("d400.engine")
 DB_BUSY = Message("engine.skip_db_busy")
@@ -57,6 +61,7 @@ class Capture:
         self.e.require_supervisor(actor, WHAT)
         if not 1 <= concurrency <= 512:
             raise EngineError("engine.concurrency", field="concurrency")
+        started = run_id is None  # the process that starts a run also takes its shipped orders
         if run_id is None:
             run_date = run_date or self.e.today()
             new = m.PrecheckRun("CAPTURE", run_date, self.e.clock(), actor.name, concurrency)
@@ -139,11 +144,41 @@ class Capture:
         try:
             with quiet_gc():
                 await asyncio.gather(database(), *(caller() for _ in range(concurrency)))
+                if started:
+                    await self._shipped(actor, run_id, run_date, concurrency, tick)
         finally:
             run = self._end(run_id, actor.name)
         if progress:
             progress(total, total)
         return run
+
+    async def _shipped(
+        self, actor: m.Actor, run_id: int, run_date: date, concurrency: int, tick: Callable[[int], None]
+    ) -> None:
+        """Orders shipped in parcels (issue 12.1), which the batched claim leaves out: each due
+        instalment captured for what its parcels shipped, a partial capture or the last one
+        releasing the rest (engine/shipped_capture.py), one line each in the run's report."""
+        with self.e.unit() as uow:
+            todo = shipments.shipped_worklist(uow.session, run_date)
+        sem = asyncio.Semaphore(concurrency)
+
+        async def one(order_id: int, seq: int) -> None:
+            async with sem:
+                try:
+                    with database_errors():
+                        got = await shipped_capture.capture_shipped(
+                            cast(Context, self.e), actor, order_id, seq, run_date
+                        )
+                except (EngineError, m.DomainError, DatabaseBusy) as exc:
+                    log.warning("capture of order %s instalment %s not done: %s", order_id, seq, exc)
+                    reason = exc.message if isinstance(exc, EngineError | m.DomainError) else DB_BUSY
+                    got = ("SKIPPED", Decimal("0.00"), "", reason, None)
+                with contextlib.suppress(DatabaseBusy), database_errors(), self.e.unit() as uow:
+                    shipments.add_run_result(uow.session, run_id, order_id, seq, *got)
+                    uow.commit()
+                tick(1)
+
+        await asyncio.gather(*(one(order_id, seq) for order_id, seq in todo))
 
     def _claim(self, run_id: int, run_date: date, n: int, actor: str, after: int) -> tuple[list[Sent], int, int]:
         """One claim in its own transaction: (captures to send, highest id taken or 0, how many
@@ -218,5 +253,11 @@ class Capture:
     async def capture_one(
         self, actor: m.Actor, order_id: int, seq: int, run_date: date | None = None, amount: Decimal | None = None
     ) -> CaptureOutcome:
-        """Capture one instalment, `amount` or what it is due (see capture_one.py)."""
+        """Capture one instalment, `amount` or what it is due (see capture_one.py); an order shipped
+        in parcels: what they shipped, the rest released after the last (shipped_capture.py)."""
+        with self.e.unit() as uow:
+            parcels = order_id in shipments.orders_with_shipments_due(uow.session, [order_id])
+        if parcels:
+            self.e.require_supervisor(actor, WHAT)
+            return await shipped_capture.capture_shipped(cast(Context, self.e), actor, order_id, seq, run_date)
         return await capture_one(self.e, actor, order_id, seq, run_date, amount)

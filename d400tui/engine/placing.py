@@ -9,6 +9,7 @@ from d400tui.domain.cards import CardData
 from d400tui.domain.message import Message
 from d400tui.domain.money import MAX_AMOUNT, MoneyError, split
 from d400tui.store.db import UnitOfWork
+from d400tui.store.shipments import shipping_state
 
 from . import authorizing, lookups
 from . import steps as s
@@ -150,6 +151,8 @@ async def modify_lines(ctx: s.Context, actor: m.Actor, order_id: int, lines: lis
         order.ensure_open()
         if any(i.state is m.InstalmentState.CAPTURED for i in order.instalments):
             raise EngineError("engine.modify_captured", order=order_id)
+        if shipping_state(uow.session, order_id).parcels:  # its lines have started to ship (issue 12.1)
+            raise EngineError("engine.modify_shipped", order=order_id)
         pending = order.pending_instalments()
         for inst in pending:
             order.check_settled(inst)

@@ -13,7 +13,7 @@ from d400tui.domain import model as m
 from d400tui.domain.message import Message
 from d400tui.store import reconcile as sweeps
 
-from . import owner
+from . import owner, shipped_capture
 from . import steps as s
 from .codes import NO_ANSWER
 from .results import ReconcileReport
@@ -66,6 +66,9 @@ async def _reconcile_one(ctx: s.Context, actor: m.Actor, order_id: int, auth_id:
             # Its sender still waits for the answer: settling it now could clear the flag that
             # keeps the order from being cancelled while the capture may still go through.
             return Message("engine.reconcile_capturing", auth=auth_id, order=order_id), False
+        parcel = await shipped_capture.settle_unknown(ctx, actor, order_id, auth_id)  # a shipment's capture
+        if parcel is not None:
+            return parcel, True
         return await _settle_capture(ctx, actor, order_id, auth_id, key, holder), True
     if state is m.AuthState.UNKNOWN:
         resp = await holder.status(key)

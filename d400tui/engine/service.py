@@ -32,6 +32,8 @@ from . import (
     placing,
     reconcile,
     retry_rules,
+    shipped_capture,
+    shipping,
     voids,
 )
 from . import steps as s
@@ -169,6 +171,21 @@ class Engine(s.Context):
         self, actor: m.Actor, order_id: int, method: m.PaymentMethod, card: CardData | None = None
     ) -> ValidationResult:
         return await voids.change_payment_method(self, actor, order_id, method, card)
+
+    # -- shipments (issue 12.1) ------------------------------------------------------------------
+    def ship(
+        self, actor: m.Actor, order_id: int, lines: list[tuple[str, int]], final: bool = False
+    ) -> shipping.ShipResult:
+        return shipping.ship(self, actor, order_id, lines, final)
+
+    def shipping_view(self, order_id: int) -> shipping.ShippingView:
+        return shipping.shipping_view(self, order_id)
+
+    async def capture_shipped(
+        self, actor: m.Actor, order_id: int, seq: int, run_date: date | None = None
+    ) -> CaptureOutcome:
+        self.require_supervisor(actor, Message("engine.what_capture"))
+        return await shipped_capture.capture_shipped(self, actor, order_id, seq, run_date)
 
     # -- audit trail (supervisors) -------------------------------------------------------------
     def audit_trail(self, actor: m.Actor, since: date | None = None, limit: int = 200) -> list[dict[str, object]]:

@@ -170,6 +170,27 @@ class OrderOptions(AuthorizingMixin):
             lambda _, res: t("work.cancelled", order=oid) + void_note(res),
         )
 
+    def opt_ship(self, order: m.Order, code: str) -> None:
+        """E: the "Expédier" panel; what it answers is recorded as a parcel (no acquirer call)."""
+        from .shipment import ShipmentScreen
+
+        oid = order.id or 0
+        view = self.engine.shipping_view(oid)  # type: ignore[attr-defined]
+
+        def shipped(answer: object) -> None:
+            if not isinstance(answer, tuple):
+                self.done(t("work.not_done", order=oid))
+                return
+            lines, final = answer
+            try:
+                res = self.engine.ship(self.actor, oid, lines, final)  # type: ignore[attr-defined]
+            except USER_ERRORS as exc:
+                self.done(tx(exc))
+                return
+            self.done(tx(res.message))
+
+        self.app.push_screen(ShipmentScreen(order, view), shipped)  # type: ignore[attr-defined]
+
     def opt_deferred(self, order: m.Order, code: str) -> None:
         oid = order.id or 0
         self.confirm_then(
@@ -209,6 +230,11 @@ def _not_deletable(order: m.Order) -> bool:
     )
 
 
+def _not_shippable(order: m.Order) -> bool:
+    """Shipping: only a validated order (not a draft, nor one closed)."""
+    return order.status is not m.OrderStatus.VALIDATED
+
+
 def _already_blocked(order: m.Order) -> str | None:
     return t("lists.already_blocked", order=order.id) if order.hold is m.PaymentHold.BLOCKED else None
 
@@ -230,6 +256,7 @@ OPTIONS: dict[str, Option] = {
     "7": Option(OrderOptions.opt_cancel, "lists.act_cancel"),
     "8": Option(OrderOptions.opt_payment, "lists.act_payment"),
     "9": Option(OrderOptions.opt_deferred, "lists.act_deferred", why_not=_nothing_deferred),
+    "E": Option(OrderOptions.opt_ship, "lists.act_ship", refused=_not_shippable),
     "B": Option(OrderOptions.opt_decide, "lists.act_decide", why_not=_already_blocked, decision=m.DecisionKind.BLOCK),
     "L": Option(
         OrderOptions.opt_decide, "lists.act_decide", why_not=_already_released, decision=m.DecisionKind.RELEASE

@@ -122,7 +122,7 @@ CODES: dict[str, tuple[tuple[str, str], ...]] = {
     "fate": (("1", "lists.fate_1"), ("2", "lists.fate_2")),
     "action": (("1", "precheck.kind_PRECHECK"), ("2", "precheck.kind_CAPTURE"), ("3", "lists.action_3")),
     "view": (("T", "lists.view_all"), ("R", "lists.view_refused")),
-    "order_option": tuple((c, f"lists.opt_{c}") for c in ("2", "4", "5", "7", "8", "9", "B", "L", "M", "R")),
+    "order_option": tuple((c, f"lists.opt_{c}") for c in ("2", "4", "5", "7", "8", "9", "B", "E", "L", "M", "R")),
     "result_option": tuple((c, f"lists.opt_{c}") for c in ("5", "B", "L", "M", "R")),
     "reason": tuple((str(i), f"lists.reason_{i}") for i in range(1, 6)),
 }

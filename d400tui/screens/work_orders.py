@@ -110,7 +110,7 @@ class WorkOrdersScreen(ResultsMixin, OrderOptions, D400Screen):
     SCREEN_ID = "WRKORD"
     TITLE_KEY = "work.title"
     LEGEND_KEY = "legend.work"
-    ALLOWED = ("2", "4", "5", "7", "8", "9", "B", "L", "M", "R")
+    ALLOWED = ("2", "4", "5", "7", "8", "9", "B", "E", "L", "M", "R")
     BINDINGS = keys("prompt", "refresh", "create", "pages")
 
     def __init__(self, awaiting: bool = False, page_size: int | None = None) -> None:

@@ -189,9 +189,16 @@ def create_app(issuer: Issuer, api_key: str | None = None, latency_s: float = 0.
 
     async def capture(request: Request) -> JSONResponse:
         body, key = await body_and_key(request)
-        return await answer(
-            issuer.capture(request.path_params["reference"], _amount(body.get("amount")), key, _currency(body))
-        )
+        final = body.get("final", True)
+        if not isinstance(final, bool):
+            raise BadRequest("final: true or false")
+        ref, amount = request.path_params["reference"], _amount(body.get("amount"))
+        return await answer(issuer.capture(ref, amount, key, _currency(body), final))
+
+    async def release(request: Request) -> JSONResponse:
+        body, key = await body_and_key(request)
+        ref, amount = request.path_params["reference"], _amount(body.get("amount"))
+        return await answer(issuer.release(ref, amount, key, _currency(body)))
 
     async def status(request: Request) -> JSONResponse:
         if latency_s:
@@ -212,6 +219,7 @@ def create_app(issuer: Issuer, api_key: str | None = None, latency_s: float = 0.
         Route("/v1/verifications", guarded(verify), methods=["POST"]),
         Route("/v1/authorizations/{reference}/void", guarded(void), methods=["POST"]),
         Route("/v1/authorizations/{reference}/capture", guarded(capture), methods=["POST"]),
+        Route("/v1/authorizations/{reference}/release", guarded(release), methods=["POST"]),
         Route("/v1/operations/{key}", guarded(status), methods=["GET"]),
     ]
     return Starlette(routes=routes)
@@ -351,7 +359,23 @@ OPENAPI: dict[str, Any] = {
         },
         "/v1/authorizations/{reference}/capture": {
             "post": _op(
-                "capture at most the authorized amount",
+                "capture at most what the hold still holds; final (the default) releases the rest,"
+                " final=false keeps it held for the next parcel",
+                {
+                    "type": "object",
+                    "properties": {
+                        "amount": _AMOUNT_SCHEMA,
+                        "currency": _CURRENCY_SCHEMA,
+                        "final": {"type": "boolean", "default": True},
+                    },
+                    "required": ["amount"],
+                },
+                [_path("reference"), _KEY_PARAM],
+            )
+        },
+        "/v1/authorizations/{reference}/release": {
+            "post": _op(
+                "partial void: release part of what the hold still holds, keep the rest",
                 {
                     "type": "object",
                     "properties": {"amount": _AMOUNT_SCHEMA, "currency": _CURRENCY_SCHEMA},

@@ -30,6 +30,8 @@ import iso8583
 from d400tui.acquirers.base import AcquirerResponse, Outcome, PaymentSource
 from d400tui.acquirers.iso8583 import (
     CVV_LETTERS,
+    MORE,
+    MORE_FIELD,
     PC_VERIFY,
     Doc,
     decode_message,
@@ -165,12 +167,16 @@ class Iso8583Host:
                     ref = self.issuer.status(req["61"]).reference
                 if not ref:
                     return self._reply(base, AcquirerResponse(Outcome.DECLINED, "25", message="nothing to reverse"))
+                if req.get("4"):  # partial reversal: that amount only, the rest stays held
+                    part = from_cents(int(req["4"]))
+                    return await self._deliver(base, self.issuer.release(ref, part, key, self._currency(req)))
                 return await self._deliver(base, self.issuer.void(ref, key))
             # 0220 completion
             if not req.get("63") or not req.get("4"):
                 return {**base, "39": "30", "44": Outcome.DECLINED.value, "60": "fields 4 and 63 required"}
             amount = from_cents(int(req["4"]))
-            return await self._deliver(base, self.issuer.capture(req["63"], amount, key, self._currency(req)))
+            final = req.get(MORE_FIELD) != MORE
+            return await self._deliver(base, self.issuer.capture(req["63"], amount, key, self._currency(req), final))
         except ValueError:
             return {**base, "39": "30", "44": Outcome.DECLINED.value, "60": "format error"}
 

@@ -150,7 +150,8 @@ _SCHEMA = """
 CREATE TABLE IF NOT EXISTS vault (token TEXT PRIMARY KEY, card_hash TEXT NOT NULL, expiry TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS holds (
     ref TEXT PRIMARY KEY, card_hash TEXT NOT NULL, brand TEXT NOT NULL, amount_cents INTEGER NOT NULL,
-    captured_cents INTEGER NOT NULL DEFAULT 0, state TEXT NOT NULL, created_at REAL NOT NULL);
+    captured_cents INTEGER NOT NULL DEFAULT 0, state TEXT NOT NULL, created_at REAL NOT NULL,
+    released_cents INTEGER NOT NULL DEFAULT 0);
 CREATE INDEX IF NOT EXISTS holds_card ON holds(card_hash, created_at);
 CREATE TABLE IF NOT EXISTS ops (
     key TEXT PRIMARY KEY, kind TEXT NOT NULL, outcome TEXT NOT NULL, code TEXT NOT NULL, ref TEXT,
@@ -210,6 +211,9 @@ class Issuer:
         """A state file of before the keyed hash: its unkeyed hashes are re-keyed (the card file
         says which number each stood for) and requests get a fingerprint column."""
         with self._lock:
+            if "released_cents" not in {r[1] for r in self.db.execute("PRAGMA table_info(holds)")}:
+                with self._write():  # a state file of before partial captures and releases
+                    self.db.execute("ALTER TABLE holds ADD COLUMN released_cents INTEGER NOT NULL DEFAULT 0")
             if self.db.execute("PRAGMA user_version").fetchone()[0] >= STATE_VERSION:
                 return
             with self._write():
@@ -321,8 +325,8 @@ class Issuer:
         """Live holds (approved, still within validity) and captures of the last 30 days, summed
         by SQLite over the (card, date) index: cheap even for a card with thousands of holds."""
         row = self.db.execute(
-            "SELECT COALESCE(SUM(CASE WHEN state='APPROVED' AND created_at >= ? THEN amount_cents"
-            " WHEN state='CAPTURED' THEN captured_cents ELSE 0 END), 0)"
+            "SELECT COALESCE(SUM(CASE WHEN state='APPROVED' AND created_at >= ? THEN amount_cents - released_cents"
+            " WHEN state IN ('APPROVED', 'CAPTURED') THEN captured_cents ELSE 0 END), 0)"
             " FROM holds WHERE card_hash=? AND created_at>=?",
             (now - self._validity_s(brand), h, now - CEILING_WINDOW_S),
         ).fetchone()
@@ -385,19 +389,32 @@ class Issuer:
             if replay is not None:
                 return replay
             with self._write():
-                row = self.db.execute("SELECT state, amount_cents FROM holds WHERE ref=?", (reference,)).fetchone()
+                row = self.db.execute(
+                    "SELECT state, amount_cents, captured_cents, released_cents FROM holds WHERE ref=?", (reference,)
+                ).fetchone()
                 if row is None:
                     resp = AcquirerResponse(Outcome.DECLINED, "12", reference, message="unknown authorization")
                 elif row[0] == "CAPTURED":
                     resp = AcquirerResponse(Outcome.DECLINED, "12", reference, message="captured: no void")
+                elif row[2]:  # partly captured: the void releases what is still held, the captures stand
+                    self.db.execute("UPDATE holds SET state='CAPTURED' WHERE ref=?", (reference,))
+                    resp = AcquirerResponse(
+                        Outcome.VOIDED, "00", reference, amount=from_cents(row[1] - row[2] - row[3])
+                    )
                 else:
                     self.db.execute("UPDATE holds SET state='VOIDED' WHERE ref=?", (reference,))
                     resp = AcquirerResponse(Outcome.VOIDED, "00", reference, amount=from_cents(row[1]))
                 self._record(key, "VOID", resp, fingerprint)
             return IssuerAnswer(resp)
 
-    def capture(self, reference: str, amount: Decimal, key: str, currency: str = "EUR") -> IssuerAnswer:
-        fingerprint = self._fingerprint("CAPTURE", reference, to_cents(amount), currency)
+    def capture(
+        self, reference: str, amount: Decimal, key: str, currency: str = "EUR", final: bool = True
+    ) -> IssuerAnswer:
+        """Capture `amount` of what the hold still holds. A final capture (the default, and the only
+        kind before multicapture) releases the rest; a non-final one keeps the rest held for the
+        next parcel. Never above what remains held: the sum of captures never exceeds the hold."""
+        kind = "CAPTURE" if final else "CAPTURE_PART"
+        fingerprint = self._fingerprint(kind, reference, to_cents(amount), currency)
         with self._lock:
             replay = self._replay(key, fingerprint)
             if replay is not None:
@@ -405,7 +422,9 @@ class Issuer:
             now = self.clock()
             with self._write():
                 row = self.db.execute(
-                    "SELECT state, amount_cents, created_at, brand FROM holds WHERE ref=?", (reference,)
+                    "SELECT state, amount_cents - captured_cents - released_cents, created_at, brand FROM holds"
+                    " WHERE ref=?",
+                    (reference,),
                 ).fetchone()
                 cents = to_cents(amount)
                 if row is None or row[0] != "APPROVED":
@@ -416,11 +435,43 @@ class Issuer:
                 elif cents > row[1] or cents <= 0:
                     resp = AcquirerResponse(Outcome.DECLINED, "13", reference, message="above the authorized amount")
                 else:
+                    done = final or cents == row[1]
                     self.db.execute(
-                        "UPDATE holds SET state='CAPTURED', captured_cents=? WHERE ref=?", (cents, reference)
+                        "UPDATE holds SET state=?, captured_cents=captured_cents+? WHERE ref=?",
+                        ("CAPTURED" if done else "APPROVED", cents, reference),
                     )
                     resp = AcquirerResponse(Outcome.CAPTURED, "00", reference, amount=amount)
                 self._record(key, "CAPTURE", resp, fingerprint)
+            return IssuerAnswer(resp)
+
+    def release(self, reference: str, amount: Decimal, key: str, currency: str = "EUR") -> IssuerAnswer:
+        """Partial void: release `amount` of what the hold still holds, keep the rest. A hold left
+        with nothing is closed: CAPTURED when something was captured from it, VOIDED otherwise."""
+        fingerprint = self._fingerprint("RELEASE", reference, to_cents(amount), currency)
+        with self._lock:
+            replay = self._replay(key, fingerprint)
+            if replay is not None:
+                return replay
+            with self._write():
+                row = self.db.execute(
+                    "SELECT state, amount_cents - captured_cents - released_cents, captured_cents FROM holds"
+                    " WHERE ref=?",
+                    (reference,),
+                ).fetchone()
+                cents = to_cents(amount)
+                if row is None or row[0] != "APPROVED":
+                    msg = "unknown authorization" if row is None else f"authorization {row[0].lower()}"
+                    resp = AcquirerResponse(Outcome.DECLINED, "12", reference, message=msg)
+                elif cents > row[1] or cents <= 0:
+                    resp = AcquirerResponse(Outcome.DECLINED, "13", reference, message="above the amount held")
+                else:
+                    state = "APPROVED" if cents < row[1] else ("CAPTURED" if row[2] else "VOIDED")
+                    self.db.execute(
+                        "UPDATE holds SET state=?, released_cents=released_cents+? WHERE ref=?",
+                        (state, cents, reference),
+                    )
+                    resp = AcquirerResponse(Outcome.VOIDED, "00", reference, amount=amount)
+                self._record(key, "RELEASE", resp, fingerprint)
             return IssuerAnswer(resp)
 
     def status(self, key: str) -> AcquirerResponse:
@@ -447,9 +498,14 @@ class Issuer:
 
     # -- for tests, benches and the crash harness -------------------------------------------
     def live_holds(self) -> dict[str, int]:
-        """Approved, uncaptured, unvoided holds: reference → cents."""
+        """Holds still open (approved, not closed by a final capture or a void): reference → the
+        cents they still hold (the authorized amount less what was captured or released)."""
         with self._lock:
-            return dict(self.db.execute("SELECT ref, amount_cents FROM holds WHERE state='APPROVED'"))
+            return dict(
+                self.db.execute(
+                    "SELECT ref, amount_cents - captured_cents - released_cents FROM holds WHERE state='APPROVED'"
+                )
+            )
 
     def holds(self) -> list[tuple[str, str, int, int]]:
         with self._lock:

@@ -38,6 +38,7 @@ from d400tui.domain.money import to_cents
 
 from . import tables as t
 from .claims import PENDING, VALIDATED, due_where
+from .shipments import not_shipped, shipped_due_amounts
 
 LIVE = [s.value for s in m.LIVE_STATES]
 _a, _i, _o, _r = t.authorizations, t.instalments, t.orders, t.precheck_runs
@@ -303,12 +304,13 @@ def count_capture_due(session: Session, run_date: date, run_id: int) -> int:
 
 
 def capturable_amounts(session: Session, inst_ids: list[int]) -> dict[int, Decimal]:
-    """What a capture of each instalment takes: today the whole instalment. The one place that
-    says it (shipments will make it what was shipped); the engine still checks it against the
-    authorization."""
+    """What a capture of each instalment takes: the whole instalment, or — for an order that ships
+    in parcels — what its parcels shipped and was not captured yet (store.shipments). The one place
+    that says it; the engine still checks it against what the authorization still holds."""
     if not inst_ids:
         return {}
-    return {r[0]: r[1] for r in session.execute(_AMOUNTS, {"ids": inst_ids})}
+    whole = {r[0]: r[1] for r in session.execute(_AMOUNTS, {"ids": inst_ids})}
+    return {**whole, **shipped_due_amounts(session, inst_ids)}
 
 
 _WRITE_LOCK = update(_r).where(_r.c.id == bindparam("run")).values(selected=_r.c.selected)
@@ -321,7 +323,7 @@ def _claim_query(dialect: str) -> Any:
     q = (
         select(_i.c.id, _i.c.order_id, _i.c.seq)
         .join(_o, _o.c.id == _i.c.order_id)
-        .where(_i.c.id > bindparam("after"), where)
+        .where(_i.c.id > bindparam("after"), where, not_shipped())  # parcels: engine/shipped_capture.py
         .order_by(_i.c.id)
         .limit(bindparam("n"))
     )

@@ -472,6 +472,50 @@ settlement_differences = Table(
     Index("ix_settlement_differences_reference", "reference", "kind"),
 )
 
+# Shipments (0010, store/shipments.py): parcels of an order's lines, and the captures of what
+# they shipped — one row per capture, each under its own idempotency key, committed before the call.
+shipments = Table(
+    "shipments",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("order_id", Integer, ForeignKey("orders.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("shipped_at", DateTime, nullable=False),
+    Column("operator", String(20), nullable=False),
+    Column("final", Boolean, nullable=False),
+    Column("amount", Cents, nullable=False),
+)
+
+shipment_lines = Table(
+    "shipment_lines",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("shipment_id", Integer, ForeignKey("shipments.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("line_no", Integer, nullable=False),
+    Column("article_code", String(12), nullable=False),
+    Column("quantity", Integer, nullable=False),
+    Column("amount", Cents, nullable=False),
+)
+
+captures = Table(
+    "captures",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("order_id", Integer, ForeignKey("orders.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column(
+        "authorization_id", Integer, ForeignKey("authorizations.id", ondelete="CASCADE"), nullable=False, index=True
+    ),
+    Column("instalment_seq", Integer, nullable=False),
+    Column("amount", Cents, nullable=False),
+    Column("release", Cents, nullable=False),
+    Column("operation", String(10), nullable=False),
+    Column("idempotency_key", String(80), nullable=False, unique=True),
+    Column("state", String(12), nullable=False),
+    Column("response_code", String(4), nullable=False),
+    Column("requested_at", DateTime),
+    Column("answered_at", DateTime),
+    Column("operator", String(20), nullable=False),
+)
+
 mapper_registry = registry(metadata=metadata)
 _mapped = False
 

@@ -1,0 +1,120 @@
+"""Issue 12.1: the capture run of N instalments shipped in parcels, at 50 ms simulated acquirer
+latency and concurrency 64 — captures per second and the ratio to concurrency ÷ latency. Each
+order ships its first line (a partial capture that keeps the rest held, or the last parcel of a
+one-line order), then the rest (the last parcel): two runs, both timed.
+
+Set-up (not timed): N all-due orders (engine.demo.generate_orders) authorized by a pre-check at zero
+latency through the in-process simulator, each shipped with engine.ship.
+
+usage: python bench/bench_shipped_capture.py [--quick] [--orders 20000] [--latency-ms 50]
+       [--concurrency 64] [--db sqlite|postgres]"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shutil
+import sys
+import time
+from datetime import date
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench._workload import bench_home, synthetic_cards  # noqa: E402
+from bench.bench_capture import PG_URL, _drop_pg, _pg_database  # noqa: E402
+from d400tui import aio  # noqa: E402
+
+
+async def bench(db: str, n: int, latency_ms: float, concurrency: int, pg_url: str) -> None:
+    from d400tui.acquirers.base import PaymentSource
+    from d400tui.config import Settings
+    from d400tui.domain import model as m
+    from d400tui.domain.cards import CardData, parse_expiry
+    from d400tui.engine import open_engine
+    from d400tui.engine.capture import Capture
+    from d400tui.engine.demo import generate_orders
+
+    home = bench_home(f"shipped-{db}")
+    pans = synthetic_cards(home / "cards.csv", min(n, 20000))
+    os.environ["D400_SIMULATOR_CARDS"] = str(home / "cards.csv")
+    os.environ["D400_SIMULATOR_LATENCY_MS"] = "0"
+    pg_name = None
+    if db == "postgres":
+        url, pg_name = _pg_database(pg_url)
+        os.environ["D400_DB_URL"] = url
+    else:
+        os.environ.pop("D400_DB_URL", None)
+    try:
+        engine = open_engine(Settings())
+        super1, oper = m.Actor("SUPER1", True), m.Actor("OPER1")
+        t0 = time.perf_counter()
+        exp = parse_expiry("12/30")
+        gate = asyncio.Semaphore(concurrency)
+
+        async def tokenize(i: int, p: str) -> tuple[str, str, str, str, str]:
+            async with gate:
+                resp = await engine.acquirer.verify(PaymentSource(card=CardData(p, exp)), f"bench-tok-{i}")
+            assert resp.token, resp
+            return (resp.token, "VISA", p[:6], p[-4:], "12/30")
+
+        cards = list(await asyncio.gather(*(tokenize(i, p) for i, p in enumerate(pans))))
+        today = date.today()
+        generate_orders(engine.db, n, cards, today, all_due=True)
+        pre = await engine.precheck(super1, today, concurrency)
+        assert pre.approved == n, (pre.approved, pre.refused, pre.unavailable)
+        orders = sorted({o for o, _, _ in Capture(engine).selection(today)})
+        for oid in orders:
+            first = engine.get_order(oid).lines[0]
+            engine.ship(oper, oid, [(first.article_code, first.quantity)])
+        setup = time.perf_counter() - t0
+        engine.acquirer.latency_s = latency_ms / 1000  # type: ignore[attr-defined]
+        figures = []
+        for parcel in ("first parcels", "last parcels"):
+            t0 = time.perf_counter()
+            run = await engine.capture(super1, today, concurrency)
+            figures.append((parcel, run, time.perf_counter() - t0))
+            if parcel == "first parcels":
+                engine.acquirer.latency_s = 0.0  # type: ignore[attr-defined]
+                for oid in orders:
+                    view = engine.shipping_view(oid)
+                    if not view.state.final:
+                        engine.ship(oper, oid, [], final=True)
+                engine.acquirer.latency_s = latency_ms / 1000  # type: ignore[attr-defined]
+        live = engine.acquirer.issuer.live_holds()  # type: ignore[attr-defined]
+        await engine.close()
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+        if pg_name:
+            _drop_pg(pg_url, pg_name)
+    limit = concurrency / (latency_ms / 1000)
+    print(
+        f"shipped capture on {db}: {n} orders, latency {latency_ms:g} ms, concurrency {concurrency}"
+        f" (set-up {setup:.1f} s)"
+    )
+    for parcel, run, elapsed in figures:
+        rate = (run.approved + run.skipped) / elapsed
+        print(
+            f"  {parcel}: captured {run.approved}, refused {run.refused}, unavailable {run.unavailable}, "
+            f"skipped {run.skipped} in {elapsed:.2f} s — {rate:.1f} instalments/s, ratio {rate / limit:.3f}"
+        )
+    print(f"  live holds left on the issuer: {len(live)}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--orders", type=int, default=20000)
+    ap.add_argument("--latency-ms", type=float, default=50.0)
+    ap.add_argument("--concurrency", type=int, default=64)
+    ap.add_argument("--db", choices=["sqlite", "postgres"], default="sqlite")
+    ap.add_argument("--pg-url", default=PG_URL)
+    ap.add_argument("--quick", action="store_true", help="300 orders: seconds")
+    a = ap.parse_args()
+    if a.quick:
+        a.orders = 300
+    aio.run(bench(a.db, a.orders, a.latency_ms, a.concurrency, a.pg_url))
+
+
+if __name__ == "__main__":
+    main()
