@@ -4,6 +4,7 @@ on the Stripe server) and comes back in the answer; the CVV check comes back, ne
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from decimal import Decimal
 
@@ -100,8 +101,8 @@ async def test_cvv_result_comes_back_and_the_cvv_never_does(acquirer, backend: B
         assert good.cvv is CvvResult.MATCH
         assert bad.outcome is Outcome.APPROVED and bad.cvv is CvvResult.NO_MATCH  # approved all the same
         assert token.cvv is CvvResult.NOT_CHECKED  # no CVV goes with a token
-    for resp in (good, bad, token):
-        assert "999" not in resp.message and "999" not in repr(resp)
+    for resp in (good, bad, token):  # the random token and reference may hold any three digits
+        assert "999" not in resp.message and "999" not in repr(dataclasses.replace(resp, token=None, reference=""))
 
 
 async def test_a_key_replayed_with_another_network_is_refused(acquirer, backend: Backend) -> None:  # type: ignore[no-untyped-def]

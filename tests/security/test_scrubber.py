@@ -219,6 +219,14 @@ NOT_FREE_TEXT = {  # String columns that hold codes, identifiers or references, 
     "settlement_lines.category",
     "settlement_lines.currency",
     "settlement_lines.outcome",
+    # shipments (0010): operator names, article codes, a capture's operation word, key, state, code
+    "shipments.operator",
+    "shipment_lines.article_code",
+    "captures.operation",
+    "captures.idempotency_key",
+    "captures.state",
+    "captures.response_code",
+    "captures.operator",
 }
 
 
