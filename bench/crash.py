@@ -494,7 +494,12 @@ class Harness:
         self.check(cycle, settled=True)
         self.report.cycles += 1
 
-    def run(self, kills: int, server_kills: int = 1, min_s: float = 0.2, max_s: float = 1.5) -> Report:
+    def run(
+        self, kills: int, server_kills: int = 1, min_s: float = 0.2, max_s: float = 1.5, min_ops: int = 0
+    ) -> Report:
+        """`kills` cycles, then more traffic-kill cycles (up to 3 × kills in all) until the drivers
+        have done `min_ops` operations: on a loaded machine a cycle does less, so it takes more of
+        them to put the same traffic through the kills, instead of checking less."""
         self.prepare()
         try:
             at = sorted(self.rnd.sample(range(1, kills + 1), min(server_kills, kills)))
@@ -503,6 +508,10 @@ class Harness:
                     self.server_cycle(c, max(min_s, max_s / 2))
                 else:
                     self.cycle(c, min_s, max_s)
+            c = kills
+            while c < 3 * kills and sum(ledger_counts(self.journal)[2].values()) < min_ops:
+                c += 1
+                self.cycle(c, min_s, max_s)
             begun, committed, ops = ledger_counts(self.journal)
             self.report.orders_begun, self.report.orders_committed = begun, committed
             self.report.operations = sum(ops.values())

@@ -34,7 +34,7 @@ def test_crash_harness_bounded_run(tmp_path: Path, db: str, request: pytest.Fixt
     `d400 reconcile` after each, every invariant checked after each cycle."""
     pg_url = request.getfixturevalue("pg_url") if db == "postgres" else None  # skip; fail under CI=true
     h = Harness(tmp_path, pg_url, seed=20261126, cli_reconcile=True)
-    report = h.run(kills=8 if db == "sqlite" else 5, server_kills=1, min_s=0.3, max_s=1.2)
+    report = h.run(kills=8 if db == "sqlite" else 5, server_kills=1, min_s=0.3, max_s=1.2, min_ops=21)
     print("\n".join(report.lines()))
     assert report.kills >= (8 if db == "sqlite" else 5)
     assert report.server_kills == 1
