@@ -220,6 +220,7 @@ class Report:
     violations: list[Violation] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     unknown_after_server_kill: int = 0
+    not_sent_after_server_kill: int = 0  # refused their connection: DECLINED without answer, no hold
     breaker_fast_failures: int = 0
     reconcile_still_unknown_while_down: int = 0
     final_violations: list[Violation] = field(default_factory=list)
@@ -240,7 +241,8 @@ class Report:
             f"{self.server_kills}",
             f"operations {self.operations} ({', '.join(f'{k} {v}' for k, v in sorted(self.outcomes.items()))})",
             f"orders begun {self.orders_begun}, committed {self.orders_committed}",
-            f"server kill: {self.unknown_after_server_kill} authorizations UNKNOWN, {self.breaker_fast_failures} "
+            f"server kill: {self.unknown_after_server_kill} authorizations UNKNOWN, "
+            f"{self.not_sent_after_server_kill} not sent, {self.breaker_fast_failures} "
             f"breaker fast failures, {self.reconcile_still_unknown_while_down} still unknown while down",
             f"engine errors (not user errors) {len(self.errors)}",
             f"after each cycle: {self.inconsistencies} findings ({excused or 'none excused'}; "
@@ -475,12 +477,18 @@ class Harness:
         text = self.journal.read_text()
         tail = text.split(f"S {cycle} {proc.pid}", 1)[1]
         self.report.breaker_fast_failures += tail.count("X fast-failure")
+        from d400tui.engine.codes import NO_ANSWER
+
         db, _ = self.open()
+        a = t.authorizations
         try:
             with db.engine.connect() as conn:
                 self.report.unknown_after_server_kill += (
+                    conn.execute(select(func.count()).select_from(a).where(a.c.state == "UNKNOWN")).scalar() or 0
+                )
+                self.report.not_sent_after_server_kill += (
                     conn.execute(
-                        select(func.count()).select_from(t.authorizations).where(t.authorizations.c.state == "UNKNOWN")
+                        select(func.count()).where(a.c.state == "DECLINED", a.c.response_code == NO_ANSWER)
                     ).scalar()
                     or 0
                 )
