@@ -245,6 +245,7 @@ def claim_precheck(
                     category="",
                     reason=skip_reason,
                     authorization_id=None,
+                    worker=owner,  # the worker that claimed it (leases: each worker's share)
                 )
                 for c in skipped
             ],
