@@ -20,7 +20,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextC
 
 from d400tui.cli.app import AsJson, app
 from d400tui.cli.inputs import parse_date
-from d400tui.cli.output import CliError, err, out, print_json
+from d400tui.cli.output import CliError, err, out, plain, print_json
 from d400tui.cli.session import call, run, signed_engine, with_close
 from d400tui.domain import model as m
 from d400tui.domain.message import Message
@@ -88,7 +88,9 @@ class _Display:
             if w.worker not in self.rows:
                 self.rows[w.worker] = self.bar.add_task(f"  {w.worker.rsplit(':', 1)[0]}", total=None, rate="", eta="")
             state = "" if w.state == "RUNNING" else w.state.lower()
-            self.bar.update(self.rows[w.worker], completed=w.done, total=None, rate=f"{w.rate:7.1f}/s", eta=state)
+            self.bar.update(
+                self.rows[w.worker], completed=w.done, total=max(p.planned, 1), rate=f"{w.rate:7.1f}/s", eta=state
+            )
 
     async def follow(self) -> None:
         while True:
@@ -283,7 +285,7 @@ def run_report(
     async def get(engine: Any, who: m.Actor) -> Any:
         return engine.run_report(who, run_id)
 
-    d = _report_dict(call(get))
+    d = plain(_report_dict(call(get)))
     if as_json:
         print_json(d)
         return
