@@ -24,6 +24,7 @@ from d400tui.cli.output import CliError, err, out, plain, print_json
 from d400tui.cli.session import call, run, signed_engine, with_close
 from d400tui.domain import model as m
 from d400tui.domain.message import Message
+from d400tui.engine.errors import EngineError
 from d400tui.i18n.render import tx
 
 precheck_app = typer.Typer(help="Invoicing pre-check (supervisors).", invoke_without_command=True)
@@ -52,7 +53,7 @@ def _run_summary(batch: m.PrecheckRun, results: list[m.RunResult], as_json: bool
     if other:
         out.print(f"{other} due orders of other channels or methods left untouched (no real-time authorization)")
     if len(report.workers) > 1:
-        for w, n, share, rate in report.workers:
+        for w, n, share, rate, _rss in report.workers:
             out.print(f"  worker {w}: {n} ({share:.1%}), {rate:.1f}/s", markup=False)
     for r in results:
         if r.outcome not in ("APPROVED", "CAPTURED"):
@@ -112,6 +113,12 @@ def _in_process(engine: Any, who: m.Actor, run_id: int | None, on: Any, conc: in
     """This process is the (or a) worker of the run; the display follows the whole run."""
     if run_id is None:
         run_id = engine.start_precheck(who, on, conc)
+    else:  # said before any bar is drawn (the engine refuses too)
+        joined = engine.run_progress(who, run_id)
+        if joined.kind != "PRECHECK":
+            raise EngineError("engine.run_unknown", run=run_id)
+        if joined.finished:
+            raise EngineError("engine.run_finished", run=run_id)
     show = None if quiet else _Display(engine, who, run_id, "pre-check")
 
     async def go() -> m.PrecheckRun:
@@ -159,12 +166,18 @@ def _spawn(engine: Any, who: m.Actor, on: Any, conc: int, lease: float, workers:
 
 
 def _precheck(run_id: int | None, on: str | None, conc: int, workers: int, lease: float, as_json: bool) -> None:
+    """run_id None: a new run; 0: the newest pre-check run still going; else that run."""
     run_date = parse_date(on) if run_id is None else None
     if workers > 1:
         _identity_for_workers()
     engine, who = signed_engine()
     # refused before any progress bar is drawn (the run itself checks too), in the run's own words
     engine.require_supervisor(who, Message("engine.what_precheck"))
+    if run_id == 0:
+        newest = engine.last_runs("PRECHECK", 1)
+        if not newest or newest[0].finished_at is not None:
+            raise CliError("no pre-check run in progress: d400 precheck starts one")
+        run_id = newest[0].id
     if workers > 1 and not engine.runs_shared():
         raise CliError(tx(Message("engine.workers_sqlite")))
     if workers > 1:
@@ -191,13 +204,16 @@ def precheck(
 
 @precheck_app.command("worker")
 def precheck_worker(
-    run_id: int = typer.Option(..., "--run", min=1, help="The run to join (its id)."),
+    run_id: int | None = typer.Option(None, "--run", min=1, help="The run to join (its id)."),
+    last: bool = typer.Option(False, "--last", help="Join the newest pre-check run still going."),
     concurrency: int = typer.Option(16, "--concurrency", min=1, max=512, help="Calls in flight."),
     lease: float = Lease,
     as_json: AsJson = False,
 ) -> None:
     """Join pre-check run ID as one more worker, from any machine that reaches the database."""
-    _precheck(run_id, None, concurrency, 1, lease, as_json)
+    if (run_id is None) == (not last):
+        raise CliError("--run ID or --last")
+    _precheck(run_id or 0, None, concurrency, 1, lease, as_json)
 
 
 def _batch(kind: str, on: str | None, concurrency: int, as_json: bool) -> None:
@@ -233,8 +249,8 @@ def capture(
 # -- the run report ------------------------------------------------------------------------------
 def _shares(report: Any) -> list[dict[str, Any]]:
     return [
-        {"worker": w, "results": n, "share": round(share, 4), "rate_per_s": round(rate, 1)}
-        for w, n, share, rate in report.workers
+        {"worker": w, "results": n, "share": round(share, 4), "rate_per_s": round(rate, 1), "max_rss_kb": rss}
+        for w, n, share, rate, rss in report.workers
     ]
 
 
@@ -267,13 +283,16 @@ def _csv_rows(d: dict[str, Any]) -> list[tuple[str, str, Any]]:
     rows += [("latency_ms", k, v) for k, v in d["latency_ms"].items()]
     for w in d["workers"]:
         rows += [("worker", w["worker"], w["results"]), ("worker_share", w["worker"], w["share"])]
-        rows += [("worker_rate_per_s", w["worker"], w["rate_per_s"])]
+        rows += [
+            ("worker_rate_per_s", w["worker"], w["rate_per_s"]),
+            ("worker_max_rss_kb", w["worker"], w["max_rss_kb"]),
+        ]
     return rows
 
 
 @run_app.command("report")
 def run_report(
-    run_id: int = typer.Argument(..., min=1, help="The run's id (d400 precheck prints it)."),
+    run_id: int = typer.Argument(..., min=1, metavar="ID", help="The run's id (d400 precheck prints it)."),
     as_json: AsJson = False,
     as_csv: bool = typer.Option(False, "--csv", help="One CSV table: section,key,value."),
 ) -> None:
@@ -307,7 +326,10 @@ def run_report(
     lat = d["latency_ms"]
     out.print("acquirer latency: " + ("  ".join(f"{k} {v:.1f} ms" for k, v in lat.items()) or "no call"), markup=False)
     for x in d["workers"]:
-        out.print(f"worker {x['worker']}: {x['results']} ({x['share']:.1%}), {x['rate_per_s']:.1f}/s", markup=False)
+        rss = f", max RSS {x['max_rss_kb'] / 1024:.0f} MB" if x["max_rss_kb"] else ""
+        out.print(
+            f"worker {x['worker']}: {x['results']} ({x['share']:.1%}), {x['rate_per_s']:.1f}/s{rss}", markup=False
+        )
 
 
 @app.command("reconcile")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import resource
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import ClassVar
@@ -28,6 +29,11 @@ log = logging.getLogger("d400.engine")
 LEASE_S = 30.0
 """How long a worker that stopped renewing keeps its claims: 10 renewals missed (one every 3 s)."""
 PERCENTILES = (50.0, 95.0, 99.0)
+
+
+def _rss_kb() -> int:
+    """This process's peak resident memory in kB (Linux's unit for ru_maxrss)."""
+    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 
 
 class Lease:
@@ -74,7 +80,7 @@ class Lease:
 
     def renew(self, uow: UnitOfWork, done: int = 0) -> None:
         """In the caller's transaction (a batch of answers written: its count goes with it)."""
-        leases.renew(uow.session, self.run_id, self.me, self.lease_s, done)
+        leases.renew(uow.session, self.run_id, self.me, self.lease_s, done, _rss_kb())
 
     def _renew_alone(self) -> None:
         with self.e.unit() as uow:
@@ -121,7 +127,7 @@ class Lease:
         counts, in a transaction of its own after this one)."""
         self.release()
         with self.e.unit() as uow:
-            leases.finish(uow.session, self.run_id, self.me)
+            leases.finish(uow.session, self.run_id, self.me, _rss_kb())
             uow.commit()
         with self.e.unit() as uow:  # a new transaction: sees every other worker's own leave
             last = not self._live_others(uow) and leases.close_run(uow.session, self.run_id, now)
@@ -138,6 +144,7 @@ class WorkerFigures:
     rate: float  # results per second since it joined
     state: str  # RUNNING | FINISHED | LOST
     elapsed_s: float
+    max_rss_kb: int | None = None
 
 
 @dataclass(frozen=True)
@@ -160,7 +167,7 @@ class RunReport:
     outcomes: dict[str, int]
     refusals: list[tuple[str, str, str, int]]  # outcome, category, code, count
     latency_ms: dict[str, float]  # p50, p95, p99 of the acquirer calls
-    workers: list[tuple[str, int, float, float]]  # worker, results, share, rate
+    workers: list[tuple[str, int, float, float, int | None]]  # worker, results, share, rate, max RSS kB
 
 
 def _figures(uow: UnitOfWork, run_id: int) -> tuple[m.PrecheckRun, RunProgress]:
@@ -173,7 +180,7 @@ def _figures(uow: UnitOfWork, run_id: int) -> tuple[m.PrecheckRun, RunProgress]:
         state = "FINISHED" if w.finished is not None else "LOST" if w.lease_until < now else "RUNNING"
         end = w.finished if w.finished is not None else w.heartbeat if state == "LOST" else now
         elapsed = max(end - w.started, 1e-3)
-        figures.append(WorkerFigures(w.worker, w.concurrency, w.done, w.done / elapsed, state, elapsed))
+        figures.append(WorkerFigures(w.worker, w.concurrency, w.done, w.done / elapsed, state, elapsed, w.max_rss_kb))
     done = sum(f.done for f in figures)
     start = min((w.started for w in rows), default=now)
     finished = run.finished_at is not None
@@ -204,8 +211,9 @@ def report(ctx: BatchContext, actor: m.Actor, run_id: int) -> RunReport:
         counts = leases.worker_counts(uow.session, run_id)
     total = sum(counts.values()) or 1
     rates = {f.worker: f.rate for f in prog.workers}
+    rss = {f.worker: f.max_rss_kb for f in prog.workers}
     names = [f.worker for f in prog.workers] + sorted(w for w in counts if w not in rates)
-    shares = [(w, counts.get(w, 0), counts.get(w, 0) / total, rates.get(w, 0.0)) for w in names]
+    shares = [(w, counts.get(w, 0), counts.get(w, 0) / total, rates.get(w, 0.0), rss.get(w)) for w in names]
     if run.finished_at is not None:
         duration = (run.finished_at - run.started_at).total_seconds()
     else:

@@ -31,6 +31,7 @@ class WorkerRow:
     lease_until: float
     finished: float | None
     done: int
+    max_rss_kb: int | None = None
 
 
 def shared(session: Session) -> bool:
@@ -59,22 +60,24 @@ def join(session: Session, run_id: int, worker: str, concurrency: int, lease_s: 
         session.execute(insert(w).values(run_id=run_id, worker=worker, started=now, done=0, **values))
 
 
-def renew(session: Session, run_id: int, worker: str, lease_s: float, done: int = 0) -> None:
+def renew(session: Session, run_id: int, worker: str, lease_s: float, done: int = 0, rss_kb: int = 0) -> None:
     """Push the lease back `lease_s` seconds from now; `done` more results to the worker's count."""
     w = t.run_workers
     now = _now(session)
     session.execute(
         update(w)
         .where(w.c.run_id == run_id, w.c.worker == worker)
-        .values(heartbeat=now, lease_until=now + lease_s, done=w.c.done + done)
+        .values(heartbeat=now, lease_until=now + lease_s, done=w.c.done + done, max_rss_kb=rss_kb or None)
     )
 
 
-def finish(session: Session, run_id: int, worker: str) -> None:
+def finish(session: Session, run_id: int, worker: str, rss_kb: int = 0) -> None:
     w = t.run_workers
     now = _now(session)
     session.execute(
-        update(w).where(w.c.run_id == run_id, w.c.worker == worker).values(finished=now, heartbeat=now, lease_until=now)
+        update(w)
+        .where(w.c.run_id == run_id, w.c.worker == worker)
+        .values(finished=now, heartbeat=now, lease_until=now, max_rss_kb=rss_kb or None)
     )
 
 
@@ -82,7 +85,16 @@ def workers(session: Session, run_id: int) -> tuple[float, list[WorkerRow]]:
     """The database's clock now, and every worker of the run in the order they joined."""
     w = t.run_workers
     rows = session.execute(
-        select(w.c.worker, w.c.concurrency, w.c.started, w.c.heartbeat, w.c.lease_until, w.c.finished, w.c.done)
+        select(
+            w.c.worker,
+            w.c.concurrency,
+            w.c.started,
+            w.c.heartbeat,
+            w.c.lease_until,
+            w.c.finished,
+            w.c.done,
+            w.c.max_rss_kb,
+        )
         .where(w.c.run_id == run_id)
         .order_by(w.c.id)
     ).all()

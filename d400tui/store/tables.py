@@ -272,6 +272,7 @@ run_workers = Table(
     Column("lease_until", Float, nullable=False),
     Column("finished", Float),
     Column("done", Integer, nullable=False),
+    Column("max_rss_kb", Integer),  # the worker process's peak memory, as it last reported it
     Index("ix_run_workers_run", "run_id", "worker", unique=True),
 )
 

@@ -29,6 +29,7 @@ def upgrade() -> None:
         sa.Column("lease_until", sa.Float(), nullable=False),
         sa.Column("finished", sa.Float(), nullable=True),
         sa.Column("done", sa.Integer(), nullable=False),
+        sa.Column("max_rss_kb", sa.Integer(), nullable=True),
     )
     op.create_index("ix_run_workers_run", "run_workers", ["run_id", "worker"], unique=True)
     with op.batch_alter_table("run_results") as batch:
