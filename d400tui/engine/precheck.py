@@ -14,7 +14,7 @@ from datetime import date, datetime
 from d400tui.acquirers.base import AcquirerResponse, AcquirerUnavailable, Outcome, PaymentSource
 from d400tui.domain import model as m
 from d400tui.domain.message import Message
-from d400tui.store import claims, leases
+from d400tui.store import claims
 from d400tui.store.batch_writes import Answer, AnswerBatch, write_precheck_answers
 from d400tui.store.claims import PrecheckClaim
 from d400tui.store.db import UnitOfWork
@@ -23,7 +23,7 @@ from . import owner
 from .codes import NO_ANSWER, lookup
 from .errors import EngineError
 from .runs import BatchContext, Progress, quiet_gc
-from .workers import LEASE_S, Lease
+from .workers import LEASE_S, Lease, open_run
 
 NO_TOKEN = Message("engine.skip_no_token")
 
@@ -77,18 +77,8 @@ class Precheck:
         self.e.require_supervisor(actor, Message("engine.what_precheck"))
         if not 1 <= concurrency <= 512:
             raise EngineError("engine.concurrency", field="concurrency")
-        run_date = run_date or self.e.today()
-        run = m.PrecheckRun("PRECHECK", run_date, self.e.clock(), actor.name, concurrency)
-        with self.e.unit() as uow:
-            uow.runs.add(run)
-            uow.audit(actor.name, "PRECHECK_START", None, run_date=run_date, concurrency=concurrency)
-            uow.commit()
-        run_id = run.id or 0
-        planned = self._count_due(run_date, run_id, run.started_at)
-        with self.e.unit() as uow:
-            leases.set_planned(uow.session, run_id, planned)
-            uow.commit()
-        return run_id
+        day = run_date or self.e.today()
+        return open_run(self.e, actor, "PRECHECK", day, concurrency, lambda rid, at: self._count_due(day, rid, at))
 
     async def run(
         self,
@@ -168,16 +158,7 @@ class Precheck:
                 after = last
                 for c in got:
                     await queue.put(c)
-            while True:  # then the claims of workers that lost their lease, until no live one has any
-                async with db_turn:
-                    got = await asyncio.to_thread(lease.take_over, claim_n, self.e.clock())
-                    waiting = 0 if got else await asyncio.to_thread(lease.others_in_flight)
-                for c in got:
-                    await queue.put(c)
-                if not got and not waiting:
-                    break
-                if not got:
-                    await asyncio.sleep(lease.poll_s)
+            await lease.drain(claim_n, queue.put, db_turn)  # what workers that lost their lease left
             for _ in range(concurrency):
                 await queue.put(None)
 

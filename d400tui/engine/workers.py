@@ -10,8 +10,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import resource
+from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import ClassVar
 
 from d400tui.domain import model as m
@@ -53,7 +55,7 @@ class Lease:
         and on SQLite while another worker holds a live lease on it."""
         if self.run_id in Lease._here:
             raise EngineError("engine.worker_twice", run=self.run_id)
-        with self.e.unit() as uow:
+        with self.e.unit(lock=True) as uow:  # SQLite: the write lock first, two joins never both pass
             run = uow.runs.get(self.run_id)
             if run is None:
                 raise EngineError("engine.run_unknown", run=self.run_id)
@@ -115,6 +117,23 @@ class Lease:
     def poll_s(self) -> float:
         return min(1.0, self.lease_s / 4)
 
+    async def drain(
+        self, n: int, put: Callable[[PrecheckClaim], Awaitable[None]], turn: AbstractAsyncContextManager[object]
+    ) -> None:
+        """After the run's own pass: the claims of workers that lost their lease, handed to `put`,
+        until no live worker of the run has a call in flight (it may still die). `turn`: the run's
+        one-piece-at-a-time database lock."""
+        while True:
+            async with turn:
+                got = await asyncio.to_thread(self.take_over, n, self.e.clock())
+                waiting = 0 if got else await asyncio.to_thread(self.others_in_flight)
+            for c in got:
+                await put(c)
+            if not got and not waiting:
+                return
+            if not got:
+                await asyncio.sleep(self.poll_s)
+
     def still_mine(self, uow: UnitOfWork, auth_ids: list[int]) -> set[int]:
         return leases.still_mine(uow.session, self.me, auth_ids)
 
@@ -133,6 +152,29 @@ class Lease:
             last = not self._live_others(uow) and leases.close_run(uow.session, self.run_id, now)
             uow.commit()
         return last
+
+
+def open_run(
+    ctx: BatchContext,
+    actor: m.Actor,
+    kind: str,
+    run_date: date,
+    concurrency: int,
+    count_due: Callable[[int, datetime], int],
+) -> int:
+    """A new run of `kind` (PRECHECK, CAPTURE) for workers to join, with its planned total
+    (`count_due(run id, its start)`) for their progress; returns its id."""
+    run = m.PrecheckRun(kind, run_date, ctx.clock(), actor.name, concurrency)
+    with ctx.unit() as uow:
+        uow.runs.add(run)
+        uow.audit(actor.name, f"{kind}_START", None, run_date=run_date, concurrency=concurrency)
+        uow.commit()
+    run_id = run.id or 0
+    planned = count_due(run_id, run.started_at)
+    with ctx.unit() as uow:
+        leases.set_planned(uow.session, run_id, planned)
+        uow.commit()
+    return run_id
 
 
 # -- what progress displays and the run report read -----------------------------------------------
