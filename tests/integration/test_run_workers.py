@@ -9,6 +9,7 @@ import csv
 import io
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -204,3 +205,42 @@ async def test_run_report_json_and_csv(engine, issuer) -> None:  # type: ignore[
     assert unknown.returncode == 2 and "999999" in unknown.stderr and unknown.stderr.count("\n") == 1
     oper = cli.run(["run", "report", str(run.id)], env=cli.signed_on("OPER1"))
     assert oper.returncode == 2 and "supervis" in oper.stderr
+
+
+async def test_a_worker_back_after_losing_its_lease_writes_nothing_twice(engine, issuer) -> None:  # type: ignore[no-untyped-def]
+    """A worker paused (SIGSTOP: a frozen VM, a lost network) past its lease: another takes its
+    claims over; resumed, its answers for those rows are dropped — one result per instalment.
+    PostgreSQL: on SQLite a frozen process may hold the one write lock, and every writer waits."""
+    if not _postgres(engine):
+        pytest.skip("a worker on another machine coming back: PostgreSQL (SQLite has one worker)")
+    run_date = await _due(engine, 4)
+    run_id = engine.start_precheck(SUPER, run_date, 4)
+    script = _KILLED_WORKER.replace("signal.SIGKILL", "signal.SIGSTOP")
+    paused = subprocess.Popen([sys.executable, "-c", script, str(run_id)], cwd=ROOT, env=dict(os.environ))
+    try:
+        for _ in range(600):  # until it stopped itself, holds made and nothing written
+            with open(f"/proc/{paused.pid}/stat") as f:
+                if f.read().rsplit(")", 1)[1].split()[0] == "T":
+                    break
+            time.sleep(0.05)
+        else:
+            raise AssertionError("the worker never paused")
+        for _ in range(100):
+            if [w.state for w in engine.run_progress(SUPER, run_id).workers] == ["LOST"]:
+                break
+            time.sleep(0.1)
+        run = await engine.precheck(SUPER, None, 4, run_id=run_id, lease_s=2)
+        assert run.finished_at is not None
+        paused.send_signal(signal.SIGCONT)
+        assert paused.wait(timeout=60) == 0
+    finally:
+        if paused.poll() is None:
+            paused.kill()
+    results = engine.run_results(run_id)
+    assert len(results) == 48 == len({(r.order_id, r.instalment_seq) for r in results})
+    assert {r.outcome for r in results} == {"APPROVED"}
+    assert len(issuer.live_holds()) == 48
+    await engine.reconcile(SUPER, grace_s=0)
+    assert [str(v) for v in check_invariants(engine.db, issuer, settled=True)] == []
+    rep = _report(run_id)
+    assert rep["outcomes"] == {"APPROVED": 48} and sum(w["results"] for w in rep["workers"]) == 48
