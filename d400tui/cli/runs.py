@@ -109,22 +109,42 @@ def _identity_for_workers() -> None:
     os.environ["D400_PASSWORD"] = getpass.getpass("Password: ")
 
 
-def _in_process(engine: Any, who: m.Actor, run_id: int | None, on: Any, conc: int, lease: float, quiet: bool) -> Any:
+class _Kind:
+    """What differs between a shared pre-check and a shared capture run, for the commands."""
+
+    def __init__(self, kind: str, command: str, label: str, what: str) -> None:
+        self.kind, self.command, self.label, self.what = kind, command, label, what
+
+    def start(self, engine: Any, who: m.Actor, on: Any, conc: int) -> int:
+        opener = engine.start_precheck if self.kind == "PRECHECK" else engine.start_capture
+        return int(opener(who, on, conc))
+
+    def work(self, engine: Any, who: m.Actor, conc: int, run_id: int, lease: float) -> Any:
+        fn = engine.precheck if self.kind == "PRECHECK" else engine.capture
+        return fn(who, None, conc, None, run_id=run_id, lease_s=lease)
+
+
+PRECHECK = _Kind("PRECHECK", "precheck", "pre-check", "engine.what_precheck")
+
+
+def _in_process(
+    k: _Kind, engine: Any, who: m.Actor, run_id: int | None, on: Any, conc: int, lease: float, quiet: bool
+) -> Any:
     """This process is the (or a) worker of the run; the display follows the whole run."""
     if run_id is None:
-        run_id = engine.start_precheck(who, on, conc)
+        run_id = k.start(engine, who, on, conc)
     else:  # said before any bar is drawn (the engine refuses too)
         joined = engine.run_progress(who, run_id)
-        if joined.kind != "PRECHECK":
+        if joined.kind != k.kind:
             raise EngineError("engine.run_unknown", run=run_id)
         if joined.finished:
             raise EngineError("engine.run_finished", run=run_id)
-    show = None if quiet else _Display(engine, who, run_id, "pre-check")
+    show = None if quiet else _Display(engine, who, run_id, k.label)
 
     async def go() -> m.PrecheckRun:
         follower = asyncio.create_task(show.follow()) if show else None
         try:
-            return await engine.precheck(who, None, conc, None, run_id=run_id, lease_s=lease)
+            return await k.work(engine, who, conc, run_id, lease)
         finally:
             if follower:
                 follower.cancel()
@@ -137,13 +157,13 @@ def _in_process(engine: Any, who: m.Actor, run_id: int | None, on: Any, conc: in
     return batch
 
 
-def _spawn(engine: Any, who: m.Actor, on: Any, conc: int, lease: float, workers: int, quiet: bool) -> Any:
+def _spawn(k: _Kind, engine: Any, who: m.Actor, on: Any, conc: int, lease: float, workers: int, quiet: bool) -> Any:
     """N worker processes on a new run, this one showing their progress until they all ended."""
-    run_id = engine.start_precheck(who, on, conc)
-    argv = [sys.executable, "-m", "d400tui", "precheck", "worker", "--run", str(run_id)]
+    run_id = k.start(engine, who, on, conc)
+    argv = [sys.executable, "-m", "d400tui", k.command, "worker", "--run", str(run_id)]
     argv += ["--concurrency", str(conc), "--lease", str(lease), "--json"]
     procs = [subprocess.Popen(argv, stdout=subprocess.DEVNULL) for _ in range(workers)]
-    show = None if quiet else _Display(engine, who, run_id, "pre-check")
+    show = None if quiet else _Display(engine, who, run_id, k.label)
     if show:
         show.bar.start()
     try:
@@ -161,30 +181,30 @@ def _spawn(engine: Any, who: m.Actor, on: Any, conc: int, lease: float, workers:
             err.print(f"worker {i} of {workers} ended with exit code {p.returncode}", markup=False)
     batch = engine.run_report(who, run_id).run
     if batch.finished_at is None:
-        raise CliError(f"run {run_id} unfinished: d400 precheck worker --run {run_id} finishes it")
+        raise CliError(f"run {run_id} unfinished: d400 {k.command} worker --run {run_id} finishes it")
     return batch
 
 
-def _precheck(run_id: int | None, on: str | None, conc: int, workers: int, lease: float, as_json: bool) -> None:
-    """run_id None: a new run; 0: the newest pre-check run still going; else that run."""
+def _shared(k: _Kind, run_id: int | None, on: str | None, conc: int, workers: int, lease: float, as_json: bool) -> None:
+    """run_id None: a new run; 0: the newest run of its kind still going; else that run."""
     run_date = parse_date(on) if run_id is None else None
     if workers > 1:
         _identity_for_workers()
     engine, who = signed_engine()
     # refused before any progress bar is drawn (the run itself checks too), in the run's own words
-    engine.require_supervisor(who, Message("engine.what_precheck"))
+    engine.require_supervisor(who, Message(k.what))
     if run_id == 0:
-        newest = engine.last_runs("PRECHECK", 1)
+        newest = engine.last_runs(k.kind, 1)
         if not newest or newest[0].finished_at is not None:
-            raise CliError("no pre-check run in progress: d400 precheck starts one")
+            raise CliError(f"no {k.label} run in progress: d400 {k.command} starts one")
         run_id = newest[0].id
     if workers > 1 and not engine.runs_shared():
         raise CliError(tx(Message("engine.workers_sqlite")))
     if workers > 1:
-        batch = _spawn(engine, who, run_date, conc, lease, workers, as_json)
+        batch = _spawn(k, engine, who, run_date, conc, lease, workers, as_json)
         run(engine.acquirer.close())
     else:
-        batch = _in_process(engine, who, run_id, run_date, conc, lease, as_json)
+        batch = _in_process(k, engine, who, run_id, run_date, conc, lease, as_json)
     _run_summary(batch, engine.run_results(batch.id, limit=200), as_json, engine, who)
 
 
@@ -199,7 +219,7 @@ def precheck(
 ) -> None:
     """Invoicing pre-check (supervisors): authorize what needs it; refusals listed for decision."""
     if ctx.invoked_subcommand is None:
-        _precheck(None, on, concurrency, workers, lease, as_json)
+        _shared(PRECHECK, None, on, concurrency, workers, lease, as_json)
 
 
 @precheck_app.command("worker")
@@ -213,7 +233,7 @@ def precheck_worker(
     """Join pre-check run ID as one more worker, from any machine that reaches the database."""
     if (run_id is None) == (not last):
         raise CliError("--run ID or --last")
-    _precheck(run_id or 0, None, concurrency, 1, lease, as_json)
+    _shared(PRECHECK, run_id or 0, None, concurrency, 1, lease, as_json)
 
 
 def _batch(kind: str, on: str | None, concurrency: int, as_json: bool) -> None:
