@@ -10,7 +10,7 @@ from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import and_, func, insert, or_, select, update
+from sqlalchemy import Float, and_, cast, exists, func, insert, literal_column, or_, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import operators
 from sqlalchemy.sql.elements import UnaryExpression
@@ -80,13 +80,29 @@ def _precheck_where(
     pre-checks at the same time never ask twice for one instalment; a rerun started after
     they ended retries refusals), and with no authorization valid through the run date."""
     i, r = t.instalments, t.precheck_runs
-    over = select(r.c.id).where(or_(r.c.finished_at < since, r.c.started_at < now - STALE_RUN))
+    over = select(r.c.id).where(or_(r.c.finished_at < since, r.c.started_at < now - STALE_RUN, abandoned(dialect)))
     return and_(
         due_where(dialect, run_date, walk_pk),
         i.c.auth_pending.is_(False),
         or_(i.c.precheck_run_id.is_(None), and_(i.c.precheck_run_id != run_id, i.c.precheck_run_id.in_(over))),
         or_(i.c.authorized_until.is_(None), i.c.authorized_until < _day_end(run_date)),
     )
+
+
+def abandoned(dialect: str) -> Any:
+    """A run every worker of which left or lost its lease (store.leases) without ending it: it
+    died, its claims are free (no need to wait STALE_RUN)."""
+    r, w = t.precheck_runs, t.run_workers
+    mine = w.c.run_id == r.c.id
+    live = exists().where(mine, w.c.finished.is_(None), w.c.lease_until >= epoch_now(dialect))
+    return and_(r.c.finished_at.is_(None), exists().where(mine), ~live)
+
+
+def epoch_now(dialect: str) -> Any:
+    """Seconds since the epoch on the database's clock (leases compare it, never a worker's)."""
+    if dialect == "postgresql":
+        return cast(func.extract("epoch", func.clock_timestamp()), Float)
+    return literal_column("((julianday('now') - 2440587.5) * 86400.0)", Float)
 
 
 def precheck_selection(session: Session, run_date: date, now: datetime) -> list[tuple[int, int]]:

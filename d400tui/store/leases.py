@@ -11,13 +11,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Float, and_, cast, func, insert, literal_column, select, update
+from sqlalchemy import and_, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from d400tui.domain import model as m
 
 from . import tables as t
-from .claims import PrecheckClaim
+from .claims import PrecheckClaim, epoch_now
 
 REQUESTED = m.AuthState.REQUESTED.value
 
@@ -41,9 +41,7 @@ def shared(session: Session) -> bool:
 
 def _now(session: Session) -> Any:
     """Seconds since the epoch on the database's clock, as an SQL expression."""
-    if shared(session):
-        return cast(func.extract("epoch", func.clock_timestamp()), Float)
-    return literal_column("((julianday('now') - 2440587.5) * 86400.0)", Float)
+    return epoch_now(session.get_bind().dialect.name)
 
 
 def db_now(session: Session) -> float:

@@ -244,3 +244,52 @@ async def test_a_worker_back_after_losing_its_lease_writes_nothing_twice(engine,
     assert [str(v) for v in check_invariants(engine.db, issuer, settled=True)] == []
     rep = _report(run_id)
     assert rep["outcomes"] == {"APPROVED": 48} and sum(w["results"] for w in rep["workers"]) == 48
+
+
+_DIES_AFTER_A_BATCH = """
+import asyncio, os, signal, sys
+from d400tui.engine import open_engine, owner, precheck
+from d400tui.domain import model as m
+
+owner.me.cache_clear()
+owner.me = lambda: "elsewhere:4343:1"
+flush = precheck.Precheck._flush
+
+def flush_then_die(self, *args, **kw):
+    flush(self, *args, **kw)  # one batch of answers committed...
+    os.kill(os.getpid(), signal.SIGKILL)  # ...and the worker's machine is gone
+
+precheck.Precheck._flush = flush_then_die
+
+async def main() -> None:
+    e = open_engine()
+    await e.precheck(m.Actor("SUPER1", True), None, 4, None, run_id=int(sys.argv[1]), lease_s=2)
+
+asyncio.run(main())
+"""
+
+
+async def test_a_run_whose_workers_all_lost_their_lease_frees_what_it_tried(engine, issuer) -> None:  # type: ignore[no-untyped-def]
+    """A run never ended whose every worker lost its lease is dead: a new run asks again what it
+    was refused, without waiting the 2 hours an unfinished run without workers is given."""
+    run_date = await _due(engine, 4, ("4970100000000055",))  # insufficient funds: refused 51
+    dead = engine.start_precheck(SUPER, run_date, 4)
+    r = subprocess.run(
+        [sys.executable, "-c", _DIES_AFTER_A_BATCH, str(dead)],
+        cwd=ROOT,
+        env=dict(os.environ),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert r.returncode == -9, r.stderr[-2000:]
+    tried = {(x.order_id, x.instalment_seq) for x in engine.run_results(dead) if x.outcome == "REFUSED"}
+    assert len(tried) >= 32
+    for _ in range(100):
+        if [w.state for w in engine.run_progress(SUPER, dead).workers] == ["LOST"]:
+            break
+        time.sleep(0.1)
+    run = await engine.precheck(SUPER, run_date, 4)
+    again = {(x.order_id, x.instalment_seq) for x in engine.run_results(run.id)}
+    assert tried <= again  # asked again: the dead run holds nothing any more
+    assert engine.last_runs("PRECHECK")[1].finished_at is None  # the dead run stays as it died
