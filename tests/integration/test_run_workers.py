@@ -58,6 +58,27 @@ def _run_auths(engine, run_id: int) -> list[tuple[int, int, str, str]]:  # type:
         ]
 
 
+def _killed_worker(script: str, run_id: int) -> None:
+    """`script` run as a worker of `run_id` in a process of its own, which SIGKILLs itself."""
+    r = subprocess.run(
+        [sys.executable, "-c", script, str(run_id)],
+        cwd=ROOT,
+        env=dict(os.environ),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert r.returncode == -signal.SIGKILL, r.stderr[-2000:]
+
+
+def _wait_lost(engine, run_id: int) -> None:  # type: ignore[no-untyped-def]
+    """Until the run's one worker lost its lease (the 2 s of the scripts)."""
+    for _ in range(100):
+        if [w.state for w in engine.run_progress(SUPER, run_id).workers] == ["LOST"]:
+            return
+        time.sleep(0.1)
+
+
 def _report(run_id: int) -> dict:  # type: ignore[type-arg]
     r = cli.run(["run", "report", str(run_id), "--json"], env=cli.signed_on("SUPER1"))
     assert r.returncode == 0, r.stderr
@@ -126,15 +147,7 @@ asyncio.run(main())
 async def test_a_worker_killed_mid_batch_loses_its_claims_after_its_lease(engine, issuer) -> None:  # type: ignore[no-untyped-def]
     run_date = await _due(engine)
     run_id = engine.start_precheck(SUPER, run_date, 4)
-    killed = subprocess.run(
-        [sys.executable, "-c", _KILLED_WORKER, str(run_id)],
-        cwd=ROOT,
-        env=dict(os.environ),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert killed.returncode == -9, killed.stderr[-2000:]
+    _killed_worker(_KILLED_WORKER, run_id)
     claimed = {x[0]: x[2] for x in _run_auths(engine, run_id)}
     assert claimed and {x[3] for x in _run_auths(engine, run_id)} == {"REQUESTED"}
     held_before = issuer.hold_keys()
@@ -143,10 +156,7 @@ async def test_a_worker_killed_mid_batch_loses_its_claims_after_its_lease(engine
         # SQLite: one worker at a time, and the dead one's lease still runs
         with pytest.raises(Exception, match="SQLite"):
             await engine.precheck(SUPER, None, 4, run_id=run_id, lease_s=2)
-        for _ in range(100):
-            if [w.state for w in engine.run_progress(SUPER, run_id).workers] == ["LOST"]:
-                break
-            time.sleep(0.1)
+        _wait_lost(engine, run_id)
     run = await engine.precheck(SUPER, None, 4, run_id=run_id, lease_s=2)
     assert run.finished_at is not None and run.approved == 12 * ORDERS
     after = _run_auths(engine, run_id)
@@ -225,10 +235,7 @@ async def test_a_worker_back_after_losing_its_lease_writes_nothing_twice(engine,
             time.sleep(0.05)
         else:
             raise AssertionError("the worker never paused")
-        for _ in range(100):
-            if [w.state for w in engine.run_progress(SUPER, run_id).workers] == ["LOST"]:
-                break
-            time.sleep(0.1)
+        _wait_lost(engine, run_id)
         run = await engine.precheck(SUPER, None, 4, run_id=run_id, lease_s=2)
         assert run.finished_at is not None
         paused.send_signal(signal.SIGCONT)
@@ -274,21 +281,10 @@ async def test_a_run_whose_workers_all_lost_their_lease_frees_what_it_tried(engi
     was refused, without waiting the 2 hours an unfinished run without workers is given."""
     run_date = await _due(engine, 4, ("4970100000000055",))  # insufficient funds: refused 51
     dead = engine.start_precheck(SUPER, run_date, 4)
-    r = subprocess.run(
-        [sys.executable, "-c", _DIES_AFTER_A_BATCH, str(dead)],
-        cwd=ROOT,
-        env=dict(os.environ),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert r.returncode == -9, r.stderr[-2000:]
+    _killed_worker(_DIES_AFTER_A_BATCH, dead)
     tried = {(x.order_id, x.instalment_seq) for x in engine.run_results(dead) if x.outcome == "REFUSED"}
     assert len(tried) >= 32
-    for _ in range(100):
-        if [w.state for w in engine.run_progress(SUPER, dead).workers] == ["LOST"]:
-            break
-        time.sleep(0.1)
+    _wait_lost(engine, dead)
     run = await engine.precheck(SUPER, run_date, 4)
     again = {(x.order_id, x.instalment_seq) for x in engine.run_results(run.id)}
     assert tried <= again  # asked again: the dead run holds nothing any more
