@@ -99,8 +99,17 @@ def workers(session: Session, run_id: int) -> tuple[float, list[WorkerRow]]:
     return db_now(session), [WorkerRow(*r) for r in rows]
 
 
-def in_flight(session: Session, run_id: int, owners: Sequence[str]) -> int:
-    """REQUESTED rows of the run sent by `owners` and not answered yet."""
+def _sent(run_id: int, capture: bool) -> Any:
+    """The run's calls sent and not answered: REQUESTED authorizations of a pre-check, captures in
+    flight of a capture run."""
+    a, i = t.authorizations, t.instalments
+    if capture:
+        return and_(a.c.capture_run_id == run_id, a.c.capture_pending.is_(True))
+    return and_(i.c.precheck_run_id == run_id, i.c.auth_pending.is_(True), a.c.state == REQUESTED)
+
+
+def in_flight(session: Session, run_id: int, owners: Sequence[str], capture: bool = False) -> int:
+    """Calls of the run sent by `owners` and not answered yet."""
     if not owners:
         return 0
     a, i = t.authorizations, t.instalments
@@ -108,7 +117,7 @@ def in_flight(session: Session, run_id: int, owners: Sequence[str]) -> int:
         session.scalar(
             select(func.count())
             .select_from(a.join(i, i.c.id == a.c.instalment_id))
-            .where(i.c.precheck_run_id == run_id, a.c.state == REQUESTED, a.c.owner.in_(list(owners)))
+            .where(_sent(run_id, capture), a.c.owner.in_(list(owners)))
         )
         or 0
     )
@@ -165,13 +174,14 @@ def take_over(
     return claims
 
 
-def still_mine(session: Session, me: str, auth_ids: Sequence[int]) -> set[int]:
-    """Which of `auth_ids` are still REQUESTED and sent by `me` — locked on PostgreSQL so that no
-    worker takes them over before this transaction writes their answers."""
+def still_mine(session: Session, me: str, auth_ids: Sequence[int], capture: bool = False) -> set[int]:
+    """Which of `auth_ids` are still in flight (REQUESTED, or a capture pending) and sent by `me` —
+    locked on PostgreSQL so that no worker takes them over before this transaction writes them."""
     if not auth_ids:
         return set()
     a = t.authorizations
-    q = select(a.c.id).where(a.c.id.in_(list(auth_ids)), a.c.state == REQUESTED, a.c.owner == me).order_by(a.c.id)
+    sent = a.c.capture_pending.is_(True) if capture else a.c.state == REQUESTED
+    q = select(a.c.id).where(a.c.id.in_(list(auth_ids)), sent, a.c.owner == me).order_by(a.c.id)
     if shared(session):
         q = q.with_for_update()
     return {r[0] for r in session.execute(q)}
