@@ -170,6 +170,8 @@ class Instalment:
     """An authorization for it is REQUESTED or UNKNOWN: no new operation until it is settled."""
     precheck_run_id: int | None = None
     """The last pre-check run that claimed it, so one run never takes it twice."""
+    capture_run_id: int | None = None
+    """The last capture run that took it (captured, refused or skipped it): one run takes it once."""
 
     def is_deferred(self, order_date: date) -> bool:
         return self.seq > 1 or self.due_date > order_date
@@ -264,6 +266,8 @@ class Authorization:
     """A capture was sent and its answer not yet recorded: the reconciler asks the acquirer."""
     owner: str | None = None
     """host:pid:start of the process that sent the call, while REQUESTED."""
+    capture_run_id: int | None = None
+    """The capture run that sent (or last sent) its capture, beside `owner`."""
 
     @property
     def live(self) -> bool:
@@ -275,14 +279,22 @@ class Authorization:
         self.state = target
 
     def check_capture(self, amount: Decimal, now: datetime) -> None:
-        if self.state is not AuthState.APPROVED:
-            raise DomainError("engine.capture_state", state=self.state)
-        if amount > self.amount:
-            raise DomainError("engine.capture_over", amount=amount, authorized=self.amount)
-        if amount <= 0:
-            raise DomainError("engine.capture_zero")
-        if self.expires_at and now > self.expires_at:
-            raise DomainError("engine.auth_expired")
+        check_capture(self.state, self.amount, self.expires_at, amount, now)
+
+
+def check_capture(
+    state: AuthState, authorized: Decimal, expires_at: datetime | None, amount: Decimal, now: datetime
+) -> None:
+    """A capture of `amount` on an authorization: approved, never above what it holds, not zero, not
+    expired. A function too, for the batched capture run that reads the columns, not the object."""
+    if state is not AuthState.APPROVED:
+        raise DomainError("engine.capture_state", state=state)
+    if amount > authorized:
+        raise DomainError("engine.capture_over", amount=amount, authorized=authorized)
+    if amount <= 0:
+        raise DomainError("engine.capture_zero")
+    if expires_at and now > expires_at:
+        raise DomainError("engine.auth_expired")
 
 
 def validity_days(brand: Brand, table: dict[str, int], default: int = 7) -> int:

@@ -1,210 +1,221 @@
 """The capture run: take the money of what is due, never above what was authorized, never twice.
 
-Each instalment is decided under its order's lock and marked in flight before the call, so a
-process killed before the answer is written leaves work the reconciler finishes."""
+Batched like the pre-check: claims of N due instalments (store.capture_batch), each decided by the
+domain's rules and marked in flight — committed — before any call, so a process killed before its
+answers are written leaves work the reconciler finishes (`capture_pending`); `concurrency` calls in
+flight; answers written in batches in a thread. `capture_one` captures one instalment (a given
+amount), deciding under the order's lock."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
-from datetime import date, datetime, time
+from datetime import date
 from decimal import Decimal
 
-from d400tui.acquirers.base import AcquirerResponse, AcquirerUnavailable, Outcome
+from d400tui.acquirers.base import AcquirerResponse, AcquirerUnavailable
 from d400tui.domain import model as m
 from d400tui.domain.message import Message
-from d400tui.store import claims
-from d400tui.store.batch_writes import DatabaseBusy, add_run_result, database_errors, release_capture_sender
+from d400tui.store import capture_batch as store
+from d400tui.store.batch_writes import DatabaseBusy, database_errors
 
 from . import owner
-from .codes import NO_ANSWER
+from .capture_batch import Answered, Sent, Window, audit_rows, decide_answers, decide_claims
+from .capture_one import WHAT, CaptureOutcome, capture_one
 from .errors import EngineError
 from .runs import BatchContext, Progress, quiet_gc
-from .steps import load_any
 
 log = logging.getLogger("d400.engine")
-WHAT = Message("engine.what_capture")
-CaptureOutcome = tuple[str, Decimal, str, str | Message, int | None]
-"""(outcome, amount, code, reason, authorization id) of one instalment's capture."""
+DB_BUSY = Message("engine.skip_db_busy")
 
 
 class Capture:
     def __init__(self, ctx: BatchContext) -> None:
         self.e = ctx
 
+    def selection(self, run_date: date) -> list[tuple[int, int, Decimal]]:
+        """(order id, seq, amount) a capture run at `run_date` would take (tests, CLI --dry-run)."""
+        with self.e.unit() as uow:
+            return store.capture_worklist(uow.session, run_date)
+
     async def run(
-        self, actor: m.Actor, run_date: date | None = None, concurrency: int = 8, progress: Progress | None = None
+        self,
+        actor: m.Actor,
+        run_date: date | None = None,
+        concurrency: int = 8,
+        progress: Progress | None = None,
+        run_id: int | None = None,
+        claim_size: int = 256,
     ) -> m.PrecheckRun:
         """Capture what is due: validated, not blocked, phone card orders whose instalment is due
-        and holds a live, unexpired authorization. Never above what was authorized; rerunnable.
-        Two runs at once share the work: each instalment is decided under its order's lock, the
-        one a run finds already in flight or done elsewhere is counted skipped with the reason, and
-        a race lost on one order is counted on that order. The run always records its end."""
+        and holds a live, unexpired authorization; or join run `run_id` started elsewhere. Never
+        above what was authorized; rerunnable. Runs at once share the work: a run takes each
+        instalment once; one in flight or unsettled elsewhere is counted skipped with the reason;
+        a failure on one batch is counted on its instalments, left to the reconciler. The run
+        always records its end."""
         self.e.require_supervisor(actor, WHAT)
-        run_date = run_date or self.e.today()
-        run = m.PrecheckRun("CAPTURE", run_date, self.e.clock(), actor.name, concurrency)
-        with self.e.unit() as uow:
-            uow.runs.add(run)
-            uow.audit(actor.name, "CAPTURE_START", None, run_date=run_date)
-            uow.commit()
-            todo = claims.capture_worklist(uow.session, run_date)
-        run_id = run.id or 0
-        sem = asyncio.Semaphore(concurrency)
-        finished = [0]
+        if not 1 <= concurrency <= 512:
+            raise EngineError("engine.concurrency", field="concurrency")
+        if run_id is None:
+            run_date = run_date or self.e.today()
+            new = m.PrecheckRun("CAPTURE", run_date, self.e.clock(), actor.name, concurrency)
+            with self.e.unit() as uow:
+                uow.runs.add(new)
+                uow.audit(actor.name, "CAPTURE_START", None, run_date=run_date)
+                uow.commit()
+            run_id = new.id or 0
+        with self.e.unit() as uow:  # a worker joining a run captures its date
+            joined = uow.runs.get(run_id)
+            if joined is None or joined.kind != "CAPTURE":
+                raise EngineError("engine.run_unknown", run=run_id)
+            run_date = joined.run_date
+            total = store.count_capture_due(uow.session, run_date, run_id)
+        # Claimed and unanswered: at most concurrency + half of it (the next calls are ready when
+        # answers come back; a run started beside this one finds the rest free).
+        claim_size = max(1, claim_size)
+        ahead = concurrency // 2
+        chunk = max(1, min(claim_size, ahead))
+        window = Window(concurrency + ahead, backlog=max(4 * chunk, concurrency))
+        queue: asyncio.Queue[Sent | None] = asyncio.Queue()
+        done: list[Answered] = []
+        counter = [0]
 
-        async def one(order_id: int, seq: int, due: Decimal) -> None:
-            async with sem:
+        def tick(n: int) -> None:
+            counter[0] += n
+            if progress:
+                progress(min(counter[0], total), total)
+
+        async def database() -> None:
+            """The run's database work, one piece at a time in a thread (SQLite and psycopg release
+            the GIL), so the event loop keeps the calls flowing: a claim whenever the window has
+            room — the calls come first — else the answers waiting, in batches."""
+            after, ended = 0, False
+            while not ended or window.out or done:
+                if not ended and window.has_room(chunk):
+                    try:
+                        with database_errors():
+                            got, last, decided = await asyncio.to_thread(
+                                self._claim, run_id, run_date, min(window.room, claim_size), actor.name, after
+                            )
+                    except (DatabaseBusy, EngineError) as exc:  # what is left waits for the next run
+                        log.warning("capture run %s stops claiming: %s", run_id, exc)
+                        got, last, after = [], 0, 0
+                    if last:
+                        after = last
+                        window.take(len(got))
+                        for s in got:
+                            queue.put_nowait(s)
+                        tick(decided)
+                    elif after:
+                        after = 0  # the closing sweep from the start: what a lock kept from an earlier claim
+                    else:
+                        ended = True
+                        for _ in range(concurrency):
+                            queue.put_nowait(None)
+                    continue
+                if len(done) >= chunk or (done and (ended or len(done) >= max(1, chunk // 4))):
+                    batch = done[: window.backlog]
+                    del done[: len(batch)]
+                    await asyncio.to_thread(self._write, run_id, batch, actor.name)
+                    window.written(len(batch))
+                    tick(len(batch))
+                    continue
+                await window.changed()
+
+        async def caller() -> None:
+            while (s := await queue.get()) is not None:
                 try:
                     with database_errors():
-                        outcome, amount, code, reason, auth_id = await self.capture_one(actor, order_id, seq, run_date)
+                        item = Answered(s, await self._send(s))
                 except (EngineError, m.DomainError, DatabaseBusy) as exc:
-                    # Lost to another run or terminal (a lock not had in time, a concurrent change):
-                    # this order waits for the next run, the others go on.
-                    log.warning("capture of order %s instalment %s not done: %s", order_id, seq, exc)
-                    outcome, amount, code, auth_id = "SKIPPED", due, "", None
-                    reason = (
-                        exc.message if isinstance(exc, EngineError | m.DomainError) else Message("engine.skip_db_busy")
-                    )
-            with self.e.unit() as uow:
-                add_run_result(uow.session, run_id, order_id, seq, outcome, amount, code, reason, auth_id)
-                uow.commit()
-            key = {"CAPTURED": "approved", "REFUSED": "refused", "UNAVAILABLE": "unavailable"}.get(outcome, "skipped")
-            setattr(run, key, getattr(run, key) + 1)
-            finished[0] += 1
-            if progress:
-                progress(finished[0], len(todo))
+                    # Lost on this instalment only (it may have been sent): the reconciler settles it.
+                    log.warning("capture of order %s instalment %s not done: %s", s.cand.order_id, s.cand.seq, exc)
+                    reason = exc.message if isinstance(exc, EngineError | m.DomainError) else DB_BUSY
+                    item = Answered(s, None, reason)
+                done.append(item)
+                window.answered()
 
         try:
             with quiet_gc():
-                await asyncio.gather(*(one(oid, seq, due) for oid, seq, due in todo))
+                await asyncio.gather(database(), *(caller() for _ in range(concurrency)))
         finally:
-            with self.e.unit() as uow:
-                run.selected = len(todo)
-                run.finished_at = self.e.clock()
-                uow.session.merge(run)
-                uow.audit(
-                    actor.name,
-                    "CAPTURE_END",
-                    None,
-                    run=run.id,
-                    captured=run.approved,
-                    refused=run.refused,
-                    unavailable=run.unavailable,
-                    skipped=run.skipped,
-                    done=finished[0],
-                )
+            run = self._end(run_id, actor.name)
+        if progress:
+            progress(total, total)
+        return run
+
+    def _claim(self, run_id: int, run_date: date, n: int, actor: str, after: int) -> tuple[list[Sent], int, int]:
+        """One claim in its own transaction: (captures to send, highest id taken or 0, how many
+        were decided without a call). A claim that fails leaves nothing taken."""
+        now = self.e.clock()
+        with self.e.unit() as uow:
+            cands, last = store.claim_captures(uow.session, run_id, run_date, n, after)
+            if not last:
+                return [], 0, 0
+            claims, sent = decide_claims(run_id, cands, run_date, now, actor)
+            store.mark_claimed(uow.session, run_id, now, owner.me(), claims)
+            uow.audits.append(claims.audits)  # last: the chain head stays locked only until the commit
+            uow.commit()
+        return sent, last, len(cands) - len(sent)
+
+    async def _send(self, s: Sent) -> AcquirerResponse | None:
+        """One claimed capture to the acquirer; None when no answer came back."""
+        try:
+            return await self.e.acquirer.capture(s.auth.acquirer_ref or "", s.cand.amount, s.key)
+        except AcquirerUnavailable:
+            return None
+
+    def _write(self, run_id: int, batch: list[Answered], actor: str) -> None:
+        try:
+            with database_errors():
+                self._record_capture(run_id, batch, actor)
+        except (DatabaseBusy, EngineError) as exc:
+            # The answers could not be written: the captures stay in flight for the reconciler,
+            # which must not take this (living) process for their waiting sender.
+            log.warning("capture answers of run %s not written (%s): left to the reconciler", run_id, exc)
+            left = [Answered(x.sent, None, DB_BUSY) for x in batch]
+            with contextlib.suppress(DatabaseBusy), database_errors(), self.e.unit(lock=True) as uow:
+                b, _ = decide_answers(run_id, left, {}, self.e.label)
+                store.write_capture_answers(uow.session, run_id, self.e.clock(), b)
                 uow.commit()
+
+    def _record_capture(self, run_id: int, batch: list[Answered], actor: str) -> None:
+        """Write a batch of answers in one transaction, the orders locked."""
+        now = self.e.clock()
+        with self.e.unit(lock=True) as uow:  # SQLite: the write lock before reading what to write
+            current = store.lock_answered(uow.session, [x.sent.auth.id for x in batch])
+            b, details = decide_answers(run_id, batch, current, self.e.label)
+            status = store.write_capture_answers(uow.session, run_id, now, b)
+            uow.audits.append(audit_rows(now, actor, details, status))
+            uow.commit()
+        for order_id, st in status.items():
+            if st not in (m.OrderStatus.INVOICED.value, m.OrderStatus.VALIDATED.value):
+                log.error("order %s captured while %s: refund it", order_id, st)
+
+    def _end(self, run_id: int, actor: str) -> m.PrecheckRun:
+        """Record the run's end with its counts (each worker of a run records its own end)."""
+        with self.e.unit() as uow:
+            run = uow.runs.get(run_id)
+            assert run is not None
+            run.selected = run.approved + run.refused + run.unavailable + run.skipped
+            run.finished_at = self.e.clock()
+            uow.audit(
+                actor,
+                "CAPTURE_END",
+                None,
+                run=run_id,
+                captured=run.approved,
+                refused=run.refused,
+                unavailable=run.unavailable,
+                skipped=run.skipped,
+                done=run.selected,
+            )
+            uow.commit()
         return run
 
     async def capture_one(
         self, actor: m.Actor, order_id: int, seq: int, run_date: date | None = None, amount: Decimal | None = None
     ) -> CaptureOutcome:
-        """Capture one instalment.
-
-        The decision is taken under the order's lock and marks the capture in flight before the
-        call; a cancel or delete is refused while it is (Order.ensure_no_capture_in_flight), so no
-        order can be closed between the decision and the answer — refusing the cancel is the only
-        safe choice, since a capture sent cannot be called back. The answer is written under the
-        lock again and never turns a cancelled or deleted order into INVOICED."""
-        self.e.require_supervisor(actor, WHAT)
-        run_date = run_date or self.e.today()
-        with self.e.unit() as uow:
-            order = load_any(uow, order_id)
-            inst = order.instalment(seq)
-            want = amount if amount is not None else inst.amount
-            if order.status is not m.OrderStatus.VALIDATED:
-                closed = Message("engine.closed", order=order_id, status=m.STATUS_MESSAGE[order.status])
-                return "SKIPPED", want, "", closed, None
-            if order.hold is m.PaymentHold.BLOCKED:
-                return "SKIPPED", want, "", Message("engine.skip_blocked"), None
-            if inst.state is not m.InstalmentState.PENDING:
-                return "SKIPPED", want, "", Message("engine.skip_instalment", inst_state=inst.state.value.lower()), None
-            auth = order.live_authorization(inst)
-            if auth is None:
-                return "SKIPPED", want, "", Message("engine.skip_no_auth"), None
-            if auth.capture_pending:
-                return "SKIPPED", want, "", Message("engine.skip_capturing"), auth.id
-            if auth.state is m.AuthState.REQUESTED:
-                return "SKIPPED", want, "", Message("engine.skip_in_flight"), auth.id
-            if auth.state is m.AuthState.UNKNOWN or auth.void_state is m.VoidState.PENDING:
-                return "SKIPPED", want, "", Message("engine.skip_unsettled"), auth.id
-            if auth.expires_at and auth.expires_at < datetime.combine(run_date, time.min):
-                return "SKIPPED", want, "", Message("engine.skip_expired"), auth.id
-            try:
-                auth.check_capture(want, self.e.clock())
-            except m.DomainError as exc:
-                uow.audit(actor.name, "CAPTURE_REFUSED", order_id, authorization=auth.id, reason=exc.message)
-                uow.commit()
-                return "REFUSED", want, "", exc.message, auth.id
-            # Crash safety: the capture in flight is recorded (and the instalment frozen) before the
-            # call, so a process killed before the answer is written leaves work the reconciler
-            # finishes; `owner` tells a reconciler on this machine that the sender is still waiting.
-            auth.capture_pending = True
-            auth.captured_amount = want
-            auth.owner = owner.me()
-            inst.auth_pending = True
-            order.touch(self.e.clock())
-            uow.commit()  # a lost optimistic race reads as ConcurrentChange (the unit's translation)
-            ref, key, auth_id = auth.acquirer_ref or "", auth.idempotency_key + "-cap", auth.id
-        try:
-            resp: AcquirerResponse | None = await self.e.acquirer.capture(ref, want, key)
-        except AcquirerUnavailable:
-            resp = None
-        try:
-            with database_errors():
-                return self._record_capture(actor, order_id, seq, auth_id, want, resp)
-        except (DatabaseBusy, EngineError):
-            # The answer could not be written: the capture stays in flight for the reconciler, which
-            # must not take this (living) process for its waiting sender.
-            with contextlib.suppress(DatabaseBusy), database_errors(), self.e.unit() as uow:
-                if auth_id is not None:
-                    release_capture_sender(uow.session, auth_id)
-                uow.commit()
-            raise
-
-    def _record_capture(
-        self, actor: m.Actor, order_id: int, seq: int, auth_id: int | None, want: Decimal, resp: AcquirerResponse | None
-    ) -> CaptureOutcome:
-        """Write a capture's answer under the order's lock (second half of capture_one)."""
-        with self.e.unit() as uow:
-            order = load_any(uow, order_id)
-            inst = order.instalment(seq)
-            auth = next(x for x in order.authorizations if x.id == auth_id)
-            auth.owner = None  # the sender no longer waits: the reconciler may settle what is left
-            if resp is None:  # stays capture_pending: the reconciler asks the acquirer what happened
-                uow.audit(actor.name, "CAPTURE", order_id, authorization=auth_id, amount=want, state="NO_ANSWER")
-                uow.commit()
-                return "UNAVAILABLE", want, NO_ANSWER, self.e.label(NO_ANSWER), auth_id
-            settled_elsewhere = not auth.capture_pending
-            auth.capture_pending = False
-            inst.auth_pending = False
-            if resp.outcome is Outcome.CAPTURED:
-                if auth.state is m.AuthState.APPROVED:
-                    auth.move(m.AuthState.CAPTURED)
-                auth.captured_amount = resp.amount if resp.amount is not None else want
-                inst.state = m.InstalmentState.CAPTURED
-                inst.authorized_until = None
-                order.settle_if_done()  # a cancelled or deleted order stays so (never INVOICED)
-                order.touch(self.e.clock())
-                uow.audit(
-                    actor.name,
-                    "CAPTURE",
-                    order_id,
-                    authorization=auth_id,
-                    amount=want,
-                    state="CAPTURED",
-                    order_status=order.status.value,
-                    settled_elsewhere=settled_elsewhere,
-                )
-                uow.commit()
-                if order.status is not m.OrderStatus.INVOICED and order.status is not m.OrderStatus.VALIDATED:
-                    log.error("order %s captured while %s: refund it", order_id, order.status.value)
-                return "CAPTURED", want, resp.code, "", auth_id
-            if not settled_elsewhere or auth.state is not m.AuthState.CAPTURED:
-                auth.captured_amount = Decimal("0.00")
-            uow.audit(
-                actor.name, "CAPTURE", order_id, authorization=auth_id, amount=want, code=resp.code, state="REFUSED"
-            )
-            uow.commit()
-            return "REFUSED", want, resp.code, resp.message or self.e.label(resp.code), auth_id
+        """Capture one instalment, `amount` or what it is due (see capture_one.py)."""
+        return await capture_one(self.e, actor, order_id, seq, run_date, amount)

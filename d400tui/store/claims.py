@@ -1,6 +1,7 @@
 """What the batch runs select and claim: due instalments, the pre-check's claims (`FOR UPDATE SKIP
-LOCKED` on PostgreSQL so several workers share one run, the write lock first on SQLite), the capture
-run's worklist and the end-of-run counts. Written once for both databases; the engine decides."""
+LOCKED` on PostgreSQL so several workers share one run, the write lock first on SQLite) and
+the end-of-run counts (the capture run's: store/capture_batch.py). Written once for both
+databases; the engine decides."""
 
 from __future__ import annotations
 
@@ -299,15 +300,3 @@ def precheck_end_counts(session: Session, run_date: date) -> tuple[int, int]:
         or 0
     )
     return frozen, others
-
-
-def capture_worklist(session: Session, run_date: date) -> list[tuple[int, int, Decimal]]:
-    """(order id, instalment seq, amount) due for capture at `run_date`, orders not blocked."""
-    i, o = t.instalments, t.orders
-    rows = session.execute(
-        select(i.c.order_id, i.c.seq, i.c.amount)
-        .join(o, o.c.id == i.c.order_id)
-        .where(due_where(_dialect(session), run_date), o.c.hold != m.PaymentHold.BLOCKED.value)
-        .order_by(i.c.order_id, i.c.seq)
-    ).all()
-    return [(r[0], r[1], r[2]) for r in rows]

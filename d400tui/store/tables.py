@@ -154,6 +154,8 @@ instalments = Table(
     Column("authorized_until", DateTime),
     Column("auth_pending", Boolean, nullable=False, default=False),
     Column("precheck_run_id", Integer),
+    # The capture run that last took it (0015): one run, whichever of its workers, takes it once.
+    Column("capture_run_id", Integer),
     # The pre-check and capture select pending instalments by due date: this index serves both.
     Index("ix_instalments_state_due", "state", "due_date"),
     Index("ix_instalments_order", "order_id", "seq", unique=True),
@@ -187,6 +189,8 @@ authorizations = Table(
     Column("operator", String(20), nullable=False),
     Column("capture_pending", Boolean, nullable=False, default=False),
     Column("owner", String(80)),
+    # The capture run whose capture is (or was last) in flight on it, beside `owner` (0015).
+    Column("capture_run_id", Integer),
     # The reconciler looks for UNKNOWN rows and pending voids without scanning the table.
     Index("ix_authorizations_state", "state"),
     Index("ix_authorizations_void_state", "void_state"),

@@ -60,17 +60,18 @@ async def test_a_second_run_during_the_first_skips_what_is_in_flight(engine, iss
 
 
 async def test_a_run_that_reads_an_order_another_run_writes(engine, issuer, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    """Run 2 is started while run 1 has read the first order and not yet written its decision."""
+    """Run 2 is started while run 1 has read the first order and not yet written its decision
+    (the batched run decides a claim's instalments with the domain's capture rule: the hook)."""
     oids = await _orders(engine, 2)
     other = other_engine(engine)
-    check, racers = m.Authorization.check_capture, []
+    check, racers = m.check_capture, []
 
-    def checking(self, amount, now):  # type: ignore[no-untyped-def]
-        if not racers and self.order_id == oids[0]:
+    def checking(state, authorized, expires_at, amount, now):  # type: ignore[no-untyped-def]
+        if not racers:  # concurrency 1: run 1's first claim is the first order alone
             racers.append(race_inside(engine, oids[0], lambda: other.capture(SUPER, engine.today())))
-        return check(self, amount, now)
+        return check(state, authorized, expires_at, amount, now)
 
-    monkeypatch.setattr(m.Authorization, "check_capture", checking)
+    monkeypatch.setattr(m, "check_capture", checking)
     try:
         try:
             run1 = await engine.capture(SUPER, engine.today(), concurrency=1)
@@ -89,19 +90,21 @@ async def test_a_run_that_reads_an_order_another_run_writes(engine, issuer, monk
 
 
 async def test_a_race_lost_on_one_order_is_counted_there_and_the_run_finishes(engine, issuer, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The batched run (issue 14.1) loses each instalment on its own path, claimed to answered:
+    the failures are injected there (before: in the per-instalment `capture_one` the run called)."""
     oids = await _orders(engine, 3)
-    one = Capture.capture_one
+    send = Capture._send
     lost = {
         oids[0]: ConcurrentChange("Commande modifiée sur un autre poste — F5 pour recharger"),
         oids[1]: OperationalError("BEGIN IMMEDIATE", {}, Exception("database is locked")),
     }
 
-    async def capture_one(self, actor, order_id, seq, run_date=None, amount=None):  # type: ignore[no-untyped-def]
-        if order_id in lost:
-            raise lost[order_id]
-        return await one(self, actor, order_id, seq, run_date, amount)
+    async def one_path(self, sent):  # type: ignore[no-untyped-def]
+        if sent.cand.order_id in lost:
+            raise lost[sent.cand.order_id]
+        return await send(self, sent)
 
-    monkeypatch.setattr(Capture, "capture_one", capture_one)
+    monkeypatch.setattr(Capture, "_send", one_path)
     run = await engine.capture(SUPER, engine.today())
     assert run.finished_at is not None
     assert (run.selected, run.approved, run.skipped) == (3, 1, 2)

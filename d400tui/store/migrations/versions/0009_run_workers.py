@@ -5,14 +5,14 @@ Lease times are seconds since the epoch on the database's clock, so that workers
 machines compare one clock.
 
 Revision ID: 0009
-Revises: 0007
+Revises: 0015
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0009"
-down_revision = "0007"
+down_revision = "0015"  # after the capture branch's 0015 (merged here); the lead re-chains
 branch_labels = None
 depends_on = None
 
