@@ -28,8 +28,10 @@ from d400tui.engine.errors import EngineError
 from d400tui.i18n.render import tx
 
 precheck_app = typer.Typer(help="Invoicing pre-check (supervisors).", invoke_without_command=True)
+capture_app = typer.Typer(help="Capture of due payments (supervisors).", invoke_without_command=True)
 run_app = typer.Typer(help="Batch runs (supervisors): the report of a run.")
 app.add_typer(precheck_app, name="precheck")
+app.add_typer(capture_app, name="capture")
 app.add_typer(run_app, name="run")
 
 Workers = typer.Option(1, "--workers", min=1, max=32, help="Worker processes on this run (PostgreSQL).")
@@ -125,6 +127,7 @@ class _Kind:
 
 
 PRECHECK = _Kind("PRECHECK", "precheck", "pre-check", "engine.what_precheck")
+CAPTURE = _Kind("CAPTURE", "capture", "capture", "engine.what_capture")
 
 
 def _in_process(
@@ -236,34 +239,32 @@ def precheck_worker(
     _shared(PRECHECK, run_id or 0, None, concurrency, 1, lease, as_json)
 
 
-def _batch(kind: str, on: str | None, concurrency: int, as_json: bool) -> None:
-    """Run a capture with a progress bar (not under --json), then print its results."""
-    from d400tui.cli.output import progress
-
-    run_date = parse_date(on)
-    engine, who = signed_engine()
-    engine.require_supervisor(who, Message("engine.what_capture"))
-    bar, update = progress(kind, as_json)
-
-    async def go() -> m.PrecheckRun:
-        return await with_close(engine, engine.capture(who, run_date, concurrency, update))
-
-    if bar:
-        with bar:
-            batch = run(go())
-    else:
-        batch = run(go())
-    _run_summary(batch, engine.run_results(batch.id, limit=200), as_json, engine, who)
-
-
-@app.command("capture")
+@capture_app.callback()
 def capture(
+    ctx: typer.Context,
     on: str | None = typer.Option(None, "--date", help="Capture date YYYY-MM-DD (default today)."),
-    concurrency: int = typer.Option(8, "--concurrency", min=1, max=256),
+    concurrency: int = typer.Option(8, "--concurrency", min=1, max=256, help="Captures in flight per worker."),
+    workers: int = Workers,
+    lease: float = Lease,
     as_json: AsJson = False,
 ) -> None:
     """Capture due payments (supervisors), never above what was authorized; rerunnable."""
-    _batch("capture", on, concurrency, as_json)
+    if ctx.invoked_subcommand is None:
+        _shared(CAPTURE, None, on, concurrency, workers, lease, as_json)
+
+
+@capture_app.command("worker")
+def capture_worker(
+    run_id: int | None = typer.Option(None, "--run", min=1, help="The run to join (its id)."),
+    last: bool = typer.Option(False, "--last", help="Join the newest capture run still going."),
+    concurrency: int = typer.Option(8, "--concurrency", min=1, max=256, help="Captures in flight."),
+    lease: float = Lease,
+    as_json: AsJson = False,
+) -> None:
+    """Join capture run ID as one more worker, from any machine that reaches the database."""
+    if (run_id is None) == (not last):
+        raise CliError("--run ID or --last")
+    _shared(CAPTURE, run_id or 0, None, concurrency, 1, lease, as_json)
 
 
 # -- the run report ------------------------------------------------------------------------------

@@ -161,8 +161,15 @@ class Engine(s.Context):
         run_date: date | None = None,
         concurrency: int = 8,
         progress: Callable[[int, int], None] | None = None,
+        run_id: int | None = None,
+        lease_s: float = workers.LEASE_S,
     ) -> m.PrecheckRun:
-        return await Capture(self).run(actor, run_date, concurrency, progress)
+        """A new capture run at `run_date`, or one more worker on run `run_id` (engine.workers)."""
+        return await Capture(self).run(actor, run_date, concurrency, progress, run_id, lease_s=lease_s)
+
+    def start_capture(self, actor: m.Actor, run_date: date | None = None, concurrency: int = 8) -> int:
+        """Open a capture run for workers to join (`d400 capture --workers N`)."""
+        return Capture(self).start(actor, run_date, concurrency)
 
     async def capture_one(
         self,

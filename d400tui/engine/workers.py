@@ -71,7 +71,7 @@ class Lease:
         now, rows = leases.workers(uow.session, self.run_id)
         return [w.worker for w in rows if w.worker != self.me and w.finished is None and w.lease_until >= now]
 
-    def _lost(self, uow: UnitOfWork) -> list[str]:
+    def lost(self, uow: UnitOfWork) -> list[str]:
         """Workers whose claims are free: lease run out, or the process is gone (same machine)."""
         now, rows = leases.workers(uow.session, self.run_id)
         return [
@@ -101,17 +101,17 @@ class Lease:
     def take_over(self, n: int, now: datetime) -> list[PrecheckClaim]:
         """Up to `n` claims of lost workers, now ours (same rows, same keys), committed."""
         with self.e.unit() as uow:
-            got = leases.take_over(uow.session, self.run_id, self._lost(uow), self.me, n, now)
+            got = leases.take_over(uow.session, self.run_id, self.lost(uow), self.me, n, now)
             if got:
                 log.info("run %s: %d claims of a lost worker taken over by %s", self.run_id, len(got), self.me)
             uow.commit()
             return got
 
-    def others_in_flight(self) -> int:
+    def others_in_flight(self, capture: bool = False) -> int:
         """Calls other live workers of the run have sent and not answered yet: wait for them (they
         may still die, and their claims then come back here after their lease)."""
         with self.e.unit() as uow:
-            return leases.in_flight(uow.session, self.run_id, self._live_others(uow))
+            return leases.in_flight(uow.session, self.run_id, self._live_others(uow), capture)
 
     @property
     def poll_s(self) -> float:
@@ -134,8 +134,8 @@ class Lease:
             if not got:
                 await asyncio.sleep(self.poll_s)
 
-    def still_mine(self, uow: UnitOfWork, auth_ids: list[int]) -> set[int]:
-        return leases.still_mine(uow.session, self.me, auth_ids)
+    def still_mine(self, uow: UnitOfWork, auth_ids: list[int], capture: bool = False) -> set[int]:
+        return leases.still_mine(uow.session, self.run_id, self.me, auth_ids, capture)
 
     def release(self) -> None:
         """This process no longer works on the run (ended or failed: another may join it)."""

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, insert, select, update
+from sqlalchemy import and_, exists, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from d400tui.domain import model as m
@@ -174,14 +174,19 @@ def take_over(
     return claims
 
 
-def still_mine(session: Session, me: str, auth_ids: Sequence[int], capture: bool = False) -> set[int]:
-    """Which of `auth_ids` are still in flight (REQUESTED, or a capture pending) and sent by `me` —
-    locked on PostgreSQL so that no worker takes them over before this transaction writes them."""
+def still_mine(session: Session, run_id: int, me: str, auth_ids: Sequence[int], capture: bool = False) -> set[int]:
+    """Which of `auth_ids` `me` may still write the answer of: not taken over by another worker
+    (in flight under another sender) nor answered for the run by one — locked on
+    PostgreSQL so that no worker takes them over before this transaction writes them. (A row a
+    reconciler settled meanwhile is still written: the answer is the truth.)"""
     if not auth_ids:
         return set()
-    a = t.authorizations
+    a, rr = t.authorizations, t.run_results
     sent = a.c.capture_pending.is_(True) if capture else a.c.state == REQUESTED
-    q = select(a.c.id).where(a.c.id.in_(list(auth_ids)), sent, a.c.owner == me).order_by(a.c.id)
+    taken = and_(sent, a.c.owner.is_not(None), a.c.owner != me)
+    # an answer written (a skip is no answer: a run's closing sweep may list one in flight skipped)
+    written = exists().where(rr.c.run_id == run_id, rr.c.authorization_id == a.c.id, rr.c.outcome != "SKIPPED")
+    q = select(a.c.id).where(a.c.id.in_(list(auth_ids)), ~taken, ~written).order_by(a.c.id)
     if shared(session):
         q = q.with_for_update()
     return {r[0] for r in session.execute(q)}
@@ -243,3 +248,40 @@ def latency_ranks(session: Session, run_id: int, ranks: Sequence[float]) -> dict
             session.scalar(select(rr.c.latency_ms).where(has).order_by(rr.c.latency_ms).offset(k).limit(1)) or 0.0
         )
     return out
+
+
+def take_over_captures(session: Session, run_id: int, lost: Sequence[str], me: str, n: int) -> list[Any]:
+    """Claim again up to `n` captures in flight of the run whose sender lost its lease: the same
+    authorizations and amounts, sent again by `me` under the same key (the acquirer replays: never
+    captured twice). Returns CaptureCandidates with their live authorization; the caller commits."""
+    from .capture_batch import CaptureCandidate, LiveAuth
+
+    if not lost:
+        return []
+    a, i = t.authorizations, t.instalments
+    q = (
+        select(
+            a.c.id,
+            a.c.state,
+            a.c.amount,
+            a.c.idempotency_key,
+            a.c.acquirer_ref,
+            a.c.expires_at,
+            a.c.void_state,
+            a.c.capture_pending,
+            i.c.id,
+            i.c.order_id,
+            i.c.seq,
+            a.c.captured_amount,
+        )
+        .join(i, i.c.id == a.c.instalment_id)
+        .where(_sent(run_id, True), a.c.owner.in_(list(lost)))
+        .order_by(a.c.id)
+        .limit(n)
+    )
+    if shared(session):
+        q = q.with_for_update(of=[a], skip_locked=True)
+    rows = session.execute(q).all()
+    if rows:
+        session.execute(update(a).where(a.c.id.in_([r[0] for r in rows])).values(owner=me))
+    return [CaptureCandidate(r[8], r[9], r[10], r[11], LiveAuth(*r[:8])) for r in rows]

@@ -259,6 +259,7 @@ run_results = Table(
     # 0009: who did it (the worker, owner.me()) and the acquirer's answer time, for the run report
     Column("worker", String(80)),
     Column("latency_ms", Float),
+    Index("ix_run_results_authorization", "authorization_id"),  # 0009: a batch written once per run
 )
 
 # 0009: the workers of a run and their leases. Times are seconds since the epoch on the database's

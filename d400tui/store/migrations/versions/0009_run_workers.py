@@ -35,6 +35,7 @@ def upgrade() -> None:
     with op.batch_alter_table("run_results") as batch:
         batch.add_column(sa.Column("worker", sa.String(length=80), nullable=True))
         batch.add_column(sa.Column("latency_ms", sa.Float(), nullable=True))
+        batch.create_index("ix_run_results_authorization", ["authorization_id"])
     with op.batch_alter_table("precheck_runs") as batch:
         batch.add_column(sa.Column("planned", sa.Integer(), nullable=True))
 
@@ -43,6 +44,7 @@ def downgrade() -> None:
     with op.batch_alter_table("precheck_runs") as batch:
         batch.drop_column("planned")
     with op.batch_alter_table("run_results") as batch:
+        batch.drop_index("ix_run_results_authorization")
         batch.drop_column("latency_ms")
         batch.drop_column("worker")
     op.drop_index("ix_run_workers_run", table_name="run_workers")
