@@ -144,7 +144,7 @@ class PrecheckScreen(ResultsMixin, OrderOptions, D400Screen):
 
     def follow_last(self) -> None:
         """Follow the last run while it is unfinished: one started here, by the CLI or elsewhere."""
-        runs = self.engine.last_runs("PRECHECK", 1)
+        runs = self.engine.last_runs(None, 1)
         self.live = runs[0].id if runs and runs[0].finished_at is None else self.live
 
     def show_figures(self) -> None:
@@ -262,10 +262,12 @@ class PrecheckScreen(ResultsMixin, OrderOptions, D400Screen):
         async def job() -> None:
             try:
                 fn = self.engine.capture if capture else self.engine.precheck
-                if not capture:  # the run opened first: its figures are followed from the database
-                    self.live = self.engine.start_precheck(self.actor, run_date, concurrency)
-                    run = await self.engine.precheck(self.actor, None, concurrency, progress, run_id=self.live)
-                elif capture and self.engine.settings.acquirer == "simulator":
+                # the run opened first: its figures (every worker's) are followed from the database
+                opener = self.engine.start_capture if capture else self.engine.start_precheck
+                self.live = live = opener(self.actor, run_date, concurrency)
+                if not capture:
+                    run = await self.engine.precheck(self.actor, None, concurrency, progress, run_id=live)
+                elif self.engine.settings.acquirer == "simulator":
                     # the in-process issuer answers without yielding: on the screen's loop a capture
                     # run held it for its whole length (no clock, no bar, no key). Its own loop in a
                     # thread; the issuer and the database are thread-safe, progress comes back here.
@@ -280,10 +282,10 @@ class PrecheckScreen(ResultsMixin, OrderOptions, D400Screen):
                             loop.call_soon_threadsafe(progress, done, total)
 
                     run = await asyncio.to_thread(
-                        lambda: asyncio.run(fn(self.actor, run_date, concurrency, progress_here))
+                        lambda: asyncio.run(fn(self.actor, None, concurrency, progress_here, run_id=live))
                     )
                 else:
-                    run = await fn(self.actor, run_date, concurrency, progress)
+                    run = await fn(self.actor, None, concurrency, progress, run_id=live)
             except USER_ERRORS as exc:
                 self.busy = False
                 self.message(tx(exc), error=True)
