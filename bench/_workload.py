@@ -31,6 +31,26 @@ def synthetic_cards(path: Path, n: int, ceiling: int = 100000, seed: int = 7) ->
     return pans
 
 
+async def tokens(acquirer, pans: list[str], concurrency: int) -> list[tuple[str, str, str, str, str]]:  # type: ignore[no-untyped-def]
+    """Demo card rows (token, brand, first 6, last 4, expiry), tokens straight from the acquirer
+    (a zero-amount verify per card, `concurrency` at a time)."""
+    import asyncio
+
+    from d400tui.acquirers.base import PaymentSource
+    from d400tui.domain.cards import CardData, parse_expiry
+
+    exp = parse_expiry("12/30")
+    gate = asyncio.Semaphore(concurrency)
+
+    async def tokenize(i: int, p: str) -> tuple[str, str, str, str, str]:
+        async with gate:
+            resp = await acquirer.verify(PaymentSource(card=CardData(p, exp)), f"bench-tok-{i}")
+        assert resp.token, resp
+        return (resp.token, "VISA", p[:6], p[-4:], "12/30")
+
+    return list(await asyncio.gather(*(tokenize(i, p) for i, p in enumerate(pans))))
+
+
 def bench_home(name: str) -> Path:
     d = Path(tempfile.mkdtemp(prefix=f"d400-bench-{name}-"))
     os.environ["D400_HOME"] = str(d)

@@ -6,12 +6,13 @@
    second and the ratio to the limit concurrency ÷ latency (goal ≥ 0.85).
 
 usage: python bench/bench_engine.py [--orders 20000] [--latency-ms 50] [--concurrency 64] [--validations 500]
-       [--acquirer simulator|http]"""
+       [--acquirer simulator|http]
+       python bench/bench_engine.py --workers 1,2,4 [--pg-url URL] [--orders 20000]   (bench/_workers.py)"""
 
 from __future__ import annotations
 
 import argparse
-import asyncio
+import os
 import shutil
 import sys
 import time
@@ -21,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._workload import bench_home, reference_loop_ms, synthetic_cards  # noqa: E402
+from bench._workload import bench_home, reference_loop_ms, synthetic_cards, tokens  # noqa: E402
 from d400tui import aio  # noqa: E402  (the loop `d400 precheck` runs on)
 
 
@@ -71,7 +72,6 @@ async def precheck(n: int, latency_ms: float, concurrency: int, acquirer: str) -
 
     from d400tui.config import Settings
     from d400tui.domain import model as m
-    from d400tui.domain.cards import CardData, parse_expiry
     from d400tui.engine import open_engine
     from d400tui.engine.demo import generate_orders
 
@@ -90,19 +90,8 @@ async def precheck(n: int, latency_ms: float, concurrency: int, acquirer: str) -
     try:
         engine = open_engine(Settings())
         # tokens straight from the acquirer (a zero-amount verify per card), then due orders
-        exp = parse_expiry("12/30")
-        from d400tui.acquirers.base import PaymentSource
-
         t0 = time.perf_counter()
-        gate = asyncio.Semaphore(concurrency)
-
-        async def tokenize(i: int, p: str) -> tuple[str, str, str, str, str]:
-            async with gate:
-                resp = await engine.acquirer.verify(PaymentSource(card=CardData(p, exp)), f"bench-tok-{i}")
-            assert resp.token, resp
-            return (resp.token, "VISA", p[:6], p[-4:], "12/30")
-
-        cards = list(await asyncio.gather(*(tokenize(i, p) for i, p in enumerate(pans))))
+        cards = await tokens(engine.acquirer, pans, concurrency)
         generate_orders(engine.db, n, cards, date.today(), all_due=True)
         setup = time.perf_counter() - t0
         if acquirer == "simulator":
@@ -147,7 +136,16 @@ def main() -> None:
     ap.add_argument("--validations", type=int, default=500)
     ap.add_argument("--acquirer", choices=["simulator", "http", "both"], default="simulator")
     ap.add_argument("--skip-validations", action="store_true")
+    ap.add_argument("--workers", help="e.g. 1,2,4: the pre-check by that many worker processes, PostgreSQL")
+    ap.add_argument("--pg-url", default=os.environ.get("D400_TEST_PG_URL"), help="a role with CREATEDB")
     a = ap.parse_args()
+    if a.workers:
+        from bench._workers import precheck_workers
+
+        if not a.pg_url:
+            ap.error("--workers needs --pg-url (or D400_TEST_PG_URL)")
+        precheck_workers(a.orders, a.latency_ms, a.concurrency, [int(k) for k in a.workers.split(",")], a.pg_url)
+        return
     if not a.skip_validations:
         aio.run(validations(a.validations))
     for acq in ["simulator", "http"] if a.acquirer == "both" else [a.acquirer]:

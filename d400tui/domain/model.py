@@ -612,6 +612,7 @@ class PrecheckRun:
     unavailable: int = 0
     skipped: int = 0
     id: int | None = None
+    planned: int | None = None  # due when the run started (workers' progress total)
 
 
 @dataclass(eq=False)
@@ -626,3 +627,5 @@ class RunResult:
     reason: str = ""
     authorization_id: int | None = None
     id: int | None = None
+    worker: str | None = None  # the worker that did it (run report: each worker's share)
+    latency_ms: float | None = None  # the acquirer's answer time

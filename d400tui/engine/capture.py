@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable
 from datetime import date
 from decimal import Decimal
@@ -20,15 +21,16 @@ from d400tui.acquirers.base import AcquirerResponse, AcquirerUnavailable
 from d400tui.domain import model as m
 from d400tui.domain.message import Message
 from d400tui.store import capture_batch as store
-from d400tui.store import shipments
+from d400tui.store import leases, shipments
 from d400tui.store.batch_writes import DatabaseBusy, database_errors
 
-from . import owner, shipped_capture
+from . import shipped_capture
 from .capture_batch import Answered, Sent, Window, audit_rows, decide_answers, decide_claims
 from .capture_one import WHAT, CaptureOutcome, capture_one
 from .errors import EngineError
 from .runs import BatchContext, Progress, quiet_gc
 from .steps import Context
+from .workers import LEASE_S, Lease, open_run
 
 log = logging.getLogger("d400.engine")
 DB_BUSY = Message("engine.skip_db_busy")
@@ -37,6 +39,20 @@ DB_BUSY = Message("engine.skip_db_busy")
 class Capture:
     def __init__(self, ctx: BatchContext) -> None:
         self.e = ctx
+        self.latency: dict[int, float] = {}  # authorization id → the capture call's time (ms)
+
+    def start(self, actor: m.Actor, run_date: date | None = None, concurrency: int = 8) -> int:
+        """Open a capture run for workers to join (engine.workers); returns its id."""
+        self.e.require_supervisor(actor, WHAT)
+        if not 1 <= concurrency <= 512:
+            raise EngineError("engine.concurrency", field="concurrency")
+        day = run_date or self.e.today()
+
+        def due(run_id: int, _at: object) -> int:
+            with self.e.unit() as uow:
+                return store.count_capture_due(uow.session, day, run_id)
+
+        return open_run(self.e, actor, "CAPTURE", day, concurrency, due)
 
     def selection(self, run_date: date) -> list[tuple[int, int, Decimal]]:
         """(order id, seq, amount) a capture run at `run_date` would take (tests, CLI --dry-run)."""
@@ -51,6 +67,7 @@ class Capture:
         progress: Progress | None = None,
         run_id: int | None = None,
         claim_size: int = 256,
+        lease_s: float = LEASE_S,
     ) -> m.PrecheckRun:
         """Capture what is due: validated, not blocked, phone card orders whose instalment is due
         and holds a live, unexpired authorization; or join run `run_id` started elsewhere. Never
@@ -63,19 +80,16 @@ class Capture:
             raise EngineError("engine.concurrency", field="concurrency")
         started = run_id is None  # the process that starts a run also takes its shipped orders
         if run_id is None:
-            run_date = run_date or self.e.today()
-            new = m.PrecheckRun("CAPTURE", run_date, self.e.clock(), actor.name, concurrency)
-            with self.e.unit() as uow:
-                uow.runs.add(new)
-                uow.audit(actor.name, "CAPTURE_START", None, run_date=run_date)
-                uow.commit()
-            run_id = new.id or 0
+            run_id = self.start(actor, run_date, concurrency)
         with self.e.unit() as uow:  # a worker joining a run captures its date
             joined = uow.runs.get(run_id)
             if joined is None or joined.kind != "CAPTURE":
                 raise EngineError("engine.run_unknown", run=run_id)
             run_date = joined.run_date
             total = store.count_capture_due(uow.session, run_date, run_id)
+        self.lease = lease = Lease(self.e, run_id, concurrency, lease_s)
+        lease.join()
+        keeper = asyncio.create_task(lease.keep())
         # Claimed and unanswered: at most concurrency + half of it (the next calls are ready when
         # answers come back; a run started beside this one finds the rest free).
         claim_size = max(1, claim_size)
@@ -144,10 +158,13 @@ class Capture:
         try:
             with quiet_gc():
                 await asyncio.gather(database(), *(caller() for _ in range(concurrency)))
-                if started:
+                await self._drain(run_id, concurrency, actor.name, tick)
+                if started:  # with --workers, shipped orders wait for a run started in one process
                     await self._shipped(actor, run_id, run_date, concurrency, tick)
         finally:
+            keeper.cancel()
             run = self._end(run_id, actor.name)
+            lease.release()
         if progress:
             progress(total, total)
         return run
@@ -189,18 +206,54 @@ class Capture:
             if not last:
                 return [], 0, 0
             claims, sent = decide_claims(run_id, cands, run_date, now, actor)
-            store.mark_claimed(uow.session, run_id, now, owner.me(), claims)
+            store.mark_claimed(uow.session, run_id, now, self.lease.me, claims)
+            for r in claims.results:
+                r["worker"] = self.lease.me
+            self.lease.renew(uow, len(cands) - len(sent))
             uow.audits.append(claims.audits)  # last: the chain head stays locked only until the commit
             uow.commit()
         return sent, last, len(cands) - len(sent)
 
     async def _send(self, s: Sent) -> AcquirerResponse | None:
         """One claimed capture to the acquirer; None when no answer came back."""
+        sent = time.perf_counter()
         try:
             holder = self.e.acquirer_for(s.auth.acquirer)  # the acquirer that holds it (failover)
             return await holder.capture(s.auth.acquirer_ref or "", s.cand.amount, s.key)
         except AcquirerUnavailable:
             return None
+        finally:
+            self.latency[s.auth.id] = (time.perf_counter() - sent) * 1000
+
+    async def _drain(self, run_id: int, concurrency: int, actor: str, tick: Callable[[int], None]) -> None:
+        """After the run's own pass: the captures in flight of workers that lost their lease, sent
+        again under their key, until no live worker of the run has one in flight."""
+        gate = asyncio.Semaphore(concurrency)
+
+        async def again(s: Sent) -> Answered:
+            async with gate:
+                try:
+                    with database_errors():
+                        return Answered(s, await self._send(s))
+                except (EngineError, m.DomainError, DatabaseBusy) as exc:
+                    return Answered(s, None, exc.message if isinstance(exc, EngineError | m.DomainError) else DB_BUSY)
+
+        while True:
+            got = await asyncio.to_thread(self._take_over, run_id, 4 * concurrency)
+            if got:
+                batch = list(await asyncio.gather(*(again(s) for s in got)))
+                await asyncio.to_thread(self._write, run_id, batch, actor)
+                tick(len(batch))
+            elif await asyncio.to_thread(self.lease.others_in_flight, True):
+                await asyncio.sleep(self.lease.poll_s)
+            else:
+                return
+
+    def _take_over(self, run_id: int, n: int) -> list[Sent]:
+        with self.e.unit() as uow:
+            cands = leases.take_over_captures(uow.session, run_id, self.lease.lost(uow), self.lease.me, n)
+            uow.commit()
+        return [Sent(c, c.auth) for c in cands if c.auth is not None]
 
     def _write(self, run_id: int, batch: list[Answered], actor: str) -> None:
         try:
@@ -220,8 +273,13 @@ class Capture:
         """Write a batch of answers in one transaction, the orders locked."""
         now = self.e.clock()
         with self.e.unit(lock=True) as uow:  # SQLite: the write lock before reading what to write
+            mine = self.lease.still_mine(uow, [x.sent.auth.id for x in batch], capture=True)
+            batch = [x for x in batch if x.sent.auth.id in mine]  # a lost lease: another worker's now
             current = store.lock_answered(uow.session, [x.sent.auth.id for x in batch])
             b, details = decide_answers(run_id, batch, current, self.e.label)
+            for r in b.results:
+                r["worker"], r["latency_ms"] = self.lease.me, self.latency.pop(r["authorization_id"], None)
+            self.lease.renew(uow, len(batch))
             status = store.write_capture_answers(uow.session, run_id, now, b)
             uow.audits.append(audit_rows(now, actor, details, status))
             uow.commit()
@@ -230,12 +288,14 @@ class Capture:
                 log.error("order %s captured while %s: refund it", order_id, st)
 
     def _end(self, run_id: int, actor: str) -> m.PrecheckRun:
-        """Record the run's end with its counts (each worker of a run records its own end)."""
+        """Record the run's end with its counts: the last of its workers to leave does."""
+        last = self.lease.leave(self.e.clock())
         with self.e.unit() as uow:
             run = uow.runs.get(run_id)
             assert run is not None
+            if not last:
+                return run
             run.selected = run.approved + run.refused + run.unavailable + run.skipped
-            run.finished_at = self.e.clock()
             uow.audit(
                 actor,
                 "CAPTURE_END",

@@ -7,6 +7,7 @@ workers on several machines can share one run), commits the REQUESTED rows befor
 from __future__ import annotations
 
 import asyncio
+import time
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -18,12 +19,14 @@ from d400tui.domain.validity import Initiator
 from d400tui.store import claims
 from d400tui.store.batch_writes import Answer, AnswerBatch, write_precheck_answers
 from d400tui.store.claims import PrecheckClaim
+from d400tui.store.db import UnitOfWork
 from d400tui.store.failover import move_request
 
 from . import failover, owner
 from .codes import NO_ANSWER, lookup
 from .errors import EngineError
 from .runs import BatchContext, Progress, quiet_gc
+from .workers import LEASE_S, Lease, open_run
 
 NO_TOKEN = Message("engine.skip_no_token")
 
@@ -34,6 +37,7 @@ class _Done:
     resp: AcquirerResponse | None
     void_ok: bool | None
     sent: bool = True  # False: the request never left (no acquirer could be reached)
+    latency_ms: float | None = None
 
 
 class Precheck:
@@ -72,6 +76,14 @@ class Precheck:
         with self.e.unit() as uow:
             return claims.count_precheck_due(uow.session, run_date, run_id, since, self.e.clock())
 
+    def start(self, actor: m.Actor, run_date: date | None = None, concurrency: int = 16) -> int:
+        """Open a run (its start and the count due) for workers to join; returns its id."""
+        self.e.require_supervisor(actor, Message("engine.what_precheck"))
+        if not 1 <= concurrency <= 512:
+            raise EngineError("engine.concurrency", field="concurrency")
+        day = run_date or self.e.today()
+        return open_run(self.e, actor, "PRECHECK", day, concurrency, lambda rid, at: self._count_due(day, rid, at))
+
     async def run(
         self,
         actor: m.Actor,
@@ -80,29 +92,45 @@ class Precheck:
         progress: Progress | None = None,
         run_id: int | None = None,
         claim_size: int = 256,
+        lease_s: float = LEASE_S,
     ) -> m.PrecheckRun:
-        """Run the pre-check at `run_date`, or join run `run_id` started elsewhere (shares its claims)."""
+        """Run the pre-check at `run_date`, or join run `run_id` as one more worker (engine.workers)."""
         self.e.require_supervisor(actor, Message("engine.what_precheck"))
         if not 1 <= concurrency <= 512:
             raise EngineError("engine.concurrency", field="concurrency")
-        run_date = run_date or self.e.today()
         if run_id is None:
-            run = m.PrecheckRun("PRECHECK", run_date, self.e.clock(), actor.name, concurrency)
-            with self.e.unit() as uow:
-                uow.runs.add(run)
-                uow.audit(actor.name, "PRECHECK_START", None, run_date=run_date, concurrency=concurrency)
-                uow.commit()
-            run_id = run.id or 0
-        with self.e.unit() as uow:  # a worker joining a run shares its start (and its claims)
+            run_id = self.start(actor, run_date, concurrency)
+        with self.e.unit() as uow:  # a worker joining a run shares its date, start (and claims)
             joined = uow.runs.get(run_id)
-            if joined is None:
+            if joined is None or joined.kind != "PRECHECK":
                 raise EngineError("engine.run_unknown", run=run_id)
-            since = joined.started_at
+            since, run_date = joined.started_at, joined.run_date
+        lease = Lease(self.e, run_id, concurrency, lease_s)
+        lease.join()
+        keeper = asyncio.create_task(lease.keep())
+        try:
+            return await self._work(actor, run_date, concurrency, progress, run_id, claim_size, since, lease)
+        finally:
+            keeper.cancel()
+            lease.release()
+
+    async def _work(
+        self,
+        actor: m.Actor,
+        run_date: date,
+        concurrency: int,
+        progress: Progress | None,
+        run_id: int,
+        claim_size: int,
+        since: datetime,
+        lease: Lease,
+    ) -> m.PrecheckRun:
         total = self._count_due(run_date, run_id, since)
-        queue: asyncio.Queue[PrecheckClaim | None] = asyncio.Queue(maxsize=max(claim_size, concurrency * 2))
+        claim_n = max(32, min(claim_size, concurrency * 2))  # measured: smaller batches keep the loop freer
+        # one claim ahead at most: what a worker holds, other workers of the run cannot have
+        queue: asyncio.Queue[PrecheckClaim | None] = asyncio.Queue(maxsize=claim_n)
         done: list[_Done] = []
         counter = [0]
-        claim_n = max(32, min(claim_size, concurrency * 2))  # measured: smaller batches keep the loop freer
 
         # Database work runs in threads, so the event loop keeps the acquirer calls flowing while
         # a batch is claimed or written (SQLite and psycopg release the GIL while they work). SQLite
@@ -114,7 +142,7 @@ class Precheck:
 
         async def flush(batch: list[_Done]) -> None:
             async with db_turn:
-                orphans = await asyncio.to_thread(self._flush, run_id, batch, actor.name)
+                orphans = await asyncio.to_thread(self._flush, run_id, batch, actor.name, lease)
             for order_id, auth_id in orphans:
                 await self.e.void(actor, order_id, auth_id)
             counter[0] += len(batch)
@@ -136,6 +164,7 @@ class Precheck:
                 after = last
                 for c in got:
                     await queue.put(c)
+            await lease.drain(claim_n, queue.put, db_turn)  # what workers that lost their lease left
             for _ in range(concurrency):
                 await queue.put(None)
 
@@ -149,8 +178,9 @@ class Precheck:
                         void_ok = v.outcome is Outcome.VOIDED
                     except AcquirerUnavailable:
                         void_ok = False
+                started = time.perf_counter()
                 resp, sent = await self._authorize(c, db_turn)
-                done.append(_Done(c, resp, void_ok, sent))
+                done.append(_Done(c, resp, void_ok, sent, (time.perf_counter() - started) * 1000))
                 if len(done) >= claim_n:
                     batch = done[:]
                     done.clear()
@@ -161,6 +191,13 @@ class Precheck:
             if done:
                 flushes.append(asyncio.create_task(flush(done[:])))
             await asyncio.gather(*flushes)
+        if not lease.leave(self.e.clock()):  # other workers still at it: the last one ends the run
+            with self.e.unit() as uow:
+                run = uow.runs.get(run_id)
+                assert run is not None
+            if progress:
+                progress(total, total)
+            return run
         with self.e.unit() as uow:
             ends = claims.precheck_end_counts(uow.session, run_date, run_id)
             ended = uow.runs.get(run_id)
@@ -168,7 +205,6 @@ class Precheck:
             run = ended
             run.skipped += ends.unanswered
             run.selected = run.approved + run.refused + run.unavailable + run.skipped
-            run.finished_at = self.e.clock()
             uow.audit(
                 actor.name,
                 "PRECHECK_END",
@@ -219,10 +255,19 @@ class Precheck:
             uow.commit()
             return moved
 
-    def _flush(self, run_id: int, batch: list[_Done], actor: str) -> list[tuple[int, int]]:
-        """Write a batch of answers in one transaction; returns (order, authorization) to void."""
-        if not batch:
-            return []
+    def _flush(self, run_id: int, batch: list[_Done], actor: str, lease: Lease) -> list[tuple[int, int]]:
+        """Write a batch of answers in one transaction; returns (order, authorization) to void.
+        Only the rows still ours: a worker whose lease ran out while it waited lost them."""
+        with self.e.unit() as uow:
+            mine = lease.still_mine(uow, [d.claim.auth_id for d in batch if d.claim.auth_id is not None])
+            batch = [d for d in batch if d.claim.auth_id in mine]
+            if not batch:
+                return []
+            return self._write(uow, run_id, batch, actor, lease)
+
+    def _write(
+        self, uow: UnitOfWork, run_id: int, batch: list[_Done], actor: str, lease: Lease
+    ) -> list[tuple[int, int]]:
         now = self.e.clock()
         out = AnswerBatch()  # a void that failed stays EXPIRED with void PENDING: the reconciler finishes it
         for d in batch:
@@ -286,6 +331,8 @@ class Precheck:
                     category=cat.value,
                     reason="" if outcome == "APPROVED" else label,
                     authorization_id=c.auth_id,
+                    worker=lease.me,
+                    latency_ms=d.latency_ms,
                 )
             )
             out.audit(
@@ -296,8 +343,8 @@ class Precheck:
                 f'{{"run": {run_id}, "authorization": {c.auth_id}, '
                 f'"state": "{state.value}", "code": "{code}", "amount": "{c.amount}"}}',
             )
-        with self.e.unit() as uow:
-            orphans = write_precheck_answers(uow.session, run_id, out)
-            uow.audits.append(out.audits)  # last: the chain head stays locked only until the commit
-            uow.commit()
+        orphans = write_precheck_answers(uow.session, run_id, out)
+        lease.renew(uow, len(batch))
+        uow.audits.append(out.audits)  # last: the chain head stays locked only until the commit
+        uow.commit()
         return orphans

@@ -35,6 +35,7 @@ from . import (
     shipped_capture,
     shipping,
     voids,
+    workers,
 )
 from . import steps as s
 from .capture import Capture, CaptureOutcome
@@ -201,8 +202,25 @@ class Engine(s.Context):
         run_date: date | None = None,
         concurrency: int = 16,
         progress: Callable[[int, int], None] | None = None,
+        run_id: int | None = None,
+        lease_s: float = workers.LEASE_S,
     ) -> m.PrecheckRun:
-        return await Precheck(self).run(actor, run_date, concurrency, progress)
+        """A new run at `run_date`, or one more worker on run `run_id` (engine.workers)."""
+        return await Precheck(self).run(actor, run_date, concurrency, progress, run_id, lease_s=lease_s)
+
+    def start_precheck(self, actor: m.Actor, run_date: date | None = None, concurrency: int = 16) -> int:
+        """Open a pre-check run for workers to join (`d400 precheck --workers N`)."""
+        return Precheck(self).start(actor, run_date, concurrency)
+
+    def run_progress(self, actor: m.Actor, run_id: int) -> workers.RunProgress:
+        return workers.progress(self, actor, run_id)
+
+    def run_report(self, actor: m.Actor, run_id: int) -> workers.RunReport:
+        return workers.report(self, actor, run_id)
+
+    def runs_shared(self) -> bool:
+        """Whether several workers may share a run on this database (PostgreSQL)."""
+        return workers.can_share(self)
 
     async def capture(
         self,
@@ -210,8 +228,15 @@ class Engine(s.Context):
         run_date: date | None = None,
         concurrency: int = 8,
         progress: Callable[[int, int], None] | None = None,
+        run_id: int | None = None,
+        lease_s: float = workers.LEASE_S,
     ) -> m.PrecheckRun:
-        return await Capture(self).run(actor, run_date, concurrency, progress)
+        """A new capture run at `run_date`, or one more worker on run `run_id` (engine.workers)."""
+        return await Capture(self).run(actor, run_date, concurrency, progress, run_id, lease_s=lease_s)
+
+    def start_capture(self, actor: m.Actor, run_date: date | None = None, concurrency: int = 8) -> int:
+        """Open a capture run for workers to join (`d400 capture --workers N`)."""
+        return Capture(self).start(actor, run_date, concurrency)
 
     async def capture_one(
         self,

@@ -15,7 +15,8 @@ from textual.widgets import Input, ProgressBar, Static
 from d400tui.domain import model as m
 from d400tui.engine import USER_ERRORS
 from d400tui.engine import list_views as lv
-from d400tui.i18n import t
+from d400tui.engine.workers import RunProgress
+from d400tui.i18n import get_lang, t
 from d400tui.i18n.render import tx
 from d400tui.widgets import EntryField, FKeyLegend, MessageLine, Subfile
 
@@ -28,7 +29,8 @@ from .results import ResultsMixin
 
 
 def run_line(r: m.PrecheckRun) -> str:
-    return t(
+    running = "" if r.finished_at is not None else t("precheck.running_run")
+    return running + t(
         "precheck.run",
         id=r.id,
         kind=t(f"precheck.kind_{r.kind}"),
@@ -40,6 +42,32 @@ def run_line(r: m.PrecheckRun) -> str:
         unavailable=r.unavailable,
         skipped=r.skipped,
     )
+
+
+def _rate(value: float) -> str:
+    text = f"{value:.1f}"
+    return t("precheck.rate", rate=text if get_lang() == "en" else text.replace(".", ","))
+
+
+def figures_lines(p: RunProgress, width: int = 80) -> tuple[str, str]:
+    """The live figures of an unfinished run — the whole run, then each worker — as the CLI shows
+    them (engine.workers.progress): counts, rate, ETA; empty once the run is finished."""
+    if p.finished:
+        return "", ""
+    eta = "" if p.eta_s is None else t("precheck.eta", time=f"{int(p.eta_s) // 60}:{int(p.eta_s) % 60:02d}")
+    total = t("precheck.figures", id=p.run_id, done=p.done, planned=p.planned, rate=_rate(p.rate), eta=eta)
+    each = [
+        t(
+            "precheck.worker_figures",
+            n=i,
+            done=w.done,
+            rate=_rate(w.rate),
+            state="" if w.state == "RUNNING" else t(f"precheck.worker_{w.state}"),
+        ).strip()
+        for i, w in enumerate(p.workers, 1)
+    ]
+    line = t("precheck.workers", n=len(p.workers), each="  ".join(each))
+    return total, line[: max(10, width - 2)]
 
 
 def decision_word(hold: tuple[str, bool] | None) -> str:
@@ -79,7 +107,7 @@ class PrecheckScreen(ResultsMixin, OrderOptions, D400Screen):
         self.notes: list[str] = []
 
     def compose(self) -> ComposeResult:
-        self.page_size = self.page_size or max(4, self.app.size.height - 14)  # 3 last runs shown
+        self.page_size = self.page_size or max(4, self.app.size.height - 15)  # 3 last runs, workers line
         yield from self.frame_top()
         with Vertical(classes="body"):
             with Horizontal(classes="row"):
@@ -90,7 +118,10 @@ class PrecheckScreen(ResultsMixin, OrderOptions, D400Screen):
                 yield Static(t("precheck.action"), classes="lbl", markup=False)
                 yield EntryField("1", width=1, id="action")
                 yield Static(t("precheck.action_hint"), classes="hint", markup=False)
-            yield ProgressBar(total=1, show_eta=False, id="progress")  # at rest: 0 %, not a pulsing bar
+            with Horizontal(classes="row"):
+                yield ProgressBar(total=1, show_eta=False, id="progress")  # at rest: 0 %, not a pulsing bar
+                yield Static("", id="figures", markup=False)
+            yield Static("", id="workers", markup=False)
             yield Static("", id="runs", markup=False)
             with Horizontal(classes="row"):
                 yield Static(t("lists.view"), classes="lbl", markup=False)
@@ -107,6 +138,31 @@ class PrecheckScreen(ResultsMixin, OrderOptions, D400Screen):
             self.run_id = runs[0].id
         self.load()
         self.query_one("#run-date", EntryField).focus()
+        self.live: int | None = None  # the run whose figures are shown while it runs
+        self.follow_last()
+        self.set_interval(1.0, self.show_figures)
+
+    def follow_last(self) -> None:
+        """Follow the last run while it is unfinished: one started here, by the CLI or elsewhere."""
+        runs = self.engine.last_runs(None, 1)
+        self.live = runs[0].id if runs and runs[0].finished_at is None else self.live
+
+    def show_figures(self) -> None:
+        if self.live is None:
+            return
+        try:
+            p = self.engine.run_progress(self.actor, self.live)
+        except USER_ERRORS:
+            self.live = None
+            return
+        total, each = figures_lines(p, self.app.size.width)
+        self.query_one("#figures", Static).update(total)
+        self.query_one("#workers", Static).update(each)
+        if not p.finished:
+            self.query_one(ProgressBar).update(total=max(p.planned, 1), progress=p.done)
+        else:
+            self.live = None
+            self.show_runs()
 
     def show_runs(self) -> None:
         runs = self.engine.last_runs(None, 3)
@@ -132,6 +188,7 @@ class PrecheckScreen(ResultsMixin, OrderOptions, D400Screen):
     def action_refresh(self) -> None:
         self.clear_errors()
         self.show_runs()
+        self.follow_last()
         self.load()
 
     def action_page_down(self) -> None:
@@ -205,7 +262,12 @@ class PrecheckScreen(ResultsMixin, OrderOptions, D400Screen):
         async def job() -> None:
             try:
                 fn = self.engine.capture if capture else self.engine.precheck
-                if capture and self.engine.settings.acquirer == "simulator":
+                # the run opened first: its figures (every worker's) are followed from the database
+                opener = self.engine.start_capture if capture else self.engine.start_precheck
+                self.live = live = opener(self.actor, run_date, concurrency)
+                if not capture:
+                    run = await self.engine.precheck(self.actor, None, concurrency, progress, run_id=live)
+                elif self.engine.settings.acquirer == "simulator":
                     # the in-process issuer answers without yielding: on the screen's loop a capture
                     # run held it for its whole length (no clock, no bar, no key). Its own loop in a
                     # thread; the issuer and the database are thread-safe, progress comes back here.
@@ -220,15 +282,16 @@ class PrecheckScreen(ResultsMixin, OrderOptions, D400Screen):
                             loop.call_soon_threadsafe(progress, done, total)
 
                     run = await asyncio.to_thread(
-                        lambda: asyncio.run(fn(self.actor, run_date, concurrency, progress_here))
+                        lambda: asyncio.run(fn(self.actor, None, concurrency, progress_here, run_id=live))
                     )
                 else:
-                    run = await fn(self.actor, run_date, concurrency, progress)
+                    run = await fn(self.actor, None, concurrency, progress, run_id=live)
             except USER_ERRORS as exc:
                 self.busy = False
                 self.message(tx(exc), error=True)
                 return
             self.busy = False
+            self.show_figures()
             bar.update(total=max(run.selected, 1), progress=max(run.selected, 1))
             self.run_id, self.pages = run.id, [0]
             self.show_runs()

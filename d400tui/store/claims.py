@@ -11,7 +11,7 @@ from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any, NamedTuple
 
-from sqlalchemy import and_, case, func, insert, or_, select, text, update
+from sqlalchemy import Float, and_, case, cast, exists, func, insert, literal_column, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from d400tui.domain import model as m
@@ -74,7 +74,7 @@ def _precheck_where(dialect: str, run_date: date, run_id: int, since: datetime, 
     pre-checks at the same time never ask twice for one instalment; a rerun started after
     they ended retries refusals), and with no authorization valid through the run date."""
     i, r = t.instalments, t.precheck_runs
-    over = select(r.c.id).where(or_(r.c.finished_at < since, r.c.started_at < now - STALE_RUN))
+    over = select(r.c.id).where(or_(r.c.finished_at < since, r.c.started_at < now - STALE_RUN, abandoned(dialect)))
     return and_(
         due_where(dialect, run_date),
         i.c.auth_pending.is_(False),
@@ -82,6 +82,22 @@ def _precheck_where(dialect: str, run_date: date, run_id: int, since: datetime, 
         or_(i.c.authorized_until.is_(None), i.c.authorized_until < _day_end(run_date)),
         ~retries.refused_never_retry(),  # advice: a never-retry refusal of this card is never asked again
     )
+
+
+def abandoned(dialect: str) -> Any:
+    """A run every worker of which left or lost its lease (store.leases) without ending it: it
+    died, its claims are free (no need to wait STALE_RUN)."""
+    r, w = t.precheck_runs, t.run_workers
+    mine = w.c.run_id == r.c.id
+    live = exists().where(mine, w.c.finished.is_(None), w.c.lease_until >= epoch_now(dialect))
+    return and_(r.c.finished_at.is_(None), exists().where(mine), ~live)
+
+
+def epoch_now(dialect: str) -> Any:
+    """Seconds since the epoch on the database's clock (leases compare it, never a worker's)."""
+    if dialect == "postgresql":
+        return cast(func.extract("epoch", func.clock_timestamp()), Float)
+    return literal_column("((julianday('now') - 2440587.5) * 86400.0)", Float)
 
 
 def precheck_selection(session: Session, run_date: date, now: datetime) -> list[tuple[int, int]]:
@@ -269,6 +285,7 @@ def claim_precheck(
                     category="",
                     reason=skip_reason,
                     authorization_id=None,
+                    worker=owner,  # the worker that claimed it (leases: each worker's share)
                 )
                 for c in skipped
             ],

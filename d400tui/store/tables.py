@@ -14,6 +14,7 @@ from sqlalchemy import (
     Column,
     Date,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -305,6 +306,7 @@ precheck_runs = Table(
     Column("refused", Integer, nullable=False),
     Column("unavailable", Integer, nullable=False),
     Column("skipped", Integer, nullable=False),
+    Column("planned", Integer),  # 0009: due when the run started, the whole run's progress total
 )
 
 run_results = Table(
@@ -320,6 +322,29 @@ run_results = Table(
     Column("category", String(16), nullable=False),
     Column("reason", MessageText(200), nullable=False),
     Column("authorization_id", Integer),
+    # 0009: who did it (the worker, owner.me()) and the acquirer's answer time, for the run report
+    Column("worker", String(80)),
+    Column("latency_ms", Float),
+    Index("ix_run_results_authorization", "authorization_id"),  # 0009: a batch written once per run
+)
+
+# 0009: the workers of a run and their leases. Times are seconds since the epoch on the database's
+# clock (never a worker's: workers on several machines compare them); a worker renews its lease
+# while it works, and the REQUESTED rows of a worker whose lease ran out are claimed again.
+run_workers = Table(
+    "run_workers",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("run_id", Integer, ForeignKey("precheck_runs.id", ondelete="CASCADE"), nullable=False),
+    Column("worker", String(80), nullable=False),
+    Column("concurrency", Integer, nullable=False),
+    Column("started", Float, nullable=False),
+    Column("heartbeat", Float, nullable=False),
+    Column("lease_until", Float, nullable=False),
+    Column("finished", Float),
+    Column("done", Integer, nullable=False),
+    Column("max_rss_kb", Integer),  # the worker process's peak memory, as it last reported it
+    Index("ix_run_workers_run", "run_id", "worker", unique=True),
 )
 
 audit = Table(
