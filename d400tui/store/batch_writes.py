@@ -112,6 +112,8 @@ _RESULTS = {
             cat="text",
             reason="text",
             auth_id="int",
+            worker="text",  # who did the work (workers: one report per run, each worker's share)
+            latency="float8",  # the acquirer call's time in ms (the run report's percentiles)
         ),
     )
     for d in ("postgresql", "sqlite")
@@ -204,8 +206,8 @@ def write_precheck_answers(session: Session, run_id: int, batch: AnswerBatch) ->
     conn.execute(
         text(
             "INSERT INTO run_results (run_id, order_id, instalment_seq, outcome, amount, code, category, reason, "
-            "authorization_id) SELECT v.run_id, v.order_id, v.seq, v.outcome, v.amount, v.code, v.cat, v.reason, "
-            f"v.auth_id FROM {_RESULTS[dialect]}"
+            "authorization_id, worker, latency_ms) SELECT v.run_id, v.order_id, v.seq, v.outcome, v.amount, v.code, "
+            f"v.cat, v.reason, v.auth_id, v.worker, v.latency FROM {_RESULTS[dialect]}"
         ),
         dict(
             rows=dumps(
@@ -220,6 +222,8 @@ def write_precheck_answers(session: Session, run_id: int, batch: AnswerBatch) ->
                         cat=r["category"],
                         reason=reason(r["reason"]),
                         auth_id=r["authorization_id"],
+                        worker=r.get("worker"),
+                        latency=r.get("latency_ms"),
                     )
                     for r in batch.results
                 ]

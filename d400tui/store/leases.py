@@ -132,7 +132,17 @@ def take_over(
         return []
     a, i, o = t.authorizations, t.instalments, t.orders
     q = (
-        select(a.c.id, a.c.idempotency_key, i.c.id, i.c.order_id, i.c.seq, a.c.amount, o.c.card_token, o.c.card_brand)
+        select(
+            a.c.id,
+            a.c.idempotency_key,
+            i.c.id,
+            i.c.order_id,
+            i.c.seq,
+            a.c.amount,
+            o.c.card_token,
+            o.c.card_brand,
+            a.c.network,  # sent again as first sent: the issuer refuses a key replayed on another network
+        )
         .join(i, i.c.id == a.c.instalment_id)
         .join(o, o.c.id == a.c.order_id)
         .where(
@@ -164,7 +174,7 @@ def take_over(
         )
     }
     claims = [
-        PrecheckClaim(r[2], r[3], r[4], r[5], r[6], r[7] or "UNKNOWN", auth_id=r[0], key=r[1])
+        PrecheckClaim(r[2], r[3], r[4], r[5], r[6], r[7] or "UNKNOWN", auth_id=r[0], key=r[1], network=r[8])
         for r in rows
         if r[6]  # a token-less row was never sent (claims record those SKIPPED)
     ]

@@ -227,6 +227,9 @@ NOT_FREE_TEXT = {  # String columns that hold codes, identifiers or references, 
     "captures.state",
     "captures.response_code",
     "captures.operator",
+    # workers (0009): a worker's name, host:pid:start (engine/owner.py)
+    "run_results.worker",
+    "run_workers.worker",
 }
 
 
