@@ -27,13 +27,6 @@ from tests.support.db import PostgresDatabases, SqliteTemplate  # noqa: E402
 PG_BASE_URL = pg.base_url()  # at import: the xdist controller starts pgserver once, workers reuse it
 
 
-def pytest_xdist_auto_num_workers(config):  # type: ignore[no-untyped-def]
-    """`-n auto`: two workers per core. A test waits much of its time (Pilot's idle waits, simulated
-    latency, subprocesses, PostgreSQL): measured on 2 cores, the test time summed over workers is
-    1.7 x the CPU time the run uses, so two workers per core keep the cores busy."""
-    return 2 * (os.cpu_count() or 1)
-
-
 def pytest_unconfigure(config):  # type: ignore[no-untyped-def]
     pg.stop()  # the throw-away server, if this process started one; after the databases' drops
 
