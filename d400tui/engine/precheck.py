@@ -10,6 +10,7 @@ import asyncio
 import time
 from dataclasses import dataclass
 from datetime import date, datetime
+from functools import partial
 
 from d400tui.acquirers.base import AcquirerResponse, AcquirerUnavailable, NotSent, Outcome, PaymentSource
 from d400tui.domain import model as m
@@ -17,7 +18,7 @@ from d400tui.domain.cards import Brand
 from d400tui.domain.message import Message
 from d400tui.domain.validity import Initiator
 from d400tui.store import claims
-from d400tui.store.batch_writes import Answer, AnswerBatch, write_precheck_answers
+from d400tui.store.batch_writes import Answer, AnswerBatch, deadlock_retry, write_precheck_answers
 from d400tui.store.claims import PrecheckClaim
 from d400tui.store.db import UnitOfWork
 from d400tui.store.failover import move_request
@@ -142,7 +143,9 @@ class Precheck:
 
         async def flush(batch: list[_Done]) -> None:
             async with db_turn:
-                orphans = await asyncio.to_thread(self._flush, run_id, batch, actor.name, lease)
+                orphans = await asyncio.to_thread(
+                    deadlock_retry, partial(self._flush, run_id, batch, actor.name, lease)
+                )
             for order_id, auth_id in orphans:
                 await self.e.void(actor, order_id, auth_id)
             counter[0] += len(batch)
@@ -154,7 +157,7 @@ class Precheck:
             while True:
                 async with db_turn:
                     got, last = await asyncio.to_thread(
-                        self._claim, run_id, run_date, since, claim_n, actor.name, after
+                        deadlock_retry, partial(self._claim, run_id, run_date, since, claim_n, actor.name, after)
                     )
                 if not last:
                     if not after:

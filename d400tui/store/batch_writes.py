@@ -4,15 +4,16 @@ error, so the engine decides what a lost race means without knowing SQLAlchemy."
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 from sqlalchemy import insert, select, text, update
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from d400tui.domain import model as m
@@ -23,6 +24,8 @@ from . import tables as t
 from .claims import CARD, PENDING, VALIDATED
 from .db import StoreError
 from .json_rows import Stored, dumps, source, timestamp
+
+T = TypeVar("T")
 
 
 class DatabaseBusy(StoreError):
@@ -37,6 +40,20 @@ def database_errors() -> Iterator[None]:
         yield
     except SQLAlchemyError as exc:
         raise DatabaseBusy(str(exc)) from exc
+
+
+def deadlock_retry(work: Callable[[], T], tries: int = 4) -> T:
+    """Run one transaction's work again when PostgreSQL chose it as a deadlock's (or a serialization
+    failure's) victim: the database rolled all of it back, so nothing of it was written. Runs overlap
+    (two pre-checks, terminals, workers' leases); a rare deadlock must cost a retry, not the run."""
+    for attempt in range(tries):
+        try:
+            return work()
+        except OperationalError as exc:
+            if attempt == tries - 1 or getattr(exc.orig, "sqlstate", None) not in ("40P01", "40001"):
+                raise
+            time.sleep(0.05 * (attempt + 1))
+    raise AssertionError("unreachable")
 
 
 class Answer(NamedTuple):
