@@ -25,7 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._workload import bench_home, reference_loop_ms, synthetic_cards  # noqa: E402
+from bench._workload import bench_home, reference_loop_ms, synthetic_cards, tokens  # noqa: E402
 from d400tui import aio  # noqa: E402  (the loop `d400 capture` runs on)
 
 PG_URL = os.environ.get("D400_TEST_PG_URL", "postgresql://d400test:d400test@127.0.0.1:5432/d400test")
@@ -79,10 +79,8 @@ async def _one_at_a_time(engine, actor, todo, run_date: date, concurrency: int) 
 
 
 async def bench(db: str, n: int, baseline: int, latency_ms: float, concurrency: int, pg_url: str) -> None:
-    from d400tui.acquirers.base import PaymentSource
     from d400tui.config import Settings
     from d400tui.domain import model as m
-    from d400tui.domain.cards import CardData, parse_expiry
     from d400tui.engine import open_engine
     from d400tui.engine.capture import Capture
     from d400tui.engine.demo import generate_orders
@@ -101,16 +99,7 @@ async def bench(db: str, n: int, baseline: int, latency_ms: float, concurrency: 
         engine = open_engine(Settings())
         super1 = m.Actor("SUPER1", True)
         t0 = time.perf_counter()
-        exp = parse_expiry("12/30")
-        gate = asyncio.Semaphore(concurrency)
-
-        async def tokenize(i: int, p: str) -> tuple[str, str, str, str, str]:
-            async with gate:
-                resp = await engine.acquirer.verify(PaymentSource(card=CardData(p, exp)), f"bench-tok-{i}")
-            assert resp.token, resp
-            return (resp.token, "VISA", p[:6], p[-4:], "12/30")
-
-        cards = list(await asyncio.gather(*(tokenize(i, p) for i, p in enumerate(pans))))
+        cards = await tokens(engine.acquirer, pans, concurrency)
         today = date.today()
         generate_orders(engine.db, n + baseline, cards, today, all_due=True)
         pre = await engine.precheck(super1, today, concurrency)

@@ -12,7 +12,6 @@ usage: python bench/bench_shipped_capture.py [--quick] [--orders 20000] [--laten
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import shutil
 import sys
@@ -22,16 +21,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._workload import bench_home, synthetic_cards  # noqa: E402
+from bench._workload import bench_home, synthetic_cards, tokens  # noqa: E402
 from bench.bench_capture import PG_URL, _drop_pg, _pg_database  # noqa: E402
 from d400tui import aio  # noqa: E402
 
 
 async def bench(db: str, n: int, latency_ms: float, concurrency: int, pg_url: str) -> None:
-    from d400tui.acquirers.base import PaymentSource
     from d400tui.config import Settings
     from d400tui.domain import model as m
-    from d400tui.domain.cards import CardData, parse_expiry
     from d400tui.engine import open_engine
     from d400tui.engine.capture import Capture
     from d400tui.engine.demo import generate_orders
@@ -50,16 +47,7 @@ async def bench(db: str, n: int, latency_ms: float, concurrency: int, pg_url: st
         engine = open_engine(Settings())
         super1, oper = m.Actor("SUPER1", True), m.Actor("OPER1")
         t0 = time.perf_counter()
-        exp = parse_expiry("12/30")
-        gate = asyncio.Semaphore(concurrency)
-
-        async def tokenize(i: int, p: str) -> tuple[str, str, str, str, str]:
-            async with gate:
-                resp = await engine.acquirer.verify(PaymentSource(card=CardData(p, exp)), f"bench-tok-{i}")
-            assert resp.token, resp
-            return (resp.token, "VISA", p[:6], p[-4:], "12/30")
-
-        cards = list(await asyncio.gather(*(tokenize(i, p) for i, p in enumerate(pans))))
+        cards = await tokens(engine.acquirer, pans, concurrency)
         today = date.today()
         generate_orders(engine.db, n, cards, today, all_due=True)
         pre = await engine.precheck(super1, today, concurrency)
