@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import aiohttp
 import httpx
 from httpx_aiohttp import AiohttpTransport
 
@@ -27,6 +28,18 @@ IDEMPOTENCY_HEADER = "Idempotency-Key"
 # before reading it): safe to send again with the same key.
 NEVER_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)  # no byte of the request left
 SAFE_TO_RETRY = (httpx.ConnectError, httpx.ConnectTimeout, httpx.RemoteProtocolError, httpx.PoolTimeout)
+
+
+def never_sent(e: httpx.HTTPError) -> bool:
+    """Whether no byte of the request can have reached the acquirer — what makes a failover safe.
+    httpx_aiohttp maps every aiohttp connection error to ConnectTimeout, among them a server that
+    closed the connection *after* reading the request (ServerDisconnectedError: the acquirer
+    killed mid-call may have made its hold): the aiohttp cause says which it was, and only a
+    connection never opened (ClientConnectorError: refused, unreachable, no route) is "never"."""
+    if not isinstance(e, NEVER_SENT):
+        return False
+    cause = e.__cause__
+    return not isinstance(cause, aiohttp.ClientError) or isinstance(cause, aiohttp.ClientConnectorError)
 
 
 class _NoCookies(httpx.Cookies):
@@ -108,7 +121,7 @@ class HttpTransport:
                 r = await self.client.request(method, url, headers=headers, **kwargs)
                 break
             except SAFE_TO_RETRY as e:
-                sent = sent or not isinstance(e, NEVER_SENT)
+                sent = sent or not never_sent(e)
                 if attempt >= self.retries:
                     error = AcquirerUnavailable if sent else NotSent
                     raise error(f"{self.name}: {in_words(e)} ({self.base_url})") from None

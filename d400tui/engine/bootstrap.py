@@ -25,7 +25,7 @@ FIRST_RUN_DEMO_ORDERS = 200
 
 
 def open_database(settings: Settings, migrate: bool = True) -> Database:
-    db = Database(settings.database_url)
+    db = Database(settings.database_url, settings.db_idle_transaction_timeout_s)
     if migrate:
         db.ensure_schema()
         seed_reference(db)
@@ -73,7 +73,7 @@ def first_run(settings: Settings, orders: int = FIRST_RUN_DEMO_ORDERS) -> bool:
     on a populated system. Returns True when it seeded."""
     from .demo import generate_orders
 
-    db = Database(settings.database_url)
+    db = Database(settings.database_url, settings.db_idle_transaction_timeout_s)
     try:
         db.ensure_schema()
         if not seed_reference(db):

@@ -157,7 +157,9 @@ class Precheck:
             while True:
                 async with db_turn:
                     got, last = await asyncio.to_thread(
-                        deadlock_retry, partial(self._claim, run_id, run_date, since, claim_n, actor.name, after)
+                        deadlock_retry,
+                        partial(self._claim, run_id, run_date, since, claim_n, actor.name, after),
+                        lost_connection=True,  # a claim done twice only claims more
                     )
                 if not last:
                     if not after:

@@ -13,7 +13,7 @@ from decimal import Decimal
 from typing import Any, NamedTuple, TypeVar
 
 from sqlalchemy import insert, select, text, update
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from d400tui.domain import model as m
@@ -42,15 +42,18 @@ def database_errors() -> Iterator[None]:
         raise DatabaseBusy(str(exc)) from exc
 
 
-def deadlock_retry(work: Callable[[], T], tries: int = 4) -> T:
+def deadlock_retry(work: Callable[[], T], tries: int = 4, lost_connection: bool = False) -> T:
     """Run one transaction's work again when PostgreSQL chose it as a deadlock's (or a serialization
     failure's) victim: the database rolled all of it back, so nothing of it was written. Runs overlap
-    (two pre-checks, terminals, workers' leases); a rare deadlock must cost a retry, not the run."""
+    (two pre-checks, terminals, workers' leases); a rare deadlock must cost a retry, not the run.
+    `lost_connection`: also when the connection died under it (the server ended a session frozen
+    in its transaction) — only for work that is safe to do again even if its commit did land."""
     for attempt in range(tries):
         try:
             return work()
-        except OperationalError as exc:
-            if attempt == tries - 1 or getattr(exc.orig, "sqlstate", None) not in ("40P01", "40001"):
+        except DBAPIError as exc:
+            victim = getattr(exc.orig, "sqlstate", None) in ("40P01", "40001")
+            if attempt == tries - 1 or not (victim or (lost_connection and exc.connection_invalidated)):
                 raise
             time.sleep(0.05 * (attempt + 1))
     raise AssertionError("unreachable")

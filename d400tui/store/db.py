@@ -41,7 +41,7 @@ class StaleVersion(Exception):
     a flush or commit inside the unit, or on leaving it, instead of SQLAlchemy's StaleDataError."""
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, idle_transaction_timeout_s: float = 60.0) -> Engine:
     if url.startswith("sqlite"):
         path = url.removeprefix("sqlite:///")
         if path and path != ":memory:":
@@ -69,14 +69,16 @@ def make_engine(url: str) -> Engine:
         return engine
     if url.startswith("postgresql://"):
         url = url.replace("postgresql://", "postgresql+psycopg://", 1)
-    return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+    # A frozen client inside a transaction keeps its row locks until the server ends its session.
+    options = f"-c idle_in_transaction_session_timeout={max(1, round(idle_transaction_timeout_s * 1000))}"
+    return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True, connect_args={"options": options})
 
 
 class Database:
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, idle_transaction_timeout_s: float = 60.0) -> None:
         t.start_mappers()
         self.url = url
-        self.engine = make_engine(url)
+        self.engine = make_engine(url, idle_transaction_timeout_s)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     @property

@@ -11,7 +11,7 @@ from decimal import Decimal
 
 import pytest
 
-from d400tui.acquirers.base import OPERATIONS, AcquirerUnavailable, Outcome, PaymentSource
+from d400tui.acquirers.base import OPERATIONS, AcquirerUnavailable, NotSent, Outcome, PaymentSource
 from d400tui.acquirers.breaker import BreakerState, CircuitBreaker, CircuitOpen
 from d400tui.data import data_path
 from d400tui.domain.cards import Brand, brand_of
@@ -239,6 +239,31 @@ async def test_silent_server_is_unavailable(backend: Backend) -> None:
     finally:
         await acq.close()
         srv.close()
+
+
+async def test_a_server_gone_after_reading_the_request_is_not_never_sent(backend: Backend) -> None:
+    """The acquirer killed mid-call may have made its hold: UNKNOWN (then reconcile), never the
+    "not sent" that lets a failover make a second hold. A refused connection is "not sent"."""
+
+    async def read_then_close(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read(1)  # the request has arrived...
+        writer.transport.abort()  # ...and the server dies before it answers
+
+    srv = await asyncio.start_server(read_then_close, "127.0.0.1", 0)
+    acq = _pointed_at(backend, srv.sockets[0].getsockname()[1], 0.5)
+    try:
+        with pytest.raises(AcquirerUnavailable) as gone:
+            await acq.authorize(PaymentSource(card=backend.approve), Decimal("5.00"), k())
+        assert not isinstance(gone.value, NotSent), gone.value
+    finally:
+        await acq.close()
+        srv.close()
+    acq = _pointed_at(backend, _dead_port(), 0.5)
+    try:
+        with pytest.raises(NotSent):
+            await acq.authorize(PaymentSource(card=backend.approve), Decimal("5.00"), k())
+    finally:
+        await acq.close()
 
 
 async def test_refused_connection_is_unavailable_and_breaker_fails_fast(backend: Backend) -> None:

@@ -226,7 +226,11 @@ async def test_a_worker_back_after_losing_its_lease_writes_nothing_twice(engine,
     run_date = await _due(engine, 4)
     run_id = engine.start_precheck(SUPER, run_date, 4)
     script = _KILLED_WORKER.replace("signal.SIGKILL", "signal.SIGSTOP")
-    paused = subprocess.Popen([sys.executable, "-c", script, str(run_id)], cwd=ROOT, env=dict(os.environ))
+    # Frozen inside a claim's transaction, it would hold those orders' locks for as long as it is
+    # stopped: the server ends such a session after D400_DB_IDLE_TRANSACTION_TIMEOUT_S (60 s by
+    # default; 3 s here), and the worker, resumed, claims again on a new connection.
+    env = dict(os.environ, D400_DB_IDLE_TRANSACTION_TIMEOUT_S="3")
+    paused = subprocess.Popen([sys.executable, "-c", script, str(run_id)], cwd=ROOT, env=env)
     try:
         for _ in range(600):  # until it stopped itself, holds made and nothing written
             with open(f"/proc/{paused.pid}/stat") as f:
