@@ -125,53 +125,58 @@ def generate_orders(
     done = 0
     now = datetime.now()
     bulk = BulkOrders(db)
-    while done < n:
-        size = min(chunk, n - done)
-        orders: list[tuple[Any, ...]] = []
-        lines: list[tuple[Any, ...]] = []
-        insts: list[tuple[Any, ...]] = []
-        for k in range(size):
-            oid = start + done + k
-            if all_due:
-                channel, status, method = "PHONE", "VALIDATED", "CARD"
-            else:
-                channel, status, method = (pop[bisect(cum, draw() * wsum, 0, hi)] for pop, cum, wsum, hi in mixes)
-            card = rnd.choice(cards) if method == "CARD" and cards else None
-            odate = today if all_due else days[rnd.randint(0, 40)]
-            total = 0
-            for ln in range(1, rnd.randint(1, 4) + 1):
-                code, label, price, vat = rnd.choice(priced)
-                qty = rnd.randint(1, 3)
-                total += gross[(code, qty)]
-                lines.append((oid, ln, code, label, qty, price, vat))
-            parts = 3 if not all_due and rnd.random() < 0.15 else 1
-            inst_state = inst_states.get(status, "PENDING")
-            scope = None if status != "VALIDATED" else "CARD" if channel == "PHONE" and method == "CARD" else "OTHER"
-            for seq, amount in enumerate(_split_cents(total, parts), 1):
-                insts.append((oid, seq, months[odate][seq - 1], amount, inst_state, False, scope))
-            orders.append(
-                (
-                    oid,
-                    rnd.choice(cust_ids),
-                    channel,
-                    method,
-                    "instalments:3" if parts == 3 else "immediate",
-                    status,
-                    "NONE",
-                    False,
-                    total,
-                    *(card if card else (None,) * 5),
-                    "client injoignable" if status == "CANCELLED" else None,
-                    "DEMO",
-                    now,
-                    odate,
-                    now,
-                    1,
+    try:
+        while done < n:
+            size = min(chunk, n - done)
+            orders: list[tuple[Any, ...]] = []
+            lines: list[tuple[Any, ...]] = []
+            insts: list[tuple[Any, ...]] = []
+            for k in range(size):
+                oid = start + done + k
+                if all_due:
+                    channel, status, method = "PHONE", "VALIDATED", "CARD"
+                else:
+                    channel, status, method = (pop[bisect(cum, draw() * wsum, 0, hi)] for pop, cum, wsum, hi in mixes)
+                card = rnd.choice(cards) if method == "CARD" and cards else None
+                odate = today if all_due else days[rnd.randint(0, 40)]
+                total = 0
+                for ln in range(1, rnd.randint(1, 4) + 1):
+                    code, label, price, vat = rnd.choice(priced)
+                    qty = rnd.randint(1, 3)
+                    total += gross[(code, qty)]
+                    lines.append((oid, ln, code, label, qty, price, vat))
+                parts = 3 if not all_due and rnd.random() < 0.15 else 1
+                inst_state = inst_states.get(status, "PENDING")
+                scope = (
+                    None if status != "VALIDATED" else "CARD" if channel == "PHONE" and method == "CARD" else "OTHER"
                 )
-            )
-        bulk.insert(orders, lines, insts)
-        done += size
-        if progress:
-            progress(done, n)
+                for seq, amount in enumerate(_split_cents(total, parts), 1):
+                    insts.append((oid, seq, months[odate][seq - 1], amount, inst_state, False, scope))
+                orders.append(
+                    (
+                        oid,
+                        rnd.choice(cust_ids),
+                        channel,
+                        method,
+                        "instalments:3" if parts == 3 else "immediate",
+                        status,
+                        "NONE",
+                        False,
+                        total,
+                        *(card if card else (None,) * 5),
+                        "client injoignable" if status == "CANCELLED" else None,
+                        "DEMO",
+                        now,
+                        odate,
+                        now,
+                        1,
+                    )
+                )
+            bulk.insert(orders, lines, insts)
+            done += size
+            if progress:
+                progress(done, n)
+    finally:
+        bulk.close()  # the chunks given are written (a failed write is raised here)
     bulk.finish()
     return done

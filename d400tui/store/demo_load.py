@@ -4,6 +4,8 @@ orders load in about a minute (the engine builds the rows)."""
 
 from __future__ import annotations
 
+import queue
+import threading
 from collections.abc import Iterator
 from datetime import date, datetime
 from decimal import Decimal
@@ -77,12 +79,38 @@ class BulkOrders:
     """Orders, lines and instalments as tuples in the columns above, stored values (amounts in
     cents, enums as their text): PostgreSQL COPY, SQLite one prepared INSERT run over the rows,
     both through the driver, one transaction a chunk. The text comes from the reference data,
-    scrubbed when it was stored (demo_basis); nothing typed by anyone goes this way."""
+    scrubbed when it was stored (demo_basis); nothing typed by anyone goes this way.
+
+    The chunks are written by one thread of their own, in the order given, while the caller builds
+    the next: the driver waits on the database without the GIL (PostgreSQL's server process, SQLite's
+    C library), so building and writing overlap — they took about as long as each other (100k
+    orders on PostgreSQL: 8 s building, 8.7 s waiting on the server, measured). At most two chunks
+    wait, so memory stays flat; a write that fails stops the load at the caller's next chunk."""
 
     def __init__(self, db: Database) -> None:
         self.db = db
+        self._chunks: queue.Queue[tuple[list[tuple[Any, ...]], ...] | None] = queue.Queue(maxsize=2)
+        self._error: BaseException | None = None
+        self._writer = threading.Thread(target=self._write_all, name="demo-writer", daemon=True)
+        self._writer.start()
 
     def insert(self, orders: list[tuple[Any, ...]], lines: list[tuple[Any, ...]], insts: list[tuple[Any, ...]]) -> None:
+        self._raise()
+        self._chunks.put((orders, lines, insts))
+
+    def _raise(self) -> None:
+        if self._error is not None:
+            raise self._error
+
+    def _write_all(self) -> None:
+        while (chunk := self._chunks.get()) is not None:
+            if self._error is None:
+                try:
+                    self._write(*chunk)
+                except BaseException as exc:  # handed to the caller's thread, raised there
+                    self._error = exc
+
+    def _write(self, orders: list[tuple[Any, ...]], lines: list[tuple[Any, ...]], insts: list[tuple[Any, ...]]) -> None:
         tables = (("orders", ORDER_COLUMNS, orders), ("order_lines", LINE_COLUMNS, lines))
         with self.db.engine.begin() as conn:
             raw = conn.connection.dbapi_connection
@@ -106,9 +134,18 @@ class BulkOrders:
             finally:
                 cur.close()
 
+    def close(self) -> None:
+        """Wait for the chunks given so far to be written (or the first failure); idempotent."""
+        if self._writer.is_alive():
+            self._chunks.put(None)
+            self._writer.join()
+        self._raise()
+
     def finish(self) -> None:
-        """The order id sequence past the ids given (PostgreSQL), then statistics for the planner:
-        plans made on the empty tables would read a million rows as if they were ten."""
+        """Every chunk written, then the order id sequence past the ids given (PostgreSQL), then
+        statistics for the planner: plans made on the empty tables would read a million rows as if
+        they were ten."""
+        self.close()
         with self.db.engine.begin() as conn:
             if self.db.dialect == "postgresql":
                 conn.exec_driver_sql("SELECT setval('orders_id_seq', (SELECT MAX(id) FROM orders))")

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from datetime import date
 
+import pytest
+
 from d400tui.data import data_path
 from d400tui.engine.demo import DEMO_CARDS, demo_tokens, generate_orders
 from tests.support.demo import OPER, SUPER, card
@@ -50,3 +52,16 @@ async def test_readme_cards_after_demo_and_precheck(engine, today: date) -> None
     assert small.failed is None, small.failed
     over = await engine.place_order(OPER, 100002, [("BON0034", 1)], card("4970100000000022"))  # 18 € more
     assert over.failed is not None and over.failed.code == "61"
+
+
+def test_a_failed_bulk_write_stops_the_load_in_the_callers_thread(engine) -> None:  # type: ignore[no-untyped-def]
+    """The chunks are written by a thread of their own: its failure is raised to the caller (at
+    its next chunk or at the end), never lost with the thread."""
+    from d400tui.store.demo_load import BulkOrders
+
+    bulk = BulkOrders(engine.db)
+    bulk.insert([], [(999_999_999, 1, "BON0001", "x", 1, 100, 2000)], [])  # a line of no order
+    with pytest.raises(Exception, match="(?i)foreign key"):
+        bulk.finish()
+    with pytest.raises(Exception, match="(?i)foreign key"):
+        bulk.insert([], [], [])  # and nothing more is taken
