@@ -1,7 +1,8 @@
 """VOIDS — supervisors: voids that did not get through (the acquirer was down), the hold that has
 sat longest on a cardholder's account first (Visa's misuse-of-authorization clock), each with its
 age, its tries and its next try on the backoff. R=retry this one now, 5=display the order,
-F10=retry those whose next try has come. Rights and audit are the engine's (engine/pending_voids)."""
+F10=retry those whose next try has come, PageDown/PageUp the next/previous page (the list is read
+whole, in its clock order, and paged here). Rights and audit are the engine's (engine/pending_voids)."""
 
 from __future__ import annotations
 
@@ -49,11 +50,13 @@ class PendingVoidsScreen(D400Screen):
     SCREEN_ID = "VOIDS"
     TITLE_KEY = "voids.title"
     LEGEND_KEY = "voids.legend"
-    BINDINGS = keys("refresh", f10="retry_due")
+    BINDINGS = keys("refresh", "pages", f10="retry_due")
 
     def __init__(self) -> None:
         super().__init__()
         self.shown: list[Any] = []
+        self.rows: list[Any] = []
+        self.top = 0  # index in `rows` of the page's first row (kept by a reload when it still exists)
         self.busy = False
 
     def compose(self) -> ComposeResult:
@@ -70,18 +73,39 @@ class PendingVoidsScreen(D400Screen):
         from d400tui.engine import USER_ERRORS
 
         try:
-            rows = self.engine.pending_voids(self.actor)
+            self.rows = self.engine.pending_voids(self.actor)
         except USER_ERRORS as exc:
             self.message(tx(exc), error=True)
             return
-        sf = self.query_one(Subfile)
-        size = sf.page_size
-        self.shown = rows[:size]
-        now = self.engine.clock()
-        sf.set_rows([(p.auth_id, row_text(p, now)) for p in self.shown], len(rows) > size)
-        sf.focus_first()
-        if not rows:
+        size = self.query_one(Subfile).page_size
+        self.top = min(self.top, max(0, (len(self.rows) - 1) // size * size))
+        self.show_page()
+        if not self.rows:
             self.message(t("voids.none"))
+
+    def show_page(self) -> None:
+        sf = self.query_one(Subfile)
+        self.shown = self.rows[self.top : self.top + sf.page_size]
+        now = self.engine.clock()
+        sf.set_rows([(p.auth_id, row_text(p, now)) for p in self.shown], self.top + sf.page_size < len(self.rows))
+        sf.focus_first()
+
+    def action_page_down(self) -> None:
+        size = self.query_one(Subfile).page_size
+        if self.top + size >= len(self.rows):
+            self.message(t("common.at_bottom"))
+            return
+        self.top += size
+        self.message("")
+        self.show_page()
+
+    def action_page_up(self) -> None:
+        if self.top == 0:
+            self.message(t("common.at_top"))
+            return
+        self.top = max(0, self.top - self.query_one(Subfile).page_size)
+        self.message("")
+        self.show_page()
 
     def action_refresh(self) -> None:
         self.clear_errors()

@@ -102,3 +102,35 @@ def test_snapshot_pending_voids(snap_compare, make_app, engine, size) -> None:  
         await open_voids(pilot)
 
     assert snap_compare(make_app(), terminal_size=size, run_before=run_before)
+
+
+async def test_pages_down_and_up_over_more_voids_than_a_page(make_app, engine) -> None:
+    """More pending voids than the page holds: PageDown shows the rest in the same clock order,
+    PageUp comes back; past either end the message line says so."""
+    made = []
+    for k in range(16):
+        engine.clock = lambda k=k: FIXED - timedelta(hours=40 - k)
+        card = card_from_entry("4970100000000014", "12/30", "123", FIXED.date())
+        made.append((await engine.place_order(OPER, 100001 + k, [("BON0001", 1)], card)).order.id)
+    engine.acquirer.fault_rate = 1.0
+    engine.clock = lambda: FIXED - timedelta(minutes=2)
+    for oid in made:
+        await engine.cancel_order(OPER, oid, "client injoignable")
+    engine.clock = lambda: FIXED
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_voids(pilot)
+        size = len(screen.shown)
+        assert 0 < size < 16 and [p.order_id for p in screen.shown] == made[:size]
+        await pilot.press("pageup")
+        await pilot.pause()
+        assert message(pilot) == "Début de liste atteint"
+        await pilot.press("pagedown")
+        await pilot.pause()
+        assert [p.order_id for p in screen.shown] == made[size:]
+        await pilot.press("pagedown")
+        await pilot.pause()
+        assert message(pilot) == "Fin de liste atteinte"
+        await pilot.press("pageup")
+        await pilot.pause()
+        assert [p.order_id for p in screen.shown] == made[:size]
