@@ -1,9 +1,10 @@
 """Settlement runs in SQL: the lines an acquirer settled, matched with the captures we made.
 
-`captures()` is the one place that says what "a capture of ours" is — today an authorization
-CAPTURED with its acquirer_ref and captured_amount — and `match()` the one function that
-classifies a file's new lines against it: when captures get a table of their own (several per
-authorization), both change here and nothing above them does.
+`captures()` is the one place that says what "a capture of ours" is — what an authorization has
+captured so far under its acquirer_ref (`captured_amount`: one capture, or the sum of the parcels
+of an order shipped in several, CAPTURED or still APPROVED for the parcels to come) — and `match()`
+the one function that classifies a file's new lines against it. The acquirer settles each parcel
+on a line of its own under the hold's reference: a reference is matched on the sum of its lines.
 
 The unit that imports a file takes the write lock first (SQLite: BEGIN IMMEDIATE; PostgreSQL:
 `lock_imports`), so two imports of one file at once make one run, the other finds it done."""
@@ -67,7 +68,7 @@ def lock_imports(session: Session) -> None:
 
 
 def captures(acquirer: str) -> Subquery:
-    """Our captures at `acquirer`: (authorization_id, order_id, reference, amount)."""
+    """Our captures at `acquirer`: (authorization_id, order_id, reference, amount captured so far)."""
     a = t.authorizations
     return (
         select(
@@ -78,7 +79,7 @@ def captures(acquirer: str) -> Subquery:
         )
         .where(
             a.c.acquirer == acquirer,
-            a.c.state == m.AuthState.CAPTURED.value,
+            a.c.state.in_([m.AuthState.CAPTURED.value, m.AuthState.APPROVED.value]),  # APPROVED: parcels to come
             a.c.captured_amount > Decimal("0.00"),
             a.c.acquirer_ref.is_not(None),
         )
@@ -173,6 +174,8 @@ def match(
     for r in session.execute(earlier):  # a reference whose lines disagree is rewritten whatever
         seen = (r.outcome, r.authorization_id)
         still_open[r.reference] = seen if still_open.get(r.reference, seen) == seen else None
+    for ref, auth_id in _grown(session, acquirer, is_capture):  # matched before, captured more since
+        still_open.setdefault(ref, ("MATCHED", auth_id))
     refs = sorted({x.reference for x in charges} | set(still_open))
     settled: dict[str, dict[str, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
     sums = select(li.c.reference, li.c.currency, func.sum(li.c.gross).label("gross"))
@@ -217,6 +220,20 @@ def match(
     diffs.extend(not_settled(session, acquirer, run_id))
     add_differences(session, run_id, diffs)
     return diffs, sum(1 for kind, _, _ in outcome.values() if kind == "MATCHED")
+
+
+def _grown(session: Session, acquirer: str, is_capture: Any) -> list[tuple[str, int]]:
+    """References some line settled whose capture no longer equals what their lines settled — a
+    later parcel captured since: (reference, authorization id), to be classified again."""
+    li, cap = t.settlement_lines, captures(acquirer)
+    sums = (
+        select(li.c.reference, func.sum(li.c.gross).label("gross"))
+        .where(li.c.acquirer == acquirer, is_capture)
+        .group_by(li.c.reference)
+        .subquery("settled")
+    )
+    q = select(cap.c.reference, cap.c.authorization_id).join(sums, sums.c.reference == cap.c.reference)
+    return [(r[0], r[1]) for r in session.execute(q.where(sums.c.gross != cap.c.amount))]
 
 
 def _classify(
