@@ -164,9 +164,10 @@ async def _drive(cycle: int, journal_path: Path, cards_path: Path, seed: int, ma
                 )
                 lines = [(rnd.choice(ARTICLES), rnd.randint(1, 3)) for _ in range(rnd.randint(1, 3))]
                 j.write("B", tag)
-                typing = a_card()
+                customer = 100001 + rnd.randrange(150)
+                typing = a_card()  # drawn in the order they always were: a seed replays the same run
                 try:
-                    r = await engine.place_order(m.Actor(tag), 100001 + rnd.randrange(150), lines, typing, plan=plan)
+                    r = await engine.place_order(m.Actor(tag), customer, lines, typing, plan=plan)
                 except USER_ERRORS:
                     j.write("R", tag)
                     raise
