@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from bench.crash import Harness
-from bench.invariants import INFLIGHT
+from bench.invariants import INFLIGHT, check_invariants
 
 
 @pytest.mark.xdist_group("crash-harness")  # 4 processes each: two harnesses at once halve their traffic
@@ -37,3 +37,27 @@ def test_crash_harness_with_two_acquirers_finds_no_double_hold(
     assert report.unexplained == [], [str(v) for v in report.unexplained]
     assert {v.bug for v in report.violations} <= {INFLIGHT}
     assert [str(v) for v in report.final_violations] == []
+
+
+async def test_the_checker_sees_a_hold_on_each_acquirer_as_a_double_hold(engine, issuer, tmp_path: Path) -> None:
+    """What the harness relies on: a failover that re-sent a key the first acquirer may have held
+    (a time-out taken for "not sent") leaves one hold on each issuer for one instalment. Checked
+    over the first issuer alone it is invisible; over both it is a double hold, and the second
+    hold sits on an issuer its row does not name (its void would go to the other one)."""
+    from d400tui.acquirers.base import PaymentSource
+    from d400tui.simulator.issuer import Issuer
+    from tests.support.demo import OPER, card
+
+    r = await engine.place_order(OPER, 100001, [("BON0001", 1)], card("4970100000000014"))
+    assert r.approved
+    (auth,) = engine.get_order(r.order.id).authorizations
+    second = Issuer(tmp_path / "issuer-2.db")
+    try:
+        both = {engine.acquirer.name: issuer, f"{engine.acquirer.name}-2": second}
+        assert check_invariants(engine.db, both) == []
+        second.authorize(PaymentSource(card=card("4970100000000014")), auth.amount, auth.idempotency_key)
+        assert [v.kind for v in check_invariants(engine.db, issuer)] == []  # blind to the second issuer
+        kinds = sorted(v.kind for v in check_invariants(engine.db, both))
+        assert kinds == ["double-hold", "misplaced-hold"], kinds
+    finally:
+        second.close()
