@@ -13,6 +13,12 @@ database and the issuer's own books. Once per run (more with --server-kills) it 
 *acquirer server* mid-run instead, checks that the unanswered authorizations became UNKNOWN and
 the breaker failed fast, restarts the server on the same file and port, and reconciles.
 
+`--secondary` (issue 13.5): a second acquirer server with an issuer of its own (on which the
+"issuer unavailable" card approves). The driver presses S (failover) wherever the engine offers
+it — the first acquirer killed, an answered 91 — and now and then where it does not (a time-out:
+the engine must refuse); the invariants are checked over both issuers (one hold per instalment
+across the two, each hold on the issuer its row names).
+
 The invariants checked live in bench/invariants.py (one definition, shared with
 bench/concurrency.py and tests/resilience)."""
 
@@ -42,6 +48,10 @@ GRACE_S = 0.5 + 5 + 1.0
 
 SHIPPED_REFUSALS = ["4970100000000030", "4970100000000055", "4970100000000063", "4970100000000071"]
 TIMEOUT_CARD = "4970100000000089"
+FAILED_OVER = "O failover sent"
+"""Journal line of an authorization the driver sent to the secondary acquirer (the operator's S)."""
+REFUSED_FAILOVERS = ("failover:refused", "failover:not-definite")
+ISSUER_DOWN_CARD = "4970100000000071"  # answers 91 (issuer unavailable): definite, a failover may follow
 ARTICLES = ["BON0001", "GRI0002", "RID0003", "PUL0004"]
 
 
@@ -79,6 +89,7 @@ async def _drive(cycle: int, journal_path: Path, cards_path: Path, seed: int, ma
     from d400tui.domain import model as m
     from d400tui.domain.cards import CardData, parse_expiry
     from d400tui.engine import USER_ERRORS, open_engine
+    from d400tui.engine.steps import answer as engine_answer
     from d400tui.store import tables as t
 
     rnd = random.Random(seed)
@@ -97,6 +108,27 @@ async def _drive(cycle: int, journal_path: Path, cards_path: Path, seed: int, ma
     _count_fast_failures(engine.acquirer, j)
     oper, sup = m.Actor("CRASHOP", False), m.Actor("CRASHSUP", True)
     today = engine.today()
+    secondary = engine.secondary is not None
+    frnd = random.Random(seed + 7)  # failover choices: a run without a secondary keeps its sequence
+    typed: dict[int, CardData] = {}  # the card typed for each order this process placed
+
+    async def press_s(oid: int, answers: list) -> None:  # type: ignore[type-arg]
+        """The operator's S on a failed authorization when the engine offers the secondary, and now
+        and then when it does not (a time-out, a refusal): then the engine must refuse it."""
+        if not secondary or not answers or answers[-1].approved:
+            return
+        offered = engine.failover_target(answers[-1]) is not None
+        if not offered and frnd.random() > 0.3:
+            return
+        try:
+            await engine.decide(oper, oid, m.DecisionKind.FAILOVER, typed.get(oid) or a_card())
+        except USER_ERRORS:
+            j.write("O", "failover", "refused" if offered else "not-definite")
+            return
+        if not offered:
+            j.write("E", "failover", "accepted", f"order {oid}: sent to the secondary, which was not offered")
+        j.write("O", "failover", "sent")
+
     j.write("S", cycle, os.getpid())
     for n in range(max_ops):
         with engine.db.uow() as uow:
@@ -113,6 +145,8 @@ async def _drive(cycle: int, journal_path: Path, cards_path: Path, seed: int, ma
             ["place", "decide", "cancel", "delete", "change", "deferred", "precheck", "capture", "reconcile"],
             [40, 8, 6, 4, 8, 8, 5, 5, 2],
         )[0]
+        if op == "decide" and secondary and frnd.random() < 0.25:
+            op = "failover"  # S on an order of the list, whatever its last answer
         if op != "place" and oid is None:
             op = "place"
         outcome = "ok"
@@ -130,16 +164,28 @@ async def _drive(cycle: int, journal_path: Path, cards_path: Path, seed: int, ma
                 )
                 lines = [(rnd.choice(ARTICLES), rnd.randint(1, 3)) for _ in range(rnd.randint(1, 3))]
                 j.write("B", tag)
+                customer = 100001 + rnd.randrange(150)
+                typing = a_card()  # drawn in the order they always were: a seed replays the same run
                 try:
-                    r = await engine.place_order(m.Actor(tag), 100001 + rnd.randrange(150), lines, a_card(), plan=plan)
+                    r = await engine.place_order(m.Actor(tag), customer, lines, typing, plan=plan)
                 except USER_ERRORS:
                     j.write("R", tag)
                     raise
                 j.write("C", tag, r.order.id)
                 outcome = "approved" if r.approved else "refused"
+                typed[r.order.id or 0] = typing
+                await press_s(r.order.id or 0, r.answers)
             elif op == "decide":
                 kind = rnd.choice([m.DecisionKind.BLOCK, m.DecisionKind.RELEASE, m.DecisionKind.RETRY])
-                await engine.decide(oper, oid, kind)
+                d = await engine.decide(oper, oid, kind)
+                await press_s(oid, d.answers)
+            elif op == "failover":
+                assert oid is not None
+                last = engine.get_order(oid).authorizations[-1:]
+                if not last:
+                    outcome = "nothing"
+                else:
+                    await press_s(oid, [engine_answer(last[0], None)])
             elif op == "cancel":
                 await engine.cancel_order(oper, oid, "crash harness")
                 j.write("F", oid, "CANCELLED,DELETED")
@@ -180,9 +226,10 @@ async def _drive(cycle: int, journal_path: Path, cards_path: Path, seed: int, ma
 from bench._servers import free_port, wait_port  # noqa: E402
 
 
-def write_card_file(path: Path, n: int = 40, seed: int = 11) -> None:
+def write_card_file(path: Path, n: int = 40, seed: int = 11, working: str = "") -> None:
     """The shipped test cards plus N synthetic approving cards with a large ceiling (so a long run
-    does not end as a wall of ceiling refusals)."""
+    does not end as a wall of ceiling refusals). `working`: a card this issuer approves although the
+    shipped file has it answer 91 (the secondary's link to that issuer works: a failover holds)."""
     from stdnum import luhn
 
     from d400tui.data import data_path
@@ -191,6 +238,9 @@ def write_card_file(path: Path, n: int = 40, seed: int = 11) -> None:
     with open(data_path("test_cards.csv"), newline="") as f:
         rows = list(csv.DictReader(f))
     fields = list(rows[0])
+    for r in rows:
+        if r["pan"] == working:
+            r.update(code="00", behaviour="approves (issuer reachable from this acquirer)")
     seen = {r["pan"] for r in rows}
     while n:
         body = "497013" + f"{rnd.randrange(10**9):09d}"
@@ -224,6 +274,10 @@ class Report:
     breaker_fast_failures: int = 0
     reconcile_still_unknown_while_down: int = 0
     final_violations: list[Violation] = field(default_factory=list)
+    failovers: int = 0  # authorizations sent to the secondary acquirer (rows naming it)
+    failover_holds: int = 0  # holds the secondary's issuer made
+    failovers_refused: int = 0  # S pressed on a failure that was not definite: refused by the engine
+    failovers_while_down: int = 0  # rows sent to the secondary while the first acquirer was killed
 
     @property
     def inconsistencies(self) -> int:
@@ -248,6 +302,15 @@ class Report:
             f"after each cycle: {self.inconsistencies} findings ({excused or 'none excused'}; "
             f"{len(self.unexplained)} inconsistencies)",
             f"after the reconciler's grace period, final check: {len(self.final_violations)} inconsistencies",
+            *(
+                [
+                    f"failover: {self.failovers} authorizations sent to the secondary "
+                    f"({self.failovers_while_down} while the first was killed), {self.failover_holds} holds "
+                    f"there, {self.failovers_refused} refused (not definite)"
+                ]
+                if self.failovers or self.failovers_refused
+                else []
+            ),
         ]
 
 
@@ -260,8 +323,10 @@ class Harness:
         cli_reconcile: bool = True,
         verbose: bool = False,
         protocol: str = "http",
+        secondary: bool = False,
     ) -> None:
         self.protocol = protocol  # the acquirer server's transport: "http" or "iso8583"
+        self.secondary = secondary  # a second acquirer server (its own issuer) the orders fail over to
         self.dir = workdir
         self.db_url = db_url or f"sqlite:///{workdir}/d400.db"
         self.issuer_path = workdir / "issuer.db"
@@ -273,8 +338,14 @@ class Harness:
         self.verbose = verbose
         self.port = free_port()
         self.server: subprocess.Popen[bytes] | None = None
+        self.port2 = free_port() if secondary else 0
+        self.issuer2_path = workdir / "issuer-2.db"
+        self.cards2 = workdir / "cards-2.csv"
+        self.server2: subprocess.Popen[bytes] | None = None
         self.report = Report()
         write_card_file(self.cards)
+        if secondary:
+            write_card_file(self.cards2, working=ISSUER_DOWN_CARD)
 
     def env(self, **extra: str) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("D400_")}
@@ -298,12 +369,34 @@ class Harness:
                 "PYTHONPATH": str(ROOT),
             }
         )
+        if self.secondary:
+            env.update(
+                {
+                    "D400_SECONDARY_ACQUIRER": self.protocol,
+                    "D400_SECONDARY_URL": f"http://127.0.0.1:{self.port2}",
+                    "D400_SECONDARY_HOST": "127.0.0.1",
+                    "D400_SECONDARY_PORT": str(self.port2),
+                }
+            )
         env.update(extra)
         return env
 
+    @property
+    def names(self) -> tuple[str, str]:
+        """The acquirers' names on the authorizations (engine's secondary_name: "-2" for the same kind)."""
+        return self.protocol, f"{self.protocol}-2"
+
     # server
     def start_server(self) -> None:
-        self.server = subprocess.Popen(
+        self.server = self._serve(self.port)
+
+    def start_secondary(self) -> None:
+        self.server2 = self._serve(
+            self.port2, D400_SIMULATOR_DB=str(self.issuer2_path), D400_SIMULATOR_CARDS=str(self.cards2)
+        )
+
+    def _serve(self, port: int, **env: str) -> subprocess.Popen[bytes]:
+        server = subprocess.Popen(
             [
                 sys.executable,
                 "-m",
@@ -313,13 +406,38 @@ class Harness:
                 "--protocol",
                 self.protocol,
                 "--port",
-                str(self.port),
+                str(port),
             ],
-            env=self.env(),
+            env=self.env(**env),
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        wait_port(self.port)
+        wait_port(port)
+        self._wait_ours(server, port)
+        return server
+
+    def _wait_ours(self, server: subprocess.Popen[bytes], port: int, timeout: float = 30.0) -> None:
+        """Something accepting connections on the port is not yet this server: another process may
+        have been handed the port while it was down (a test binding port 0), and a reconcile run
+        against it would leave unsettled what the restarted server would settle. Over HTTP, until
+        the simulated issuer's health check answers; on any protocol, this process must be alive."""
+        import httpx
+
+        deadline = time.monotonic() + timeout
+        while True:
+            if server.poll() is not None:
+                raise RuntimeError(f"the acquirer server on port {port} exited ({server.returncode}) at start")
+            if self.protocol != "http":
+                return
+            try:
+                r = httpx.get(f"http://127.0.0.1:{port}/v1/health", timeout=1.0)
+                if r.status_code == 200 and r.json().get("service") == "d400 simulated issuer":
+                    return
+            except (httpx.HTTPError, ValueError):
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"port {port} answers, but not as the simulated issuer")
+            time.sleep(0.05)
 
     def kill_server(self) -> None:
         if self.server is not None:
@@ -329,13 +447,26 @@ class Harness:
 
     def close(self) -> None:
         self.kill_server()
+        if self.server2 is not None:
+            os.kill(self.server2.pid, signal.SIGKILL)
+            self.server2.wait()
+            self.server2 = None
 
     # database and issuer
     def open(self):  # type: ignore[no-untyped-def]
+        """The database and what check_invariants takes: the issuer, or both by acquirer name."""
         from d400tui.simulator.issuer import Issuer
         from d400tui.store.db import Database
 
-        return Database(self.db_url), Issuer(self.issuer_path)
+        if not self.secondary:
+            return Database(self.db_url), Issuer(self.issuer_path)
+        first, second = self.names
+        return Database(self.db_url), {first: Issuer(self.issuer_path), second: Issuer(self.issuer2_path)}
+
+    @staticmethod
+    def _close(issuer) -> None:  # type: ignore[no-untyped-def]
+        for i in issuer.values() if isinstance(issuer, dict) else [issuer]:
+            i.close()
 
     def prepare(self) -> None:
         from d400tui.config import Settings
@@ -354,6 +485,8 @@ class Harness:
         seed_demo_operators(db)  # the CLI drivers sign on as SUPER1; no database gets it silently
         db.dispose()
         self.start_server()
+        if self.secondary:
+            self.start_secondary()
 
     # one cycle
     def driver(self, cycle: int, max_ops: int = 100_000) -> subprocess.Popen[bytes]:
@@ -429,7 +562,7 @@ class Harness:
             found = check_invariants(db, issuer, settled, GRACE_S) + check_ledger(db, self.journal)
         finally:
             db.dispose()
-            issuer.close()
+            self._close(issuer)
         new = [v for v in found if str(v) not in {str(x) for x in self.report.violations}]
         for v in new:
             if self.verbose:
@@ -462,12 +595,13 @@ class Harness:
         time.sleep(run_s)
         self.kill_server()
         self.report.server_kills += 1
-        # traffic goes on against a dead acquirer until the breaker has failed calls fast
+        # traffic goes on against a dead acquirer until the breaker has failed calls fast (and, with
+        # a secondary, orders have failed over to it)
         mark = f"S {cycle} {proc.pid}"
         deadline = time.monotonic() + max(run_s, 15.0)
         while time.monotonic() < deadline and proc.poll() is None:
             tail = self.journal.read_text().split(mark, 1)[1]
-            if tail.count("X fast-failure") >= 3:
+            if tail.count("X fast-failure") >= 3 and (not self.secondary or tail.count(FAILED_OVER) >= 1):
                 break
             time.sleep(0.05)
         if proc.poll() is None:
@@ -477,9 +611,11 @@ class Harness:
         text = self.journal.read_text()
         tail = text.split(f"S {cycle} {proc.pid}", 1)[1]
         self.report.breaker_fast_failures += tail.count("X fast-failure")
+        self.report.failovers_while_down += tail.count(FAILED_OVER)
         from d400tui.engine.codes import NO_ANSWER
 
-        db, _ = self.open()
+        db, issuer = self.open()
+        self._close(issuer)
         a = t.authorizations
         try:
             with db.engine.connect() as conn:
@@ -501,6 +637,23 @@ class Harness:
         self.reconcile()
         self.check(cycle, settled=True)
         self.report.cycles += 1
+
+    def _count_failovers(self, db, issuer) -> None:  # type: ignore[no-untyped-def]
+        """Failovers from the database (rows naming the secondary) and the secondary's own books."""
+        if not self.secondary:
+            return
+        from sqlalchemy import func, select
+
+        from d400tui.store import tables as t
+
+        a = t.authorizations
+        with db.engine.connect() as conn:
+            n = conn.execute(select(func.count()).where(a.c.acquirer == self.names[1])).scalar()
+        self.report.failovers = n or 0
+        self.report.failover_holds = len(issuer[self.names[1]].hold_keys())
+        self.report.failovers_refused = sum(
+            v for k, v in ledger_counts(self.journal)[2].items() if k in REFUSED_FAILOVERS
+        )
 
     def run(
         self, kills: int, server_kills: int = 1, min_s: float = 0.2, max_s: float = 1.5, min_ops: int = 0
@@ -535,9 +688,10 @@ class Harness:
             db, issuer = self.open()
             try:
                 self.report.final_violations = check_invariants(db, issuer, True) + check_ledger(db, self.journal)
+                self._count_failovers(db, issuer)
             finally:
                 db.dispose()
-                issuer.close()
+                self._close(issuer)
         finally:
             self.close()
         return self.report
@@ -553,6 +707,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--workdir", default=None)
     p.add_argument("--verbose", action="store_true")
     p.add_argument("--protocol", choices=["http", "iso8583"], default="http", help="the acquirer server's transport")
+    p.add_argument(
+        "--secondary",
+        action="store_true",
+        help="a second acquirer server: orders fail over to it when the first is killed",
+    )
     p.add_argument("--driver", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--cycle", type=int, default=0, help=argparse.SUPPRESS)
     p.add_argument("--max-ops", type=int, default=100_000, help=argparse.SUPPRESS)
@@ -569,6 +728,7 @@ def main(argv: list[str] | None = None) -> int:
         cli_reconcile=not args.engine_reconcile,
         verbose=args.verbose,
         protocol=args.protocol,
+        secondary=args.secondary,
     )
     t0 = time.monotonic()
     rep = h.run(args.kills, args.server_kills)

@@ -7,6 +7,9 @@
   live hold per instalment (each authorization row has at most one by construction of the key);
 - nothing captured twice or above its authorization, issuer and database agree on captures;
 - after reconciliation nothing is left REQUESTED, UNKNOWN or with a pending void;
+- with two acquirers (issue 13.5, a failover), all of the above over both issuers: a hold on
+  either under any key of one instalment counts, and a hold sits on the issuer its row names
+  (voids, captures and reconciliation go there);
 - orders (`check_ledger`): exactly one row per order the driver saw committed, at most one per
   order in flight at the kill, none unexplained (the driver tags each order with a unique `created_by`)."""
 
@@ -46,10 +49,12 @@ def check_invariants(  # type: ignore[no-untyped-def]
     settled: bool = True,
     inflight_grace_s: float | None = None,
 ) -> list[Violation]:
-    """`db`: a d400tui Database; `issuer`: an Issuer on the acquirer's state file. `settled`: the
-    reconciler has run with the acquirer up, so nothing may be left in flight. `inflight_grace_s`:
-    violations that involve a REQUESTED row younger than this are tagged INFLIGHT (not settled yet
-    by design); None: no row is excused."""
+    """`db`: a d400tui Database; `issuer`: an Issuer on the acquirer's state file, or with a
+    failover {acquirer name (authorizations.acquirer): Issuer}, the first acquirer first (it also
+    answers for rows naming no acquirer of the map). `settled`: the reconciler has run with the
+    acquirers up, so nothing may be left in flight. `inflight_grace_s`: violations that involve a
+    REQUESTED row younger than this are tagged INFLIGHT (not settled yet by design); None: no row
+    is excused."""
     from datetime import datetime
 
     from sqlalchemy import select
@@ -73,15 +78,30 @@ def check_invariants(  # type: ignore[no-untyped-def]
                     a.c.acquirer_ref,
                     a.c.void_state,
                     a.c.requested_at,
+                    a.c.acquirer,
                 )
             )
         }
         insts = {r.id: r for r in conn.execute(select(i.c.id, i.c.order_id, i.c.amount, i.c.state, i.c.auth_pending))}
         orders = {r.id: r for r in conn.execute(select(o.c.id, o.c.status))}
     by_key = {r.idempotency_key: r for r in auths.values()}
-    hold_keys = issuer.hold_keys()  # key -> ref
-    holds = {h[0]: h for h in issuer.holds()}  # ref -> (ref, state, amount_cents, captured_cents)
-    ref_key = {ref: key for key, ref in hold_keys.items()}
+    issuers = issuer if isinstance(issuer, dict) else {"": issuer}
+    first = next(iter(issuers))
+    two = len(issuers) > 1
+
+    def home(r) -> str:  # type: ignore[no-untyped-def]
+        """The issuer a row's voids, captures and status questions go to."""
+        return r.acquirer if r.acquirer in issuers else first
+
+    def at(name: str, ref: str) -> str:
+        return f"{name}:{ref}" if two else ref
+
+    hold_keys: dict[tuple[str, str], str] = {}  # (issuer, key) -> ref
+    holds: dict[tuple[str, str], tuple] = {}  # type: ignore[type-arg]  # (issuer, ref) -> (ref, state, amount, captured)
+    for name, iss in issuers.items():
+        hold_keys.update({(name, key): ref for key, ref in iss.hold_keys().items()})
+        holds.update({(name, h[0]): h for h in iss.holds()})
+    ref_key = {(name, ref): key for (name, key), ref in hold_keys.items()}
     out: list[Violation] = []
 
     young = (datetime.now() - timedelta(seconds=inflight_grace_s)) if inflight_grace_s is not None else None
@@ -97,31 +117,34 @@ def check_invariants(  # type: ignore[no-untyped-def]
     def st(r) -> str:  # type: ignore[no-untyped-def]
         return str(getattr(r, "value", r))
 
-    # 1. every hold known under its key
-    for key, ref in hold_keys.items():
-        if key not in by_key:
-            add("unknown-hold", f"issuer hold {ref} under key {key} unknown to the database")
+    # 1. every hold known under its key, on the issuer its row names
+    for (name, key), ref in hold_keys.items():
+        r = by_key.get(key)
+        if r is None:
+            add("unknown-hold", f"issuer hold {at(name, ref)} under key {key} unknown to the database")
+        elif home(r) != name:
+            add("misplaced-hold", f"issuer hold {at(name, ref)} of authorization {r.id}, which names {r.acquirer}", r)
     # 2. APPROVED rows have a live or captured hold
     for r in auths.values():
         if st(r.kind) != "AUTHORIZE" or st(r.state) != "APPROVED":
             continue
-        h = holds.get(r.acquirer_ref or "")
+        h = holds.get((home(r), r.acquirer_ref or ""))
         if h is None:
             add("approved-without-hold", f"authorization {r.id} APPROVED, issuer has no hold {r.acquirer_ref}", r)
         elif h[1] not in ("APPROVED", "CAPTURED") and not (st(r.void_state) == "PENDING" and not settled):
             add("approved-without-hold", f"authorization {r.id} APPROVED, issuer hold {h[0]} is {h[1]}", r)
-    # 3. live holds belong to live rows of open instalments, one per instalment
-    per_inst: dict[int | None, list[str]] = defaultdict(list)
-    for ref, h in holds.items():
+    # 3. live holds belong to live rows of open instalments, one per instalment (over every issuer)
+    per_inst: dict[int | None, list[tuple[str, str]]] = defaultdict(list)
+    for (name, ref), h in holds.items():
         if h[1] != "APPROVED":
             continue
-        key = ref_key.get(ref)
+        key = ref_key.get((name, ref))
         r = by_key.get(key or "")
         if r is None:
             continue  # reported by 1
         live_ok = ("APPROVED",) if settled else ("APPROVED", "UNKNOWN", "REQUESTED", "EXPIRED")
         if st(r.state) not in live_ok:
-            add("leaked-hold", f"issuer hold {ref} live, authorization {r.id} is {st(r.state)}", r)
+            add("leaked-hold", f"issuer hold {at(name, ref)} live, authorization {r.id} is {st(r.state)}", r)
             continue
         inst = insts.get(r.instalment_id)
         order = orders.get(r.order_id)
@@ -133,28 +156,28 @@ def check_invariants(  # type: ignore[no-untyped-def]
         ):
             add(
                 "leaked-hold",
-                f"issuer hold {ref} live for authorization {r.id}, instalment "
+                f"issuer hold {at(name, ref)} live for authorization {r.id}, instalment "
                 f"{st(inst.state) if inst else '?'}, order {st(order.status) if order else '?'}",
                 r,
             )
-        per_inst[r.instalment_id].append(ref)
-    for inst_id, refs in per_inst.items():
-        if len(refs) > 1:
-            rows = [by_key.get(ref_key.get(x, "")) for x in refs]
-            add("double-hold", f"instalment {inst_id} has {len(refs)} live holds {refs}", *rows)
+        per_inst[r.instalment_id].append((name, ref))
+    for inst_id, live in per_inst.items():
+        if len(live) > 1:
+            rows = [by_key.get(ref_key.get(x, "")) for x in live]
+            add("double-hold", f"instalment {inst_id} has {len(live)} live holds {[at(*x) for x in live]}", *rows)
     # 4. captures
     captured_per_inst: dict[int | None, list] = defaultdict(list)  # type: ignore[type-arg]
-    for ref, h in holds.items():
+    for (name, ref), h in holds.items():
         if h[1] == "CAPTURED":
             if h[3] > h[2]:
-                add("over-capture", f"issuer hold {ref} captured {h[3]} > authorized {h[2]} cents")
-            r = by_key.get(ref_key.get(ref, ""))
+                add("over-capture", f"issuer hold {at(name, ref)} captured {h[3]} > authorized {h[2]} cents")
+            r = by_key.get(ref_key.get((name, ref), ""))
             if r is not None:
                 captured_per_inst[r.instalment_id].append(r)
                 if settled and st(r.state) != "CAPTURED":
                     add(
                         "capture-not-recorded",
-                        f"issuer captured hold {ref}, authorization {r.id} is {st(r.state)} after reconcile",
+                        f"issuer captured hold {at(name, ref)}, authorization {r.id} is {st(r.state)} after reconcile",
                         r,
                     )
     for inst_id, caps in captured_per_inst.items():
@@ -164,7 +187,7 @@ def check_invariants(  # type: ignore[no-untyped-def]
         if r.captured_amount > r.amount:
             add("over-capture", f"authorization {r.id} captured {r.captured_amount} > {r.amount}", r)
         if st(r.state) == "CAPTURED":
-            h = holds.get(r.acquirer_ref or "")
+            h = holds.get((home(r), r.acquirer_ref or ""))
             if h is None or h[1] != "CAPTURED":
                 add("capture-mismatch", f"authorization {r.id} CAPTURED, issuer hold is {h[1] if h else 'absent'}", r)
             elif h[3] != int(r.captured_amount * 100):
