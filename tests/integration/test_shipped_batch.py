@@ -20,6 +20,8 @@ from bench.invariants import check_invariants
 from d400tui.domain import model as m
 from d400tui.engine import USER_ERRORS
 from d400tui.store import shipments as store
+from tests.integration.test_capture_batch import _KILL_MID_BATCH as _KILL_WHOLE
+from tests.integration.test_capture_workers import _KILLED_CAPTURE_WORKER as _KILLED_WHOLE_WORKER
 from tests.integration.test_run_workers import _killed_worker, _wait_lost
 from tests.support import cli
 from tests.support.demo import OPER, SUPER, card
@@ -157,28 +159,8 @@ async def test_two_capture_runs_at_once_capture_each_parcel_once(engine, issuer)
     _settled(engine, issuer, shipped)
 
 
-_KILL_MID_BATCH = """
-import asyncio, os, signal, sys
-from datetime import date
-from d400tui.domain import model as m
-from d400tui.engine import open_engine
-
-async def main() -> None:
-    e = open_engine()
-    inner, n = e.acquirer.capture_partial, [0]
-
-    async def capture_partial(reference, amount, key):
-        resp = await inner(reference, amount, key)   # the issuer has taken the parcel...
-        n[0] += 1
-        if n[0] == int(sys.argv[2]):
-            os.kill(os.getpid(), signal.SIGKILL)     # ...and the run dies mid-batch, answers unwritten
-        return resp
-
-    e.acquirer.capture_partial = capture_partial
-    await e.capture(m.Actor("SUPER1", True), date.fromisoformat(sys.argv[1]), concurrency=4)
-
-asyncio.run(main())
-"""
+# the whole-capture tests' scripts, the parcel's call killed instead
+_KILL_MID_BATCH = _KILL_WHOLE.replace("e.acquirer.capture", "e.acquirer.capture_partial")
 
 
 async def test_a_kill_mid_batch_leaves_parcels_the_reconciler_settles(engine, issuer) -> None:  # type: ignore[no-untyped-def]
@@ -240,30 +222,7 @@ async def test_two_capture_workers_share_shipped_orders(engine, issuer) -> None:
     assert [str(v) for v in check_invariants(engine.db, issuer, settled=False)] == []
 
 
-_KILLED_WORKER = """
-import asyncio, os, signal, sys
-from d400tui.engine import open_engine, owner
-from d400tui.domain import model as m
-
-owner.me.cache_clear()
-owner.me = lambda: "elsewhere:4444:1"  # another machine: only its lease tells it is gone
-
-async def main() -> None:
-    e = open_engine()
-    inner, calls = e.acquirer.capture_partial, [0]
-
-    async def capture_partial(reference, amount, key):
-        answer = await inner(reference, amount, key)  # the issuer has taken the parcel...
-        calls[0] += 1
-        if calls[0] == 3:
-            os.kill(os.getpid(), signal.SIGKILL)  # ...and the worker dies, nothing written
-        return answer
-
-    e.acquirer.capture_partial = capture_partial
-    await e.capture(m.Actor("SUPER1", True), None, 4, None, run_id=int(sys.argv[1]), lease_s=2)
-
-asyncio.run(main())
-"""
+_KILLED_WORKER = _KILLED_WHOLE_WORKER.replace("e.acquirer.capture", "e.acquirer.capture_partial")
 
 
 async def test_a_lost_workers_parcels_are_sent_again_under_their_keys(engine, issuer) -> None:  # type: ignore[no-untyped-def]
