@@ -4,8 +4,7 @@ Batched like the pre-check: claims of N due instalments (store.capture_batch), e
 domain's rules and marked in flight — committed — before any call, so a process killed before its
 answers are written leaves work the reconciler finishes (`capture_pending`); `concurrency` calls in
 flight; answers written in batches in a thread. An order shipped in parcels is claimed with the
-rest: its instalment's parcel decided by engine.parcels, its capture row committed with the claim.
-`capture_one` captures one instalment (a given amount), deciding under the order's lock."""
+rest: its parcel decided by engine.parcels, its capture row committed with the claim."""
 
 from __future__ import annotations
 
@@ -139,21 +138,13 @@ class Capture:
                     again = await asyncio.to_thread(self._write, run_id, batch, actor.name)
                     window.written(len(batch))
                     tick(len(batch))
-                    await self._reauthorize(actor, run_id, again)
+                    await shipped_capture.reauthorize_all(cast(Context, self.e), actor, run_id, again)
                     continue
                 await window.changed()
 
         async def caller() -> None:
             while (s := await queue.get()) is not None:
-                try:
-                    with database_errors():
-                        item = await self._send(s)
-                except (EngineError, m.DomainError, DatabaseBusy) as exc:
-                    # Lost on this instalment only (it may have been sent): the reconciler settles it.
-                    log.warning("capture of order %s instalment %s not done: %s", s.cand.order_id, s.cand.seq, exc)
-                    reason = exc.message if isinstance(exc, EngineError | m.DomainError) else DB_BUSY
-                    item = Answered(s, None, reason)
-                done.append(item)
+                done.append(await self._try(s))
                 window.answered()
 
         try:
@@ -167,15 +158,6 @@ class Capture:
         if progress:
             progress(total, total)
         return run
-
-    async def _reauthorize(self, actor: m.Actor, run_id: int, again: list[tuple[int, int, int, Decimal]]) -> None:
-        """Parcels whose hold closed with their capture (no multicapture): what remains held again,
-        said on the parcel's line of the run's report."""
-        for aid, order_id, seq, amount in again:
-            why = await shipped_capture.reauthorize(cast(Context, self.e), actor, order_id, seq, amount)
-            with contextlib.suppress(DatabaseBusy), database_errors(), self.e.unit() as uow:
-                store.set_result_reason(uow.session, run_id, aid, why)
-                uow.commit()
 
     def _claim(self, run_id: int, run_date: date, n: int, actor: str, after: int) -> tuple[list[Sent], int, int]:
         """One claim in its own transaction: (captures to send, highest id taken or 0, how many
@@ -196,6 +178,16 @@ class Capture:
 
     def _caps(self, acquirer: str) -> frozenset[str]:
         return frozenset(self.e.acquirer_for(acquirer).capabilities)
+
+    async def _try(self, s: Sent) -> Answered:
+        """`_send`; a path that fails is lost on this instalment only (it may have been sent): the
+        reconciler settles it."""
+        try:
+            with database_errors():
+                return await self._send(s)
+        except (EngineError, m.DomainError, DatabaseBusy) as exc:
+            log.warning("capture of order %s instalment %s not done: %s", s.cand.order_id, s.cand.seq, exc)
+            return Answered(s, None, exc.message if isinstance(exc, EngineError | m.DomainError) else DB_BUSY)
 
     async def _send(self, s: Sent) -> Answered:
         """One claimed capture to the acquirer (a parcel: its call and the release after it)."""
@@ -218,11 +210,7 @@ class Capture:
 
         async def again(s: Sent) -> Answered:
             async with gate:
-                try:
-                    with database_errors():
-                        return await self._send(s)
-                except (EngineError, m.DomainError, DatabaseBusy) as exc:
-                    return Answered(s, None, exc.message if isinstance(exc, EngineError | m.DomainError) else DB_BUSY)
+                return await self._try(s)
 
         while True:
             got = await asyncio.to_thread(self._take_over, run_id, 4 * concurrency)
@@ -230,7 +218,7 @@ class Capture:
                 batch = list(await asyncio.gather(*(again(s) for s in got)))
                 more = await asyncio.to_thread(self._write, run_id, batch, actor.name)
                 tick(len(batch))
-                await self._reauthorize(actor, run_id, more)
+                await shipped_capture.reauthorize_all(cast(Context, self.e), actor, run_id, more)
             elif await asyncio.to_thread(self.lease.others_in_flight, True):
                 await asyncio.sleep(self.lease.poll_s)
             else:
@@ -240,15 +228,9 @@ class Capture:
         """A lost worker's captures in flight, now ours: a parcel sent again as its capture row says."""
         with self.e.unit() as uow:
             cands = leases.take_over_captures(uow.session, run_id, self.lease.lost(uow), self.lease.me, n)
-            rows = shipments.in_flight_rows(uow.session, [c.auth.id for c in cands if c.auth is not None])
-            facts = shipments.shipped_orders(uow.session, [c.order_id for c in cands if c.auth and c.auth.id in rows])
+            got = shipped_capture.sent_again(uow, cands)
             uow.commit()
-        out = []
-        for c in cands:
-            if c.auth is not None:
-                row = rows.get(c.auth.id)
-                out.append(Sent(c, c.auth, parcels.of_row(row, facts.get(c.order_id)) if row else None))
-        return out
+        return got
 
     def _write(self, run_id: int, batch: list[Answered], actor: str) -> list[tuple[int, int, int, Decimal]]:
         """Write a batch of answers; the parcels to authorize again for what remains."""
@@ -313,11 +295,5 @@ class Capture:
     async def capture_one(
         self, actor: m.Actor, order_id: int, seq: int, run_date: date | None = None, amount: Decimal | None = None
     ) -> CaptureOutcome:
-        """Capture one instalment, `amount` or what it is due (see capture_one.py); an order shipped
-        in parcels: what they shipped, the rest released after the last (shipped_capture.py)."""
-        with self.e.unit() as uow:
-            parcels = order_id in shipments.orders_with_shipments_due(uow.session, [order_id])
-        if parcels:
-            self.e.require_supervisor(actor, WHAT)
-            return await shipped_capture.capture_shipped(cast(Context, self.e), actor, order_id, seq, run_date)
+        """Capture one instalment, `amount` or what it is due (see capture_one.py)."""
         return await capture_one(self.e, actor, order_id, seq, run_date, amount)

@@ -8,6 +8,7 @@ hold with a parcel's capture (no multicapture)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from datetime import date
 from decimal import Decimal
@@ -18,6 +19,9 @@ from d400tui.domain.message import Message
 from d400tui.domain.shipments import ZERO
 from d400tui.store import capture_batch as batch
 from d400tui.store import shipments as store
+from d400tui.store.batch_writes import DatabaseBusy, database_errors
+from d400tui.store.capture_batch import CaptureCandidate
+from d400tui.store.db import UnitOfWork
 
 from . import owner, parcels
 from . import steps as s
@@ -126,6 +130,31 @@ async def reauthorize(ctx: s.Context, actor: m.Actor, order_id: int, seq: int, a
         uow.audit(actor.name, "REAUTHORIZE", order_id, authorization=auth_id, amount=amount, state=auth.state.value)
         s.commit(uow)
         return Message("engine.ship_reauthorized", amount=amount, state=auth.state.value, code=auth.response_code or "")
+
+
+async def reauthorize_all(
+    ctx: s.Context, actor: m.Actor, run_id: int, again: list[tuple[int, int, int, Decimal]]
+) -> None:
+    """A run's parcels whose hold closed with their capture (no multicapture): what remains held
+    again, said on the parcel's line of the run's report."""
+    for aid, order_id, seq, amount in again:
+        why = await reauthorize(ctx, actor, order_id, seq, amount)
+        with contextlib.suppress(DatabaseBusy), database_errors(), ctx.unit() as uow:
+            batch.set_result_reason(uow.session, run_id, aid, why)
+            uow.commit()
+
+
+def sent_again(uow: UnitOfWork, cands: list[CaptureCandidate]) -> list[Sent]:
+    """A lost worker's captures in flight, taken over: a parcel sent again as its row says (its
+    key, operation and amount), never as the capture of the whole instalment."""
+    rows = store.in_flight_rows(uow.session, [c.auth.id for c in cands if c.auth is not None])
+    facts = store.shipped_orders(uow.session, [c.order_id for c in cands if c.auth and c.auth.id in rows])
+    out = []
+    for c in cands:
+        if c.auth is not None:
+            row = rows.get(c.auth.id)
+            out.append(Sent(c, c.auth, parcels.of_row(row, facts.get(c.order_id)) if row else None))
+    return out
 
 
 async def settle_unknown(ctx: s.Context, actor: m.Actor, order_id: int, auth_id: int) -> Message | None:
