@@ -255,8 +255,7 @@ class Capture:
             mine = self.lease.still_mine(uow, [x.sent.auth.id for x in batch], capture=True)
             batch = [x for x in batch if x.sent.auth.id in mine]  # a lost lease: another worker's now
             current = store.lock_answered(uow.session, [x.sent.auth.id for x in batch])
-            rows = shipments.in_flight_rows(uow.session, [x.sent.auth.id for x in batch if x.sent.parcel])
-            keys = {r.idempotency_key for r in rows.values()}
+            keys = shipments.in_flight_keys(uow.session, [x.sent.auth.id for x in batch if x.sent.parcel])
             b, details = decide_answers(run_id, batch, current, self.e.label, now, keys)
             for r in b.results:
                 r["worker"], r["latency_ms"] = self.lease.me, self.latency.pop(r["authorization_id"], None)

@@ -94,7 +94,7 @@ def _write(ctx: s.Context, actor: m.Actor, x: Answered) -> tuple[Outcome5, Decim
     now, aid = ctx.clock(), x.sent.auth.id
     with ctx.unit(lock=True) as uow:  # SQLite: the write lock before reading what to write
         current = batch.lock_answered(uow.session, [aid])
-        keys = {r.idempotency_key for r in store.in_flight_rows(uow.session, [aid]).values()}
+        keys = store.in_flight_keys(uow.session, [aid])
         b, details = decide_answers(None, [x], current, ctx.label, now, keys)
         status = batch.write_capture_answers(uow.session, None, now, b)
         uow.audits.append(audit_rows(now, actor.name, details, status))

@@ -214,6 +214,7 @@ def _due(order: ShippedOrder, seq: int) -> Decimal:
     return share.due if share is not None else ZERO
 
 
+_INSERT = insert(t.captures)
 _ROW = ("order_id", "authorization_id", "instalment_seq", "amount", "release", "operation", "idempotency_key")
 _ROW_MORE = ("response_code", "requested_at", "operator")
 
@@ -222,7 +223,7 @@ def add_captures(session: Session, records: list[CaptureRecord]) -> None:
     """Capture rows, REQUESTED, in one multi-row INSERT (a claim's parcels, before their calls)."""
     if records:
         rows = [dict({k: getattr(r, k) for k in _ROW + _ROW_MORE}, state=r.state.value) for r in records]
-        session.execute(insert(t.captures).values(rows))
+        session.connection().execute(_INSERT, rows)  # executemany: one statement compiled once
 
 
 _c = t.captures
@@ -237,6 +238,14 @@ def answer_captures(session: Session, rows: list[dict[str, Any]]) -> None:
     """Capture rows answered (b_key, b_state, b_code, b_at), one executemany."""
     if rows:
         session.connection().execute(_ANSWER, [dict(r, b_code=r["b_code"][:4]) for r in rows])
+
+
+def in_flight_keys(session: Session, auth_ids: list[int]) -> set[str]:
+    """The keys of the capture rows of `auth_ids` still in flight (an answer is written for those only)."""
+    if not auth_ids:
+        return set()
+    q = select(_c.c.idempotency_key).where(_c.c.authorization_id.in_(sorted(set(auth_ids))), _c.c.state.in_(IN_FLIGHT))
+    return set(session.scalars(q))
 
 
 def in_flight_rows(session: Session, auth_ids: list[int]) -> dict[int, CaptureRecord]:
