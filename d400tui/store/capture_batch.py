@@ -476,6 +476,36 @@ def write_capture_answers(session: Session, run_id: int | None, now: datetime, b
 _PARCEL_AUTH = _ANSWER.values(  # and the void state (None: as it is)
     void_state=func.coalesce(bindparam("b_void", type_=String()), _a.c.void_state)
 )
+_v_parcel = _arrays(
+    ("b_id", Integer()),
+    ("b_state", String()),
+    ("b_amount", BigInteger()),
+    ("b_pending", Boolean()),
+    ("b_void", String()),
+)
+_PARCEL_AUTH_PG = (
+    update(_a)
+    .where(_a.c.id == _v_parcel.c.b_id)
+    .values(
+        state=_v_parcel.c.b_state,
+        captured_amount=_v_parcel.c.b_amount,
+        capture_pending=_v_parcel.c.b_pending,
+        void_state=func.coalesce(_v_parcel.c.b_void, _a.c.void_state),  # None: as it is
+        owner=None,
+    )
+)
+_c = t.captures
+_ROWS_ANSWERED = (
+    update(_c)
+    .where(_c.c.idempotency_key == bindparam("b_key"))
+    .values(state=bindparam("b_state"), response_code=bindparam("b_code"), answered_at=bindparam("b_at"))
+)
+_v_rows = _arrays(("b_key", String()), ("b_state", String()), ("b_code", String()))
+_ROWS_ANSWERED_PG = (
+    update(_c)
+    .where(_c.c.idempotency_key == _v_rows.c.b_key)
+    .values(state=_v_rows.c.b_state, response_code=_v_rows.c.b_code, answered_at=bindparam("b_at"))
+)
 _CLOSED = update(_i).where(_i.c.id.in_(_ids("ids"))).values(authorized_until=None)
 _DROPPED = update(_i).where(_i.c.id.in_(_ids("ids"))).values(state=m.InstalmentState.CANCELLED.value)
 # an order whose every instalment was dropped with nothing captured: cancelled, nothing to pay
@@ -494,9 +524,20 @@ def _write_parcels(session: Session, b: CaptureAnswers) -> None:
     """The parcels' part of a batch of answers: capture rows, authorizations (captured amount
     added to, hold closed or its rest left to void), instalments closed by their last parcel."""
     conn = session.connection()
-    shipments.answer_captures(session, b.captures)
+    pg = conn.dialect.name == "postgresql"  # rows as arrays, unnested: one statement, one round trip
+    if b.captures:
+        rows = [dict(r, b_code=r["b_code"][:4]) for r in b.captures]
+        if pg:
+            cols = {k: [r[k] for r in rows] for k in ("b_key", "b_state", "b_code")}
+            conn.execute(_ROWS_ANSWERED_PG, dict(cols, b_at=rows[0]["b_at"]))
+        else:
+            conn.execute(_ROWS_ANSWERED, rows)
     if b.parcel_auths:
-        conn.execute(_PARCEL_AUTH, sorted(b.parcel_auths, key=lambda x: x["b_id"]))
+        rows = sorted(b.parcel_auths, key=lambda x: x["b_id"])
+        if pg:
+            conn.execute(_PARCEL_AUTH_PG, _columns(rows, "b_amount"))
+        else:
+            conn.execute(_PARCEL_AUTH, rows)
     if b.closed_insts:
         conn.execute(_CLOSED, {"ids": b.closed_insts})
     if b.cancelled_insts:

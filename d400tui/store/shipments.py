@@ -5,9 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
 
-from sqlalchemy import BigInteger, bindparam, case, func, insert, select, type_coerce, update
+from sqlalchemy import BigInteger, case, func, insert, select, type_coerce
 from sqlalchemy.orm import Session
 
 from d400tui.domain import model as m
@@ -227,17 +226,6 @@ def add_captures(session: Session, records: list[CaptureRecord]) -> None:
 
 
 _c = t.captures
-_ANSWER = (
-    update(_c)
-    .where(_c.c.idempotency_key == bindparam("b_key"))
-    .values(state=bindparam("b_state"), response_code=bindparam("b_code"), answered_at=bindparam("b_at"))
-)
-
-
-def answer_captures(session: Session, rows: list[dict[str, Any]]) -> None:
-    """Capture rows answered (b_key, b_state, b_code, b_at), one executemany."""
-    if rows:
-        session.connection().execute(_ANSWER, [dict(r, b_code=r["b_code"][:4]) for r in rows])
 
 
 def in_flight_keys(session: Session, auth_ids: list[int]) -> set[str]:
