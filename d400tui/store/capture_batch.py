@@ -148,16 +148,15 @@ _SEND_PG = (
     )
 )
 _v_answer = _arrays(("b_id", Integer()), ("b_state", String()), ("b_amount", BigInteger()), ("b_pending", Boolean()))
-_ANSWER_PG = (
-    update(_a)
-    .where(_a.c.id == _v_answer.c.b_id)
-    .values(
-        state=_v_answer.c.b_state,
-        captured_amount=_v_answer.c.b_amount,
-        capture_pending=_v_answer.c.b_pending,
-        owner=None,
-    )
-)
+
+
+def _answered_pg(v: Any, **more: Any) -> Any:
+    """The UPDATE of authorizations answered, from the unnested arrays `v`."""
+    values = dict(state=v.c.b_state, captured_amount=v.c.b_amount, capture_pending=v.c.b_pending, owner=None)
+    return update(_a).where(_a.c.id == v.c.b_id).values(**values, **more)
+
+
+_ANSWER_PG = _answered_pg(_v_answer)
 
 
 def _columns(rows: list[dict[str, Any]], money: str) -> dict[str, list[Any]]:
@@ -483,17 +482,7 @@ _v_parcel = _arrays(
     ("b_pending", Boolean()),
     ("b_void", String()),
 )
-_PARCEL_AUTH_PG = (
-    update(_a)
-    .where(_a.c.id == _v_parcel.c.b_id)
-    .values(
-        state=_v_parcel.c.b_state,
-        captured_amount=_v_parcel.c.b_amount,
-        capture_pending=_v_parcel.c.b_pending,
-        void_state=func.coalesce(_v_parcel.c.b_void, _a.c.void_state),  # None: as it is
-        owner=None,
-    )
-)
+_PARCEL_AUTH_PG = _answered_pg(_v_parcel, void_state=func.coalesce(_v_parcel.c.b_void, _a.c.void_state))
 _c = t.captures
 _ROWS_ANSWERED = (
     update(_c)
