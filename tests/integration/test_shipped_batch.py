@@ -242,3 +242,33 @@ async def test_a_lost_workers_parcels_are_sent_again_under_their_keys(engine, is
         assert cap.state.value == "CAPTURED" and cap.amount == D("143.98")
         assert engine.get_order(oid).authorizations[0].captured_amount == D("143.98")
     assert [str(v) for v in check_invariants(engine.db, issuer, settled=False)] == []
+
+
+async def test_the_batch_and_one_instalment_on_its_own_capture_alike(engine, issuer) -> None:  # type: ignore[no-untyped-def]
+    """Twin orders in 3 instalments, shipped alike: one captured by the run, the other by
+    capture_shipped — the same rows, amounts, operations and states. What shipped covers the first
+    instalment (its last capture: the hold closed), the other two wait for their dates."""
+    plan = m.Plan(m.PlanKind.INSTALMENTS, count=3)
+    twins = []
+    for pan in PANS:
+        r = await engine.place_order(OPER, 100001, LINES, card(pan), plan=plan)
+        assert r.approved
+        engine.ship(OPER, r.order.id, FIRST)  # 143.98 shipped: instalment 1 (99.97) covered
+        twins.append(r.order.id)
+        if len(twins) == 1:
+            run = await engine.capture(SUPER, engine.today())  # the second twin is placed after it
+            assert (run.selected, run.approved) == (1, 1)
+    alone = await engine.capture_shipped(SUPER, twins[1], 1)
+    assert (alone[0], alone[1]) == ("CAPTURED", D("99.97"))
+
+    def seen(oid: int) -> tuple:  # type: ignore[type-arg]
+        o = engine.get_order(oid)
+        caps = [(c.instalment_seq, c.amount, c.operation, c.state.value, c.release) for c in _caps(engine, oid)]
+        auths = [(a.state, a.captured_amount, a.capture_pending) for a in o.authorizations]
+        return o.status, [i.state for i in o.instalments], caps, auths
+
+    assert seen(twins[0]) == seen(twins[1])
+    status, states, caps, _ = seen(twins[0])
+    assert status is m.OrderStatus.VALIDATED and states[0] is m.InstalmentState.CAPTURED
+    assert states[1:] == [m.InstalmentState.PENDING] * 2 and caps == [(1, D("99.97"), "final", "CAPTURED", D("0.00"))]
+    assert [str(v) for v in check_invariants(engine.db, issuer, settled=False)] == []
