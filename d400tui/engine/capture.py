@@ -3,8 +3,8 @@
 Batched like the pre-check: claims of N due instalments (store.capture_batch), each decided by the
 domain's rules and marked in flight — committed — before any call, so a process killed before its
 answers are written leaves work the reconciler finishes (`capture_pending`); `concurrency` calls in
-flight; answers written in batches in a thread. `capture_one` captures one instalment (a given
-amount), deciding under the order's lock."""
+flight; answers written in batches in a thread. An order shipped in parcels is claimed with the
+rest: its parcel decided by engine.parcels, its capture row committed with the claim."""
 
 from __future__ import annotations
 
@@ -17,14 +17,14 @@ from datetime import date
 from decimal import Decimal
 from typing import cast
 
-from d400tui.acquirers.base import AcquirerResponse, AcquirerUnavailable
+from d400tui.acquirers.base import AcquirerUnavailable
 from d400tui.domain import model as m
 from d400tui.domain.message import Message
 from d400tui.store import capture_batch as store
 from d400tui.store import leases, shipments
 from d400tui.store.batch_writes import DatabaseBusy, database_errors
 
-from . import shipped_capture
+from . import parcels, shipped_capture
 from .capture_batch import Answered, Sent, Window, audit_rows, decide_answers, decide_claims
 from .capture_one import WHAT, CaptureOutcome, capture_one
 from .errors import EngineError
@@ -78,7 +78,6 @@ class Capture:
         self.e.require_supervisor(actor, WHAT)
         if not 1 <= concurrency <= 512:
             raise EngineError("engine.concurrency", field="concurrency")
-        started = run_id is None  # the process that starts a run also takes its shipped orders
         if run_id is None:
             run_id = self.start(actor, run_date, concurrency)
         with self.e.unit() as uow:  # a worker joining a run captures its date
@@ -136,31 +135,22 @@ class Capture:
                 if len(done) >= chunk or (done and (ended or len(done) >= max(1, chunk // 4))):
                     batch = done[: window.backlog]
                     del done[: len(batch)]
-                    await asyncio.to_thread(self._write, run_id, batch, actor.name)
+                    again = await asyncio.to_thread(self._write, run_id, batch, actor.name)
                     window.written(len(batch))
                     tick(len(batch))
+                    await shipped_capture.reauthorize_all(cast(Context, self.e), actor, run_id, again)
                     continue
                 await window.changed()
 
         async def caller() -> None:
             while (s := await queue.get()) is not None:
-                try:
-                    with database_errors():
-                        item = Answered(s, await self._send(s))
-                except (EngineError, m.DomainError, DatabaseBusy) as exc:
-                    # Lost on this instalment only (it may have been sent): the reconciler settles it.
-                    log.warning("capture of order %s instalment %s not done: %s", s.cand.order_id, s.cand.seq, exc)
-                    reason = exc.message if isinstance(exc, EngineError | m.DomainError) else DB_BUSY
-                    item = Answered(s, None, reason)
-                done.append(item)
+                done.append(await self._try(s))
                 window.answered()
 
         try:
             with quiet_gc():
                 await asyncio.gather(database(), *(caller() for _ in range(concurrency)))
-                await self._drain(run_id, concurrency, actor.name, tick)
-                if started:  # with --workers, shipped orders wait for a run started in one process
-                    await self._shipped(actor, run_id, run_date, concurrency, tick)
+                await self._drain(actor, run_id, concurrency, tick)
         finally:
             keeper.cancel()
             run = self._end(run_id, actor.name)
@@ -168,34 +158,6 @@ class Capture:
         if progress:
             progress(total, total)
         return run
-
-    async def _shipped(
-        self, actor: m.Actor, run_id: int, run_date: date, concurrency: int, tick: Callable[[int], None]
-    ) -> None:
-        """Orders shipped in parcels (issue 12.1), which the batched claim leaves out: each due
-        instalment captured for what its parcels shipped, a partial capture or the last one
-        releasing the rest (engine/shipped_capture.py), one line each in the run's report."""
-        with self.e.unit() as uow:
-            todo = shipments.shipped_worklist(uow.session, run_date)
-        sem = asyncio.Semaphore(concurrency)
-
-        async def one(order_id: int, seq: int) -> None:
-            async with sem:
-                try:
-                    with database_errors():
-                        got = await shipped_capture.capture_shipped(
-                            cast(Context, self.e), actor, order_id, seq, run_date
-                        )
-                except (EngineError, m.DomainError, DatabaseBusy) as exc:
-                    log.warning("capture of order %s instalment %s not done: %s", order_id, seq, exc)
-                    reason = exc.message if isinstance(exc, EngineError | m.DomainError) else DB_BUSY
-                    got = ("SKIPPED", Decimal("0.00"), "", reason, None)
-                with contextlib.suppress(DatabaseBusy), database_errors(), self.e.unit() as uow:
-                    shipments.add_run_result(uow.session, run_id, order_id, seq, *got)
-                    uow.commit()
-                tick(1)
-
-        await asyncio.gather(*(one(order_id, seq) for order_id, seq in todo))
 
     def _claim(self, run_id: int, run_date: date, n: int, actor: str, after: int) -> tuple[list[Sent], int, int]:
         """One claim in its own transaction: (captures to send, highest id taken or 0, how many
@@ -205,7 +167,7 @@ class Capture:
             cands, last = store.claim_captures(uow.session, run_id, run_date, n, after)
             if not last:
                 return [], 0, 0
-            claims, sent = decide_claims(run_id, cands, run_date, now, actor)
+            claims, sent = decide_claims(run_id, cands, run_date, now, actor, self._caps)
             store.mark_claimed(uow.session, run_id, now, self.lease.me, claims)
             for r in claims.results:
                 r["worker"] = self.lease.me
@@ -214,51 +176,67 @@ class Capture:
             uow.commit()
         return sent, last, len(cands) - len(sent)
 
-    async def _send(self, s: Sent) -> AcquirerResponse | None:
-        """One claimed capture to the acquirer; None when no answer came back."""
-        sent = time.perf_counter()
+    def _caps(self, acquirer: str) -> frozenset[str]:
+        return frozenset(self.e.acquirer_for(acquirer).capabilities)
+
+    async def _try(self, s: Sent) -> Answered:
+        """`_send`; a path that fails is lost on this instalment only (it may have been sent): the
+        reconciler settles it."""
         try:
-            holder = self.e.acquirer_for(s.auth.acquirer)  # the acquirer that holds it (failover)
-            return await holder.capture(s.auth.acquirer_ref or "", s.cand.amount, s.key)
+            with database_errors():
+                return await self._send(s)
+        except (EngineError, m.DomainError, DatabaseBusy) as exc:
+            log.warning("capture of order %s instalment %s not done: %s", s.cand.order_id, s.cand.seq, exc)
+            return Answered(s, None, exc.message if isinstance(exc, EngineError | m.DomainError) else DB_BUSY)
+
+    async def _send(self, s: Sent) -> Answered:
+        """One claimed capture to the acquirer (a parcel: its call and the release after it)."""
+        sent = time.perf_counter()
+        holder = self.e.acquirer_for(s.auth.acquirer)  # the acquirer that holds it (failover)
+        try:
+            if s.parcel is not None:
+                resp, released, op = await parcels.send(holder, s.auth.acquirer_ref or "", s.parcel)
+                return Answered(s, resp, None, released, op)
+            return Answered(s, await holder.capture(s.auth.acquirer_ref or "", s.cand.amount, s.key))
         except AcquirerUnavailable:
-            return None
+            return Answered(s, None)
         finally:
             self.latency[s.auth.id] = (time.perf_counter() - sent) * 1000
 
-    async def _drain(self, run_id: int, concurrency: int, actor: str, tick: Callable[[int], None]) -> None:
+    async def _drain(self, actor: m.Actor, run_id: int, concurrency: int, tick: Callable[[int], None]) -> None:
         """After the run's own pass: the captures in flight of workers that lost their lease, sent
         again under their key, until no live worker of the run has one in flight."""
         gate = asyncio.Semaphore(concurrency)
 
         async def again(s: Sent) -> Answered:
             async with gate:
-                try:
-                    with database_errors():
-                        return Answered(s, await self._send(s))
-                except (EngineError, m.DomainError, DatabaseBusy) as exc:
-                    return Answered(s, None, exc.message if isinstance(exc, EngineError | m.DomainError) else DB_BUSY)
+                return await self._try(s)
 
         while True:
             got = await asyncio.to_thread(self._take_over, run_id, 4 * concurrency)
             if got:
                 batch = list(await asyncio.gather(*(again(s) for s in got)))
-                await asyncio.to_thread(self._write, run_id, batch, actor)
+                more = await asyncio.to_thread(self._write, run_id, batch, actor.name)
                 tick(len(batch))
+                await shipped_capture.reauthorize_all(cast(Context, self.e), actor, run_id, more)
             elif await asyncio.to_thread(self.lease.others_in_flight, True):
                 await asyncio.sleep(self.lease.poll_s)
             else:
                 return
 
     def _take_over(self, run_id: int, n: int) -> list[Sent]:
+        """A lost worker's captures in flight, now ours: a parcel sent again as its capture row says."""
         with self.e.unit() as uow:
             cands = leases.take_over_captures(uow.session, run_id, self.lease.lost(uow), self.lease.me, n)
+            got = shipped_capture.sent_again(uow, cands)
             uow.commit()
-        return [Sent(c, c.auth) for c in cands if c.auth is not None]
+        return got
 
-    def _write(self, run_id: int, batch: list[Answered], actor: str) -> None:
+    def _write(self, run_id: int, batch: list[Answered], actor: str) -> list[tuple[int, int, int, Decimal]]:
+        """Write a batch of answers; the parcels to authorize again for what remains."""
         try:
             with database_errors():
-                self._record_capture(run_id, batch, actor)
+                return self._record_capture(run_id, batch, actor)
         except (DatabaseBusy, EngineError) as exc:
             # The answers could not be written: the captures stay in flight for the reconciler,
             # which must not take this (living) process for their waiting sender.
@@ -268,15 +246,17 @@ class Capture:
                 b, _ = decide_answers(run_id, left, {}, self.e.label)
                 store.write_capture_answers(uow.session, run_id, self.e.clock(), b)
                 uow.commit()
+            return []
 
-    def _record_capture(self, run_id: int, batch: list[Answered], actor: str) -> None:
+    def _record_capture(self, run_id: int, batch: list[Answered], actor: str) -> list[tuple[int, int, int, Decimal]]:
         """Write a batch of answers in one transaction, the orders locked."""
         now = self.e.clock()
         with self.e.unit(lock=True) as uow:  # SQLite: the write lock before reading what to write
             mine = self.lease.still_mine(uow, [x.sent.auth.id for x in batch], capture=True)
             batch = [x for x in batch if x.sent.auth.id in mine]  # a lost lease: another worker's now
             current = store.lock_answered(uow.session, [x.sent.auth.id for x in batch])
-            b, details = decide_answers(run_id, batch, current, self.e.label)
+            keys = shipments.in_flight_keys(uow.session, [x.sent.auth.id for x in batch if x.sent.parcel])
+            b, details = decide_answers(run_id, batch, current, self.e.label, now, keys)
             for r in b.results:
                 r["worker"], r["latency_ms"] = self.lease.me, self.latency.pop(r["authorization_id"], None)
             self.lease.renew(uow, len(batch))
@@ -286,6 +266,7 @@ class Capture:
         for order_id, st in status.items():
             if st not in (m.OrderStatus.INVOICED.value, m.OrderStatus.VALIDATED.value):
                 log.error("order %s captured while %s: refund it", order_id, st)
+        return b.again
 
     def _end(self, run_id: int, actor: str) -> m.PrecheckRun:
         """Record the run's end with its counts: the last of its workers to leave does."""
@@ -313,11 +294,5 @@ class Capture:
     async def capture_one(
         self, actor: m.Actor, order_id: int, seq: int, run_date: date | None = None, amount: Decimal | None = None
     ) -> CaptureOutcome:
-        """Capture one instalment, `amount` or what it is due (see capture_one.py); an order shipped
-        in parcels: what they shipped, the rest released after the last (shipped_capture.py)."""
-        with self.e.unit() as uow:
-            parcels = order_id in shipments.orders_with_shipments_due(uow.session, [order_id])
-        if parcels:
-            self.e.require_supervisor(actor, WHAT)
-            return await shipped_capture.capture_shipped(cast(Context, self.e), actor, order_id, seq, run_date)
+        """Capture one instalment, `amount` or what it is due (see capture_one.py)."""
         return await capture_one(self.e, actor, order_id, seq, run_date, amount)

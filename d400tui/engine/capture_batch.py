@@ -18,19 +18,22 @@ from d400tui.domain.cards import scrub
 from d400tui.domain.message import Message, json_default
 from d400tui.store.capture_batch import CaptureAnswers, CaptureCandidate, CaptureClaims, LiveAuth, result_row
 
+from . import parcels
 from .codes import NO_ANSWER
 
 
 @dataclass(slots=True)
 class Sent:
-    """A capture claimed and marked in flight: sent under its authorization's key + "-cap"."""
+    """A capture claimed and marked in flight: the whole instalment sent under its authorization's
+    key + "-cap", or a parcel of an order shipped in parcels under its capture row's key."""
 
     cand: CaptureCandidate
     auth: LiveAuth
+    parcel: parcels.Parcel | None = None
 
     @property
     def key(self) -> str:
-        return self.auth.idempotency_key + "-cap"
+        return self.parcel.key if self.parcel else self.auth.idempotency_key + "-cap"
 
 
 @dataclass(slots=True)
@@ -39,6 +42,8 @@ class Answered:
     resp: AcquirerResponse | None
     failed: str | Message | None = None
     """The path failed before an answer could be had (why): left to the reconciler."""
+    released: AcquirerResponse | None = None  # a parcel's: the answer of the release of the rest
+    op: str = ""  # a parcel's: the operation done (a server without multicapture changes it)
 
 
 def audit_row(now: datetime, actor: str, action: str, order_id: int, **detail: Any) -> dict[str, Any]:
@@ -72,10 +77,16 @@ def skip_reason(auth: _Live | None, run_date: date) -> Message | None:
 
 
 def decide_claims(
-    run_id: int, cands: list[CaptureCandidate], run_date: date, now: datetime, actor: str
+    run_id: int,
+    cands: list[CaptureCandidate],
+    run_date: date,
+    now: datetime,
+    actor: str,
+    caps: Callable[[str], frozenset[str]] = lambda _: frozenset(),
 ) -> tuple[CaptureClaims, list[Sent]]:
     """Each claimed instalment sent, skipped (with why) or refused by the domain (above the
-    authorization, zero, expired by now)."""
+    authorization, zero, expired by now); a parcel decided by engine.parcels with what the
+    acquirer holding its authorization supports (`caps`)."""
     out, sent = CaptureClaims(), []
     for c in cands:
         out.visited.append(c.inst_id)
@@ -83,6 +94,24 @@ def decide_claims(
         if reason is not None or c.auth is None:
             out.result(run_id, c, "SKIPPED", reason)
             out.skipped += 1
+            continue
+        if c.shipped is not None:
+            got = parcels.decide(c, c.auth, c.shipped, caps(c.auth.acquirer), now, actor)
+            if isinstance(got[0], parcels.Parcel):
+                p, rec = got
+                out.parcels.append(rec)  # type: ignore[arg-type]
+                out.parcel_sent.append((c.auth.id, c.inst_id))
+                sent.append(Sent(c, c.auth, p))
+                continue
+            outcome, why = got
+            out.result(run_id, c, outcome, why)  # type: ignore[arg-type]
+            if outcome == "REFUSED":
+                out.refused += 1
+                out.audits.append(
+                    audit_row(now, actor, "CAPTURE_REFUSED", c.order_id, authorization=c.auth.id, reason=why)
+                )
+            else:
+                out.skipped += 1
             continue
         try:
             m.check_capture(c.auth.state, c.auth.amount, c.auth.expires_at, c.amount, now)
@@ -99,22 +128,37 @@ def decide_claims(
 
 
 def decide_answers(
-    run_id: int,
+    run_id: int | None,
     batch: list[Answered],
     current: dict[int, tuple[m.AuthState, bool, Decimal]],
     label: Callable[[str], str],
+    now: datetime | None = None,
+    in_flight: set[str] = frozenset(),  # type: ignore[assignment]
 ) -> tuple[CaptureAnswers, list[tuple[int, str, dict[str, Any]]]]:
     """What a batch of answers writes, from each authorization as it is now (`current`): a
     capture a reconciler elsewhere settled meanwhile is recorded as the acquirer says, and the
-    order's status in each capture's audit detail is filled in once written (`audit_rows`)."""
+    order's status in each capture's audit detail is filled in once written (`audit_rows`). A
+    parcel's answer is written if its capture row is still in flight (`in_flight`, their keys);
+    one whose hold closed with its capture is listed to authorize again for what remains (`again`)."""
     b = CaptureAnswers()
     audits: list[tuple[int, str, dict[str, Any]]] = []
+    rid = run_id or 0  # 0: one capture outside a run (its result row is not written)
     for x in batch:
         c, auth_id, want = x.sent.cand, x.sent.auth.id, x.sent.cand.amount
         now_is = current.get(auth_id)
+        p = x.sent.parcel
+        if p is not None and x.failed is None:
+            cur = now_is if p.key in in_flight else None
+            got = (x.resp, x.released, x.op or p.op)
+            _, detail, more = parcels.answer(b, run_id, c, x.sent.auth, p, got, cur, now or datetime.min, label)
+            if detail is not None:
+                audits.append((c.order_id, "CAPTURE", detail))
+            if more > 0:
+                b.again.append((auth_id, c.order_id, c.seq, more))
+            continue
         if x.failed is not None or now_is is None:
             b.released.append(auth_id)
-            b.results.append(result_row(run_id, c.order_id, c.seq, "SKIPPED", want, "", x.failed, auth_id))
+            b.results.append(result_row(rid, c.order_id, c.seq, "SKIPPED", want, "", x.failed, auth_id))
             b.skipped += 1
             continue
         state, pending, captured = now_is
@@ -123,7 +167,7 @@ def decide_answers(
             b.released.append(auth_id)
             audits.append((c.order_id, "CAPTURE", dict(authorization=auth_id, amount=want, state="NO_ANSWER")))
             b.results.append(
-                result_row(run_id, c.order_id, c.seq, "UNAVAILABLE", want, NO_ANSWER, label(NO_ANSWER), auth_id)
+                result_row(rid, c.order_id, c.seq, "UNAVAILABLE", want, NO_ANSWER, label(NO_ANSWER), auth_id)
             )
             b.unavailable += 1
             continue
@@ -143,7 +187,7 @@ def decide_answers(
                 settled_elsewhere=settled_elsewhere,
             )
             audits.append((c.order_id, "CAPTURE", d))  # order_status: filled in once written
-            b.results.append(result_row(run_id, c.order_id, c.seq, "CAPTURED", want, resp.code, "", auth_id))
+            b.results.append(result_row(rid, c.order_id, c.seq, "CAPTURED", want, resp.code, "", auth_id))
             b.approved += 1
             continue
         keep = settled_elsewhere and state is m.AuthState.CAPTURED
@@ -154,7 +198,7 @@ def decide_answers(
             (c.order_id, "CAPTURE", dict(authorization=auth_id, amount=want, code=resp.code, state="REFUSED"))
         )
         reason = resp.message or label(resp.code)
-        b.results.append(result_row(run_id, c.order_id, c.seq, "REFUSED", want, resp.code, reason, auth_id))
+        b.results.append(result_row(rid, c.order_id, c.seq, "REFUSED", want, resp.code, reason, auth_id))
         b.refused += 1
     return b, audits
 

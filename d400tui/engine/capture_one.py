@@ -8,19 +8,21 @@ import contextlib
 import logging
 from datetime import date
 from decimal import Decimal
+from typing import cast
 
 from d400tui.acquirers.base import AcquirerResponse, AcquirerUnavailable, Outcome
 from d400tui.domain import model as m
 from d400tui.domain.message import Message
 from d400tui.store import capture_batch as store
+from d400tui.store import shipments
 from d400tui.store.batch_writes import DatabaseBusy, database_errors
 
-from . import owner
+from . import owner, shipped_capture
 from .capture_batch import skip_reason
 from .codes import NO_ANSWER
 from .errors import EngineError
 from .runs import BatchContext
-from .steps import load_any
+from .steps import Context, load_any
 
 log = logging.getLogger("d400.engine")
 WHAT = Message("engine.what_capture")
@@ -45,6 +47,10 @@ async def capture_one(
     lock again and never turns a cancelled or deleted order into INVOICED."""
     ctx.require_supervisor(actor, WHAT)
     run_date = run_date or ctx.today()
+    with ctx.unit() as uow:
+        parcels = order_id in shipments.orders_with_shipments_due(uow.session, [order_id])
+    if parcels:  # shipped in parcels: what they shipped, the rest released after the last
+        return await shipped_capture.capture_shipped(cast(Context, ctx), actor, order_id, seq, run_date)
     with ctx.unit() as uow:
         order = load_any(uow, order_id)
         inst = order.instalment(seq)

@@ -3,18 +3,19 @@ engine reads an order's shipping state and its capture rows here, under the orde
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
 
-from sqlalchemy import BigInteger, case, exists, func, insert, select, type_coerce, update
+from sqlalchemy import BigInteger, case, func, insert, select, type_coerce
 from sqlalchemy.orm import Session
 
 from d400tui.domain import model as m
 from d400tui.domain.money import from_cents
 from d400tui.domain.shipments import (
+    ZERO,
     CaptureRecord,
     CaptureState,
+    InstalmentShare,
     OrderedLine,
     Shipment,
     ShipmentLine,
@@ -23,7 +24,6 @@ from d400tui.domain.shipments import (
 )
 
 from . import tables as t
-from .claims import due_where
 
 IN_FLIGHT = (CaptureState.REQUESTED.value, CaptureState.UNKNOWN.value)
 
@@ -131,37 +131,6 @@ def captured_by_instalment(records: list[CaptureRecord]) -> dict[int, Decimal]:
     return out
 
 
-def add_capture(session: Session, record: CaptureRecord) -> int:
-    c = t.captures
-    cid = session.execute(
-        insert(c)
-        .values(
-            order_id=record.order_id,
-            authorization_id=record.authorization_id,
-            instalment_seq=record.instalment_seq,
-            amount=record.amount,
-            release=record.release,
-            operation=record.operation,
-            idempotency_key=record.idempotency_key,
-            state=record.state.value,
-            response_code=record.response_code,
-            requested_at=record.requested_at,
-            operator=record.operator,
-        )
-        .returning(c.c.id)
-    ).scalar_one()
-    return int(cid)
-
-
-def set_capture(
-    session: Session, capture_id: int, state: CaptureState, code: str, at: datetime, release: Decimal | None = None
-) -> None:
-    values: dict[str, object] = {"state": state.value, "response_code": code[:4], "answered_at": at}
-    if release is not None:
-        values["release"] = release
-    session.execute(update(t.captures).where(t.captures.c.id == capture_id).values(**values))
-
-
 def orders_with_shipments_due(session: Session, order_ids: list[int]) -> set[int]:
     """Those of `order_ids` that have shipments: their capture takes what was shipped."""
     if not order_ids:
@@ -170,10 +139,61 @@ def orders_with_shipments_due(session: Session, order_ids: list[int]) -> set[int
     return set(session.scalars(select(s.c.order_id).where(s.c.order_id.in_(order_ids)).distinct()))
 
 
-def _shipped_orders() -> Any:
-    """Orders that have at least one shipment: their capture takes what was shipped."""
-    s = t.shipments
-    return exists(select(s.c.id).where(s.c.order_id == t.orders.c.id))
+@dataclass
+class ShippedOrder:
+    """An order shipped in parcels as its capture reads it, for a whole claim at once: the
+    shipments summed up, what each instalment captured or may have (in flight), how many capture
+    rows each authorization has (the next one's key), and each instalment's share of what shipped."""
+
+    state: ShippingState
+    captured: dict[int, Decimal]
+    rows: dict[int, int]
+    share: dict[int, InstalmentShare]
+
+
+def shipped_orders(session: Session, order_ids: list[int]) -> dict[int, ShippedOrder]:
+    """Of `order_ids`, those with shipments, in three statements whatever their number (a claim
+    of N instalments reads them at once: no statement per order)."""
+    if not order_ids:
+        return {}
+    s, c, i = t.shipments, t.captures, t.instalments
+    ids = sorted(set(order_ids))
+    heads = session.execute(
+        select(
+            s.c.order_id,
+            func.count(),
+            func.coalesce(func.sum(type_coerce(s.c.amount, BigInteger)), 0),
+            func.coalesce(func.sum(case((s.c.final.is_(True), 1), else_=0)), 0),
+        )
+        .where(s.c.order_id.in_(ids))
+        .group_by(s.c.order_id)
+    ).all()
+    if not heads:
+        return {}
+    shipped = [int(h[0]) for h in heads]
+    captured: dict[int, dict[int, Decimal]] = {o: {} for o in shipped}
+    rows: dict[int, dict[int, int]] = {o: {} for o in shipped}
+    for order_id, auth_id, seq, amount, state in session.execute(
+        select(c.c.order_id, c.c.authorization_id, c.c.instalment_seq, c.c.amount, c.c.state).where(
+            c.c.order_id.in_(shipped)
+        )
+    ):
+        rows[order_id][auth_id] = rows[order_id].get(auth_id, 0) + 1
+        if state == CaptureState.CAPTURED.value or state in IN_FLIGHT:  # never taken twice
+            captured[order_id][seq] = captured[order_id].get(seq, ZERO) + amount
+    alive: dict[int, list[tuple[int, Decimal]]] = {o: [] for o in shipped}
+    for order_id, seq, amount in session.execute(
+        select(i.c.order_id, i.c.seq, i.c.amount).where(
+            i.c.order_id.in_(shipped), i.c.state != m.InstalmentState.CANCELLED.value
+        )
+    ):
+        alive[order_id].append((seq, amount))
+    out = {}
+    for h in heads:
+        o = int(h[0])
+        state = ShippingState(from_cents(int(h[2])), bool(h[3]), int(h[1]))
+        out[o] = ShippedOrder(state, captured[o], rows[o], shares(alive[o], state, captured[o]))
+    return out
 
 
 def shipped_due_amounts(session: Session, inst_ids: list[int]) -> dict[int, Decimal]:
@@ -183,57 +203,42 @@ def shipped_due_amounts(session: Session, inst_ids: list[int]) -> dict[int, Deci
     if not inst_ids:
         return {}
     i = t.instalments
-    orders = select(i.c.order_id).where(i.c.id.in_(inst_ids))
-    rows = session.execute(
-        select(i.c.id, i.c.order_id, i.c.seq, i.c.amount, i.c.state)
-        .where(i.c.order_id.in_(orders), i.c.order_id.in_(select(t.shipments.c.order_id)))
-        .order_by(i.c.order_id, i.c.seq)
-    ).all()
-    by_order: dict[int, list[Any]] = {}
-    for r in rows:
-        by_order.setdefault(r.order_id, []).append(r)
-    wanted, out = set(inst_ids), {}
-    for order_id, insts in by_order.items():
-        state = shipping_state(session, order_id)
-        captured = captured_by_instalment(captures_of(session, order_id))
-        alive = [(r.seq, r.amount) for r in insts if r.state != m.InstalmentState.CANCELLED.value]
-        due = shares(alive, state, captured)
-        for r in insts:
-            if r.id in wanted:
-                out[r.id] = due[r.seq].due if r.seq in due else Decimal("0.00")
-    return out
+    insts = session.execute(select(i.c.id, i.c.order_id, i.c.seq).where(i.c.id.in_(inst_ids))).all()
+    facts = shipped_orders(session, [r[1] for r in insts])
+    return {r[0]: _due(facts[r[1]], r[2]) for r in insts if r[1] in facts}
 
 
-def shipped_worklist(session: Session, run_date: date) -> list[tuple[int, int]]:
-    """(order id, seq) of the due instalments of orders with shipments, orders not blocked: the
-    capture run takes them one at a time (a parcel may be a partial capture and release the rest)."""
-    i, o = t.instalments, t.orders
-    rows = session.execute(
-        select(i.c.order_id, i.c.seq)
-        .join(o, o.c.id == i.c.order_id)
-        .where(due_where(session.get_bind().dialect.name, run_date), o.c.hold != m.PaymentHold.BLOCKED.value)
-        .where(_shipped_orders())
-        .order_by(i.c.order_id, i.c.seq)
-    ).all()
-    return [(r[0], r[1]) for r in rows]
+def _due(order: ShippedOrder, seq: int) -> Decimal:
+    share = order.share.get(seq)
+    return share.due if share is not None else ZERO
 
 
-def not_shipped() -> Any:
-    """A condition for the batched capture's claim: the order has no shipment (whole instalments)."""
-    return ~_shipped_orders()
+_INSERT = insert(t.captures)
+_ROW = ("order_id", "authorization_id", "instalment_seq", "amount", "release", "operation", "idempotency_key")
+_ROW_MORE = ("response_code", "requested_at", "operator")
 
 
-def add_run_result(
-    session: Session, run_id: int, order_id: int, seq: int, outcome: str, amount: Decimal, code: str, reason: Any,
-    auth_id: int | None,
-) -> None:  # fmt: skip
-    """A shipped instalment's line in the capture run's report, and the run's count of its outcome."""
-    column = {"CAPTURED": "approved", "REFUSED": "refused", "UNAVAILABLE": "unavailable"}.get(outcome, "skipped")
-    session.execute(
-        insert(t.run_results).values(
-            run_id=run_id, order_id=order_id, instalment_seq=seq, outcome=outcome, amount=amount, code=code[:4],
-            category="", reason=reason if not isinstance(reason, str) else reason[:200], authorization_id=auth_id,
-        )
-    )  # fmt: skip
-    r = t.precheck_runs
-    session.execute(update(r).where(r.c.id == run_id).values({column: r.c[column] + 1}))
+def add_captures(session: Session, records: list[CaptureRecord]) -> None:
+    """Capture rows, REQUESTED, in one multi-row INSERT (a claim's parcels, before their calls)."""
+    if records:
+        rows = [dict({k: getattr(r, k) for k in _ROW + _ROW_MORE}, state=r.state.value) for r in records]
+        session.connection().execute(_INSERT, rows)  # executemany: one statement compiled once
+
+
+_c = t.captures
+
+
+def in_flight_keys(session: Session, auth_ids: list[int]) -> set[str]:
+    """The keys of the capture rows of `auth_ids` still in flight (an answer is written for those only)."""
+    if not auth_ids:
+        return set()
+    q = select(_c.c.idempotency_key).where(_c.c.authorization_id.in_(sorted(set(auth_ids))), _c.c.state.in_(IN_FLIGHT))
+    return set(session.scalars(q))
+
+
+def in_flight_rows(session: Session, auth_ids: list[int]) -> dict[int, CaptureRecord]:
+    """The capture row in flight (REQUESTED or UNKNOWN) of each of `auth_ids` that has one."""
+    if not auth_ids:
+        return {}
+    q = select(_c).where(_c.c.authorization_id.in_(sorted(set(auth_ids))), _c.c.state.in_(IN_FLIGHT))
+    return {r.authorization_id: _record(r) for r in session.execute(q.order_by(_c.c.id)).all()}
