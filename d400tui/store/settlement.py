@@ -174,8 +174,8 @@ def match(
     for r in session.execute(earlier):  # a reference whose lines disagree is rewritten whatever
         seen = (r.outcome, r.authorization_id)
         still_open[r.reference] = seen if still_open.get(r.reference, seen) == seen else None
-    for ref, auth_id in _grown(session, acquirer, is_capture):  # matched before, captured more since
-        still_open.setdefault(ref, ("MATCHED", auth_id))
+    for ref, grown_id in _grown(session, acquirer, is_capture):  # matched before, captured more since
+        still_open.setdefault(ref, ("MATCHED", grown_id))
     refs = sorted({x.reference for x in charges} | set(still_open))
     settled: dict[str, dict[str, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
     sums = select(li.c.reference, li.c.currency, func.sum(li.c.gross).label("gross"))
