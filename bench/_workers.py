@@ -35,6 +35,18 @@ def _database(pg_url: str) -> tuple[str, str]:
     return urlunsplit(parts._replace(path=f"/{name}")), name
 
 
+def bench_env(home: Path, url: str) -> None:
+    """What every process of a multi-process bench reads: the synthetic card file in `home`, the
+    database, no simulated latency (each process sets its own), the supervisor's sign-on."""
+    os.environ.update(
+        D400_SIMULATOR_CARDS=str(home / "cards.csv"),
+        D400_DB_URL=url,
+        D400_SIMULATOR_LATENCY_MS="0",
+        D400_OPERATOR="SUPER1",
+        D400_PASSWORD="super1-demo",
+    )
+
+
 def _drop(pg_url: str, name: str) -> None:
     import psycopg
 
@@ -105,13 +117,7 @@ def precheck_workers(n: int, latency_ms: float, concurrency: int, counts: list[i
     home = bench_home("workers")
     pans = synthetic_cards(home / "cards.csv", min(n, 20000))
     url, name = _database(pg_url)
-    os.environ.update(
-        D400_SIMULATOR_CARDS=str(home / "cards.csv"),
-        D400_DB_URL=url,
-        D400_SIMULATOR_LATENCY_MS="0",
-        D400_OPERATOR="SUPER1",
-        D400_PASSWORD="super1-demo",
-    )
+    bench_env(home, url)
     try:
         t0 = time.perf_counter()
         asyncio.run(_load(n, pans, 64))

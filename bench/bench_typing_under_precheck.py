@@ -30,7 +30,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._workers import _database, _drop, _load  # noqa: E402
+from bench._workers import _database, _drop, _load, bench_env  # noqa: E402
 from bench._workload import bench_home, reference_loop_ms, synthetic_cards  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -105,13 +105,7 @@ def run(kind: str, due: int, seconds: float, terminals: int, latency_ms: float, 
         url, name = _database(pg_url)
     else:
         url = f"sqlite:///{home / 'd400.db'}"
-    os.environ.update(
-        D400_SIMULATOR_CARDS=str(home / "cards.csv"),
-        D400_DB_URL=url,
-        D400_SIMULATOR_LATENCY_MS="0",
-        D400_OPERATOR="SUPER1",
-        D400_PASSWORD="super1-demo",
-    )
+    bench_env(home, url)
     try:
         from d400tui.config import Settings
 
