@@ -85,6 +85,10 @@ class Settings(BaseSettings):
     """State file of a simulated secondary issuer; default: simulator-2.db next to the first one's."""
     failover_precheck: bool = False
     """The pre-check sends to the secondary on its own what the first acquirer definitely did not take."""
+    batch_nice: int = Field(10, ge=0, le=19)
+    """CPU priority (POSIX nice) the pre-check and capture runs and their workers lower themselves
+    to, as an IBM i batch job runs below the interactive jobs: the terminals validating orders on
+    the same machine keep the processor first. 0 keeps the priority it was started with."""
     validity_days: dict[str, int] = {"CB": 7, "VISA": 7, "MASTERCARD": 7, "MAESTRO": 30, "AMEX": 7}
     """Days the simulated issuer (and the Stripe adapter's own check) keeps a hold capturable, per
     brand. The engine's windows come from the validity model (data/validity.csv, validity_windows)."""

@@ -188,6 +188,15 @@ def _spawn(k: _Kind, engine: Any, who: m.Actor, on: Any, conc: int, lease: float
     return batch
 
 
+def batch_priority(nice: int) -> None:
+    """Lower this process to CPU priority `nice` (never raise it: a worker started by a run that
+    already lowered itself stays where it is). Where the OS has no such call, nothing happens."""
+    if nice > 0 and hasattr(os, "setpriority"):
+        now = os.getpriority(os.PRIO_PROCESS, 0)
+        if now < nice:
+            os.setpriority(os.PRIO_PROCESS, 0, nice)
+
+
 def _shared(k: _Kind, run_id: int | None, on: str | None, conc: int, workers: int, lease: float, as_json: bool) -> None:
     """run_id None: a new run; 0: the newest run of its kind still going; else that run."""
     run_date = parse_date(on) if run_id is None else None
@@ -196,6 +205,7 @@ def _shared(k: _Kind, run_id: int | None, on: str | None, conc: int, workers: in
     engine, who = signed_engine()
     # refused before any progress bar is drawn (the run itself checks too), in the run's own words
     engine.require_supervisor(who, Message(k.what))
+    batch_priority(engine.settings.batch_nice)  # the terminals first, as batch below interactive
     if run_id == 0:
         newest = engine.last_runs(k.kind, 1)
         if not newest or newest[0].finished_at is not None:

@@ -98,6 +98,7 @@ def _run(args: list[str], stdin: str, env: Mapping[str, str | None]) -> subproce
 
     out, err = io.StringIO(), io.StringIO()
     code: int = 0
+    env = {"D400_BATCH_NICE": "0", **env}  # a run in this process must not lower the test worker itself
     with _state(env), _engines_disposed():
         sys.stdin = io.StringIO(stdin)
         try:
