@@ -16,6 +16,10 @@ from pathlib import Path
 # worker re-parses and re-rewrites the 300 test modules, and every `d400` subprocess a test starts
 # (CLI, crash harness, servers) recompiles the package — 7–8 s of CPU per collection, measured.
 os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+# The runs' own CPU priority (D400_BATCH_NICE, 10) off in tests: a `d400 precheck` subprocess at
+# nice 10 beside two busy xdist workers gets a tenth of a core, and its 2 s test leases run out.
+# tests/unit/test_batch_priority.py checks the lowering itself.
+os.environ["D400_BATCH_NICE"] = "0"
 sys.dont_write_bytecode = False
 
 import pytest  # noqa: E402
@@ -85,7 +89,7 @@ def pg_url(postgres: PostgresDatabases | None) -> Iterator[str]:
 @pytest.fixture
 def settings(db_url: str, tmp_path, monkeypatch: pytest.MonkeyPatch) -> Settings:  # type: ignore[no-untyped-def]
     for k in list(os.environ):
-        if k.startswith("D400_") and k != "D400_TEST_PG_URL":
+        if k.startswith("D400_") and k not in ("D400_TEST_PG_URL", "D400_BATCH_NICE"):
             monkeypatch.delenv(k)
     monkeypatch.setenv("D400_HOME", str(tmp_path))
     monkeypatch.setenv("D400_CONFIG", str(tmp_path / "absent.toml"))

@@ -33,6 +33,6 @@ def test_a_run_lowers_itself_and_never_climbs_back() -> None:
 
 
 def test_the_default_is_below_the_terminals_and_bounded() -> None:
-    assert Settings().batch_nice == 10
+    assert Settings.model_fields["batch_nice"].default == 10  # (tests run with D400_BATCH_NICE=0)
     with pytest.raises(ValueError):
         Settings(batch_nice=20)
