@@ -71,7 +71,10 @@ def measure(url: str, due: int) -> dict[str, float]:
         s = uow.session
         sel["count due"] = _best(lambda: claims.count_precheck_due(s, today, -1, since, now))
         sel["selection (dry run)"] = _best(lambda: claims.precheck_selection(s, today, now))
-        sel["capture worklist"] = _best(lambda: claims.capture_worklist(s, today))
+        worklist = getattr(claims, "capture_worklist", None)  # the baseline's place
+        if worklist is None:
+            from d400tui.store.capture_batch import capture_worklist as worklist  # since the capture room
+        sel["capture worklist"] = _best(lambda: worklist(s, today))
     run = m.PrecheckRun("PRECHECK", today, now, "SUPER1", 64)
     with engine.db.uow() as uow:
         uow.runs.add(run)

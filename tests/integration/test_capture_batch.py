@@ -238,3 +238,13 @@ async def test_answers_lost_mid_batch_are_settled_by_the_reconciler_never_twice(
     assert {engine.get_order(o).status for o in oids} == {m.OrderStatus.INVOICED}
     assert len(_captured(issuer)) == 8 and len(set(_capture_ops(issuer))) == len(_capture_ops(issuer)) == 8
     assert [str(v) for v in check_invariants(engine.db, issuer, settled=True)] == []
+
+
+async def test_the_dry_run_asks_the_amounts_in_chunks_and_loses_none(engine, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """A million-order night's dry run bound 479,821 ids in one statement (SQLite refuses past
+    32,766): the amounts are asked AMOUNTS_CHUNK ids at a time, the worklist the same."""
+    for _ in range(7):
+        await engine.place_order(OPER, 100001, [("BON0001", 1)], card("4970100000000014"))
+    whole = Capture(engine).selection(engine.today())
+    monkeypatch.setattr(capture_batch, "AMOUNTS_CHUNK", 3)
+    assert Capture(engine).selection(engine.today()) == whole and len(whole) == 7
