@@ -44,11 +44,12 @@ class Settings(BaseSettings):
             raise ValueError("sqlite:///PATH or postgresql://USER:PW@HOST/DB expected")
         return url
 
-    db_idle_transaction_timeout_s: float = Field(60.0, gt=0, le=3600)
+    db_idle_transaction_timeout_s: float = Field(60.0, ge=0, le=3600)
     """PostgreSQL ends a session left idle inside a transaction this long (a worker frozen by a
     stopped VM or a lost network while it held claim locks): its locks go, its lease is taken over,
     instead of every other worker and terminal waiting on it. No transaction of ours waits on
-    anything but the database, so a live one never comes near it."""
+    anything but the database, so a live one never comes near it. 0: not sent, the server's own
+    setting holds (a pooler such as PgBouncer refuses this startup option unless told to ignore it)."""
 
     lang: Literal["fr", "en"] = "fr"
     """Language of every operator-facing string."""

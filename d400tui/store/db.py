@@ -70,8 +70,10 @@ def make_engine(url: str, idle_transaction_timeout_s: float = 60.0) -> Engine:
     if url.startswith("postgresql://"):
         url = url.replace("postgresql://", "postgresql+psycopg://", 1)
     # A frozen client inside a transaction keeps its row locks until the server ends its session.
-    options = f"-c idle_in_transaction_session_timeout={max(1, round(idle_transaction_timeout_s * 1000))}"
-    return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True, connect_args={"options": options})
+    args = {}
+    if idle_transaction_timeout_s > 0:
+        args["options"] = f"-c idle_in_transaction_session_timeout={max(1, round(idle_transaction_timeout_s * 1000))}"
+    return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True, connect_args=args)
 
 
 class Database:
