@@ -198,6 +198,13 @@ def still_mine(session: Session, run_id: int, me: str, auth_ids: Sequence[int], 
     written = exists().where(rr.c.run_id == run_id, rr.c.authorization_id == a.c.id, rr.c.outcome != "SKIPPED")
     q = select(a.c.id).where(a.c.id.in_(list(auth_ids)), ~taken, ~written).order_by(a.c.id)
     if shared(session):
+        # Their orders first, in id order: the order terminals lock in (the order row, then its
+        # authorizations). Locking these rows first deadlocked with a terminal holding the order
+        # and flushing a change to one of them (eight terminals + two pre-checks: a cancel chosen
+        # as the victim, or the batch write, now and then).
+        o = t.orders
+        orders = select(a.c.order_id).where(a.c.id.in_(list(auth_ids)))
+        session.execute(select(o.c.id).where(o.c.id.in_(orders)).order_by(o.c.id).with_for_update())
         q = q.with_for_update()
     return {r[0] for r in session.execute(q)}
 
