@@ -20,6 +20,7 @@ usage: python bench/bench_selection.py [--due N] [--quick] [--only sqlite|postgr
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import os
 import subprocess
@@ -87,6 +88,13 @@ def measure(url: str, due: int) -> dict[str, float]:
         sel["one claim of 128"] = (time.perf_counter() - t0) * 1000
         uow.rollback()
     ok = AcquirerResponse(Outcome.APPROVED, "00", "ref", "A1")
+    flush_args: tuple[object, ...] = ()
+    if "lease" in inspect.signature(pc._flush).parameters:  # since the workers: writes check the lease
+        from d400tui.engine.workers import Lease
+
+        lease = Lease(pc.e, run_id, 64, 600.0)
+        lease.join()
+        flush_args = (lease,)
     claim_s = write_s = 0.0
     n, after = 0, 0
     cpu = time.process_time()
@@ -98,7 +106,7 @@ def measure(url: str, due: int) -> dict[str, float]:
             break
         after = last
         t0 = time.perf_counter()
-        pc._flush(run_id, [_Done(c, ok, None) for c in got], "SUPER1")
+        pc._flush(run_id, [_Done(c, ok, None) for c in got], "SUPER1", *flush_args)
         write_s += time.perf_counter() - t0
         n += len(got)
     cpu = time.process_time() - cpu
