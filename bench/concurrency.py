@@ -26,8 +26,9 @@ import tempfile
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from bench.crash import write_card_file
 from bench.invariants import Violation, check_invariants
@@ -93,16 +94,12 @@ async def _seed(workdir: Path, n: int, seed: int) -> list[int]:
     return ids
 
 
-def _terminal(
-    k: int, workdir: str, db_url: str, ids: list[int], ops: int, seed: int, start_at: float, out: str
-) -> None:
+def _terminal(k: int, workdir: str, db_url: str, ids: list[int], ops: int, seed: int, start: Any, out: str) -> None:
     os.environ.update(_env(Path(workdir), db_url))
-    asyncio.run(_terminal_async(k, Path(workdir), ids, ops, seed, start_at, Path(out)))
+    asyncio.run(_terminal_async(k, Path(workdir), ids, ops, seed, start, Path(out)))
 
 
-async def _terminal_async(
-    k: int, workdir: Path, ids: list[int], ops: int, seed: int, start_at: float, out: Path
-) -> None:
+async def _terminal_async(k: int, workdir: Path, ids: list[int], ops: int, seed: int, start: Any, out: Path) -> None:
     from d400tui.domain import model as m
     from d400tui.domain.cards import CardData, parse_expiry
     from d400tui.engine import USER_ERRORS, ConcurrentChange, open_engine
@@ -117,8 +114,10 @@ async def _terminal_async(
     cancelled: list[int] = []
     errors: list[str] = []
     precheck_runs: list[int] = []
-    while time.time() < start_at:
-        await asyncio.sleep(0.005)
+    # every terminal set up (imports, engine, pool) before any starts: a clock time set in advance
+    # let a process still starting on a loaded machine begin its pre-check after the other ended
+    await asyncio.to_thread(start.wait, 300)
+    began = time.time()
     if k < 2:  # two pre-check runs started at the same moment
         try:
             run = await e.precheck(sup, today + timedelta(days=25), concurrency=4)
@@ -179,6 +178,8 @@ async def _terminal_async(
                 "cancelled": cancelled,
                 "errors": errors,
                 "precheck_runs": precheck_runs,
+                "began": began,
+                "ended": time.time(),
             }
         )
     )
@@ -242,18 +243,18 @@ def run(db_url: str, workdir: Path, processes: int = 8, orders: int = 200, ops: 
         write_card_file(workdir / "cards.csv", n=60)
         ids = asyncio.run(_seed(workdir, orders, seed))
         ctx = mp.get_context("spawn")
-        start_at = time.time() + 3.0
+        start = ctx.Barrier(processes)
         outs = [workdir / f"terminal{k}.json" for k in range(processes)]
         procs = [
-            ctx.Process(target=_terminal, args=(k, str(workdir), db_url, ids, ops, seed, start_at, str(outs[k])))
+            ctx.Process(target=_terminal, args=(k, str(workdir), db_url, ids, ops, seed, start, str(outs[k])))
             for k in range(processes)
         ]
-        t0 = time.monotonic()
         for p in procs:
             p.start()
         for p in procs:
             p.join(600)
-        rep = Report(processes=processes, orders=orders, seconds=time.monotonic() - t0 - 3.0)
+        rep = Report(processes=processes, orders=orders)
+        spans: list[tuple[float, float]] = []
         done: Counter[str] = Counter()
         cancelled: set[int] = set()
         first_runs: list[int] = []
@@ -267,6 +268,9 @@ def run(db_url: str, workdir: Path, processes: int = 8, orders: int = 200, ops: 
             cancelled.update(data["cancelled"])
             rep.errors.extend(data["errors"])
             first_runs.extend(data["precheck_runs"])
+            spans.append((data["began"], data["ended"]))
+        if spans:
+            rep.seconds = max(e for _, e in spans) - min(b for b, _ in spans)
         rep.operations = sum(rep.outcomes.values())
         # settle what is left (e.g. a void that lost a race) and check
         e = open_engine()
@@ -317,6 +321,18 @@ def run(db_url: str, workdir: Path, processes: int = 8, orders: int = 200, ops: 
                 for oid in cancelled:
                     if str(getattr(status[oid], "value", status[oid])) != "CANCELLED":
                         rep.violations.append(Violation("lost-update", f"order {oid} cancelled, now {status[oid]}"))
+                pr = t.precheck_runs
+                spans_db = conn.execute(
+                    select(pr.c.id, pr.c.started_at, pr.c.finished_at).where(pr.c.id.in_(first_runs))
+                ).all()
+                ended = [r.finished_at or datetime.max for r in spans_db]
+                if len(spans_db) == 2 and (
+                    ended[0] < spans_db[1].started_at or ended[1] < spans_db[0].started_at
+                ):  # a run started after the other ended rightly retries its refusals: not what is tested
+                    rep.violations.append(
+                        Violation("not-simultaneous", f"pre-check runs {[r.id for r in spans_db]} did not overlap")
+                    )
+                    first_runs = []
                 if first_runs:
                     rows = conn.execute(
                         select(rr.c.order_id, rr.c.instalment_seq, func.count())
