@@ -111,12 +111,17 @@ async def _reconcile_one(ctx: s.Context, actor: m.Actor, order_id: int, auth_id:
         if needs_void:
             v = await ctx.void(actor, order_id, auth_id)
             msg = Message("engine.reconcile_state_void", **msg.params, message=v.message)  # the line, and its void
+            return msg, not _unreachable(v)  # a hold left to void is still to do, not settled
         return msg, True
     # a pending void
     v = await ctx.void(actor, order_id, auth_id)
     line = Message("engine.reconcile_error", auth=auth_id, order=order_id, error=v.message)
-    unreachable = not v.done and isinstance(v.message, Message) and v.message.key == "engine.void_unreachable"
-    return line, not unreachable
+    return line, not _unreachable(v)
+
+
+def _unreachable(v: s.VoidOutcome) -> bool:
+    """The void's answer did not arrive (service down, or a time-out under load): still PENDING."""
+    return not v.done and isinstance(v.message, Message) and v.message.key == "engine.void_unreachable"
 
 
 def _sender_alive_here(who: str | None) -> bool:

@@ -7,6 +7,7 @@ from decimal import Decimal
 
 import pytest
 
+from d400tui.acquirers.base import AcquirerUnavailable
 from d400tui.domain import model as m
 from d400tui.engine import EngineError, PermissionDenied
 from tests.support.demo import OPER, SUPER, TEST_CARDS, card
@@ -233,6 +234,32 @@ async def test_unknown_on_a_cancelled_order_is_voided_by_the_reconciler(engine, 
     assert len(issuer.live_holds()) == 1
     await engine.reconcile(SUPER)
     assert issuer.live_holds() == {}
+
+
+async def test_a_reconciled_hold_whose_void_answer_is_lost_is_not_reported_settled(engine, issuer) -> None:
+    """The crash harness under load: the reconciler learnt an UNKNOWN row was approved, voided it
+    (the order is cancelled), the issuer voided it, and the answer was lost to a time-out. The row
+    stays void PENDING (right) — and the run must say it is still to do, not settled; the next
+    run finishes it."""
+    r = await engine.place_order(OPER, 100001, [A], card("4970100000000089"))
+    await engine.cancel_order(OPER, r.order.id, "client raccroche")
+    inner = engine.acquirer.void
+
+    async def lost(ref, key):  # type: ignore[no-untyped-def]
+        await inner(ref, key)  # done at the issuer …
+        raise AcquirerUnavailable("no answer within 0.5 s")  # … its answer never arrives
+
+    engine.acquirer.void = lost
+    report = await engine.reconcile(SUPER)
+    assert report.settled == [] and len(report.still_unknown) == 1, report.lines
+    [auth] = engine.get_order(r.order.id).authorizations
+    assert (auth.state, auth.void_state) == (m.AuthState.APPROVED, m.VoidState.PENDING)
+    assert issuer.live_holds() == {}
+    engine.acquirer.void = inner
+    report = await engine.reconcile(SUPER)
+    assert report.still_unknown == [] and len(report.settled) == 1, report.lines
+    [auth] = engine.get_order(r.order.id).authorizations
+    assert (auth.state, auth.void_state) == (m.AuthState.VOIDED, m.VoidState.DONE)
 
 
 async def test_other_channels_and_methods_are_not_authorized(engine, issuer) -> None:
