@@ -443,7 +443,7 @@ class Order:
     awaiting_decision: bool = False
     total: Decimal = Decimal("0.00")
     card_token: str | None = field(default=None, repr=False)  # the acquirer's token: no use in a log
-    card_token_acquirer: str | None = None
+    token_acquirer: str | None = None
     """The acquirer that issued `card_token` (a token is only good there); None: the primary."""
     card_brand: str | None = None
     card_first6: str | None = None
@@ -476,7 +476,7 @@ class Order:
         self.card_last4 = card.last4 if card else None
         self.card_expiry = card.expiry if card else None
         self.card_token = token
-        self.card_token_acquirer = token_acquirer if token else None
+        self.token_acquirer = token_acquirer if token else None
         self.card_network = None  # set by the engine from the card's routing
 
     # -- instalments and authorizations ----------------------------------------------------

@@ -106,7 +106,7 @@ async def authorize_planned(
             elif n == 0 and card is not None and resp is not None and resp.token:
                 # the card as typed: its new token, with the acquirer that issued it, replaces the
                 # old one (after a failover the later calls go to the secondary, which knows it)
-                order.card_token, order.card_token_acquirer = resp.token, auth.acquirer
+                order.card_token, order.token_acquirer = resp.token, auth.acquirer
             log.info(
                 "order %s %s %s %s: %s %s",
                 order_id,

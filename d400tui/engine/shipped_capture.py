@@ -110,9 +110,9 @@ async def reauthorize(ctx: s.Context, actor: m.Actor, order_id: int, seq: int, a
         inst = order.instalment(seq)
         if order.status is not m.OrderStatus.VALIDATED or not order.card_token or order.card is None:
             return Message("engine.ship_reauth_none", amount=amount)
-        holder = ctx.token_acquirer(order.card_token_acquirer)  # the token's issuer (issuer branch)
+        holder = ctx.token_acquirer(order.token_acquirer)  # the token's issuer (issuer branch)
         if holder is None:
-            return Message("engine.token_acquirer_gone", acquirer=order.card_token_acquirer)
+            return Message("engine.token_acquirer_gone", acquirer=order.token_acquirer)
         auth = m.Authorization(
             order_id=order_id, instalment_id=inst.id, kind=m.AuthKind.AUTHORIZE, amount=amount,
             idempotency_key=uuid.uuid4().hex, acquirer=holder.name, card=order.card,

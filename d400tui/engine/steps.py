@@ -65,7 +65,7 @@ class Context:
         return self.acquirer
 
     def token_acquirer(self, issuer: str | None) -> Acquirer | None:
-        """The acquirer that issued a stored card token (orders.card_token_acquirer; None: the
+        """The acquirer that issued a stored card token (orders.token_acquirer; None: the
         primary): every call made with the token goes there — another acquirer does not know it
         (a false 14). None when that acquirer is no longer configured: the card is typed again."""
         if issuer is None or issuer == self.acquirer.name:
@@ -204,9 +204,9 @@ def flush(uow: UnitOfWork) -> None:
 def token_holder(ctx: Context, order: m.Order) -> Acquirer:
     """Where a call with the order's stored token goes (its issuer); refused in one line when that
     acquirer is no longer configured."""
-    holder = ctx.token_acquirer(order.card_token_acquirer)
+    holder = ctx.token_acquirer(order.token_acquirer)
     if holder is None:
-        raise EngineError("engine.token_acquirer_gone", field="card", acquirer=order.card_token_acquirer)
+        raise EngineError("engine.token_acquirer_gone", field="card", acquirer=order.token_acquirer)
     return holder
 
 
@@ -301,7 +301,7 @@ def record_answer(ctx: Context, order: m.Order, auth: m.Authorization, resp: Acq
     auth.network = resp.network or auth.network  # what the acquirer says it routed it on
     auth.security_check = resp.cvv.value if resp.cvv else auth.security_check
     if resp.token and not order.card_token:
-        order.card_token, order.card_token_acquirer = resp.token, auth.acquirer  # a token is its issuer's
+        order.card_token, order.token_acquirer = resp.token, auth.acquirer  # a token is its issuer's
     if resp.outcome in (Outcome.APPROVED, Outcome.CAPTURED, Outcome.VOIDED):
         auth.move(m.AuthState.APPROVED)
         auth.category = m.Category.APPROVED

@@ -16,9 +16,7 @@ def last_card(session: Session, customer_id: int) -> tuple[str, str, str, str, s
     card, or None (no such order, no last 4)."""
     o, a = t.orders, t.authorizations
     q = (
-        select(
-            o.c.card_brand, o.c.card_first6, o.c.card_last4, o.c.card_expiry, o.c.card_token, o.c.card_token_acquirer
-        )
+        select(o.c.card_brand, o.c.card_first6, o.c.card_last4, o.c.card_expiry, o.c.card_token, o.c.token_acquirer)
         .where(
             o.c.customer_id == customer_id,
             o.c.card_token.is_not(None),
@@ -34,4 +32,4 @@ def last_card(session: Session, customer_id: int) -> tuple[str, str, str, str, s
     if row is None or not row.card_last4:
         return None
     brand, first6, expiry = row.card_brand or "UNKNOWN", row.card_first6 or "", row.card_expiry or ""
-    return (brand, first6, row.card_last4, expiry, row.card_token, row.card_token_acquirer)
+    return (brand, first6, row.card_last4, expiry, row.card_token, row.token_acquirer)

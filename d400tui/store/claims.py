@@ -155,7 +155,7 @@ def claim_precheck(
 ) -> tuple[list[PrecheckClaim], int]:
     """Claim up to n instalments with an id above `after`, in the caller's transaction: their
     REQUESTED rows inserted (expired holds marked EXPIRED, void pending), each naming its token's
-    issuer (orders.card_token_acquirer; NULL: `acquirer`, the primary), the token-less ones recorded
+    issuer (orders.token_acquirer; NULL: `acquirer`, the primary), the token-less ones recorded
     SKIPPED with `skip_reason` and, when `configured` names the acquirers there are, those whose
     token's issuer is none of them with `gone_reason(issuer)` (the card is typed again). Returns
     the claims to authorize and the highest id claimed (0 when none was), so the next claim starts
@@ -175,7 +175,7 @@ def claim_precheck(
             o.c.card_last4,
             o.c.card_expiry,
             o.c.card_network,
-            o.c.card_token_acquirer,
+            o.c.token_acquirer,
         )
         .join(o, o.c.id == i.c.order_id)
         .where(i.c.id > after, _precheck_where(dialect, run_date, run_id, since, now))

@@ -127,7 +127,7 @@ async def test_precheck_fails_over_by_setting(settings, monkeypatch, failover: b
     first = open_engine(settings)
     placed = await first.place_order(OPER, 100001, [A], card(network=Brand.VISA), plan=plan)
     with first.db.engine.begin() as conn:  # taken through the processor's http front end (issuer branch)
-        conn.execute(update(t.orders).where(t.orders.c.id == placed.order.id).values(card_token_acquirer="http"))
+        conn.execute(update(t.orders).where(t.orders.c.id == placed.order.id).values(token_acquirer="http"))
     first.acquirer.issuer.close()
     first.db.dispose()
     monkeypatch.setattr(settings, "acquirer", "http")

@@ -70,7 +70,7 @@ async def failed_over(engine, plan: m.Plan | None = None) -> int:  # type: ignor
 def token_of(engine, order_id: int) -> tuple[str | None, str | None]:  # type: ignore[no-untyped-def]
     with engine.db.engine.connect() as conn:
         row = conn.execute(
-            select(t.orders.c.card_token, t.orders.c.card_token_acquirer).where(t.orders.c.id == order_id)
+            select(t.orders.c.card_token, t.orders.c.token_acquirer).where(t.orders.c.id == order_id)
         ).one()
     return row[0], row[1]
 
@@ -287,7 +287,7 @@ def test_the_migration_fills_the_token_issuer_of_existing_orders(settings) -> No
         auth(moved, "simulator", "APPROVED", now + timedelta(seconds=2))
     command.upgrade(cfg, "head")
     with db.engine.connect() as conn:
-        got = dict(conn.execute(select(t.orders.c.id, t.orders.c.card_token_acquirer)).all())
+        got = dict(conn.execute(select(t.orders.c.id, t.orders.c.token_acquirer)).all())
     assert (got[plain], got[moved], got[bare]) == ("http", "simulator", None)
     db.dispose()
 
@@ -296,6 +296,6 @@ async def test_demo_and_bootstrap_tokens_are_the_primarys(engine) -> None:  # ty
     """NULL (rows no answer filled) is the primary: such a token is sent there."""
     placed = await engine.place_order(OPER, 100001, [A], card())
     with engine.db.engine.begin() as conn:
-        conn.execute(update(t.orders).where(t.orders.c.id == placed.order.id).values(card_token_acquirer=None))
+        conn.execute(update(t.orders).where(t.orders.c.id == placed.order.id).values(token_acquirer=None))
     assert (await engine.modify_lines(OPER, placed.order.id, [A, B])).approved
     assert engine.get_order(placed.order.id).authorizations[-1].acquirer == "simulator"

@@ -1,6 +1,6 @@
 """the acquirer that issued the order's card token (issue 13.5)
 
-orders.card_token_acquirer: a token belongs to the acquirer that issued it; every call made with
+orders.token_acquirer: a token belongs to the acquirer that issued it; every call made with
 the stored token (pre-check, modify, retry, a parcel's re-authorization) goes there, never to
 whichever acquirer is first now (the other one does not know it: a false 14, card unknown).
 
@@ -23,7 +23,7 @@ depends_on = None
 
 _ANSWERED = "('APPROVED', 'CAPTURED', 'VOIDED', 'EXPIRED', 'DECLINED')"
 _BACKFILL = f"""
-UPDATE orders SET card_token_acquirer = COALESCE(
+UPDATE orders SET token_acquirer = COALESCE(
     (SELECT a.acquirer FROM authorizations a
       WHERE a.order_id = orders.id AND a.state IN ('APPROVED', 'CAPTURED', 'VOIDED', 'EXPIRED')
         AND EXISTS (SELECT 1 FROM decisions d
@@ -38,9 +38,9 @@ WHERE card_token IS NOT NULL
 
 def upgrade() -> None:
     # plain ALTER TABLE (never a batch copy of the table: it would drop the 0007 triggers on SQLite)
-    op.add_column("orders", sa.Column("card_token_acquirer", sa.String(length=20), nullable=True))
+    op.add_column("orders", sa.Column("token_acquirer", sa.String(length=20), nullable=True))
     op.execute(_BACKFILL)
 
 
 def downgrade() -> None:
-    op.drop_column("orders", "card_token_acquirer")
+    op.drop_column("orders", "token_acquirer")
