@@ -7,31 +7,25 @@ workers on several machines can share one run), commits the REQUESTED rows befor
 from __future__ import annotations
 
 import asyncio
-import logging
-import secrets
 import time
 from dataclasses import dataclass
 from datetime import date, datetime
 from functools import partial
 
-from d400tui.acquirers.base import Acquirer, AcquirerResponse, AcquirerUnavailable, NotSent, Outcome, PaymentSource
+from d400tui.acquirers.base import AcquirerResponse, AcquirerUnavailable, Outcome
 from d400tui.domain import model as m
-from d400tui.domain.cards import Brand
 from d400tui.domain.message import Message
 from d400tui.domain.validity import Initiator
 from d400tui.store import claims
 from d400tui.store.batch_writes import Answer, AnswerBatch, deadlock_retry, write_precheck_answers
 from d400tui.store.claims import PrecheckClaim
 from d400tui.store.db import UnitOfWork
-from d400tui.store.failover import hand_over, move_request
 
-from . import failover, owner
+from . import failover, owner, precheck_send
 from .codes import NO_ANSWER, lookup
 from .errors import EngineError
 from .runs import BatchContext, Progress, quiet_gc
 from .workers import LEASE_S, Lease, open_run
-
-log = logging.getLogger("d400.engine")
 
 NO_TOKEN = Message("engine.skip_no_token")
 
@@ -77,7 +71,7 @@ class Precheck:
                 actor,
                 owner.me(),
                 NO_TOKEN,
-                self._configured(),
+                precheck_send.configured(self.e),
                 _gone,
             )
             if last:
@@ -195,7 +189,7 @@ class Precheck:
                     except AcquirerUnavailable:
                         void_ok = False
                 started = time.perf_counter()
-                resp, sent, moved = await self._authorize(c, db_turn, actor.name)
+                resp, sent, moved = await precheck_send.send(self.e, c, db_turn, actor.name)
                 done.append(_Done(c, resp, void_ok, sent, (time.perf_counter() - started) * 1000, moved))
                 if len(done) >= claim_n:
                     batch = done[:]
@@ -238,87 +232,6 @@ class Precheck:
         if progress:
             progress(total, total)
         return run
-
-    def _configured(self) -> tuple[str, ...]:
-        """The acquirers a stored token may be sent to: the one that issued it, if configured."""
-        second = self.e.secondary
-        return (self.e.acquirer.name, second.name) if second is not None else (self.e.acquirer.name,)
-
-    async def _authorize(
-        self, c: PrecheckClaim, db_turn: asyncio.Semaphore, actor: str
-    ) -> tuple[AcquirerResponse | None, bool, Message | None]:
-        """The call, whether it left, and the failover it took. The stored token goes to the
-        acquirer that issued it (the row names it); a token is good nowhere else. When that is the
-        first acquirer and it definitely failed (never sent, or it answered 91/96), the run fails
-        over by setting (`failover_precheck`) — only to a secondary that takes the brand and the
-        first one's tokens (`secondary_shares_tokens`): a row never sent is handed to it, one
-        answered 91/96 is settled and a new row (a new key) made for it, committed before the call.
-        A time-out never fails over (UNKNOWN, for the reconciler)."""
-        holder = self.e.token_acquirer(c.acquirer)
-        if holder is None:  # a row taken over after the settings changed: its sender may have sent it
-            log.warning("authorization %s: acquirer %s no longer configured", c.auth_id, c.acquirer)
-            return None, True, None
-        source = PaymentSource(token=c.token, network=Brand(c.network) if c.network else None)
-        sent = True
-        try:
-            resp = await holder.authorize(source, c.amount, c.key)
-        except NotSent:
-            resp, sent = failover.NOT_SENT_ANSWER, False
-        except AcquirerUnavailable:
-            return None, True, None
-        target = self._failover_to(c, holder) if failover.definite_answer(resp, sent) else None
-        if target is None:
-            return resp, sent, None
-        async with db_turn:
-            if sent:
-                moved = await asyncio.to_thread(self._hand_over, c, target.name, resp.code, actor)
-            else:
-                moved = await asyncio.to_thread(self._move, c.auth_id or 0, target.name)
-        if not moved:
-            return resp, sent, None
-        why = (
-            Message("engine.precheck_failed_over", acquirer=target.name, first=holder.name, code=resp.code)
-            if sent
-            else Message("engine.precheck_failed_over_not_sent", acquirer=target.name, first=holder.name)
-        )
-        try:
-            return await target.authorize(source, c.amount, c.key), True, why
-        except NotSent:
-            return failover.NOT_SENT_ANSWER, False, why
-        except AcquirerUnavailable:
-            return None, True, why  # UNKNOWN: the reconciler asks the secondary (the row names it)
-
-    def _failover_to(self, c: PrecheckClaim, holder: Acquirer) -> Acquirer | None:
-        """The secondary a definitely failed pre-check call may go to, or None (see _authorize)."""
-        secondary, settings = self.e.secondary, self.e.settings
-        if secondary is None or holder is secondary or not settings.failover_precheck:
-            return None
-        if not settings.secondary_shares_tokens:  # the first one's token means nothing there
-            return None
-        brand = Brand(c.network) if c.network else Brand(c.brand)
-        return secondary if brand in secondary.brands else None
-
-    def _hand_over(self, c: PrecheckClaim, acquirer: str, code: str, actor: str) -> bool:
-        """The first acquirer's 91/96 settled on its row (audited), the claim moved to a new
-        REQUESTED row for `acquirer` under a new key (store.failover.hand_over)."""
-        key = secrets.token_hex(16)
-        with self.e.unit() as uow:
-            new_id = hand_over(uow.session, c.auth_id or 0, acquirer, key, code, self.e.label(code), self.e.clock())
-            if new_id is None:
-                return False
-            uow.audit(
-                actor, "AUTHORIZE", c.order_id, authorization=c.auth_id, state=m.AuthState.DECLINED.value,
-                code=code, amount=c.amount, failover_to=acquirer,
-            )  # fmt: skip
-            uow.commit()
-        c.auth_id, c.key, c.acquirer = new_id, key, acquirer
-        return True
-
-    def _move(self, auth_id: int, acquirer: str) -> bool:
-        with self.e.unit() as uow:
-            moved = move_request(uow.session, auth_id, acquirer)
-            uow.commit()
-            return moved
 
     def _flush(self, run_id: int, batch: list[_Done], actor: str, lease: Lease) -> list[tuple[int, int]]:
         """Write a batch of answers in one transaction; returns (order, authorization) to void.

@@ -31,17 +31,18 @@ _COPIED = (
 
 
 def hand_over(
-    session: Session, auth_id: int, acquirer: str, key: str, code: str, label: str, now: datetime
+    session: Session, auth_id: int, acquirer: str, key: str, code: str, label: str, now: datetime, owner: str
 ) -> int | None:
     """A REQUESTED row the first acquirer answered 91/96 for (issuer branch, issue 13.5): settled
     DECLINED with that answer (nothing held), and a new REQUESTED row for the same instalment
     added for `acquirer` under a new key — the first key may be known there already (one processor
     behind two front ends replays its answer). Returns the new row's id; None when the row is no
-    longer REQUESTED. The caller commits before the call."""
+    longer REQUESTED or no longer `owner`'s (a worker that lost its lease has lost the row). The
+    caller commits before the call."""
     a = t.authorizations
     done = session.execute(
         update(a)
-        .where(a.c.id == auth_id, a.c.state == m.AuthState.REQUESTED.value)
+        .where(a.c.id == auth_id, a.c.state == m.AuthState.REQUESTED.value, a.c.owner == owner)
         .values(
             state=m.AuthState.DECLINED.value,
             response_code=code,
