@@ -94,10 +94,9 @@ def refusal(ctx: Context, uow: UnitOfWork, order: m.Order, card: CardData | None
     shown = card.masked if card is not None else order.card
     if shown is None:
         return None
-    if last is None or not never_retry(last.response_code):  # refused on another order: never again either
-        other = card_refusal(uow, shown, ctx.clock())
-        if other is not None:
-            return other
+    other = card_refusal(uow, shown, ctx.clock())  # refused never-retry on another order: never again either
+    if other is not None:
+        return other
     limit = limit_for(shown.brand.value)
     since = ctx.clock() - timedelta(days=limit.window_days)
     n = retries.declines_of_card(uow.session, shown.first6, shown.last4, shown.expiry, since)
@@ -115,5 +114,7 @@ def check(ctx: Context, uow: UnitOfWork, order: m.Order, card: CardData | None) 
 def retry_refusal(ctx: Context, order_id: int, card: CardData | None = None) -> Message | None:
     """For the decision panel: the engine's reason to refuse R on this order, before asking."""
     with ctx.unit() as uow:
-        order = uow.orders.get(order_id) if 0 < order_id <= MAX_ID else None  # a read: no lock
+        order = (
+            uow.orders.get(order_id) if isinstance(order_id, int) and 0 < order_id <= MAX_ID else None
+        )  # a read: no lock
         return refusal(ctx, uow, order, card) if order is not None else None
