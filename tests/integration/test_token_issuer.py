@@ -299,3 +299,40 @@ async def test_demo_and_bootstrap_tokens_are_the_primarys(engine) -> None:  # ty
         conn.execute(update(t.orders).where(t.orders.c.id == placed.order.id).values(token_acquirer=None))
     assert (await engine.modify_lines(OPER, placed.order.id, [A, B])).approved
     assert engine.get_order(placed.order.id).authorizations[-1].acquirer == "simulator"
+
+
+async def test_a_precheck_failover_left_unanswered_is_reconciled_with_the_secondary(settings, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The first acquirer answered 91, the run handed the claim to the secondary (a new row, a new
+    key, committed), and the secondary held the amount but its answer never came: the row is
+    UNKNOWN on the secondary, the reconciler settles it there, and there is one hold in all."""
+    from d400tui.engine import open_engine
+
+    run_date = date.today() + timedelta(days=20)
+    first = open_engine(settings)
+    placed = await first.place_order(OPER, 100001, [A], card(), plan=m.Plan(m.PlanKind.DEFERRED, deferred_to=run_date))
+    first.acquirer.issuer.close()
+    first.db.dispose()
+    engine = open_two(
+        settings, monkeypatch, clock=at(run_date), failover_precheck=True, secondary_shares_tokens=True,
+        secondary_simulator_db=settings.simulator_path,
+    )  # fmt: skip
+    try:
+        answering(engine.acquirer.issuer, GOOD, "91")
+        answering(engine.secondary.issuer, GOOD, "timeout")  # holds, never answers
+        engine.secondary.timeout_s = 0.3
+        run = await engine.precheck(SUPER, run_date, concurrency=2)
+        assert run.unavailable == 1
+        auths = [a for a in engine.get_order(placed.order.id).authorizations if a.kind is m.AuthKind.AUTHORIZE]
+        assert [(a.acquirer, a.state, a.response_code) for a in auths] == [
+            ("simulator", m.AuthState.DECLINED, "91"),
+            ("simulator-2", m.AuthState.UNKNOWN, auths[1].response_code),
+        ]
+        assert auths[0].idempotency_key != auths[1].idempotency_key
+        answering(engine.secondary.issuer, GOOD, "00")
+        report = await engine.reconcile(SUPER, grace_s=0)
+        assert report.settled
+        auths = [a for a in engine.get_order(placed.order.id).authorizations if a.kind is m.AuthKind.AUTHORIZE]
+        assert auths[1].state is m.AuthState.APPROVED
+        assert list(engine.secondary.issuer.live_holds()) == [auths[1].acquirer_ref]  # shared state: one hold
+    finally:
+        await close(engine)
