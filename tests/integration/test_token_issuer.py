@@ -14,6 +14,7 @@ import json
 from datetime import date, datetime, timedelta
 
 import pytest
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy import select, update
 
 from d400tui.domain import model as m
@@ -289,6 +290,16 @@ def test_the_migration_fills_the_token_issuer_of_existing_orders(settings) -> No
     with db.engine.connect() as conn:
         got = dict(conn.execute(select(t.orders.c.id, t.orders.c.token_acquirer)).all())
     assert (got[plain], got[moved], got[bare]) == ("http", "simulator", None)
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    with db.engine.connect() as conn:  # the migration and store/tables.py agree on the column
+        diff = compare_metadata(MigrationContext.configure(conn), t.metadata)
+    assert [d for d in diff if "token_acquirer" in repr(d)] == []
+    command.downgrade(cfg, "0009")  # and it goes back
+    with db.engine.connect() as conn:
+        assert "token_acquirer" not in {c["name"] for c in sa_inspect(conn).get_columns("orders")}
+    command.upgrade(cfg, "head")
     db.dispose()
 
 
