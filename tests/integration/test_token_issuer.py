@@ -57,10 +57,10 @@ def at(day: date):  # type: ignore[no-untyped-def]
     return lambda: datetime.combine(day, datetime.min.time()) + timedelta(hours=9)
 
 
-async def failed_over(engine, plan: m.Plan | None = None) -> int:  # type: ignore[no-untyped-def]
+async def failed_over(engine, plan: m.Plan | None = None, lines: list | None = None) -> int:  # type: ignore[no-untyped-def,type-arg]
     """An order the first acquirer answered 91 for, sent to the secondary by S and approved there."""
     answering(engine.acquirer.issuer, GOOD, "91")
-    placed = await engine.place_order(OPER, 100001, [A], card(), plan=plan)
+    placed = await engine.place_order(OPER, 100001, lines or [A], card(), plan=plan)
     assert placed.failed is not None and placed.failed.code == "91"
     again = await engine.decide(OPER, placed.order.id, m.DecisionKind.FAILOVER, card=card())
     assert again.approved
@@ -345,5 +345,26 @@ async def test_a_precheck_failover_left_unanswered_is_reconciled_with_the_second
         auths = [a for a in engine.get_order(placed.order.id).authorizations if a.kind is m.AuthKind.AUTHORIZE]
         assert auths[1].state is m.AuthState.APPROVED
         assert list(engine.secondary.issuer.live_holds()) == [auths[1].acquirer_ref]  # shared state: one hold
+    finally:
+        await close(engine)
+
+
+async def test_a_parcels_reauthorization_goes_to_the_tokens_acquirer(settings, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """A secondary that takes one capture per hold: the first parcel closes the hold, what remains
+    is held again with the order's token — on the secondary, which issued it."""
+    from d400tui.acquirers.base import MULTICAPTURE, PARTIAL_VOID
+
+    engine = open_two(settings, monkeypatch)
+    try:
+        engine.secondary.capabilities = engine.secondary.capabilities - {MULTICAPTURE, PARTIAL_VOID}
+        oid = await failed_over(engine, lines=[("BON0001", 2), ("GRI0002", 1), ("RID0003", 1)])
+        engine.ship(OPER, oid, [("BON0001", 2), ("GRI0002", 1)])
+        out = await engine.capture_shipped(SUPER, oid, 1)
+        assert out[0] == "CAPTURED" and out[3].key == "engine.ship_reauthorized"
+        assert out[3].params["state"] == "APPROVED"  # not a false 14 from the first acquirer
+        last = engine.get_order(oid).authorizations[-1]
+        assert last.acquirer == "simulator-2" and last.state is m.AuthState.APPROVED
+        assert list(engine.secondary.issuer.live_holds()) == [last.acquirer_ref]
+        assert engine.acquirer.issuer.live_holds() == {}
     finally:
         await close(engine)
