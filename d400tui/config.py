@@ -85,7 +85,13 @@ class Settings(BaseSettings):
     secondary_simulator_db: Path | None = None
     """State file of a simulated secondary issuer; default: simulator-2.db next to the first one's."""
     failover_precheck: bool = False
-    """The pre-check sends to the secondary on its own what the first acquirer definitely did not take."""
+    """The pre-check sends to the secondary on its own what the first acquirer definitely did not
+    take (not sent, or an answered 91/96) — only a card whose token the secondary can use: see
+    `secondary_shares_tokens`."""
+    secondary_shares_tokens: bool = False
+    """The secondary takes the first acquirer's card tokens (one processor behind two front ends, or
+    a shared token vault). Without it a stored token goes only to the acquirer that issued it: the
+    pre-check cannot fail over a card as stored, and the operator's S types the card again."""
     batch_nice: int = Field(10, ge=0, le=19)
     """CPU priority (POSIX nice) the pre-check and capture runs and their workers lower themselves
     to, as an IBM i batch job runs below the interactive jobs: the terminals validating orders on

@@ -443,6 +443,8 @@ class Order:
     awaiting_decision: bool = False
     total: Decimal = Decimal("0.00")
     card_token: str | None = field(default=None, repr=False)  # the acquirer's token: no use in a log
+    token_acquirer: str | None = None
+    """The acquirer that issued `card_token` (a token is only good there); None: the primary."""
     card_brand: str | None = None
     card_first6: str | None = None
     card_last4: str | None = None
@@ -467,12 +469,14 @@ class Order:
             Brand(self.card_brand or "UNKNOWN"), self.card_first6 or "", self.card_last4, self.card_expiry or ""
         )
 
-    def set_card(self, card: MaskedCard | None, token: str | None) -> None:
+    def set_card(self, card: MaskedCard | None, token: str | None, token_acquirer: str | None = None) -> None:
+        """A new card (typed, or on file with its token and its token's issuer) replaces both."""
         self.card_brand = card.brand.value if card else None
         self.card_first6 = card.first6 if card else None
         self.card_last4 = card.last4 if card else None
         self.card_expiry = card.expiry if card else None
         self.card_token = token
+        self.token_acquirer = token_acquirer if token else None
         self.card_network = None  # set by the engine from the card's routing
 
     # -- instalments and authorizations ----------------------------------------------------

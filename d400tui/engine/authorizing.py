@@ -63,8 +63,9 @@ async def authorize_planned(
     """Plan the calls, commit the first REQUESTED row with whatever `uow` already holds, then
     run the calls one after the other, stopping at the first refusal (the operator decides
     before anything else). One transaction after each call. `via`: the acquirer to ask (a
-    failover's secondary); default the first one."""
-    acquirer = via or ctx.acquirer
+    failover's secondary); default the first one for a card as typed, and for the stored token the
+    acquirer that issued it (a token is only good there)."""
+    acquirer = via or (ctx.acquirer if card is not None else s.token_holder(ctx, order))
     if card is not None:  # the network chosen at entry (CB by default) travels with every later call
         card = networks.route(acquirer, card)
         order.card_network = card.network.value if card.network else None
@@ -102,8 +103,10 @@ async def authorize_planned(
             s.record_answer(ctx, order, auth, resp)
             if not sent:
                 failover.not_sent(auth)
-            elif via is not None and resp is not None and resp.token:
-                order.card_token = resp.token  # the later calls of this plan go to the secondary too
+            elif n == 0 and card is not None and resp is not None and resp.token:
+                # the card as typed: its new token, with the acquirer that issued it, replaces the
+                # old one (after a failover the later calls go to the secondary, which knows it)
+                order.card_token, order.token_acquirer = resp.token, auth.acquirer
             log.info(
                 "order %s %s %s %s: %s %s",
                 order_id,

@@ -32,18 +32,20 @@ def _expired(card: MaskedCard, today: date) -> bool:
     return False
 
 
-def _last(engine: Context, customer_id: int) -> tuple[MaskedCard, str] | None:
-    """The masked card and token of the customer's newest order with a token and an approved
-    authorization (the token is only kept after an approval), unless that card has expired."""
+def _last(engine: Context, customer_id: int) -> tuple[MaskedCard, str, str | None] | None:
+    """The masked card, token and token's acquirer of the customer's newest order with a token and
+    an approved authorization (the token is only kept after an approval), unless that card has
+    expired or its token's acquirer is no longer configured (the token is good nowhere else)."""
     with engine.unit() as uow:  # read only
         row = last_card(uow.session, customer_id)
     if row is None:
         return None
-    brand, first6, last4, expiry, token = row
+    brand, first6, last4, expiry, token, issuer = row
     card = MaskedCard(Brand(brand), first6, last4, expiry)
-    if _expired(card, engine.today()) or card.brand.value not in {b.value for b in engine.acquirer.brands}:
+    holder = engine.token_acquirer(issuer)
+    if holder is None or _expired(card, engine.today()) or card.brand.value not in {b.value for b in holder.brands}:
         return None
-    return card, token
+    return card, token, issuer
 
 
 def card_on_file(engine: Context, customer_id: int) -> MaskedCard | None:
@@ -70,10 +72,10 @@ async def place_order_on_file(
     got = _last(engine, customer_id)
     if got is None or got[0] != shown:
         raise EngineError("engine.card_on_file_gone", field="card")
-    card, token = got
+    card, token, issuer = got
     with engine.unit() as uow:  # the same steps as placing.place_order, with a token for the card
         order = placing.build_order(engine, uow, actor, customer_id, lines, m.Channel.PHONE, m.PaymentMethod.CARD, plan)
-        order.set_card(card, token)
+        order.set_card(card, token, issuer)
         order.validate()
         uow.audit(actor.name, "ORDER_VALIDATE", order.id, card=str(card), source="card on file")
         return await authorizing.authorize_planned(engine, uow, actor, order, None)

@@ -104,8 +104,10 @@ async def decide(
     with ctx.unit() as uow:
         order = s.load(uow, order_id)
         order.ensure_open()
-        if kind is m.DecisionKind.RETRY:
+        if kind in (m.DecisionKind.RETRY, m.DecisionKind.FAILOVER):  # S re-presents the card too
             retry_rules.check(ctx, uow, order, card)
+            if card is None and order.card_token:
+                s.token_holder(ctx, order)  # the stored token's acquirer is still there, or the card again
         if kind is m.DecisionKind.RELEASE and needs_four_eyes(shown_refusal(order)):
             note = ask_release(ctx, uow, actor, order)
         else:

@@ -39,6 +39,14 @@ def definite(code: str, label: object, state: m.AuthState) -> bool:
     return code in DEFINITE_CODES or (isinstance(label, Message) and label.key == NOT_SENT)
 
 
+def definite_answer(resp: AcquirerResponse | None, sent: bool) -> bool:
+    """An acquirer's own answer (or its absence) says it definitely held nothing and is down: the
+    request never left, or it answered 91/96. A time-out (no answer) is never definite."""
+    if not sent:
+        return True
+    return resp is not None and resp.outcome is Outcome.DECLINED and resp.code in DEFINITE_CODES
+
+
 def possible(ctx: s.Context, answer: AuthAnswer) -> str | None:
     """The secondary's name when the operator may send this failed authorization there."""
     if ctx.secondary is None or not definite(answer.code, answer.label, answer.state):

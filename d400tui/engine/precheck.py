@@ -12,24 +12,26 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from functools import partial
 
-from d400tui.acquirers.base import AcquirerResponse, AcquirerUnavailable, NotSent, Outcome, PaymentSource
+from d400tui.acquirers.base import AcquirerResponse, AcquirerUnavailable, Outcome
 from d400tui.domain import model as m
-from d400tui.domain.cards import Brand
 from d400tui.domain.message import Message
 from d400tui.domain.validity import Initiator
 from d400tui.store import claims
 from d400tui.store.batch_writes import Answer, AnswerBatch, deadlock_retry, write_precheck_answers
 from d400tui.store.claims import PrecheckClaim
 from d400tui.store.db import UnitOfWork
-from d400tui.store.failover import move_request
 
-from . import failover, owner
+from . import failover, owner, precheck_send
 from .codes import NO_ANSWER, lookup
 from .errors import EngineError
 from .runs import BatchContext, Progress, quiet_gc
 from .workers import LEASE_S, Lease, open_run
 
 NO_TOKEN = Message("engine.skip_no_token")
+
+
+def _gone(issuer: str | None) -> Message:
+    return Message("engine.skip_token_acquirer_gone", acquirer=issuer or "")
 
 
 @dataclass
@@ -39,6 +41,7 @@ class _Done:
     void_ok: bool | None
     sent: bool = True  # False: the request never left (no acquirer could be reached)
     latency_ms: float | None = None
+    failed_over: Message | None = None  # sent to the secondary: what the token's issuer answered
 
 
 class Precheck:
@@ -68,6 +71,8 @@ class Precheck:
                 actor,
                 owner.me(),
                 NO_TOKEN,
+                precheck_send.configured(self.e),
+                _gone,
             )
             if last:
                 uow.commit()
@@ -184,8 +189,8 @@ class Precheck:
                     except AcquirerUnavailable:
                         void_ok = False
                 started = time.perf_counter()
-                resp, sent = await self._authorize(c, db_turn)
-                done.append(_Done(c, resp, void_ok, sent, (time.perf_counter() - started) * 1000))
+                resp, sent, moved = await precheck_send.send(self.e, c, db_turn, actor.name)
+                done.append(_Done(c, resp, void_ok, sent, (time.perf_counter() - started) * 1000, moved))
                 if len(done) >= claim_n:
                     batch = done[:]
                     done.clear()
@@ -227,38 +232,6 @@ class Precheck:
         if progress:
             progress(total, total)
         return run
-
-    async def _authorize(self, c: PrecheckClaim, db_turn: asyncio.Semaphore) -> tuple[AcquirerResponse | None, bool]:
-        """The call, and whether it left. A request the first acquirer definitely did not get
-        (NotSent) goes to the secondary when `failover_precheck` says so and it takes the brand:
-        the row is handed to it (committed) first. A time-out never fails over (UNKNOWN)."""
-        source = PaymentSource(token=c.token, network=Brand(c.network) if c.network else None)
-        try:
-            return await self.e.acquirer.authorize(source, c.amount, c.key), True
-        except NotSent:
-            pass
-        except AcquirerUnavailable:
-            return None, True
-        secondary = self.e.secondary
-        brand = Brand(c.network) if c.network else Brand(c.brand)
-        if not self.e.settings.failover_precheck or secondary is None or brand not in secondary.brands:
-            return failover.NOT_SENT_ANSWER, False
-        async with db_turn:
-            moved = await asyncio.to_thread(self._move, c.auth_id or 0, secondary.name)
-        if not moved:
-            return failover.NOT_SENT_ANSWER, False
-        try:
-            return await secondary.authorize(source, c.amount, c.key), True
-        except NotSent:
-            return failover.NOT_SENT_ANSWER, False
-        except AcquirerUnavailable:
-            return None, True  # UNKNOWN: the reconciler asks the secondary (the row names it)
-
-    def _move(self, auth_id: int, acquirer: str) -> bool:
-        with self.e.unit() as uow:
-            moved = move_request(uow.session, auth_id, acquirer)
-            uow.commit()
-            return moved
 
     def _flush(self, run_id: int, batch: list[_Done], actor: str, lease: Lease) -> list[tuple[int, int]]:
         """Write a batch of answers in one transaction; returns (order, authorization) to void.
@@ -334,19 +307,20 @@ class Precheck:
                     amount=c.amount,
                     code=code,
                     category=cat.value,
-                    reason="" if outcome == "APPROVED" else label,
+                    reason=(d.failed_over or "") if outcome == "APPROVED" else label,
                     authorization_id=c.auth_id,
                     worker=lease.me,
                     latency_ms=d.latency_ms,
                 )
             )
+            moved = f', "failover_from": "{d.failed_over.params["first"]}"' if d.failed_over else ""
             out.audit(
                 now,
                 actor,
                 "AUTHORIZE",
                 c.order_id,
                 f'{{"run": {run_id}, "authorization": {c.auth_id}, '
-                f'"state": "{state.value}", "code": "{code}", "amount": "{c.amount}"}}',
+                f'"state": "{state.value}", "code": "{code}", "amount": "{c.amount}"{moved}}}',
             )
         orphans = write_precheck_answers(uow.session, run_id, out)
         lease.renew(uow, len(batch))

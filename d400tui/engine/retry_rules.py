@@ -3,22 +3,29 @@
 selection leaves it out (store.retries) —, a "correct and retry" refusal (14, 54, 55 …) is not
 resent as it was (M re-keys the card), and a card's declines are counted over the scheme's
 window (Visa: 15 re-attempts in 30 days), R refused past the limit. The card is counted by its
-stored identity (brand range, last four, expiry), on every order: the schemes count the card."""
+stored identity (brand range, last four, expiry), on every order: the schemes count the card.
+That holds for the card typed again too: a never-retry decline of it within the scheme's window
+refuses it as a new order's card or M's (`check_card`, called by steps.check_card before anything
+is written), and R on an order that carries it, whichever order was refused."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from d400tui.data.codes import retry_limits
 from d400tui.domain import model as m
-from d400tui.domain.cards import CardData
+from d400tui.domain.cards import CardData, MaskedCard
 from d400tui.domain.message import Message
 from d400tui.store import retries
 from d400tui.store.db import UnitOfWork
+from d400tui.store.repositories import MAX_ID
 
-from . import steps as s
 from .codes import retry_class
 from .errors import EngineError
+
+if TYPE_CHECKING:  # steps calls check_card: no import cycle at run time
+    from .steps import Context
 
 
 def never_retry(code: str | None) -> bool:
@@ -53,7 +60,26 @@ def _same(a: object, b: object) -> bool:
     )
 
 
-def refusal(ctx: s.Context, uow: UnitOfWork, order: m.Order, card: CardData | None) -> Message | None:
+def card_refusal(uow: UnitOfWork, card: MaskedCard, now: datetime) -> Message | None:
+    """Why this card may not be presented at all now, or None: a never-retry decline of it on any
+    order within its scheme's window (a card reported lost is still lost on the next order)."""
+    window = timedelta(days=limit_for(card.brand.value).window_days)
+    hit = retries.never_retry_decline(uow.session, card.first6, card.last4, card.expiry, now - window)
+    if hit is None:
+        return None
+    return Message("engine.card_never_retry", day=hit[0].strftime("%d/%m/%Y"), code=hit[1])
+
+
+def check_card(ctx: Context, card: CardData) -> None:
+    """Refuse a card typed for a new order, a validation or M (modify payment) when the schemes
+    forbid presenting it again — before anything is written or any hold is voided."""
+    with ctx.unit() as uow:  # a read
+        why = card_refusal(uow, card.masked, ctx.clock())
+    if why is not None:
+        raise EngineError(why, field="card")
+
+
+def refusal(ctx: Context, uow: UnitOfWork, order: m.Order, card: CardData | None) -> Message | None:
     """Why R must not be sent now, or None: a never-retry refusal of this card, or the scheme's
     re-attempt limit reached."""
     last = last_refusal(order)
@@ -68,6 +94,9 @@ def refusal(ctx: s.Context, uow: UnitOfWork, order: m.Order, card: CardData | No
     shown = card.masked if card is not None else order.card
     if shown is None:
         return None
+    other = card_refusal(uow, shown, ctx.clock())  # refused never-retry on another order: never again either
+    if other is not None:
+        return other
     limit = limit_for(shown.brand.value)
     since = ctx.clock() - timedelta(days=limit.window_days)
     n = retries.declines_of_card(uow.session, shown.first6, shown.last4, shown.expiry, since)
@@ -76,14 +105,16 @@ def refusal(ctx: s.Context, uow: UnitOfWork, order: m.Order, card: CardData | No
     return None
 
 
-def check(ctx: s.Context, uow: UnitOfWork, order: m.Order, card: CardData | None) -> None:
+def check(ctx: Context, uow: UnitOfWork, order: m.Order, card: CardData | None) -> None:
     why = refusal(ctx, uow, order, card)
     if why is not None:
         raise EngineError(why)
 
 
-def retry_refusal(ctx: s.Context, order_id: int, card: CardData | None = None) -> Message | None:
+def retry_refusal(ctx: Context, order_id: int, card: CardData | None = None) -> Message | None:
     """For the decision panel: the engine's reason to refuse R on this order, before asking."""
     with ctx.unit() as uow:
-        order = uow.orders.get(order_id) if s.id_in_range(order_id) else None  # a read: no lock
+        order = (
+            uow.orders.get(order_id) if isinstance(order_id, int) and 0 < order_id <= MAX_ID else None
+        )  # a read: no lock
         return refusal(ctx, uow, order, card) if order is not None else None

@@ -32,6 +32,10 @@ class BatchContext(Protocol):
         """The acquirer that holds an authorization made under `name`."""
         ...
 
+    def token_acquirer(self, issuer: str | None) -> Acquirer | None:
+        """The acquirer that issued a stored card token (None: no longer configured)."""
+        ...
+
     def today(self) -> date: ...
 
     def unit(self, lock: bool = False) -> AbstractContextManager[UnitOfWork]:

@@ -110,9 +110,12 @@ async def reauthorize(ctx: s.Context, actor: m.Actor, order_id: int, seq: int, a
         inst = order.instalment(seq)
         if order.status is not m.OrderStatus.VALIDATED or not order.card_token or order.card is None:
             return Message("engine.ship_reauth_none", amount=amount)
+        holder = ctx.token_acquirer(order.token_acquirer)  # the token's issuer (issuer branch)
+        if holder is None:
+            return Message("engine.token_acquirer_gone", acquirer=order.token_acquirer)
         auth = m.Authorization(
             order_id=order_id, instalment_id=inst.id, kind=m.AuthKind.AUTHORIZE, amount=amount,
-            idempotency_key=uuid.uuid4().hex, acquirer=ctx.acquirer.name, card=order.card,
+            idempotency_key=uuid.uuid4().hex, acquirer=holder.name, card=order.card,
             requested_at=ctx.clock(), operator=actor.name, owner=owner.me(),
         )  # fmt: skip
         order.authorizations.append(auth)
@@ -120,7 +123,7 @@ async def reauthorize(ctx: s.Context, actor: m.Actor, order_id: int, seq: int, a
         s.commit(uow)  # REQUESTED before the call
         auth_id, key, token = auth.id, auth.idempotency_key, order.card_token
     try:
-        resp: AcquirerResponse | None = await ctx.acquirer.authorize(PaymentSource(token=token), amount, key)
+        resp: AcquirerResponse | None = await holder.authorize(PaymentSource(token=token), amount, key)
     except AcquirerUnavailable:
         resp = None
     with ctx.unit() as uow:

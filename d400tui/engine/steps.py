@@ -24,7 +24,7 @@ from d400tui.domain.validity import AuthType, Initiator, next_try
 from d400tui.store.db import Database, StaleVersion, UnitOfWork
 from d400tui.store.repositories import MAX_ID
 
-from . import networks, owner
+from . import networks, owner, retry_rules
 from . import validity as validity_model
 from .codes import NO_ANSWER, NOT_ACCEPTED, lookup
 from .errors import ConcurrentChange, EngineError, NotFound
@@ -63,6 +63,16 @@ class Context:
         if self.secondary is not None and name == self.secondary.name:
             return self.secondary
         return self.acquirer
+
+    def token_acquirer(self, issuer: str | None) -> Acquirer | None:
+        """The acquirer that issued a stored card token (orders.token_acquirer; None: the
+        primary): every call made with the token goes there — another acquirer does not know it
+        (a false 14). None when that acquirer is no longer configured: the card is typed again."""
+        if issuer is None or issuer == self.acquirer.name:
+            return self.acquirer
+        if self.secondary is not None and issuer == self.secondary.name:
+            return self.secondary
+        return None
 
     def today(self) -> date:
         return self.clock().date()
@@ -191,12 +201,22 @@ def flush(uow: UnitOfWork) -> None:
         raise ConcurrentChange(CONCURRENT) from exc
 
 
+def token_holder(ctx: Context, order: m.Order) -> Acquirer:
+    """Where a call with the order's stored token goes (its issuer); refused in one line when that
+    acquirer is no longer configured."""
+    holder = ctx.token_acquirer(order.token_acquirer)
+    if holder is None:
+        raise EngineError("engine.token_acquirer_gone", field="card", acquirer=order.token_acquirer)
+    return holder
+
+
 def check_card(ctx: Context, card: CardData | None) -> CardData:
-    """A card was typed and the acquirer takes its brand."""
+    """A card was typed, the acquirer takes its brand and the schemes let it be presented."""
     if card is None:
         raise EngineError("engine.card_required", field="card")
     if card.brand not in ctx.acquirer.brands and not networks.offered(ctx.acquirer, card.pan):
         raise EngineError("engine.not_accepted", field="card", label=ctx.label(NOT_ACCEPTED), brand=card.brand.value)
+    retry_rules.check_card(ctx, card)  # refused never to be presented again (41, 43, 57 … on any order)
     return networks.route(ctx.acquirer, card)
 
 
@@ -281,7 +301,7 @@ def record_answer(ctx: Context, order: m.Order, auth: m.Authorization, resp: Acq
     auth.network = resp.network or auth.network  # what the acquirer says it routed it on
     auth.security_check = resp.cvv.value if resp.cvv else auth.security_check
     if resp.token and not order.card_token:
-        order.card_token = resp.token
+        order.card_token, order.token_acquirer = resp.token, auth.acquirer  # a token is its issuer's
     if resp.outcome in (Outcome.APPROVED, Outcome.CAPTURED, Outcome.VOIDED):
         auth.move(m.AuthState.APPROVED)
         auth.category = m.Category.APPROVED

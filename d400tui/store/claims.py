@@ -6,6 +6,7 @@ databases; the engine decides."""
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
@@ -44,6 +45,7 @@ class PrecheckClaim:
     old_key: str | None = None
     network: str | None = None  # the network chosen for the order's card (issue 13)
     old_acquirer: str | None = None  # the acquirer holding the expired hold (its void goes there)
+    acquirer: str | None = None  # the acquirer its REQUESTED row names: its token's issuer (0016)
 
 
 def _dialect(session: Session) -> str:
@@ -129,6 +131,7 @@ _REQUESTED = {
             last4="text",
             expiry="text",
             network="text",
+            acquirer="text",
         ),
     )
     for d in ("postgresql", "sqlite")
@@ -147,11 +150,16 @@ def claim_precheck(
     operator: str,
     owner: str,
     skip_reason: str | Message,
+    configured: tuple[str, ...] = (),
+    gone_reason: Callable[[str | None], str | Message] | None = None,
 ) -> tuple[list[PrecheckClaim], int]:
     """Claim up to n instalments with an id above `after`, in the caller's transaction: their
-    REQUESTED rows inserted (expired holds marked EXPIRED, void pending), the token-less ones
-    recorded SKIPPED with `skip_reason`. Returns the claims to authorize and the highest id claimed
-    (0 when none was), so the next claim starts there: a run is one pass over the table."""
+    REQUESTED rows inserted (expired holds marked EXPIRED, void pending), each naming its token's
+    issuer (orders.token_acquirer; NULL: `acquirer`, the primary), the token-less ones recorded
+    SKIPPED with `skip_reason` and, when `configured` names the acquirers there are, those whose
+    token's issuer is none of them with `gone_reason(issuer)` (the card is typed again). Returns
+    the claims to authorize and the highest id claimed (0 when none was), so the next claim starts
+    there: a run is one pass over the table."""
     i, o, a = t.instalments, t.orders, t.authorizations
     dialect = _dialect(session)
     q = (
@@ -167,6 +175,7 @@ def claim_precheck(
             o.c.card_last4,
             o.c.card_expiry,
             o.c.card_network,
+            o.c.token_acquirer,
         )
         .join(o, o.c.id == i.c.order_id)
         .where(i.c.id > after, _precheck_where(dialect, run_date, run_id, since, now))
@@ -190,7 +199,10 @@ def claim_precheck(
     rows = session.execute(q).all()
     if not rows:
         return [], 0
-    claims = [PrecheckClaim(r[0], r[1], r[2], r[3], r[5], r[6] or "UNKNOWN", network=r[10]) for r in rows]
+    claims = [
+        PrecheckClaim(r[0], r[1], r[2], r[3], r[5], r[6] or "UNKNOWN", network=r[10], acquirer=r[11] or acquirer)
+        for r in rows
+    ]
     cards = {r[0]: r for r in rows}
     expired_ids = [r[0] for r in rows if r[4] is not None]
     old: dict[int, tuple[int, str | None, str, str]] = {}
@@ -209,7 +221,8 @@ def claim_precheck(
                 .where(a.c.id.in_([v[0] for v in old.values()]))
                 .values(state=m.AuthState.EXPIRED.value, void_state=m.VoidState.PENDING.value)
             )
-    todo = [c for c in claims if c.token]
+    gone = {c.inst_id for c in claims if c.token and configured and c.acquirer not in configured}
+    todo = [c for c in claims if c.token and c.inst_id not in gone]
     for c in todo:
         c.key = secrets.token_hex(16)  # 128 random bits, as uuid4 but a third of the cost
         if c.inst_id in old:
@@ -223,7 +236,7 @@ def claim_precheck(
                     "INSERT INTO authorizations (order_id, instalment_id, kind, state, amount, captured_amount, "
                     "idempotency_key, acquirer, card_brand, card_first6, card_last4, card_expiry, requested_at, "
                     "void_state, operator, owner, capture_pending, initiator, network) "
-                    "SELECT v.order_id, v.inst_id, :kind, :state, v.amount, 0, v.key, :acquirer, v.brand, v.first6, "
+                    "SELECT v.order_id, v.inst_id, :kind, :state, v.amount, 0, v.key, v.acquirer, v.brand, v.first6, "
                     "v.last4, v.expiry, :now, :void, :operator, :owner, :no, :mit, v.network "
                     f"FROM {_REQUESTED[dialect]} "
                     "RETURNING idempotency_key, id"
@@ -241,6 +254,7 @@ def claim_precheck(
                                 last4=card[8] or "",
                                 expiry=card[9] or "",
                                 network=card[10],  # the order's network choice, honoured (issue 13)
+                                acquirer=c.acquirer,  # the token's issuer: the call goes there
                             )
                             for c in todo
                             for card in (cards[c.inst_id],)
@@ -248,7 +262,6 @@ def claim_precheck(
                     ),
                     kind=m.AuthKind.AUTHORIZE.value,
                     state=m.AuthState.REQUESTED.value,
-                    acquirer=acquirer,
                     now=timestamp(dialect, now),
                     void=m.VoidState.NONE.value,
                     operator=operator,
@@ -270,7 +283,7 @@ def claim_precheck(
             auth_pending=case((i.c.id.in_(pending), True), else_=False) if pending else False,
         )
     )
-    skipped = [c for c in claims if not c.token]
+    skipped = [c for c in claims if not c.token or c.inst_id in gone]
     if skipped:
         session.execute(
             insert(t.run_results),
@@ -283,7 +296,7 @@ def claim_precheck(
                     amount=c.amount,
                     code="",
                     category="",
-                    reason=skip_reason,
+                    reason=skip_reason if not c.token or gone_reason is None else gone_reason(c.acquirer),
                     authorization_id=None,
                     worker=owner,  # the worker that claimed it (leases: each worker's share)
                 )

@@ -142,6 +142,7 @@ def take_over(
             o.c.card_token,
             o.c.card_brand,
             a.c.network,  # sent again as first sent: the issuer refuses a key replayed on another network
+            a.c.acquirer,  # and to the acquirer its row names (its token's issuer, or a failover's)
         )
         .join(i, i.c.id == a.c.instalment_id)
         .join(o, o.c.id == a.c.order_id)
@@ -174,7 +175,9 @@ def take_over(
         )
     }
     claims = [
-        PrecheckClaim(r[2], r[3], r[4], r[5], r[6], r[7] or "UNKNOWN", auth_id=r[0], key=r[1], network=r[8])
+        PrecheckClaim(
+            r[2], r[3], r[4], r[5], r[6], r[7] or "UNKNOWN", auth_id=r[0], key=r[1], network=r[8], acquirer=r[9]
+        )
         for r in rows
         if r[6]  # a token-less row was never sent (claims record those SKIPPED)
     ]

@@ -118,6 +118,7 @@ orders = Table(
     Column("awaiting_decision", Boolean, nullable=False, default=False),
     Column("total", Cents, nullable=False),
     Column("card_token", String(80)),
+    Column("token_acquirer", String(20)),  # who issued the token: its calls go there (0016)
     Column("card_brand", String(12)),
     Column("card_first6", String(6)),
     Column("card_last4", String(4)),

@@ -29,7 +29,15 @@ def test_release_request_then_approval_from_the_cli(settings) -> None:  # type: 
         stdin="4970100000000048\n", operator="OPER1",
     )  # fmt: skip
     assert "  » Carte déclarée volée : ne pas représenter ; proposer un autre paiement" in r.stdout
-    n = _stolen()
+    assert r.returncode == 3, r.stderr
+    # that order, not a second one: the card refused 43 is refused at once on the next (issuer branch)
+    n = r.stdout.split()[1]
+    assert r.stdout.startswith(f"order {n} VALIDATED")
+    again = d400(
+        "order", "new", "--customer", "100002", "--line", "BON0001:1", "--expiry", "12/30",
+        stdin="4970100000000048\n", operator="OPER1",
+    )  # fmt: skip
+    assert again.returncode == 2 and "qui interdit de la représenter" in again.stderr
     r = d400("order", "decide", n, "retry", operator="OPER1")
     assert r.returncode == 2 and "R refusé : le code 43 interdit de représenter" in r.stderr
     r = d400("order", "decide", n, "release", operator="OPER1")

@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 
 import pytest
+from sqlalchemy import update
 
 from bench._servers import free_port
 from d400tui.domain import model as m
@@ -15,6 +16,7 @@ from d400tui.domain.cards import Brand, CardData, parse_expiry
 from d400tui.domain.message import Message
 from d400tui.engine import USER_ERRORS, EngineError
 from d400tui.engine.failover import definite
+from d400tui.store import tables as t
 from tests.support.demo import OPER, SUPER
 
 A = ("BON0001", 1)
@@ -124,6 +126,8 @@ async def test_precheck_fails_over_by_setting(settings, monkeypatch, failover: b
     plan = m.Plan(m.PlanKind.DEFERRED, deferred_to=today + timedelta(days=20))
     first = open_engine(settings)
     placed = await first.place_order(OPER, 100001, [A], card(network=Brand.VISA), plan=plan)
+    with first.db.engine.begin() as conn:  # taken through the processor's http front end (issuer branch)
+        conn.execute(update(t.orders).where(t.orders.c.id == placed.order.id).values(token_acquirer="http"))
     first.acquirer.issuer.close()
     first.db.dispose()
     monkeypatch.setattr(settings, "acquirer", "http")
@@ -131,6 +135,7 @@ async def test_precheck_fails_over_by_setting(settings, monkeypatch, failover: b
     monkeypatch.setattr(settings, "secondary_acquirer", "simulator")
     monkeypatch.setattr(settings, "secondary_simulator_db", settings.simulator_path)
     monkeypatch.setattr(settings, "failover_precheck", failover)
+    monkeypatch.setattr(settings, "secondary_shares_tokens", True)  # the same processor's token vault
     run_date = today + timedelta(days=20)
     engine = open_engine(settings, clock=lambda: datetime.combine(run_date, datetime.min.time()) + timedelta(hours=9))
     try:

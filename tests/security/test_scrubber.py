@@ -199,6 +199,8 @@ NOT_FREE_TEXT = {  # String columns that hold codes, identifiers or references, 
     "orders.card_network",
     "authorizations.network",
     "authorizations.security_check",
+    # issuer (0016): the acquirer that issued the order's token, a name from the settings
+    "orders.token_acquirer",
     # advice (0013): operator names, the code and category shown, the request's state word
     "release_requests.asked_by",
     "release_requests.shown_category",
