@@ -16,6 +16,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from d400tui.acquirers.base import Acquirer, AcquirerResponse, AcquirerUnavailable, Outcome
+from d400tui.acquirers.unconfigured import Unconfigured
 from d400tui.config import Settings
 from d400tui.domain import model as m
 from d400tui.domain.cards import Brand, CardData
@@ -59,10 +60,14 @@ class Context:
 
     def acquirer_for(self, name: str) -> Acquirer:
         """The acquirer that holds an authorization made under `name` (authorizations.acquirer):
-        voids, captures and reconciliation go there, never to whichever is first now."""
+        voids, captures and reconciliation go there, never to whichever is first now. One no
+        longer configured gets nothing sent (acquirers.unconfigured): its holds wait, never
+        "unknown authorization" from another acquirer taken for done."""
         if self.secondary is not None and name == self.secondary.name:
             return self.secondary
-        return self.acquirer
+        if not name or name == self.acquirer.name:
+            return self.acquirer
+        return Unconfigured(name)
 
     def token_acquirer(self, issuer: str | None) -> Acquirer | None:
         """The acquirer that issued a stored card token (orders.token_acquirer; None: the

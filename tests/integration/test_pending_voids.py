@@ -141,3 +141,23 @@ async def test_the_cli_lists_and_retries(engine, monkeypatch) -> None:  # type: 
     assert up.returncode == 0, up.stdout + up.stderr
     empty = cli.run(["voids", "pending"], "", cli.signed_on("SUPER1"))
     assert "no void pending" in empty.stdout
+
+
+async def test_a_hold_at_an_acquirer_no_longer_configured_stays_pending(engine, issuer) -> None:
+    """Its void must not go to today's acquirer, whose "unknown authorization" would mark it done
+    and forget the hold: it stays PENDING, nothing sent, until that acquirer is set up again."""
+    from sqlalchemy import update
+
+    from d400tui.store import tables as t
+
+    oid = (await engine.place_order(OPER, 100001, [A], card(VISA))).order.id
+    with engine.db.engine.begin() as conn:  # made under an acquirer the settings no longer name
+        conn.execute(update(t.authorizations).where(t.authorizations.c.order_id == oid).values(acquirer="oldbank"))
+    res = await engine.cancel_order(OPER, oid, "client injoignable")
+    assert not res.voids[0].done
+    [a] = engine.get_order(oid).authorizations
+    assert (a.state, a.void_state) == (m.AuthState.APPROVED, m.VoidState.PENDING)
+    assert len(issuer.live_holds()) == 1  # nothing asked of the simulator: the hold is not its to void
+    report = await engine.reconcile(SUPER)
+    assert report.settled == [] and len(report.still_unknown) == 1
+    assert engine.get_order(oid).authorizations[0].void_state is m.VoidState.PENDING
