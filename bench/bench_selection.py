@@ -15,6 +15,9 @@ demo orders) on a fresh database per run. The baseline is run in a subprocess on
 of BASELINE, on its own fresh database (its own migrations).
 
 usage: python bench/bench_selection.py [--due N] [--quick] [--only sqlite|postgresql] [--no-baseline]
+                                      [--max-claims N]
+A million orders: --due 200000 (with 800,000 of history); --max-claims 20000 keeps the claim and
+write part to a sample while the selections read the whole million.
 """
 
 from __future__ import annotations
@@ -43,7 +46,7 @@ def _best(f, k: int = 3) -> float:  # type: ignore[no-untyped-def]
     return min(out) * 1000
 
 
-def measure(url: str, due: int) -> dict[str, float]:
+def measure(url: str, due: int, max_claims: int = 0) -> dict[str, float]:
     """Runs in the tree on sys.path (this one or the baseline's)."""
     from d400tui.acquirers.base import AcquirerResponse, Outcome
     from d400tui.config import Settings
@@ -102,7 +105,7 @@ def measure(url: str, due: int) -> dict[str, float]:
         t0 = time.perf_counter()
         got, last = pc._claim(run_id, today, since, 128, "SUPER1", after)
         claim_s += time.perf_counter() - t0
-        if not last:
+        if not last or (max_claims and n >= max_claims):
             break
         after = last
         t0 = time.perf_counter()
@@ -142,12 +145,15 @@ def main() -> None:
     p.add_argument("--quick", action="store_true", help="2,000 due")
     p.add_argument("--only", choices=["sqlite", "postgresql"])
     p.add_argument("--no-baseline", action="store_true")
+    p.add_argument(
+        "--max-claims", type=int, default=0, help="stop claiming after N authorizations (selections: all data)"
+    )
     p.add_argument("--child", help=argparse.SUPPRESS)
     args = p.parse_args()
     due = 2_000 if args.quick else args.due
     if args.child:
         _end_counts_compat()
-        print(json.dumps(measure(args.child, due)))
+        print(json.dumps(measure(args.child, due, args.max_claims)))
         return
     # not in the child: bench_demo puts this tree's d400tui first on sys.path
     from bench_demo import pg_database  # the script's folder is on sys.path
@@ -170,7 +176,7 @@ def main() -> None:
             env = dict(os.environ, PYTHONPATH=str(tree))
             try:
                 out = subprocess.run(
-                    [sys.executable, __file__, "--due", str(due), "--child", url],
+                    [sys.executable, __file__, "--due", str(due), "--max-claims", str(args.max_claims), "--child", url],
                     env=env,
                     capture_output=True,
                     text=True,
