@@ -21,7 +21,7 @@ from d400tui.store.batch_writes import Answer, AnswerBatch, deadlock_retry, writ
 from d400tui.store.claims import PrecheckClaim
 from d400tui.store.db import UnitOfWork
 
-from . import failover, owner, precheck_send
+from . import failover, owner, precheck_send, retry_rules
 from .codes import NO_ANSWER, lookup
 from .errors import EngineError
 from .runs import BatchContext, Progress, quiet_gc
@@ -73,6 +73,7 @@ class Precheck:
                 NO_TOKEN,
                 precheck_send.configured(self.e),
                 _gone,
+                retry_rules.precheck_rule(self.e.clock()),
             )
             if last:
                 uow.commit()
