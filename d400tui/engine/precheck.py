@@ -280,8 +280,10 @@ class Precheck:
                     out.refused += 1
                 out.refused_orders.add(c.order_id)
             # The validity model's window of a merchant-initiated authorization on the claim's brand
-            # (Visa: 5 days, Stripe 4 days 18 hours): the next pre-check re-authorizes by it.
-            expires = now + self.e.validity(c.brand, Initiator.MIT) if state is m.AuthState.APPROVED else None
+            # (Visa: 5 days, Stripe 4 days 18 hours) at the acquirer that approved it (the token's
+            # issuer, or the secondary a failover sent it to): the next pre-check re-authorizes by it.
+            approved = state is m.AuthState.APPROVED
+            expires = now + self.e.validity(c.brand, Initiator.MIT, acquirer=c.acquirer) if approved else None
             label: str | Message = self.e.label(code) if d.sent else Message(failover.NOT_SENT)
             out.answers.append(
                 Answer(
