@@ -182,9 +182,12 @@ class Precheck:
         async def worker() -> None:
             while (c := await queue.get()) is not None:
                 void_ok: bool | None = None
-                if c.old_ref and c.old_key:
+                # the expired hold is voided where it is held (its row's acquirer), never at the
+                # first acquirer by default: unknown there, its "no such authorization" would mark
+                # a live hold voided. Not known: left void PENDING for the reconciler (the row says)
+                if c.old_ref and c.old_key and c.old_acquirer:
                     try:
-                        holder = self.e.acquirer_for(c.old_acquirer or self.e.acquirer.name)
+                        holder = self.e.acquirer_for(c.old_acquirer)
                         v = await holder.void(c.old_ref, c.old_key + "-void")
                         void_ok = v.outcome is Outcome.VOIDED
                     except AcquirerUnavailable:
