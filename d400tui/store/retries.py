@@ -101,6 +101,7 @@ def never_retry_declines(
         .where(
             a.c.card_last4.in_(sorted({c[1] for c in want})),
             a.c.card_first6.in_(sorted({c[0] for c in want})),
+            a.c.card_expiry.in_(sorted({c[2] for c in want})),
             a.c.state == DECLINED,
             a.c.answered_at >= since,
             a.c.response_code.in_(codes_of(m.RetryClass.NEVER)),

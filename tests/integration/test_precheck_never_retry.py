@@ -101,3 +101,37 @@ async def test_the_window_and_the_card_identity_are_the_retry_rules(engine, issu
     run = await engine.precheck(SUPER, today, concurrency=2)
     assert (run.refused, run.skipped) == (1, 0)  # order B asked again: 51 once more
     assert asked(engine, b) == 2
+
+
+def test_migration_0017_indexes_a_cards_declines_by_its_identity_and_code(settings) -> None:  # type: ignore[no-untyped-def]
+    """0017 replaces 0013's declined-card index with one on the whole card identity and the code
+    (the claims' never-retry look-up), agrees with store/tables.py, and goes back."""
+    from alembic import command
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+    from sqlalchemy import inspect as sa_inspect
+
+    from d400tui.store.db import HEAD, Database
+
+    def indexes() -> dict[str, list[str | None]]:
+        with db.engine.connect() as conn:
+            return {ix["name"] or "": ix["column_names"] for ix in sa_inspect(conn).get_indexes("authorizations")}
+
+    db = Database(settings.db_url)
+    assert HEAD == "0017" and db.current_revision() == HEAD
+    got = indexes()
+    assert got["ix_authorizations_card_declines"] == [
+        "card_last4", "card_first6", "card_expiry", "response_code", "answered_at",
+    ]  # fmt: skip
+    assert "ix_authorizations_declined_card" not in got
+    with db.engine.connect() as conn:  # the migration and store/tables.py agree on the indexes
+        diff = compare_metadata(MigrationContext.configure(conn), t.metadata)
+    assert [d for d in diff if "declin" in repr(d)] == []
+    cfg = db.alembic_config()
+    command.downgrade(cfg, "0016")
+    got = indexes()
+    assert got["ix_authorizations_declined_card"] == ["card_last4", "card_first6", "answered_at"]
+    assert "ix_authorizations_card_declines" not in got
+    command.upgrade(cfg, "head")
+    assert "ix_authorizations_card_declines" in indexes()
+    db.dispose()
