@@ -21,7 +21,7 @@ from d400tui.store.batch_writes import Answer, AnswerBatch, deadlock_retry, writ
 from d400tui.store.claims import PrecheckClaim
 from d400tui.store.db import UnitOfWork
 
-from . import failover, owner, precheck_send
+from . import failover, owner, precheck_send, retry_rules
 from .codes import NO_ANSWER, lookup
 from .errors import EngineError
 from .runs import BatchContext, Progress, quiet_gc
@@ -73,6 +73,7 @@ class Precheck:
                 NO_TOKEN,
                 precheck_send.configured(self.e),
                 _gone,
+                retry_rules.precheck_rule(self.e.clock()),
             )
             if last:
                 uow.commit()
@@ -181,9 +182,12 @@ class Precheck:
         async def worker() -> None:
             while (c := await queue.get()) is not None:
                 void_ok: bool | None = None
-                if c.old_ref and c.old_key:
+                # the expired hold is voided where it is held (its row's acquirer), never at the
+                # first acquirer by default: unknown there, its "no such authorization" would mark
+                # a live hold voided. Not known: left void PENDING for the reconciler (the row says)
+                if c.old_ref and c.old_key and c.old_acquirer:
                     try:
-                        holder = self.e.acquirer_for(c.old_acquirer or self.e.acquirer.name)
+                        holder = self.e.acquirer_for(c.old_acquirer)
                         v = await holder.void(c.old_ref, c.old_key + "-void")
                         void_ok = v.outcome is Outcome.VOIDED
                     except AcquirerUnavailable:
@@ -279,8 +283,10 @@ class Precheck:
                     out.refused += 1
                 out.refused_orders.add(c.order_id)
             # The validity model's window of a merchant-initiated authorization on the claim's brand
-            # (Visa: 5 days, Stripe 4 days 18 hours): the next pre-check re-authorizes by it.
-            expires = now + self.e.validity(c.brand, Initiator.MIT) if state is m.AuthState.APPROVED else None
+            # (Visa: 5 days, Stripe 4 days 18 hours) at the acquirer that approved it (the token's
+            # issuer, or the secondary a failover sent it to): the next pre-check re-authorizes by it.
+            approved = state is m.AuthState.APPROVED
+            expires = now + self.e.validity(c.brand, Initiator.MIT, acquirer=c.acquirer) if approved else None
             label: str | Message = self.e.label(code) if d.sent else Message(failover.NOT_SENT)
             out.answers.append(
                 Answer(

@@ -55,7 +55,7 @@ async def send(
         if sent:
             moved = await asyncio.to_thread(_hand_over, e, c, target.name, resp.code, actor)
         else:
-            moved = await asyncio.to_thread(_move, e, c.auth_id or 0, target.name)
+            moved = await asyncio.to_thread(_move, e, c, target.name)
     if not moved:
         return resp, sent, None
     why = (
@@ -100,9 +100,12 @@ def _hand_over(e: BatchContext, c: PrecheckClaim, acquirer: str, code: str, acto
     return True
 
 
-def _move(e: BatchContext, auth_id: int, acquirer: str) -> bool:
-    """A request the first acquirer never got: its row (same key) handed to `acquirer`."""
+def _move(e: BatchContext, c: PrecheckClaim, acquirer: str) -> bool:
+    """A request the first acquirer never got: its row (same key) handed to `acquirer`, which the
+    claim names from now on (its answer's validity window is that acquirer's)."""
     with e.unit() as uow:
-        moved = move_request(uow.session, auth_id, acquirer)
+        moved = move_request(uow.session, c.auth_id or 0, acquirer)
         uow.commit()
-        return moved
+    if moved:
+        c.acquirer = acquirer
+    return moved

@@ -6,7 +6,8 @@ window (Visa: 15 re-attempts in 30 days), R refused past the limit. The card is 
 stored identity (brand range, last four, expiry), on every order: the schemes count the card.
 That holds for the card typed again too: a never-retry decline of it within the scheme's window
 refuses it as a new order's card or M's (`check_card`, called by steps.check_card before anything
-is written), and R on an order that carries it, whichever order was refused."""
+is written), R on an order that carries it, whichever order was refused, and the pre-check's
+claim of any order's instalment on it (`precheck_rule`: skipped, with the reason)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from d400tui.domain import model as m
 from d400tui.domain.cards import CardData, MaskedCard
 from d400tui.domain.message import Message
 from d400tui.store import retries
+from d400tui.store.claims import NeverRetry
 from d400tui.store.db import UnitOfWork
 from d400tui.store.repositories import MAX_ID
 
@@ -68,6 +70,20 @@ def card_refusal(uow: UnitOfWork, card: MaskedCard, now: datetime) -> Message | 
     if hit is None:
         return None
     return Message("engine.card_never_retry", day=hit[0].strftime("%d/%m/%Y"), code=hit[1])
+
+
+def precheck_rule(now: datetime) -> NeverRetry:
+    """The pre-check's claims leave out a card refused never-retry on any order within its
+    brand's window, as `card_refusal` refuses it at the keyboard: recorded SKIPPED with this
+    reason, never asked of the acquirer."""
+
+    def since(brand: str) -> datetime:
+        return now - timedelta(days=limit_for(brand).window_days)
+
+    def reason(at: datetime, code: str) -> Message:
+        return Message("engine.skip_never_retry", day=at.strftime("%d/%m/%Y"), code=code)
+
+    return NeverRetry(since, reason)
 
 
 def check_card(ctx: Context, card: CardData) -> None:

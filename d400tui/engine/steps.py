@@ -87,11 +87,16 @@ class Context:
         return rc.label_en if self.settings.lang == "en" else rc.label_fr
 
     def validity(
-        self, brand: str | Brand, initiator: Initiator = Initiator.CIT, auth_type: AuthType = AuthType.FINAL
+        self,
+        brand: str | Brand,
+        initiator: Initiator = Initiator.CIT,
+        auth_type: AuthType = AuthType.FINAL,
+        acquirer: str | None = None,
     ) -> timedelta:
-        """How long an approval holds on the configured acquirer (the validity model)."""
+        """How long an approval holds (the validity model) on `acquirer`, the one that approved it
+        (a failover's: the secondary's window, not the first one's); None: the configured first."""
         key = brand.value if isinstance(brand, Brand) else brand
-        return self.validity_model.window(self.acquirer.name, key, initiator, auth_type)
+        return self.validity_model.window(acquirer or self.acquirer.name, key, initiator, auth_type)
 
     def auth_type_for(self, order: m.Order, brand: str) -> AuthType:
         """A pre-authorization for an order of several lines (several parcels) on a brand the
@@ -312,7 +317,9 @@ def record_answer(ctx: Context, order: m.Order, auth: m.Authorization, resp: Acq
         auth.category = m.Category.APPROVED
         auth.auth_code = resp.auth_code
         auth.label = ctx.label("00")
-        auth.expires_at = (auth.requested_at or now) + ctx.validity(auth.card.brand, auth.initiator, auth.auth_type)
+        # the window of the acquirer that approved it (the row names it: a failover's is the secondary)
+        window = ctx.validity(auth.card.brand, auth.initiator, auth.auth_type, auth.acquirer)
+        auth.expires_at = (auth.requested_at or now) + window
         if inst is not None and auth.kind is m.AuthKind.AUTHORIZE:
             inst.authorized_until = auth.expires_at
         if resp.outcome is Outcome.VOIDED:

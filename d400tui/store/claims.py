@@ -48,6 +48,16 @@ class PrecheckClaim:
     acquirer: str | None = None  # the acquirer its REQUESTED row names: its token's issuer (0016)
 
 
+@dataclass(frozen=True)
+class NeverRetry:
+    """What a claim needs to leave out a card refused with a never-retry code on any order within
+    its scheme's window (engine.retry_rules.precheck_rule): the window's start for a card brand,
+    and the reason its instalment is recorded SKIPPED with (when, code)."""
+
+    since: Callable[[str], datetime]
+    reason: Callable[[datetime, str], str | Message]
+
+
 def _dialect(session: Session) -> str:
     return session.get_bind().dialect.name
 
@@ -152,14 +162,17 @@ def claim_precheck(
     skip_reason: str | Message,
     configured: tuple[str, ...] = (),
     gone_reason: Callable[[str | None], str | Message] | None = None,
+    never_retry: NeverRetry | None = None,
 ) -> tuple[list[PrecheckClaim], int]:
     """Claim up to n instalments with an id above `after`, in the caller's transaction: their
     REQUESTED rows inserted (expired holds marked EXPIRED, void pending), each naming its token's
     issuer (orders.token_acquirer; NULL: `acquirer`, the primary), the token-less ones recorded
     SKIPPED with `skip_reason` and, when `configured` names the acquirers there are, those whose
-    token's issuer is none of them with `gone_reason(issuer)` (the card is typed again). Returns
-    the claims to authorize and the highest id claimed (0 when none was), so the next claim starts
-    there: a run is one pass over the table."""
+    token's issuer is none of them with `gone_reason(issuer)` (the card is typed again), and with
+    `never_retry` those whose card was refused never-retry on any order within its window (never
+    asked: the schemes count the card, not the order). Returns the claims to authorize and the
+    highest id claimed (0 when none was), so the next claim starts there: a run is one pass over
+    the table."""
     i, o, a = t.instalments, t.orders, t.authorizations
     dialect = _dialect(session)
     q = (
@@ -222,7 +235,8 @@ def claim_precheck(
                 .values(state=m.AuthState.EXPIRED.value, void_state=m.VoidState.PENDING.value)
             )
     gone = {c.inst_id for c in claims if c.token and configured and c.acquirer not in configured}
-    todo = [c for c in claims if c.token and c.inst_id not in gone]
+    refused = _never_retry(session, never_retry, [c for c in claims if c.token and c.inst_id not in gone], cards)
+    todo = [c for c in claims if c.token and c.inst_id not in gone and c.inst_id not in refused]
     for c in todo:
         c.key = secrets.token_hex(16)  # 128 random bits, as uuid4 but a third of the cost
         if c.inst_id in old:
@@ -283,7 +297,7 @@ def claim_precheck(
             auth_pending=case((i.c.id.in_(pending), True), else_=False) if pending else False,
         )
     )
-    skipped = [c for c in claims if not c.token or c.inst_id in gone]
+    skipped = [c for c in claims if not c.token or c.inst_id in gone or c.inst_id in refused]
     if skipped:
         session.execute(
             insert(t.run_results),
@@ -296,7 +310,8 @@ def claim_precheck(
                     amount=c.amount,
                     code="",
                     category="",
-                    reason=skip_reason if not c.token or gone_reason is None else gone_reason(c.acquirer),
+                    reason=refused.get(c.inst_id)
+                    or (skip_reason if not c.token or gone_reason is None else gone_reason(c.acquirer)),
                     authorization_id=None,
                     worker=owner,  # the worker that claimed it (leases: each worker's share)
                 )
@@ -309,6 +324,28 @@ def claim_precheck(
             .values(skipped=t.precheck_runs.c.skipped + len(skipped))
         )
     return todo, rows[-1][0]
+
+
+def _never_retry(
+    session: Session, rule: NeverRetry | None, claims: list[PrecheckClaim], cards: dict[int, Any]
+) -> dict[int, str | Message]:
+    """inst id → why it is skipped, for the claims whose card (first6, last4, expiry: the identity
+    engine.retry_rules counts) was refused never-retry on any order since its brand's window
+    began. One query per claim, not a predicate per due instalment in every selection."""
+    if rule is None or not claims:
+        return {}
+    card = {
+        c.inst_id: (cards[c.inst_id][7] or "", cards[c.inst_id][8] or "", cards[c.inst_id][9] or "") for c in claims
+    }
+    since = {c.brand: rule.since(c.brand) for c in claims}
+    hits = retries.never_retry_declines(session, card.values(), min(since.values()))
+    out: dict[int, str | Message] = {}
+    for c in claims:
+        within = [h for h in hits.get(card[c.inst_id], ()) if h[0] >= since[c.brand]]
+        if within:
+            at, code = max(within)
+            out[c.inst_id] = rule.reason(at, code)
+    return out
 
 
 class EndCounts(NamedTuple):

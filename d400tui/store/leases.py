@@ -162,11 +162,12 @@ def take_over(
     if not rows:
         return []
     session.execute(update(a).where(a.c.id.in_([r[0] for r in rows])).values(owner=me, requested_at=now))
-    # the expired holds the lost worker was to void first (voided again under the same void key)
+    # the expired holds the lost worker was to void first (voided again under the same void key,
+    # at the acquirer that holds them: their row names it)
     old = {
-        r[1]: (r[0], r[2], r[3])
+        r[1]: (r[0], r[2], r[3], r[4])
         for r in session.execute(
-            select(a.c.id, a.c.instalment_id, a.c.acquirer_ref, a.c.idempotency_key).where(
+            select(a.c.id, a.c.instalment_id, a.c.acquirer_ref, a.c.idempotency_key, a.c.acquirer).where(
                 a.c.instalment_id.in_([r[2] for r in rows]),
                 a.c.state == m.AuthState.EXPIRED.value,
                 a.c.void_state == m.VoidState.PENDING.value,
@@ -183,7 +184,7 @@ def take_over(
     ]
     for c in claims:
         if c.inst_id in old:
-            c.old_auth_id, c.old_ref, c.old_key = old[c.inst_id]
+            c.old_auth_id, c.old_ref, c.old_key, c.old_acquirer = old[c.inst_id]
     return claims
 
 

@@ -1,10 +1,12 @@
 """What the retry rules read (advice, issue 13): a card's declines over a window, counted against the
-scheme's re-attempt limit, and the pre-check's filter that never asks again after a never-retry
-refusal of the order's current card. The card is its stored identity — brand range, last four,
+scheme's re-attempt limit, the pre-check's filter that never asks again after a never-retry
+refusal of the order's current card, and the never-retry declines of a claim's cards on any order
+(the claim skips those: store.claims). The card is its stored identity — brand range, last four,
 expiry — never the number."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -79,3 +81,35 @@ def refused_never_retry() -> Any:
         a.c.response_code.in_(codes_of(m.RetryClass.NEVER)),
         same_card,
     )
+
+
+Card = tuple[str, str, str]  # first6, last4, expiry: a card's stored identity
+
+
+def never_retry_declines(
+    session: Session, cards: Iterable[Card], since: datetime
+) -> dict[Card, list[tuple[datetime, str]]]:
+    """Each of these cards' never-retry declines since `since` on any order, newest per code:
+    one query for a whole pre-check claim (its cards' declines, by the declined-card index),
+    matched to the exact card here."""
+    want = set(cards)
+    if not want:
+        return {}
+    a = t.authorizations
+    rows = session.execute(
+        select(a.c.card_first6, a.c.card_last4, a.c.card_expiry, a.c.response_code, func.max(a.c.answered_at))
+        .where(
+            a.c.card_last4.in_(sorted({c[1] for c in want})),
+            a.c.card_first6.in_(sorted({c[0] for c in want})),
+            a.c.card_expiry.in_(sorted({c[2] for c in want})),
+            a.c.state == DECLINED,
+            a.c.answered_at >= since,
+            a.c.response_code.in_(codes_of(m.RetryClass.NEVER)),
+        )
+        .group_by(a.c.card_first6, a.c.card_last4, a.c.card_expiry, a.c.response_code)
+    ).all()
+    out: dict[Card, list[tuple[datetime, str]]] = {}
+    for first6, last4, expiry, code, at in rows:
+        if (first6, last4, expiry) in want:
+            out.setdefault((first6, last4, expiry), []).append((at, code))
+    return out

@@ -234,12 +234,16 @@ authorizations = Table(
     # The supervision figures read today's rows, and close past days, by request date (0008); the
     # other columns they count make it a covering index: no table lookup per row.
     Index("ix_authorizations_requested_at", "requested_at", "category", "response_code", "answered_at"),
-    # advice (0013): a card's declines of the last 30 days, counted against the scheme's re-attempt
-    # limit; partial, so the hot inserts of REQUESTED rows do not maintain it
+    # advice (0013, 0017): a card's declines of the last 30 days, counted against the scheme's
+    # re-attempt limit, and its never-retry declines on any order (the pre-check's claims skip the
+    # card), by its whole identity and code; partial, so the hot inserts of REQUESTED rows do not
+    # maintain it
     Index(
-        "ix_authorizations_declined_card",
+        "ix_authorizations_card_declines",
         "card_last4",
         "card_first6",
+        "card_expiry",
+        "response_code",
         "answered_at",
         sqlite_where=text("state = 'DECLINED'"),
         postgresql_where=text("state = 'DECLINED'"),

@@ -18,6 +18,7 @@ from sqlalchemy.engine import Engine
 
 from d400tui.domain import model as m
 from d400tui.domain.read_models import OrderFilter
+from d400tui.engine import retry_rules
 from d400tui.store import claims, list_queries
 from d400tui.store import tables as t
 from d400tui.store.batch_writes import Answer, AnswerBatch, write_precheck_answers
@@ -159,8 +160,9 @@ async def test_batch_statements_never_scan_a_large_table(engine, today: date) ->
         selection = claims.precheck_selection(session, run_date, now)
         due = claims.count_precheck_due(session, run_date, run_id, now, now)
         todo, last = claims.claim_precheck(
-            session, run_id, run_date, now, now, 256, 0, "simulator", "SUPER1", "test", "no token"
-        )
+            session, run_id, run_date, now, now, 256, 0, "simulator", "SUPER1", "test", "no token",
+            never_retry=retry_rules.precheck_rule(now),  # the claim's look-up of never-retry cards
+        )  # fmt: skip
         batch = AnswerBatch()
         for c in todo:
             batch.answers.append(Answer(c.auth_id, c.inst_id, "APPROVED", "00", "APPROVED", "", "A1", "r", now, now))
