@@ -38,7 +38,7 @@ from d400tui.domain.message import Message
 from d400tui.domain.money import to_cents
 from d400tui.domain.shipments import CaptureRecord
 
-from . import shipments
+from . import leases, shipments
 from . import tables as t
 from .claims import PENDING, VALIDATED, due_where
 from .shipments import ShippedOrder, shipped_due_amounts
@@ -318,10 +318,16 @@ def count_capture_due(session: Session, run_date: date, run_id: int) -> int:
     return session.scalar(q.where(_capture_where(session.get_bind().dialect.name, run_date, run_id))) or 0
 
 
-def capturable_amounts(session: Session, inst_ids: list[int]) -> dict[int, Decimal]:
+def capturable_amounts(
+    session: Session, inst_ids: list[int], whole: dict[int, Decimal] | None = None
+) -> dict[int, Decimal]:
     """What a capture of each instalment takes: the whole instalment, or — for an order that ships
     in parcels — what its parcels shipped and was not captured yet (store.shipments). The one place
-    that says it; the engine still checks it against what the authorization still holds."""
+    that says it; the engine still checks it against what the authorization still holds. `whole`:
+    the instalments' own amounts as the caller read them in this transaction, of orders it knows
+    ship in no parcels (a claim reads them with its rows: not read again)."""
+    if whole is not None:
+        return {i: whole[i] for i in inst_ids}
     out: dict[int, Decimal] = {}
     for k in range(0, len(inst_ids), AMOUNTS_CHUNK):  # a dry run of a big night: 480k ids
         part = inst_ids[k : k + AMOUNTS_CHUNK]
@@ -344,7 +350,7 @@ def _claim_query(dialect: str) -> Any:
     """The claim's SELECT for a dialect, built once (its values are bound at execution)."""
     where = _capture_where(dialect, bindparam("run_date", type_=Date), bindparam("run"))
     q = (
-        select(_i.c.id, _i.c.order_id, _i.c.seq)
+        select(_i.c.id, _i.c.order_id, _i.c.seq, _i.c.amount)
         .join(_o, _o.c.id == _i.c.order_id)
         .where(_i.c.id > bindparam("after"), where)
         .order_by(_i.c.id)
@@ -371,15 +377,20 @@ def claim_captures(
     rows = session.execute(q, {"after": after, "run_date": run_date, "run": run_id, "n": n}).all()
     if not rows:
         return [], 0
-    return candidates(session, [(r[0], r[1], r[2]) for r in rows]), rows[-1][0]
+    whole = {r[0]: r[3] for r in rows}  # read with the claim: one statement less a claim
+    return candidates(session, [(r[0], r[1], r[2]) for r in rows], whole), rows[-1][0]
 
 
-def candidates(session: Session, rows: list[tuple[int, int, int]]) -> list[CaptureCandidate]:
+def candidates(
+    session: Session, rows: list[tuple[int, int, int]], whole: dict[int, Decimal] | None = None
+) -> list[CaptureCandidate]:
     """The (instalment id, order id, seq) taken, with their live authorization and — for orders
-    shipped in parcels — what their capture reads; a constant number of statements per claim."""
+    shipped in parcels — what their capture reads; a constant number of statements per claim.
+    `whole`: each instalment's own amount when the caller read it (what `capturable_amounts`
+    says of an order without shipments; an order with shipments takes its parcels' due)."""
     ids = [r[0] for r in rows]
     shipped = shipments.shipped_orders(session, [r[1] for r in rows])
-    whole = capturable_amounts(session, [r[0] for r in rows if r[1] not in shipped])
+    whole = capturable_amounts(session, [r[0] for r in rows if r[1] not in shipped], whole)
     out = {}
     for inst_id, order_id, seq in rows:
         facts = shipped.get(order_id)
@@ -444,8 +455,23 @@ def lock_answered(session: Session, auth_ids: list[int]) -> dict[int, tuple[m.Au
     settled it meanwhile."""
     if session.get_bind().dialect.name == "postgresql":
         session.execute(_LOCK_ORDERS, {"ids": auth_ids})
-    rows = session.execute(_CURRENT, {"ids": auth_ids})
+    return _current(session.execute(_CURRENT, {"ids": auth_ids}))
+
+
+ANSWERED = (_a.c.state, _a.c.capture_pending, _a.c.captured_amount)
+"""What `lock_answered` reads of each authorization, for `leases.lock_mine` to read with its lock."""
+
+
+def _current(rows: Any) -> dict[int, tuple[m.AuthState, bool, Decimal]]:
     return {x[0]: (m.AuthState(x[1]), bool(x[2]), x[3]) for x in rows}
+
+
+def mine_answered(
+    session: Session, run_id: int, me: str, auth_ids: list[int]
+) -> dict[int, tuple[m.AuthState, bool, Decimal]]:
+    """`lock_answered` of those of `auth_ids` the worker `me` still owns (`leases.still_mine`),
+    in one statement after the orders' lock: what a run's batch of answers is decided on."""
+    return _current(leases.lock_mine(session, run_id, me, auth_ids, capture=True, read=ANSWERED))
 
 
 def write_capture_answers(session: Session, run_id: int | None, now: datetime, b: CaptureAnswers) -> dict[int, str]:

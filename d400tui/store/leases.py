@@ -189,14 +189,22 @@ def still_mine(session: Session, run_id: int, me: str, auth_ids: Sequence[int], 
     (in flight under another sender) nor answered for the run by one — locked on
     PostgreSQL so that no worker takes them over before this transaction writes them. (A row a
     reconciler settled meanwhile is still written: the answer is the truth.)"""
+    return {r[0] for r in lock_mine(session, run_id, me, auth_ids, capture)}
+
+
+def lock_mine(
+    session: Session, run_id: int, me: str, auth_ids: Sequence[int], capture: bool = False, read: Sequence[Any] = ()
+) -> list[Any]:
+    """`still_mine`'s rows, in id order: each authorization's id then the columns `read` of it as
+    it is now, locked (a batch of answers reads what it decides on in the same statement)."""
     if not auth_ids:
-        return set()
+        return []
     a, rr = t.authorizations, t.run_results
     sent = a.c.capture_pending.is_(True) if capture else a.c.state == REQUESTED
     taken = and_(sent, a.c.owner.is_not(None), a.c.owner != me)
     # an answer written (a skip is no answer: a run's closing sweep may list one in flight skipped)
     written = exists().where(rr.c.run_id == run_id, rr.c.authorization_id == a.c.id, rr.c.outcome != "SKIPPED")
-    q = select(a.c.id).where(a.c.id.in_(list(auth_ids)), ~taken, ~written).order_by(a.c.id)
+    q = select(a.c.id, *read).where(a.c.id.in_(list(auth_ids)), ~taken, ~written).order_by(a.c.id)
     if shared(session):
         # Their orders first, in id order: the order terminals lock in (the order row, then its
         # authorizations). Locking these rows first deadlocked with a terminal holding the order
@@ -206,7 +214,7 @@ def still_mine(session: Session, run_id: int, me: str, auth_ids: Sequence[int], 
         orders = select(a.c.order_id).where(a.c.id.in_(list(auth_ids)))
         session.execute(select(o.c.id).where(o.c.id.in_(orders)).order_by(o.c.id).with_for_update())
         q = q.with_for_update()
-    return {r[0] for r in session.execute(q)}
+    return list(session.execute(q))
 
 
 def close_run(session: Session, run_id: int, now: datetime) -> bool:

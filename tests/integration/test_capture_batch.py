@@ -100,8 +100,8 @@ async def test_a_capture_is_never_above_the_authorization(engine, issuer, monkey
     oids = await _orders(engine, 3)
     amounts = capture_batch.capturable_amounts
 
-    def too_much(session, inst_ids):  # type: ignore[no-untyped-def]
-        got = amounts(session, inst_ids)
+    def too_much(session, inst_ids, *read):  # type: ignore[no-untyped-def]
+        got = amounts(session, inst_ids, *read)
         first = engine.get_order(oids[0]).instalments[0].id
         return {k: v + Decimal("0.01") if k == first else v for k, v in got.items()}
 
