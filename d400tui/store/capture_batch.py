@@ -41,16 +41,11 @@ from d400tui.domain.shipments import CaptureRecord
 from . import leases, shipments
 from . import tables as t
 from .claims import PENDING, VALIDATED, due_where
+from .in_lists import in_list
 from .shipments import ShippedOrder, shipped_due_amounts
 
 LIVE = [s.value for s in m.LIVE_STATES]
 _a, _i, _o, _r = t.authorizations, t.instalments, t.orders, t.precheck_runs
-
-
-def _ids(name: str) -> Any:
-    """An IN list bound at execution (`expanding`): the statement is built once, not per batch
-    (building an IN of 64 literals cost more than running it, measured)."""
-    return bindparam(name, expanding=True)
 
 
 def _unindexed(column: Any) -> Any:
@@ -59,7 +54,7 @@ def _unindexed(column: Any) -> Any:
 
 
 # Built once: a batch's statements differ only by their parameters.
-_AMOUNTS = select(_i.c.id, _i.c.amount).where(_i.c.id.in_(_ids("ids")))
+_AMOUNTS = select(_i.c.id, _i.c.amount).where(in_list(_i.c.id, "ids"))
 
 
 @cache
@@ -84,8 +79,8 @@ def _live_auths(dialect: str) -> Any:
             _a.c.captured_amount,
         )
         .where(
-            _a.c.order_id.in_(_ids("orders")),
-            _a.c.instalment_id.in_(_ids("ids")),
+            in_list(_a.c.order_id, "orders"),
+            in_list(_a.c.instalment_id, "ids"),
             kind == m.AuthKind.AUTHORIZE.value,
             state.in_(LIVE),
         )
@@ -105,16 +100,16 @@ _SEND = (
 )
 _TOUCH = (
     update(_o)
-    .where(_o.c.id.in_(_ids("orders")))
+    .where(in_list(_o.c.id, "orders"))
     .values(version=_o.c.version + 1, updated_at=bindparam("now"))
     .returning(_o.c.id, _o.c.status)
 )
 _TAKEN = (
     update(_i)
-    .where(_i.c.id.in_(_ids("ids")))
+    .where(in_list(_i.c.id, "ids"))
     .values(
         capture_run_id=bindparam("run"),
-        auth_pending=case((_i.c.id.in_(_ids("sent")), True), else_=_i.c.auth_pending),
+        auth_pending=case((in_list(_i.c.id, "sent"), True), else_=_i.c.auth_pending),
     )
 )
 _RUN_COUNTS = (
@@ -166,10 +161,10 @@ def _columns(rows: list[dict[str, Any]], money: str) -> dict[str, list[Any]]:
     return out
 
 
-_CURRENT = select(_a.c.id, _a.c.state, _a.c.capture_pending, _a.c.captured_amount).where(_a.c.id.in_(_ids("ids")))
+_CURRENT = select(_a.c.id, _a.c.state, _a.c.capture_pending, _a.c.captured_amount).where(in_list(_a.c.id, "ids"))
 _LOCK_ORDERS = (
     select(_o.c.id)
-    .where(_o.c.id.in_(select(_a.c.order_id).where(_a.c.id.in_(_ids("ids")))))
+    .where(_o.c.id.in_(select(_a.c.order_id).where(in_list(_a.c.id, "ids"))))
     .order_by(_o.c.id)
     .with_for_update()
 )
@@ -183,16 +178,16 @@ _ANSWER = (
         owner=None,
     )
 )
-_RELEASE = update(_a).where(_a.c.id.in_(_ids("ids"))).values(owner=None)
+_RELEASE = update(_a).where(in_list(_a.c.id, "ids")).values(owner=None)
 _CAPTURED = (
     update(_i)
-    .where(_i.c.id.in_(_ids("ids")))
+    .where(in_list(_i.c.id, "ids"))
     .values(state=m.InstalmentState.CAPTURED.value, authorized_until=None, auth_pending=False)
 )
-_UNFROZEN = update(_i).where(_i.c.id.in_(_ids("ids"))).values(auth_pending=False)
-_FROZEN = update(_i).where(_i.c.id.in_(_ids("ids"))).values(auth_pending=True)
+_UNFROZEN = update(_i).where(in_list(_i.c.id, "ids")).values(auth_pending=False)
+_FROZEN = update(_i).where(in_list(_i.c.id, "ids")).values(auth_pending=True)
 _LAST_CAPTURED = and_(
-    _o.c.id.in_(_ids("captured")),
+    in_list(_o.c.id, "captured"),
     _o.c.status == VALIDATED,
     ~exists().where(_i.c.order_id == _o.c.id, _i.c.state == PENDING),
 )
@@ -406,7 +401,7 @@ def candidates(
 
 _SEND_PARCEL = (
     update(_a)
-    .where(_a.c.id.in_(_ids("ids")))
+    .where(in_list(_a.c.id, "ids"))
     .values(capture_pending=True, owner=bindparam("owner"), capture_run_id=bindparam("run"))
 )
 
@@ -528,13 +523,13 @@ _ROWS_ANSWERED_PG = (
     .where(_c.c.idempotency_key == _v_rows.c.b_key)
     .values(state=_v_rows.c.b_state, response_code=_v_rows.c.b_code, answered_at=bindparam("b_at"))
 )
-_CLOSED = update(_i).where(_i.c.id.in_(_ids("ids"))).values(authorized_until=None)
-_DROPPED = update(_i).where(_i.c.id.in_(_ids("ids"))).values(state=m.InstalmentState.CANCELLED.value)
+_CLOSED = update(_i).where(in_list(_i.c.id, "ids")).values(authorized_until=None)
+_DROPPED = update(_i).where(in_list(_i.c.id, "ids")).values(state=m.InstalmentState.CANCELLED.value)
 # an order whose every instalment was dropped with nothing captured: cancelled, nothing to pay
 _NOTHING_PAID = (
     update(_o)
     .where(
-        _o.c.id.in_(_ids("orders")),
+        in_list(_o.c.id, "orders"),
         _o.c.status == VALIDATED,
         ~exists().where(_i.c.order_id == _o.c.id, _i.c.state.in_([PENDING, m.InstalmentState.CAPTURED.value])),
     )

@@ -18,6 +18,7 @@ from d400tui.domain import model as m
 
 from . import tables as t
 from .claims import PrecheckClaim, epoch_now
+from .in_lists import in_list
 
 REQUESTED = m.AuthState.REQUESTED.value
 
@@ -204,17 +205,18 @@ def lock_mine(
     taken = and_(sent, a.c.owner.is_not(None), a.c.owner != me)
     # an answer written (a skip is no answer: a run's closing sweep may list one in flight skipped)
     written = exists().where(rr.c.run_id == run_id, rr.c.authorization_id == a.c.id, rr.c.outcome != "SKIPPED")
-    q = select(a.c.id, *read).where(a.c.id.in_(list(auth_ids)), ~taken, ~written).order_by(a.c.id)
+    ids = {"ids": sorted(set(auth_ids))}  # one array on PostgreSQL: the same text every batch
+    q = select(a.c.id, *read).where(in_list(a.c.id, "ids"), ~taken, ~written).order_by(a.c.id)
     if shared(session):
         # Their orders first, in id order: the order terminals lock in (the order row, then its
         # authorizations). Locking these rows first deadlocked with a terminal holding the order
         # and flushing a change to one of them (eight terminals + two pre-checks: a cancel chosen
         # as the victim, or the batch write, now and then).
         o = t.orders
-        orders = select(a.c.order_id).where(a.c.id.in_(list(auth_ids)))
-        session.execute(select(o.c.id).where(o.c.id.in_(orders)).order_by(o.c.id).with_for_update())
+        orders = select(a.c.order_id).where(in_list(a.c.id, "ids"))
+        session.execute(select(o.c.id).where(o.c.id.in_(orders)).order_by(o.c.id).with_for_update(), ids)
         q = q.with_for_update()
-    return list(session.execute(q))
+    return list(session.execute(q, ids))
 
 
 def close_run(session: Session, run_id: int, now: datetime) -> bool:
