@@ -262,7 +262,10 @@ class Capture:
             assert run is not None
             if not last:
                 return run
-            run.selected = run.approved + run.refused + run.unavailable + run.skipped
+            # a parcel's release of the rest: no counter of the run's own, its lines are counted
+            released = leases.outcome_counts(uow.session, run_id).get("RELEASED", 0)
+            run.released = released  # type: ignore[attr-defined]
+            run.selected = run.approved + run.refused + run.unavailable + run.skipped + released
             uow.audit(
                 actor,
                 "CAPTURE_END",
@@ -272,6 +275,7 @@ class Capture:
                 refused=run.refused,
                 unavailable=run.unavailable,
                 skipped=run.skipped,
+                released=released,
                 done=run.selected,
             )
             uow.commit()

@@ -241,12 +241,13 @@ def outcome_counts(session: Session, run_id: int) -> dict[str, int]:
 
 
 def refusal_counts(session: Session, run_id: int) -> list[tuple[str, str, str, int]]:
-    """(outcome, category, code, count) of what was not approved nor captured, most frequent first."""
+    """(outcome, category, code, count) of what was not approved nor captured (nor a parcel's
+    release of the rest: done, nothing refused), most frequent first."""
     rr = t.run_results
     n = func.count().label("n")
     rows = session.execute(
         select(rr.c.outcome, rr.c.category, rr.c.code, n)
-        .where(rr.c.run_id == run_id, rr.c.outcome.not_in(["APPROVED", "CAPTURED"]))
+        .where(rr.c.run_id == run_id, rr.c.outcome.not_in(["APPROVED", "CAPTURED", "RELEASED"]))
         .group_by(rr.c.outcome, rr.c.category, rr.c.code)
         .order_by(n.desc(), rr.c.outcome, rr.c.category, rr.c.code)
     ).all()
