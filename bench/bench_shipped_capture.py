@@ -114,12 +114,13 @@ async def bench(db: str, n: int, latency_ms: float, concurrency: int, pg_url: st
         f" (set-up {setup:.1f} s)"
     )
     for parcel, run, elapsed in figures:
-        rate = (run.approved + run.skipped) / elapsed
+        rate = (run.approved + run.skipped + getattr(run, "released", 0)) / elapsed
         print(
             f"  {parcel}: captured {run.approved}, refused {run.refused}, unavailable {run.unavailable}, "
-            f"skipped {run.skipped} in {elapsed:.2f} s — {rate:.1f} instalments/s, ratio {rate / limit:.3f}"
+            f"skipped {run.skipped}, released {getattr(run, 'released', 0)} in {elapsed:.2f} s — {rate:.1f} "
+            f"instalments/s, ratio {rate / limit:.3f}"
         )
-    done = sum(r.approved + r.skipped for _, r, _ in figures)
+    done = sum(r.approved + r.skipped + getattr(r, "released", 0) for _, r, _ in figures)
     took = sum(e for _, _, e in figures)
     print(f"  both runs: {done} instalments in {took:.2f} s — {done / took:.1f}/s, ratio {done / took / limit:.3f}")
     print(f"  live holds left on the issuer: {len(live)}")

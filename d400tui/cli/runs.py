@@ -48,7 +48,7 @@ def _run_summary(batch: m.PrecheckRun, results: list[m.RunResult], as_json: bool
     out.print(
         f"{batch.kind} run {batch.id} for {batch.run_date}{state}: selected {batch.selected}, "
         f"approved {batch.approved}, refused {batch.refused}, unavailable {batch.unavailable}, "
-        f"skipped {batch.skipped}",
+        f"skipped {batch.skipped}" + (f", released {n}" if (n := getattr(batch, "released", 0)) else ""),
         markup=False,
     )
     other = getattr(batch, "other_skipped", 0)

@@ -233,7 +233,7 @@ class Window:
         return self.room >= min(at_least, self.size) and self.unwritten <= self.backlog
 
     async def changed(self) -> None:
-        """Until an answer comes back."""
+        """Until an answer comes back or a batch of them is written."""
         self._changed.clear()
         await self._changed.wait()
 
@@ -247,3 +247,8 @@ class Window:
 
     def written(self, n: int) -> None:
         self.unwritten -= n
+        self._changed.set()  # a claim waiting for memory may go
+
+    def poke(self) -> None:
+        """Wake whoever waits (the run's pass ended)."""
+        self._changed.set()

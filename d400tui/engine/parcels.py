@@ -183,7 +183,7 @@ def answer(
         reauthorize = auth.amount - captured
     if want > 0:
         b.parcel_orders.add(c.order_id)  # its status said in the audit (a cancelled one: refund it)
-    out = ("CAPTURED" if want > 0 else "SKIPPED", want, resp.code, reason, aid)
+    out = ("CAPTURED" if want > 0 else "RELEASED", want, resp.code, reason, aid)  # the rest let go: done
     detail = dict(
         authorization=aid, amount=want, state="CAPTURED", operation=op, released=p.rest if closes else ZERO,
         order_status=None,
@@ -192,7 +192,8 @@ def answer(
 
 
 def _result(b: CaptureAnswers, run_id: int | None, c: CaptureCandidate, out: Outcome5) -> Outcome5:
-    """The parcel's line in the run's report, and the run's count of its outcome."""
+    """The parcel's line in the run's report, and the run's count of its outcome (a RELEASED one
+    has no counter of its own: the run's end counts its lines)."""
     outcome, amount, code, reason, aid = out
     b.results.append(result_row(run_id or 0, c.order_id, c.seq, outcome, amount, code[:4], reason, aid))
     if outcome == "CAPTURED":
@@ -201,6 +202,6 @@ def _result(b: CaptureAnswers, run_id: int | None, c: CaptureCandidate, out: Out
         b.refused += 1
     elif outcome == "UNAVAILABLE":
         b.unavailable += 1
-    else:
+    elif outcome == "SKIPPED":
         b.skipped += 1
     return out

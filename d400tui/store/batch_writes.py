@@ -148,7 +148,7 @@ def write_precheck_answers(session: Session, run_id: int, batch: AnswerBatch) ->
     a, i, o = t.authorizations, t.instalments, t.orders
     conn = session.connection()
     dialect = conn.dialect.name
-    label, reason = Stored(a.c.label.type, conn.dialect), Stored(t.run_results.c.reason.type, conn.dialect)
+    label = Stored(a.c.label.type, conn.dialect)
     if dialect == "postgresql":
         # Lock the orders first, in id order — the order terminals lock them in (order row,
         # then its instalments and authorizations) — so the two never deadlock.
@@ -223,33 +223,7 @@ def write_precheck_answers(session: Session, run_id: int, batch: AnswerBatch) ->
         conn.execute(
             update(o).where(o.c.id.in_(batch.refused_orders)).values(awaiting_decision=True, version=o.c.version + 1)
         )
-    conn.execute(
-        text(
-            "INSERT INTO run_results (run_id, order_id, instalment_seq, outcome, amount, code, category, reason, "
-            "authorization_id, worker, latency_ms) SELECT v.run_id, v.order_id, v.seq, v.outcome, v.amount, v.code, "
-            f"v.cat, v.reason, v.auth_id, v.worker, v.latency FROM {_RESULTS[dialect]}"
-        ),
-        dict(
-            rows=dumps(
-                [
-                    dict(
-                        run_id=r["run_id"],
-                        order_id=r["order_id"],
-                        seq=r["instalment_seq"],
-                        outcome=r["outcome"],
-                        amount=to_cents(r["amount"]),
-                        code=r["code"],
-                        cat=r["category"],
-                        reason=reason(r["reason"]),
-                        auth_id=r["authorization_id"],
-                        worker=r.get("worker"),
-                        latency=r.get("latency_ms"),
-                    )
-                    for r in batch.results
-                ]
-            )
-        ),
-    )
+    insert_results(session, batch.results)
     r = t.precheck_runs
     conn.execute(
         update(r)
@@ -287,6 +261,42 @@ def write_precheck_answers(session: Session, run_id: int, batch: AnswerBatch) ->
     if orphans:
         conn.execute(update(a).where(a.c.id.in_([x[1] for x in orphans])).values(void_state=m.VoidState.PENDING.value))
     return orphans
+
+
+def insert_results(session: Session, results: list[dict[str, Any]]) -> None:
+    """A batch's run results in one statement (json_rows): one execution whatever their number
+    (an executemany runs the INSERT once a row on the server)."""
+    if not results:
+        return
+    conn = session.connection()
+    reason = Stored(t.run_results.c.reason.type, conn.dialect)
+    conn.execute(
+        text(
+            "INSERT INTO run_results (run_id, order_id, instalment_seq, outcome, amount, code, category, reason, "
+            "authorization_id, worker, latency_ms) SELECT v.run_id, v.order_id, v.seq, v.outcome, v.amount, v.code, "
+            f"v.cat, v.reason, v.auth_id, v.worker, v.latency FROM {_RESULTS[conn.dialect.name]}"
+        ),
+        dict(
+            rows=dumps(
+                [
+                    dict(
+                        run_id=r["run_id"],
+                        order_id=r["order_id"],
+                        seq=r["instalment_seq"],
+                        outcome=r["outcome"],
+                        amount=to_cents(r["amount"]),
+                        code=r["code"],
+                        cat=r["category"],
+                        reason=reason(r["reason"]),
+                        auth_id=r["authorization_id"],
+                        worker=r.get("worker"),
+                        latency=r.get("latency_ms"),
+                    )
+                    for r in results
+                ]
+            )
+        ),
+    )
 
 
 def add_run_result(

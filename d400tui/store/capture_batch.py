@@ -23,7 +23,6 @@ from sqlalchemy import (
     case,
     exists,
     func,
-    insert,
     or_,
     select,
     update,
@@ -38,19 +37,15 @@ from d400tui.domain.message import Message
 from d400tui.domain.money import to_cents
 from d400tui.domain.shipments import CaptureRecord
 
-from . import shipments
+from . import leases, shipments
 from . import tables as t
+from .batch_writes import insert_results
 from .claims import PENDING, VALIDATED, due_where
+from .in_lists import in_list
 from .shipments import ShippedOrder, shipped_due_amounts
 
 LIVE = [s.value for s in m.LIVE_STATES]
 _a, _i, _o, _r = t.authorizations, t.instalments, t.orders, t.precheck_runs
-
-
-def _ids(name: str) -> Any:
-    """An IN list bound at execution (`expanding`): the statement is built once, not per batch
-    (building an IN of 64 literals cost more than running it, measured)."""
-    return bindparam(name, expanding=True)
 
 
 def _unindexed(column: Any) -> Any:
@@ -59,7 +54,7 @@ def _unindexed(column: Any) -> Any:
 
 
 # Built once: a batch's statements differ only by their parameters.
-_AMOUNTS = select(_i.c.id, _i.c.amount).where(_i.c.id.in_(_ids("ids")))
+_AMOUNTS = select(_i.c.id, _i.c.amount).where(in_list(_i.c.id, "ids"))
 
 
 @cache
@@ -84,8 +79,8 @@ def _live_auths(dialect: str) -> Any:
             _a.c.captured_amount,
         )
         .where(
-            _a.c.order_id.in_(_ids("orders")),
-            _a.c.instalment_id.in_(_ids("ids")),
+            in_list(_a.c.order_id, "orders"),
+            in_list(_a.c.instalment_id, "ids"),
             kind == m.AuthKind.AUTHORIZE.value,
             state.in_(LIVE),
         )
@@ -105,16 +100,16 @@ _SEND = (
 )
 _TOUCH = (
     update(_o)
-    .where(_o.c.id.in_(_ids("orders")))
+    .where(in_list(_o.c.id, "orders"))
     .values(version=_o.c.version + 1, updated_at=bindparam("now"))
     .returning(_o.c.id, _o.c.status)
 )
 _TAKEN = (
     update(_i)
-    .where(_i.c.id.in_(_ids("ids")))
+    .where(in_list(_i.c.id, "ids"))
     .values(
         capture_run_id=bindparam("run"),
-        auth_pending=case((_i.c.id.in_(_ids("sent")), True), else_=_i.c.auth_pending),
+        auth_pending=case((in_list(_i.c.id, "sent"), True), else_=_i.c.auth_pending),
     )
 )
 _RUN_COUNTS = (
@@ -166,10 +161,10 @@ def _columns(rows: list[dict[str, Any]], money: str) -> dict[str, list[Any]]:
     return out
 
 
-_CURRENT = select(_a.c.id, _a.c.state, _a.c.capture_pending, _a.c.captured_amount).where(_a.c.id.in_(_ids("ids")))
+_CURRENT = select(_a.c.id, _a.c.state, _a.c.capture_pending, _a.c.captured_amount).where(in_list(_a.c.id, "ids"))
 _LOCK_ORDERS = (
     select(_o.c.id)
-    .where(_o.c.id.in_(select(_a.c.order_id).where(_a.c.id.in_(_ids("ids")))))
+    .where(_o.c.id.in_(select(_a.c.order_id).where(in_list(_a.c.id, "ids"))))
     .order_by(_o.c.id)
     .with_for_update()
 )
@@ -183,16 +178,16 @@ _ANSWER = (
         owner=None,
     )
 )
-_RELEASE = update(_a).where(_a.c.id.in_(_ids("ids"))).values(owner=None)
+_RELEASE = update(_a).where(in_list(_a.c.id, "ids")).values(owner=None)
 _CAPTURED = (
     update(_i)
-    .where(_i.c.id.in_(_ids("ids")))
+    .where(in_list(_i.c.id, "ids"))
     .values(state=m.InstalmentState.CAPTURED.value, authorized_until=None, auth_pending=False)
 )
-_UNFROZEN = update(_i).where(_i.c.id.in_(_ids("ids"))).values(auth_pending=False)
-_FROZEN = update(_i).where(_i.c.id.in_(_ids("ids"))).values(auth_pending=True)
+_UNFROZEN = update(_i).where(in_list(_i.c.id, "ids")).values(auth_pending=False)
+_FROZEN = update(_i).where(in_list(_i.c.id, "ids")).values(auth_pending=True)
 _LAST_CAPTURED = and_(
-    _o.c.id.in_(_ids("captured")),
+    in_list(_o.c.id, "captured"),
     _o.c.status == VALIDATED,
     ~exists().where(_i.c.order_id == _o.c.id, _i.c.state == PENDING),
 )
@@ -318,10 +313,16 @@ def count_capture_due(session: Session, run_date: date, run_id: int) -> int:
     return session.scalar(q.where(_capture_where(session.get_bind().dialect.name, run_date, run_id))) or 0
 
 
-def capturable_amounts(session: Session, inst_ids: list[int]) -> dict[int, Decimal]:
+def capturable_amounts(
+    session: Session, inst_ids: list[int], whole: dict[int, Decimal] | None = None
+) -> dict[int, Decimal]:
     """What a capture of each instalment takes: the whole instalment, or — for an order that ships
     in parcels — what its parcels shipped and was not captured yet (store.shipments). The one place
-    that says it; the engine still checks it against what the authorization still holds."""
+    that says it; the engine still checks it against what the authorization still holds. `whole`:
+    the instalments' own amounts as the caller read them in this transaction, of orders it knows
+    ship in no parcels (a claim reads them with its rows: not read again)."""
+    if whole is not None:
+        return {i: whole[i] for i in inst_ids}
     out: dict[int, Decimal] = {}
     for k in range(0, len(inst_ids), AMOUNTS_CHUNK):  # a dry run of a big night: 480k ids
         part = inst_ids[k : k + AMOUNTS_CHUNK]
@@ -335,7 +336,6 @@ AMOUNTS_CHUNK = 10_000
 a million-order night asks the amounts of every due instalment (479,821 measured)."""
 
 
-_RESULTS = insert(t.run_results)
 _WRITE_LOCK = update(_r).where(_r.c.id == bindparam("run")).values(selected=_r.c.selected)
 
 
@@ -344,7 +344,7 @@ def _claim_query(dialect: str) -> Any:
     """The claim's SELECT for a dialect, built once (its values are bound at execution)."""
     where = _capture_where(dialect, bindparam("run_date", type_=Date), bindparam("run"))
     q = (
-        select(_i.c.id, _i.c.order_id, _i.c.seq)
+        select(_i.c.id, _i.c.order_id, _i.c.seq, _i.c.amount)
         .join(_o, _o.c.id == _i.c.order_id)
         .where(_i.c.id > bindparam("after"), where)
         .order_by(_i.c.id)
@@ -371,15 +371,20 @@ def claim_captures(
     rows = session.execute(q, {"after": after, "run_date": run_date, "run": run_id, "n": n}).all()
     if not rows:
         return [], 0
-    return candidates(session, [(r[0], r[1], r[2]) for r in rows]), rows[-1][0]
+    whole = {r[0]: r[3] for r in rows}  # read with the claim: one statement less a claim
+    return candidates(session, [(r[0], r[1], r[2]) for r in rows], whole), rows[-1][0]
 
 
-def candidates(session: Session, rows: list[tuple[int, int, int]]) -> list[CaptureCandidate]:
+def candidates(
+    session: Session, rows: list[tuple[int, int, int]], whole: dict[int, Decimal] | None = None
+) -> list[CaptureCandidate]:
     """The (instalment id, order id, seq) taken, with their live authorization and — for orders
-    shipped in parcels — what their capture reads; a constant number of statements per claim."""
+    shipped in parcels — what their capture reads; a constant number of statements per claim.
+    `whole`: each instalment's own amount when the caller read it (what `capturable_amounts`
+    says of an order without shipments; an order with shipments takes its parcels' due)."""
     ids = [r[0] for r in rows]
     shipped = shipments.shipped_orders(session, [r[1] for r in rows])
-    whole = capturable_amounts(session, [r[0] for r in rows if r[1] not in shipped])
+    whole = capturable_amounts(session, [r[0] for r in rows if r[1] not in shipped], whole)
     out = {}
     for inst_id, order_id, seq in rows:
         facts = shipped.get(order_id)
@@ -395,7 +400,7 @@ def candidates(session: Session, rows: list[tuple[int, int, int]]) -> list[Captu
 
 _SEND_PARCEL = (
     update(_a)
-    .where(_a.c.id.in_(_ids("ids")))
+    .where(in_list(_a.c.id, "ids"))
     .values(capture_pending=True, owner=bindparam("owner"), capture_run_id=bindparam("run"))
 )
 
@@ -426,8 +431,7 @@ def mark_claimed(session: Session, run_id: int | None, now: datetime, owner: str
     if claims.visited:
         conn.execute(_TAKEN, {"ids": claims.visited, "sent": sent, "run": run_id})
     if claims.results:
-        conn.execute(_RESULTS, claims.results)  # executemany: compiled once (a multi-row VALUES was
-        # compiled again for each batch: ~30 ms of 55 per batch of answers, measured)
+        insert_results(session, claims.results)  # one statement: compiled once, run once
     _count(conn, run_id, 0, claims.refused, 0, claims.skipped)
 
 
@@ -444,8 +448,23 @@ def lock_answered(session: Session, auth_ids: list[int]) -> dict[int, tuple[m.Au
     settled it meanwhile."""
     if session.get_bind().dialect.name == "postgresql":
         session.execute(_LOCK_ORDERS, {"ids": auth_ids})
-    rows = session.execute(_CURRENT, {"ids": auth_ids})
+    return _current(session.execute(_CURRENT, {"ids": auth_ids}))
+
+
+ANSWERED = (_a.c.state, _a.c.capture_pending, _a.c.captured_amount)
+"""What `lock_answered` reads of each authorization, for `leases.lock_mine` to read with its lock."""
+
+
+def _current(rows: Any) -> dict[int, tuple[m.AuthState, bool, Decimal]]:
     return {x[0]: (m.AuthState(x[1]), bool(x[2]), x[3]) for x in rows}
+
+
+def mine_answered(
+    session: Session, run_id: int, me: str, auth_ids: list[int]
+) -> dict[int, tuple[m.AuthState, bool, Decimal]]:
+    """`lock_answered` of those of `auth_ids` the worker `me` still owns (`leases.still_mine`),
+    in one statement after the orders' lock: what a run's batch of answers is decided on."""
+    return _current(leases.lock_mine(session, run_id, me, auth_ids, capture=True, read=ANSWERED))
 
 
 def write_capture_answers(session: Session, run_id: int | None, now: datetime, b: CaptureAnswers) -> dict[int, str]:
@@ -472,8 +491,8 @@ def write_capture_answers(session: Session, run_id: int | None, now: datetime, b
         p = {"orders": sorted(b.touched_orders), "captured": sorted(b.captured_orders), "now": now}
         told = b.captured_orders | b.parcel_orders
         status = {x[0]: str(x[1]) for x in conn.execute(_SETTLE, p) if x[0] in told}
-    if b.results and run_id is not None:
-        conn.execute(_RESULTS, b.results)
+    if run_id is not None:
+        insert_results(session, b.results)
     if run_id is not None:
         _count(conn, run_id, b.approved, b.refused, b.unavailable, b.skipped)
     return status
@@ -502,13 +521,13 @@ _ROWS_ANSWERED_PG = (
     .where(_c.c.idempotency_key == _v_rows.c.b_key)
     .values(state=_v_rows.c.b_state, response_code=_v_rows.c.b_code, answered_at=bindparam("b_at"))
 )
-_CLOSED = update(_i).where(_i.c.id.in_(_ids("ids"))).values(authorized_until=None)
-_DROPPED = update(_i).where(_i.c.id.in_(_ids("ids"))).values(state=m.InstalmentState.CANCELLED.value)
+_CLOSED = update(_i).where(in_list(_i.c.id, "ids")).values(authorized_until=None)
+_DROPPED = update(_i).where(in_list(_i.c.id, "ids")).values(state=m.InstalmentState.CANCELLED.value)
 # an order whose every instalment was dropped with nothing captured: cancelled, nothing to pay
 _NOTHING_PAID = (
     update(_o)
     .where(
-        _o.c.id.in_(_ids("orders")),
+        in_list(_o.c.id, "orders"),
         _o.c.status == VALIDATED,
         ~exists().where(_i.c.order_id == _o.c.id, _i.c.state.in_([PENDING, m.InstalmentState.CAPTURED.value])),
     )

@@ -18,6 +18,7 @@ from d400tui.domain import model as m
 
 from . import tables as t
 from .claims import PrecheckClaim, epoch_now
+from .in_lists import in_list
 
 REQUESTED = m.AuthState.REQUESTED.value
 
@@ -193,24 +194,33 @@ def still_mine(session: Session, run_id: int, me: str, auth_ids: Sequence[int], 
     (in flight under another sender) nor answered for the run by one — locked on
     PostgreSQL so that no worker takes them over before this transaction writes them. (A row a
     reconciler settled meanwhile is still written: the answer is the truth.)"""
+    return {r[0] for r in lock_mine(session, run_id, me, auth_ids, capture)}
+
+
+def lock_mine(
+    session: Session, run_id: int, me: str, auth_ids: Sequence[int], capture: bool = False, read: Sequence[Any] = ()
+) -> list[Any]:
+    """`still_mine`'s rows, in id order: each authorization's id then the columns `read` of it as
+    it is now, locked (a batch of answers reads what it decides on in the same statement)."""
     if not auth_ids:
-        return set()
+        return []
     a, rr = t.authorizations, t.run_results
     sent = a.c.capture_pending.is_(True) if capture else a.c.state == REQUESTED
     taken = and_(sent, a.c.owner.is_not(None), a.c.owner != me)
     # an answer written (a skip is no answer: a run's closing sweep may list one in flight skipped)
     written = exists().where(rr.c.run_id == run_id, rr.c.authorization_id == a.c.id, rr.c.outcome != "SKIPPED")
-    q = select(a.c.id).where(a.c.id.in_(list(auth_ids)), ~taken, ~written).order_by(a.c.id)
+    ids = {"ids": sorted(set(auth_ids))}  # one array on PostgreSQL: the same text every batch
+    q = select(a.c.id, *read).where(in_list(a.c.id, "ids"), ~taken, ~written).order_by(a.c.id)
     if shared(session):
         # Their orders first, in id order: the order terminals lock in (the order row, then its
         # authorizations). Locking these rows first deadlocked with a terminal holding the order
         # and flushing a change to one of them (eight terminals + two pre-checks: a cancel chosen
         # as the victim, or the batch write, now and then).
         o = t.orders
-        orders = select(a.c.order_id).where(a.c.id.in_(list(auth_ids)))
-        session.execute(select(o.c.id).where(o.c.id.in_(orders)).order_by(o.c.id).with_for_update())
+        orders = select(a.c.order_id).where(in_list(a.c.id, "ids"))
+        session.execute(select(o.c.id).where(o.c.id.in_(orders)).order_by(o.c.id).with_for_update(), ids)
         q = q.with_for_update()
-    return {r[0] for r in session.execute(q)}
+    return list(session.execute(q, ids))
 
 
 def close_run(session: Session, run_id: int, now: datetime) -> bool:
@@ -235,12 +245,13 @@ def outcome_counts(session: Session, run_id: int) -> dict[str, int]:
 
 
 def refusal_counts(session: Session, run_id: int) -> list[tuple[str, str, str, int]]:
-    """(outcome, category, code, count) of what was not approved nor captured, most frequent first."""
+    """(outcome, category, code, count) of what was not approved nor captured (nor a parcel's
+    release of the rest: done, nothing refused), most frequent first."""
     rr = t.run_results
     n = func.count().label("n")
     rows = session.execute(
         select(rr.c.outcome, rr.c.category, rr.c.code, n)
-        .where(rr.c.run_id == run_id, rr.c.outcome.not_in(["APPROVED", "CAPTURED"]))
+        .where(rr.c.run_id == run_id, rr.c.outcome.not_in(["APPROVED", "CAPTURED", "RELEASED"]))
         .group_by(rr.c.outcome, rr.c.category, rr.c.code)
         .order_by(n.desc(), rr.c.outcome, rr.c.category, rr.c.code)
     ).all()

@@ -28,6 +28,7 @@ from d400tui.domain.settlement import (
     SettlementLine,
     SettlementRun,
 )
+from d400tui.domain.shipments import CaptureState
 
 from . import tables as t
 
@@ -219,7 +220,7 @@ def match(
     _since(session, run_id, diffs)
     diffs.extend(not_settled(session, acquirer, run_id))
     add_differences(session, run_id, diffs)
-    return diffs, sum(1 for kind, _, _ in outcome.values() if kind == "MATCHED")
+    return diffs, sum(1 for kind, _, d in outcome.values() if kind == "MATCHED" and d is None)
 
 
 def _grown(session: Session, acquirer: str, is_capture: Any) -> list[tuple[str, int]]:
@@ -246,6 +247,7 @@ def _classify(
     any_auth = select(a.c.acquirer_ref, a.c.id, a.c.order_id).where(a.c.acquirer == acquirer)
     named = {r.acquirer_ref: r for r in _by_reference(session, any_auth, refs, a.c.acquirer_ref)}
     outcome: dict[str, tuple[str, int | None, SettlementDiff | None]] = {}
+    settled_parts = _parcel_sums(session, [r.authorization_id for r in ours.values()])
     for ref in refs:
         sums = {cur: amount for cur, amount in settled[ref].items() if amount}
         cur, theirs = next(iter(sums.items())) if len(sums) == 1 else ("EUR", sum(sums.values(), Decimal()))
@@ -257,12 +259,37 @@ def _classify(
             outcome[ref] = (Difference.UNKNOWN.value, auth_id, diff)
         elif sums == {"EUR": mine.amount}:
             outcome[ref] = ("MATCHED", mine.authorization_id, None)
+        elif Decimal() < theirs < mine.amount and theirs in settled_parts.get(mine.authorization_id, ()):
+            # what was settled is exactly some of its parcels: the others are captured here and
+            # not settled (yet) — its lines stay matched, the rest is listed NOT_SETTLED
+            diff = SettlementDiff(
+                Difference.NOT_SETTLED, ref, mine.amount - theirs, None, cur, mine.order_id, mine.authorization_id
+            )
+            outcome[ref] = ("MATCHED", mine.authorization_id, diff)
         else:
             diff = SettlementDiff(
                 Difference.AMOUNT_DIFFERS, ref, mine.amount, theirs, cur, mine.order_id, mine.authorization_id
             )
             outcome[ref] = (Difference.AMOUNT_DIFFERS.value, mine.authorization_id, diff)
     return outcome
+
+
+PARTS_MAX = 4096
+"""Sums of parcels tried at most for one authorization (all of them up to 12 parcels)."""
+
+
+def _parcel_sums(session: Session, auth_ids: Sequence[int]) -> dict[int, set[Decimal]]:
+    """Each authorization captured in parcels → every sum of some of its captured parcels (the
+    acquirer settles each parcel on its own line, in whatever order)."""
+    c = t.captures
+    parts: dict[int, set[Decimal]] = {}
+    q = select(c.c.authorization_id, c.c.amount).where(c.c.state == CaptureState.CAPTURED.value, c.c.amount > 0)
+    for chunk in _chunks(sorted(set(auth_ids))):
+        for auth_id, amount in session.execute(q.where(c.c.authorization_id.in_(chunk)).order_by(c.c.id)):
+            sums = parts.setdefault(auth_id, {Decimal()})
+            if len(sums) <= PARTS_MAX // 2:
+                sums |= {s + amount for s in sums}
+    return parts
 
 
 def _since(session: Session, run_id: int, diffs: list[SettlementDiff]) -> None:

@@ -6,11 +6,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from sqlalchemy import BigInteger, case, func, insert, select, type_coerce
+from sqlalchemy import BigInteger, case, func, insert, select, text, type_coerce
 from sqlalchemy.orm import Session
 
 from d400tui.domain import model as m
-from d400tui.domain.money import from_cents
+from d400tui.domain.money import from_cents, to_cents
 from d400tui.domain.shipments import (
     ZERO,
     CaptureRecord,
@@ -24,6 +24,7 @@ from d400tui.domain.shipments import (
 )
 
 from . import tables as t
+from .json_rows import dumps, source, timestamp
 
 IN_FLIGHT = (CaptureState.REQUESTED.value, CaptureState.UNKNOWN.value)
 
@@ -213,16 +214,51 @@ def _due(order: ShippedOrder, seq: int) -> Decimal:
     return share.due if share is not None else ZERO
 
 
-_INSERT = insert(t.captures)
 _ROW = ("order_id", "authorization_id", "instalment_seq", "amount", "release", "operation", "idempotency_key")
 _ROW_MORE = ("response_code", "requested_at", "operator")
 
 
+_NEW_ROWS = {
+    d: source(
+        d,
+        dict(
+            order_id="int",
+            authorization_id="int",
+            instalment_seq="int",
+            amount="bigint",
+            release="bigint",
+            operation="text",
+            idempotency_key="text",
+            state="text",
+            response_code="text",
+            requested_at="timestamp",
+            operator="text",
+        ),
+    )  # fmt: skip
+    for d in ("postgresql", "sqlite")
+}
+
+
 def add_captures(session: Session, records: list[CaptureRecord]) -> None:
-    """Capture rows, REQUESTED, in one multi-row INSERT (a claim's parcels, before their calls)."""
-    if records:
-        rows = [dict({k: getattr(r, k) for k in _ROW + _ROW_MORE}, state=r.state.value) for r in records]
-        session.connection().execute(_INSERT, rows)  # executemany: one statement compiled once
+    """Capture rows, REQUESTED, in one INSERT from JSON rows (a claim's parcels, before their
+    calls): one execution on the server, where an executemany ran one a row."""
+    if not records:
+        return
+    conn = session.connection()
+    d = conn.dialect.name
+    cols = ", ".join(_ROW + _ROW_MORE + ("state",))
+    rows = [
+        dict(
+            {k: getattr(r, k) for k in _ROW + _ROW_MORE},
+            amount=to_cents(r.amount),
+            release=to_cents(r.release),
+            state=r.state.value,
+            requested_at=timestamp(d, r.requested_at),
+        )  # fmt: skip
+        for r in records
+    ]
+    values = ", ".join(f"v.{c}" for c in cols.split(", "))
+    conn.execute(text(f"INSERT INTO captures ({cols}) SELECT {values} FROM {_NEW_ROWS[d]}"), {"rows": dumps(rows)})
 
 
 _c = t.captures

@@ -100,8 +100,8 @@ async def test_a_capture_is_never_above_the_authorization(engine, issuer, monkey
     oids = await _orders(engine, 3)
     amounts = capture_batch.capturable_amounts
 
-    def too_much(session, inst_ids):  # type: ignore[no-untyped-def]
-        got = amounts(session, inst_ids)
+    def too_much(session, inst_ids, *read):  # type: ignore[no-untyped-def]
+        got = amounts(session, inst_ids, *read)
         first = engine.get_order(oids[0]).instalments[0].id
         return {k: v + Decimal("0.01") if k == first else v for k, v in got.items()}
 
@@ -248,3 +248,20 @@ async def test_the_dry_run_asks_the_amounts_in_chunks_and_loses_none(engine, mon
     whole = Capture(engine).selection(engine.today())
     monkeypatch.setattr(capture_batch, "AMOUNTS_CHUNK", 3)
     assert Capture(engine).selection(engine.today()) == whole and len(whole) == 7
+
+
+async def test_the_workers_count_is_every_instalment_the_run_took(engine, issuer, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Claims decided without a call (refused above the authorization) count on the worker's
+    lease as the captures do — on PostgreSQL with the next write, or after the last one."""
+    oids = await _orders(engine, 9)
+    amounts = capture_batch.capturable_amounts
+    firsts = {engine.get_order(o).instalments[0].id for o in oids[::3]}
+
+    def too_much(session, inst_ids, *read):  # type: ignore[no-untyped-def]
+        return {k: v + Decimal("0.01") if k in firsts else v for k, v in amounts(session, inst_ids, *read).items()}
+
+    monkeypatch.setattr(capture_batch, "capturable_amounts", too_much)
+    run = await Capture(engine).run(SUPER, engine.today(), concurrency=2, claim_size=2)
+    assert (run.selected, run.approved, run.refused) == (9, 6, 3)
+    prog = engine.run_progress(SUPER, run.id)
+    assert prog.done == 9 and [w.done for w in prog.workers] == [9]

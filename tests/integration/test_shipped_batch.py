@@ -113,7 +113,9 @@ async def test_a_short_last_parcel_and_final_alone_release_the_rest_in_a_batch(e
     engine.ship(OPER, shipped[0], [("GRI0002", 1)], final=True)  # RID0003 never ships
     engine.ship(OPER, shipped[1], [], final=True)  # nothing more ships
     run = await engine.capture(SUPER, engine.today(), concurrency=2)
-    assert (run.approved, run.skipped) == (1, 3)  # a release alone captures nothing
+    # a release alone captures nothing: counted released, not skipped (issue 12)
+    assert (run.approved, run.skipped, run.released, run.selected) == (1, 2, 1, 4)
+    assert engine.run_report(SUPER, run.id).outcomes == {"CAPTURED": 1, "RELEASED": 1, "SKIPPED": 2}
     reasons = {r.order_id: r.reason for r in engine.run_results(run.id)}
     assert {reasons[o].key for o in shipped[2:]} == {"engine.ship_nothing_due"}  # nothing more shipped
     assert reasons[shipped[0]].key == "engine.ship_released" and str(reasons[shipped[0]].params["amount"]) == "95.99"
