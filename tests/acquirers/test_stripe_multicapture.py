@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from d400tui.acquirers.base import MULTICAPTURE, Outcome, PaymentSource, Unsupported
+from d400tui.acquirers.base import MULTICAPTURE, AcquirerUnavailable, Outcome, PaymentSource, Unsupported
 from d400tui.acquirers.stripe import StripeAcquirer
 from tests.acquirers.test_stripe_customer import APPROVE, FakeStripe, k
 
@@ -86,3 +86,77 @@ async def test_a_hold_without_multicapture_raises_unsupported_and_keeps_the_capa
         assert (await acq.capture(h.reference, D("4.00"), k())).outcome is Outcome.CAPTURED
     finally:
         await acq.close()
+
+
+class ListingStripe(MulticaptureStripe):
+    """Plus the intents list (no search endpoint, as localstripe) and capture metadata merged into
+    the intent; `metadata_ok=False`: a server that refuses metadata on a capture."""
+
+    def __init__(self, metadata_ok: bool = True) -> None:
+        super().__init__()
+        self.metadata_ok = metadata_ok
+
+    def handle(self, request: httpx.Request) -> httpx.Response:
+        path = request.url.path
+        if request.method == "GET" and path == "/v1/payment_intents/search":
+            return httpx.Response(404, json={"error": {"message": "Unrecognized request URL"}})
+        if request.method == "GET" and path == "/v1/payment_intents":
+            return httpx.Response(200, json={"data": list(self.intents.values())[::-1], "has_more": False})
+        if path.endswith("/capture"):
+            from urllib.parse import parse_qsl
+
+            form = dict(parse_qsl(request.content.decode()))
+            marks = {f[len("metadata[") : -1]: v for f, v in form.items() if f.startswith("metadata[")}
+            if marks and not self.metadata_ok:
+                err = {"type": "invalid_request_error", "message": "Unexpected metadata"}
+                return httpx.Response(400, json={"error": err})
+            resp = super().handle(request)
+            if resp.status_code == 200:
+                self.intents[path.split("/")[3]].setdefault("metadata", {}).update(marks)
+            return resp
+        return super().handle(request)
+
+
+def _listing(fake: ListingStripe) -> StripeAcquirer:
+    return StripeAcquirer("sk_test_fake", "https://stripe.invalid", transport=httpx.MockTransport(fake.handle))
+
+
+async def test_a_parcels_capture_is_found_by_its_key_after_a_lost_answer() -> None:
+    """status('<key>-capN'): a multicaptured intent keeps no object per capture, so each parcel
+    marks it; parcel 2 taken (its answer lost) reads CAPTURED with its amount, parcel 3 not yet
+    taken reads NOT_FOUND — the reconciler used to read NOT_FOUND for both, and capture 2 again."""
+    fake = ListingStripe()
+    acq = _listing(fake)
+    try:
+        key = k()
+        h = await acq.authorize(PaymentSource(card=APPROVE), D("10.00"), key)
+        await acq.capture_partial(h.reference, D("4.00"), f"{key}-cap1")
+        await acq.capture_partial(h.reference, D("2.50"), f"{key}-cap2")
+        two, three = await acq.status(f"{key}-cap2"), await acq.status(f"{key}-cap3")
+        assert (two.outcome, two.amount) == (Outcome.CAPTURED, D("2.50"))
+        assert three.outcome is Outcome.NOT_FOUND
+        last = await acq.capture(h.reference, D("3.50"), f"{key}-cap3")
+        assert last.outcome is Outcome.CAPTURED
+        assert (await acq.status(f"{key}-cap3")).amount == D("3.50")
+        assert (await acq.status(key)).outcome is Outcome.CAPTURED  # the authorization key: as before
+    finally:
+        await acq.close()
+    assert fake.intents[h.reference]["metadata"]["d400_cap2"] == "250"
+
+
+async def test_captures_a_server_would_not_mark_are_never_read_as_not_sent() -> None:
+    """A server refusing metadata on captures: the capture goes through unmarked, and a parcel's
+    status then cannot be told (AcquirerUnavailable: the row stays UNKNOWN), never NOT_FOUND."""
+    fake = ListingStripe(metadata_ok=False)
+    acq = _listing(fake)
+    try:
+        key = k()
+        h = await acq.authorize(PaymentSource(card=APPROVE), D("10.00"), key)
+        assert (await acq.status(f"{key}-cap1")).outcome is Outcome.NOT_FOUND  # nothing captured yet
+        got = await acq.capture_partial(h.reference, D("4.00"), f"{key}-cap1")
+        assert got.outcome is Outcome.CAPTURED
+        with pytest.raises(AcquirerUnavailable):
+            await acq.status(f"{key}-cap1")
+    finally:
+        await acq.close()
+    assert fake.intents[h.reference]["amount_received"] == 400
