@@ -254,6 +254,23 @@ async def test_the_dry_run_asks_the_amounts_in_chunks_and_loses_none(engine, mon
     assert Capture(engine).selection(engine.today()) == whole and len(whole) == 7
 
 
+async def test_the_dry_run_gives_a_shipped_order_what_its_parcels_took(engine, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The worklist reads the whole instalment with its row and asks by id only for orders that
+    ship in parcels: its amounts are capturable_amounts' for every row, chunked or not."""
+    lines = [("BON0001", 2), ("GRI0002", 1), ("RID0003", 1)]
+    oids = [(await engine.place_order(OPER, 100001, lines, card("4970100000000014"))).order.id for _ in range(4)]
+    engine.ship(OPER, oids[1], [("BON0001", 2), ("GRI0002", 1)])
+    engine.ship(OPER, oids[3], [("RID0003", 1)])
+    got = Capture(engine).selection(engine.today())
+    with engine.db.sessions() as session:
+        insts = {(o, i.seq): i.id for o in oids for i in engine.get_order(o).instalments}
+        want = capture_batch.capturable_amounts(session, list(insts.values()))
+    assert [(o, q, a) for o, q, a in got] == [(o, q, want[insts[(o, q)]]) for o, q, _ in got]
+    assert {o for o, _, _ in got} == set(oids) and got[1][2] != got[0][2]  # a parcel's, not the whole
+    monkeypatch.setattr(capture_batch, "AMOUNTS_CHUNK", 1)
+    assert Capture(engine).selection(engine.today()) == got
+
+
 async def test_the_workers_count_is_every_instalment_the_run_took(engine, issuer, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     """Claims decided without a call (refused above the authorization) count on the worker's
     lease as the captures do — on PostgreSQL with the next write, or after the last one."""
