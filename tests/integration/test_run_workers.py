@@ -266,9 +266,13 @@ owner.me.cache_clear()
 owner.me = lambda: "elsewhere:4343:1"
 flush = precheck.Precheck._flush
 
-def flush_then_die(self, *args, **kw):
-    flush(self, *args, **kw)  # one batch of answers committed...
-    os.kill(os.getpid(), signal.SIGKILL)  # ...and the worker's machine is gone
+written = [0]
+
+def flush_then_die(self, run_id, batch, *args, **kw):
+    flush(self, run_id, batch, *args, **kw)  # batches of answers committed...
+    written[0] += len(batch)
+    if written[0] >= 32:  # (a loaded machine flushes smaller batches: 16 seen)
+        os.kill(os.getpid(), signal.SIGKILL)  # ...and the worker's machine is gone
 
 precheck.Precheck._flush = flush_then_die
 
