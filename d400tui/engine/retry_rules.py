@@ -21,7 +21,6 @@ from d400tui.domain.message import Message
 from d400tui.store import retries
 from d400tui.store.claims import NeverRetry
 from d400tui.store.db import UnitOfWork
-from d400tui.store.repositories import MAX_ID
 
 from .codes import retry_class
 from .errors import EngineError
@@ -129,8 +128,8 @@ def check(ctx: Context, uow: UnitOfWork, order: m.Order, card: CardData | None) 
 
 def retry_refusal(ctx: Context, order_id: int, card: CardData | None = None) -> Message | None:
     """For the decision panel: the engine's reason to refuse R on this order, before asking."""
+    from .steps import id_in_range  # steps calls this module: imported when called
+
     with ctx.unit() as uow:
-        order = (
-            uow.orders.get(order_id) if isinstance(order_id, int) and 0 < order_id <= MAX_ID else None
-        )  # a read: no lock
+        order = uow.orders.get(order_id) if id_in_range(order_id) else None  # a read: no lock
         return refusal(ctx, uow, order, card) if order is not None else None

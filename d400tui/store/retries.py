@@ -44,21 +44,8 @@ def never_retry_decline(
 ) -> tuple[datetime, str] | None:
     """(when, code) of this card's newest never-retry decline since `since` on any order, or None:
     the card may not be presented again, neither by R nor as a new order's or M's card."""
-    a = t.authorizations
-    row = session.execute(
-        select(a.c.answered_at, a.c.response_code)
-        .where(
-            a.c.card_last4 == last4,
-            a.c.card_first6 == first6,
-            a.c.state == DECLINED,
-            a.c.answered_at >= since,
-            a.c.card_expiry == expiry,
-            a.c.response_code.in_(codes_of(m.RetryClass.NEVER)),
-        )
-        .order_by(a.c.answered_at.desc())
-        .limit(1)
-    ).first()
-    return (row[0], row[1]) if row is not None else None
+    hits = never_retry_declines(session, [(first6, last4, expiry)], since).get((first6, last4, expiry))
+    return max(hits) if hits else None
 
 
 def refused_never_retry() -> Any:
