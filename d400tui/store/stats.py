@@ -64,9 +64,12 @@ def _minute(conn: Connection, col: Any) -> Any:
     return func.date_trunc("minute", col)
 
 
-# answered_at − requested_at in whole microseconds, exactly (no floating point on either side)
+# answered_at − requested_at in whole microseconds, exactly (no floating point on either side).
+# SQLite's strftime('%s') rounds a stamp to the millisecond first (…:58.999831 reads as :59), so
+# the whole seconds are taken from the first 19 characters and the microseconds from the rest.
 _MICROS = {
-    "sqlite": "(CAST(strftime('%s', answered_at) AS INTEGER) - CAST(strftime('%s', requested_at) AS INTEGER))"
+    "sqlite": "(CAST(strftime('%s', substr(answered_at, 1, 19)) AS INTEGER)"
+    " - CAST(strftime('%s', substr(requested_at, 1, 19)) AS INTEGER))"
     " * 1000000 + CAST(substr(answered_at, 21, 6) AS INTEGER) - CAST(substr(requested_at, 21, 6) AS INTEGER)",
     "postgresql": "CAST(EXTRACT(EPOCH FROM answered_at - requested_at) * 1000000 AS BIGINT)",
 }
