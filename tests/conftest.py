@@ -6,6 +6,7 @@ import live in tests/support/, never here."""
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 from collections.abc import Iterator
@@ -47,6 +48,17 @@ def pytest_xdist_auto_num_workers(config):  # type: ignore[no-untyped-def]
 LONG_GROUPS = ("crash-harness", "eight-terminals")
 """The longest serial groups (the crash harnesses: ~270 s in all at 4 workers on 2 cores): sent to
 the workers first, so none is still running alone at the end while the other workers idle."""
+
+
+def pytest_collection_finish(session):  # type: ignore[no-untyped-def]
+    """Everything imported: the long-lived objects (modules, classes, Textual's and SQLAlchemy's
+    caches) moved out of the collector's sight, and a first-generation collection every 50,000
+    allocations instead of 700. Pilot tests allocate millions of short-lived objects: the default
+    thresholds spent 12–20 % of their CPU re-scanning the same heap (42 TUI tests, one process:
+    40.0 → 31.7 and 42.8 → 37.4 CPU-s, measured in pairs). Cycles are still collected."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 100)
 
 
 def pytest_collection_modifyitems(config, items):  # type: ignore[no-untyped-def]

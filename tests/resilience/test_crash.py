@@ -33,7 +33,9 @@ def test_crash_harness_bounded_run(tmp_path: Path, db: str, request: pytest.Fixt
     """8 random kill -9 of the traffic process (one of them while the acquirer server is killed),
     `d400 reconcile` after each, every invariant checked after each cycle."""
     pg_url = request.getfixturevalue("pg_url") if db == "postgres" else None  # skip; fail under CI=true
-    h = Harness(tmp_path, pg_url, seed=20261126, cli_reconcile=True)
+    # `d400 reconcile` as a process on SQLite (the command itself under kills); the engine's
+    # reconcile in this process elsewhere: the same use case, 7 CPU-s and 6 s less per harness
+    h = Harness(tmp_path, pg_url, seed=20261126, cli_reconcile=db == "sqlite")
     report = h.run(kills=8 if db == "sqlite" else 5, server_kills=1, min_s=0.3, max_s=1.2, min_ops=21)
     print("\n".join(report.lines()))
     assert report.kills >= (8 if db == "sqlite" else 5)
@@ -211,7 +213,7 @@ async def test_void_asked_while_unknown_then_declined_is_settled(engine, issuer)
 @pytest.mark.xdist_group("crash-harness")
 def test_crash_harness_over_iso8583(tmp_path: Path) -> None:
     """The same kills against the ISO 8583 host (TCP): server killed mid-run, reconcile after restart."""
-    h = Harness(tmp_path, None, seed=20261127, cli_reconcile=True, protocol="iso8583")
+    h = Harness(tmp_path, None, seed=20261127, cli_reconcile=False, protocol="iso8583")
     report = h.run(kills=5, server_kills=1, min_s=0.3, max_s=1.2)
     print("\n".join(report.lines()))
     assert report.kills >= 5 and report.server_kills == 1

@@ -22,7 +22,7 @@ def test_crash_harness_with_two_acquirers_finds_no_double_hold(
     tmp_path: Path, db: str, request: pytest.FixtureRequest
 ) -> None:
     pg_url = request.getfixturevalue("pg_url") if db == "postgres" else None  # skip; fail under CI=true
-    h = Harness(tmp_path, pg_url, seed=20261201, cli_reconcile=True, secondary=True)
+    h = Harness(tmp_path, pg_url, seed=20261201, cli_reconcile=False, secondary=True)
     report = h.run(kills=5, server_kills=1, min_s=0.3, max_s=1.2, min_ops=21)
     print("\n".join(report.lines()))
     assert report.kills >= 5 and report.server_kills == 1
