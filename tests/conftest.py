@@ -23,11 +23,17 @@ os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
 os.environ["D400_BATCH_NICE"] = "0"
 sys.dont_write_bytecode = False
 
+import hypothesis  # noqa: E402
 import pytest  # noqa: E402
 
 from d400tui.config import Settings  # noqa: E402
 from tests.support import pg  # noqa: E402
 from tests.support.db import PostgresDatabases, SqliteTemplate  # noqa: E402
+
+# Hypothesis: no per-example deadline and no "generation is slow" health check — both measure the
+# machine's load, not the code (the scrubber test failed that check once at load 9, nothing else).
+hypothesis.settings.register_profile("d400", deadline=None, suppress_health_check=[hypothesis.HealthCheck.too_slow])
+hypothesis.settings.load_profile("d400")
 
 PG_BASE_URL = pg.base_url()  # at import: the xdist controller starts pgserver once, workers reuse it
 
