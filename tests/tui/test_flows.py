@@ -7,6 +7,8 @@ from d400tui.domain.cards import card_from_entry
 from d400tui.engine.views import OrderFilter
 from tests.support.tui import FIXED, fill, message, screen_text, sign_on, type_text, wait_for
 
+PREBUILD = True  # the kept panels built ahead after sign-on, as in production (tests/tui/conftest.py)
+
 OPER = m.Actor("OPER1")
 SIZE = (80, 24)
 

@@ -6,6 +6,8 @@ from d400tui.domain import model as m
 from d400tui.domain.cards import card_from_entry
 from tests.support.tui import FIXED, fill, sign_on, type_text, wait_for
 
+PREBUILD = True  # the kept panels built ahead after sign-on, as in production (tests/tui/conftest.py)
+
 SIZE = (80, 24)
 
 

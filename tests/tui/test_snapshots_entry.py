@@ -14,6 +14,8 @@ from tests.support.tui import FIXED, burst, keys_of, settled
 
 from .test_typeahead import SIGN_ON, order_keys
 
+PREBUILD = True  # the kept panels built ahead after sign-on, as in production (tests/tui/conftest.py)
+
 SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((132, 27), id="132x27")]
 OPER = m.Actor("OPER1")
 

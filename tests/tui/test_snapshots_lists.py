@@ -14,6 +14,8 @@ from d400tui.domain.cards import card_from_entry
 from d400tui.engine.demo import demo_tokens, generate_orders
 from tests.support.tui import FIXED, fill, sign_on, type_text, wait_for
 
+PREBUILD = True  # the kept panels built ahead after sign-on, as in production (tests/tui/conftest.py)
+
 SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((132, 27), id="132x27")]
 CARD = [("tok", "VISA", "497010", "0014", "12/30")]
 

@@ -8,6 +8,8 @@ from d400tui.domain import model as m
 from d400tui.engine.views import OrderFilter
 from tests.support.tui import burst, keys_of, message, settled
 
+PREBUILD = True  # the kept panels built ahead after sign-on, as in production (tests/tui/conftest.py)
+
 SIZE = (80, 24)
 SIGN_ON = [*keys_of("OPER1"), "tab", *keys_of("oper1-demo"), "enter"]
 
