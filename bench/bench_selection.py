@@ -15,7 +15,7 @@ demo orders) on a fresh database per run. The baseline is run in a subprocess on
 of BASELINE, on its own fresh database (its own migrations).
 
 usage: python bench/bench_selection.py [--due N] [--quick] [--only sqlite|postgresql] [--no-baseline]
-                                      [--max-claims N]
+                                      [--max-claims N] [--baseline COMMIT] [--vacuum]
 A million orders: --due 200000 (with 800,000 of history); --max-claims 20000 keeps the claim and
 write part to a sample while the selections read the whole million.
 """
@@ -67,6 +67,10 @@ def measure(url: str, due: int, max_claims: int = 0) -> dict[str, float]:
     generate_orders(engine.db, due, cards, today, seed=2, all_due=True)
     with engine.db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.exec_driver_sql("ANALYZE")  # as the new generator does; the baseline's did not
+        if os.environ.get("D400_BENCH_VACUUM") and engine.db.dialect == "postgresql":
+            # --vacuum: the visibility map set, as autovacuum leaves a table at rest (a fresh one
+            # is read row by row by the index-only counts while autovacuum races the bench)
+            conn.exec_driver_sql("VACUUM")
     now = engine.clock()
     since = now
     pc = Precheck(engine)
@@ -123,9 +127,9 @@ def measure(url: str, due: int, max_claims: int = 0) -> dict[str, float]:
     return dict(n=n, claim_ms=claim_s * per, write_ms=write_s * per, cpu_ms=cpu * per, **sel)
 
 
-def _baseline_tree() -> Path:
+def _baseline_tree(commit: str = BASELINE) -> Path:
     folder = Path(tempfile.mkdtemp(prefix="d400-bench-base-"))
-    archive = subprocess.run(["git", "-C", str(ROOT), "archive", BASELINE, "d400tui"], capture_output=True, check=True)
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", commit, "d400tui"], capture_output=True, check=True)
     subprocess.run(["tar", "-x", "-C", str(folder)], input=archive.stdout, check=True)
     return folder
 
@@ -139,6 +143,29 @@ def _end_counts_compat() -> None:
         claims.precheck_end_counts = lambda s, d, run_id: old(s, d)  # type: ignore[assignment,misc]
 
 
+def _drop(base: str, name: str) -> None:
+    """WITH (FORCE) may not end an autovacuum worker busy on the fresh million rows (no
+    pg_signal_backend): a plain DROP asks it to stop, so try that until it has."""
+    from bench_demo import pg_database
+    from sqlalchemy import create_engine
+    from sqlalchemy.exc import DBAPIError
+
+    try:
+        pg_database(base, name, drop=True)
+        return
+    except DBAPIError:
+        pass
+    admin = create_engine(base.replace("postgresql://", "postgresql+psycopg://", 1), isolation_level="AUTOCOMMIT")
+    for _ in range(30):
+        try:
+            with admin.connect() as conn:
+                conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}"')
+            break
+        except DBAPIError:
+            time.sleep(2)
+    admin.dispose()
+
+
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--due", type=int, default=20_000)
@@ -148,6 +175,8 @@ def main() -> None:
     p.add_argument(
         "--max-claims", type=int, default=0, help="stop claiming after N authorizations (selections: all data)"
     )
+    p.add_argument("--baseline", default=BASELINE, help="the commit to compare with (e.g. main)")
+    p.add_argument("--vacuum", action="store_true", help="PostgreSQL: VACUUM after the load (a table at rest)")
     p.add_argument("--child", help=argparse.SUPPRESS)
     args = p.parse_args()
     due = 2_000 if args.quick else args.due
@@ -160,7 +189,9 @@ def main() -> None:
 
     pg_base = os.environ.get("D400_BENCH_PG_URL") or os.environ.get("D400_TEST_PG_URL")
     print(f"{due:,} due + {4 * due:,} history orders; acquirer out (instant approvals); load {os.getloadavg()[0]:.1f}")
-    trees = [("this tree", ROOT)] + ([] if args.no_baseline else [(f"baseline {BASELINE}", _baseline_tree())])
+    db_name = f"d400bench_selection_{os.getpid()}"  # its own: two benches at once never drop each other's
+    base = [] if args.no_baseline else [(f"baseline {args.baseline}", _baseline_tree(args.baseline))]
+    trees = [("this tree", ROOT), *base]
     for dialect in ("sqlite", "postgresql"):
         if args.only and args.only != dialect:
             continue
@@ -172,8 +203,8 @@ def main() -> None:
             if dialect == "sqlite":
                 url = f"sqlite:///{tempfile.mkdtemp(prefix='d400-bench-sel-')}/b.db"
             else:
-                url = pg_database(pg_base or "", "d400bench_selection")
-            env = dict(os.environ, PYTHONPATH=str(tree))
+                url = pg_database(pg_base or "", db_name)
+            env = dict(os.environ, PYTHONPATH=str(tree), **({"D400_BENCH_VACUUM": "1"} if args.vacuum else {}))
             try:
                 out = subprocess.run(
                     [sys.executable, __file__, "--due", str(due), "--max-claims", str(args.max_claims), "--child", url],
@@ -187,7 +218,7 @@ def main() -> None:
                 raise SystemExit(exc.stderr[-2000:]) from exc
             finally:
                 if dialect == "postgresql":
-                    pg_database(pg_base or "", "d400bench_selection", drop=True)
+                    _drop(pg_base or "", db_name)
             results[label] = json.loads(out.stdout.strip().splitlines()[-1])
         keys = [k for k in next(iter(results.values())) if k != "n"]
         print(f"\n{dialect}: {next(iter(results.values()))['n']:,} authorizations claimed and written")

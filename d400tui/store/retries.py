@@ -52,21 +52,39 @@ def refused_never_retry() -> Any:
     """For the pre-check's selection (over instalments alone, migration 0008): this instalment was
     refused with a never-retry code on the card its order still carries (the order read by its key)."""
     a, i, o = t.authorizations, t.instalments, t.orders
-    # The card columns are wrapped so that no planner probes the declined-card index here: a test
-    # card declined on thousands of demo orders would make each probe walk all of them. By order
-    # (ix_authorizations_order_id) it reads the order's own few rows.
-    same_card = and_(
-        func.coalesce(a.c.card_last4, "") == o.c.card_last4,
-        func.coalesce(a.c.card_first6, "") == o.c.card_first6,
-        a.c.card_expiry == o.c.card_expiry,
-    )
     return exists().where(
         o.c.id == i.c.order_id,
         a.c.order_id == i.c.order_id,
         a.c.instalment_id == i.c.id,
         a.c.state == DECLINED,
         a.c.response_code.in_(codes_of(m.RetryClass.NEVER)),
-        same_card,
+        _on_orders_card(),
+    )
+
+
+def _on_orders_card() -> Any:
+    """The decline was on the card its order carries now. The card columns are wrapped so that no
+    planner probes the declined-card index here: a test card declined on thousands of demo orders
+    would make each probe walk all of them. By order (ix_authorizations_order_id) it reads the
+    order's own few rows."""
+    a, o = t.authorizations, t.orders
+    return and_(
+        func.coalesce(a.c.card_last4, "") == o.c.card_last4,
+        func.coalesce(a.c.card_first6, "") == o.c.card_first6,
+        a.c.card_expiry == o.c.card_expiry,
+    )
+
+
+def refused_on_current_card() -> Any:
+    """(instalment, order) of every never-retry refusal on the card its order still carries: the
+    instalments refused_never_retry finds, listed from the declines by code (few, and
+    ix_authorizations_declined_code) for a count over all due instalments (0019)."""
+    a, o = t.authorizations, t.orders
+    return (
+        select(a.c.instalment_id, a.c.order_id)
+        .join(o, o.c.id == a.c.order_id)
+        .where(a.c.state == DECLINED, a.c.response_code.in_(codes_of(m.RetryClass.NEVER)), _on_orders_card())
+        .distinct()
     )
 
 

@@ -172,9 +172,14 @@ instalments = Table(
     Index("ix_instalments_state_due", "state", "due_date"),
     Index("ix_instalments_order", "order_id", "seq", unique=True),
     # The runs' claims walk the first in id order; their counts and the capture read the second;
-    # the third finds a run's claims still in flight. Partial: only what is still due.
+    # the third finds a run's claims still in flight. Partial: only what is still due. The second
+    # carries the columns the pre-check's count filters on (0019): the count reads no table row.
     _partial("ix_instalments_run_claim", "id", where="state = 'PENDING' AND run_scope = 'CARD'"),
-    _partial("ix_instalments_run_due", "run_scope", "due_date", where="state = 'PENDING' AND run_scope IS NOT NULL"),
+    _partial(
+        "ix_instalments_run_due",
+        *("run_scope", "due_date", "auth_pending", "precheck_run_id", "authorized_until"),
+        where="state = 'PENDING' AND run_scope IS NOT NULL",
+    ),
     # (SQLite has no boolean: SQLAlchemy writes the bare column as `= 1` there, so must the index)
     Index(
         "ix_instalments_in_flight",
@@ -248,6 +253,9 @@ authorizations = Table(
         sqlite_where=text("state = 'DECLINED'"),
         postgresql_where=text("state = 'DECLINED'"),
     ),
+    # the instalments refused by code (0019): the pre-check's count subtracts those refused
+    # never-retry instead of looking for a refusal under every due instalment
+    _partial("ix_authorizations_declined_code", "response_code", "instalment_id", where="state = 'DECLINED'"),
     # Settlement lines are matched with our captures by the acquirer's reference (0012).
     Index("ix_authorizations_acquirer_ref", "acquirer_ref"),
 )

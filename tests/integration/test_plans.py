@@ -64,6 +64,17 @@ SELECT n, n, n, 'AUTHORIZE', CASE WHEN n % 100 < 2 THEN 'APPROVED' ELSE 'CAPTURE
 FROM g WHERE n % 100 = 0 OR n % 100 >= 5
 """
 
+# A card refused never-retry (43) on 2 % of the orders, due (n % 100 = 1) or history: the pre-check's
+# count looks for its refusals among these (0019). Another card than the orders' own: no count changes.
+_DECLINE = """
+INSERT INTO authorizations (id, order_id, instalment_id, kind, state, amount, captured_amount,
+  idempotency_key, acquirer, card_brand, card_first6, card_last4, card_expiry, response_code,
+  requested_at, answered_at, void_state, operator, capture_pending)
+SELECT {n} + n, n, n, 'AUTHORIZE', 'DECLINED', 1000, 0, 'plans-declined-' || n, 'simulator', 'VISA',
+  '497010', '0022', '12/30', '43', :now, :now, 'NONE', 'OPER1', {false}
+FROM g WHERE n % 100 IN (1, 5)
+"""
+
 
 def _numbers(dialect: str) -> str:
     if dialect == "postgresql":
@@ -73,11 +84,11 @@ def _numbers(dialect: str) -> str:
 
 def _fill(engine: Any, today: date) -> None:
     dialect = engine.db.dialect
-    sql = dict(false="false", day="1") if dialect == "postgresql" else dict(false="0", day="1")
+    sql = dict(false="false", day="1", n=str(N)) if dialect == "postgresql" else dict(false="0", day="1", n=str(N))
     now = datetime.combine(today, datetime.min.time()) - timedelta(days=3)
     params = dict(now=now, today=today, day0=today, lapsed=now + timedelta(days=1))
     with engine.db.engine.begin() as conn:
-        for stmt in (_ORDER, _INSTALMENT, _AUTHORIZATION):
+        for stmt in (_ORDER, _INSTALMENT, _AUTHORIZATION, _DECLINE):
             body = stmt.format(**sql)
             if dialect == "sqlite":  # dates are ISO text there: date arithmetic by date()
                 body = body.replace(":day0 - (n % 400) * 1", "date(:day0, '-' || (n % 400) || ' days')")

@@ -135,3 +135,72 @@ def test_migration_0017_indexes_a_cards_declines_by_its_identity_and_code(settin
     command.upgrade(cfg, "head")
     assert "ix_authorizations_card_declines" in indexes()
     db.dispose()
+
+
+async def test_the_count_due_is_the_claims_predicate_less_exactly_its_refusals(engine, today) -> None:  # type: ignore[no-untyped-def]
+    """count_precheck_due (0019) counts the untried instalments and subtracts those refused
+    never-retry on their order's card, found from the declines: the same number as the claims'
+    predicate evaluated under each instalment, whatever the declines look like."""
+    from sqlalchemy import func, insert, select
+
+    from d400tui.store import claims
+
+    placed = [(await engine.place_order(OPER, 100001, [A], card(GOOD))).order.id for _ in range(7)]
+    i, a = t.instalments, t.authorizations
+    with engine.db.engine.begin() as conn:  # every hold expired: all seven due again
+        conn.execute(update(i).where(i.c.order_id.in_(placed)).values(authorized_until=None))
+        held = {r["order_id"]: dict(r) for r in conn.execute(select(a).where(a.c.order_id.in_(placed))).mappings()}
+
+        def declined(order_id: int, code: str, n: int = 0, **card: object) -> None:
+            row = {k: v for k, v in held[order_id].items() if k != "id"}
+            row.update(state="DECLINED", response_code=code, idempotency_key=f"dec-{order_id}-{code}-{n}", **card)
+            conn.execute(insert(a).values(row))
+
+        declined(placed[0], "43")  # refused on its card: not counted
+        declined(placed[1], "43")
+        declined(placed[1], "41", 1)  # refused twice: subtracted once
+        declined(placed[2], "43", card_last4="0022")  # refused on the card the order had before: counted
+        declined(placed[3], "51")  # retry later: counted
+        declined(placed[4], "43")  # refused, and in flight: counted neither way
+        conn.execute(update(i).where(i.c.order_id == placed[4]).values(auth_pending=True))
+        declined(placed[5], "43", instalment_id=None)  # the order's, on no instalment: counted
+    now = engine.clock()
+    with engine.db.sessions() as session:
+        where = claims._precheck_where(engine.db.dialect, today, -1, now, now)
+        per_instalment = session.scalar(select(func.count()).select_from(i).where(where))
+        selection = claims.precheck_selection(session, today, now)
+        assert claims.count_precheck_due(session, today, -1, now, now) == per_instalment == len(selection) == 4
+    assert {o for o, _ in selection} == {placed[2], placed[3], placed[5], placed[6]}
+
+
+def test_migration_0019_puts_the_counts_columns_in_the_due_index(settings) -> None:  # type: ignore[no-untyped-def]
+    """0019 widens ix_instalments_run_due to the columns the pre-check's count filters on and adds
+    the declines-by-code index; it agrees with store/tables.py and goes back."""
+    from alembic import command
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+    from sqlalchemy import inspect as sa_inspect
+
+    from d400tui.store.db import HEAD, Database
+
+    def indexes(table: str) -> dict[str, list[str | None]]:
+        with db.engine.connect() as conn:
+            return {ix["name"] or "": ix["column_names"] for ix in sa_inspect(conn).get_indexes(table)}
+
+    db = Database(settings.db_url)
+    assert db.current_revision() == HEAD == "0019"
+    assert indexes("instalments")["ix_instalments_run_due"] == [
+        "run_scope", "due_date", "auth_pending", "precheck_run_id", "authorized_until",
+    ]  # fmt: skip
+    assert indexes("authorizations")["ix_authorizations_declined_code"] == ["response_code", "instalment_id"]
+    with db.engine.connect() as conn:  # the migration and store/tables.py agree on the indexes
+        diff = compare_metadata(MigrationContext.configure(conn), t.metadata)
+    assert [d for d in diff if "run_due" in repr(d) or "declined_code" in repr(d)] == []
+    cfg = db.alembic_config()
+    command.downgrade(cfg, "0018")
+    assert indexes("instalments")["ix_instalments_run_due"] == ["run_scope", "due_date"]
+    assert "ix_authorizations_declined_code" not in indexes("authorizations")
+    command.upgrade(cfg, "head")
+    assert len(indexes("instalments")["ix_instalments_run_due"]) == 5
+    assert "ix_authorizations_declined_code" in indexes("authorizations")
+    db.dispose()
