@@ -263,40 +263,45 @@ def write_precheck_answers(session: Session, run_id: int, batch: AnswerBatch) ->
     return orphans
 
 
+INSERT_RESULTS = {
+    d: "INSERT INTO run_results (run_id, order_id, instalment_seq, outcome, amount, code, category, reason, "
+    "authorization_id, worker, latency_ms) SELECT v.run_id, v.order_id, v.seq, v.outcome, v.amount, v.code, "
+    f"v.cat, v.reason, v.auth_id, v.worker, v.latency FROM {src}"
+    for d, src in _RESULTS.items()
+}
+"""`insert_results`'s statement (its `:rows`: `results_json`), for a caller to send with another."""
+
+
+def results_json(dialect: Any, results: list[dict[str, Any]]) -> str:
+    """A batch's run results as `INSERT_RESULTS` binds them."""
+    reason = Stored(t.run_results.c.reason.type, dialect)
+    return dumps(
+        [
+            dict(
+                run_id=r["run_id"],
+                order_id=r["order_id"],
+                seq=r["instalment_seq"],
+                outcome=r["outcome"],
+                amount=to_cents(r["amount"]),
+                code=r["code"],
+                cat=r["category"],
+                reason=reason(r["reason"]),
+                auth_id=r["authorization_id"],
+                worker=r.get("worker"),
+                latency=r.get("latency_ms"),
+            )
+            for r in results
+        ]
+    )
+
+
 def insert_results(session: Session, results: list[dict[str, Any]]) -> None:
     """A batch's run results in one statement (json_rows): one execution whatever their number
     (an executemany runs the INSERT once a row on the server)."""
     if not results:
         return
     conn = session.connection()
-    reason = Stored(t.run_results.c.reason.type, conn.dialect)
-    conn.execute(
-        text(
-            "INSERT INTO run_results (run_id, order_id, instalment_seq, outcome, amount, code, category, reason, "
-            "authorization_id, worker, latency_ms) SELECT v.run_id, v.order_id, v.seq, v.outcome, v.amount, v.code, "
-            f"v.cat, v.reason, v.auth_id, v.worker, v.latency FROM {_RESULTS[conn.dialect.name]}"
-        ),
-        dict(
-            rows=dumps(
-                [
-                    dict(
-                        run_id=r["run_id"],
-                        order_id=r["order_id"],
-                        seq=r["instalment_seq"],
-                        outcome=r["outcome"],
-                        amount=to_cents(r["amount"]),
-                        code=r["code"],
-                        cat=r["category"],
-                        reason=reason(r["reason"]),
-                        auth_id=r["authorization_id"],
-                        worker=r.get("worker"),
-                        latency=r.get("latency_ms"),
-                    )
-                    for r in results
-                ]
-            )
-        ),
-    )
+    conn.execute(text(INSERT_RESULTS[conn.dialect.name]), {"rows": results_json(conn.dialect, results)})
 
 
 def add_run_result(

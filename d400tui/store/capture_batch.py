@@ -22,9 +22,12 @@ from sqlalchemy import (
     bindparam,
     case,
     exists,
+    false,
     func,
+    null,
     or_,
     select,
+    text,
     update,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
@@ -39,7 +42,7 @@ from d400tui.domain.shipments import CaptureRecord
 
 from . import leases, shipments
 from . import tables as t
-from .batch_writes import insert_results
+from .batch_writes import INSERT_RESULTS, insert_results, results_json
 from .claims import PENDING, VALIDATED, due_where
 from .in_lists import in_list
 from .shipments import ShippedOrder, shipped_due_amounts
@@ -179,12 +182,20 @@ _ANSWER = (
     )
 )
 _RELEASE = update(_a).where(in_list(_a.c.id, "ids")).values(owner=None)
-_CAPTURED = (
+_captured, _dropped = in_list(_i.c.id, "captured"), in_list(_i.c.id, "dropped")
+_ANSWERED_INSTS = (  # one UPDATE for every instalment a batch of answers changes (each row written once)
     update(_i)
     .where(in_list(_i.c.id, "ids"))
-    .values(state=m.InstalmentState.CAPTURED.value, authorized_until=None, auth_pending=False)
+    .values(
+        state=case(
+            (_captured, m.InstalmentState.CAPTURED.value),
+            (_dropped, m.InstalmentState.CANCELLED.value),  # a last parcel, nothing taken for it
+            else_=_i.c.state,
+        ),
+        authorized_until=case((or_(_captured, in_list(_i.c.id, "closed")), null()), else_=_i.c.authorized_until),
+        auth_pending=case((or_(_captured, in_list(_i.c.id, "settled")), false()), else_=_i.c.auth_pending),
+    )
 )
-_UNFROZEN = update(_i).where(in_list(_i.c.id, "ids")).values(auth_pending=False)
 _FROZEN = update(_i).where(in_list(_i.c.id, "ids")).values(auth_pending=True)
 _LAST_CAPTURED = and_(
     in_list(_o.c.id, "captured"),
@@ -403,9 +414,22 @@ def candidates(
 
 _SEND_PARCEL = (
     update(_a)
-    .where(in_list(_a.c.id, "ids"))
+    .where(in_list(_a.c.id, "auths"))
     .values(capture_pending=True, owner=bindparam("owner"), capture_run_id=bindparam("run"))
 )
+
+
+@cache
+def _claimed_pg(sent: bool, parcels: bool) -> Any:
+    """PostgreSQL: a claim's writes in one statement — the captures marked in flight (a parcel's
+    row added), their orders' versions moved, every instalment taken marked — where they were
+    one round trip each. None reads what another writes, so one snapshot serves them all."""
+    ctes = [_SEND_PG.cte("sent")] if sent else []
+    if parcels:
+        ctes += [shipments.ADDED, _SEND_PARCEL.cte("parcels")]
+    if sent or parcels:
+        ctes.append(_TOUCH.cte("touched"))
+    return _TAKEN.add_cte(*ctes)
 
 
 def mark_claimed(session: Session, run_id: int | None, now: datetime, owner: str, claims: CaptureClaims) -> None:
@@ -414,25 +438,40 @@ def mark_claimed(session: Session, run_id: int | None, now: datetime, owner: str
     terminal's cancel read before it fails); every instalment taken marked with the run; the
     skipped and refused ones recorded. The caller appends `claims.audits` last, then commits."""
     conn = session.connection()
-    if claims.sent:
-        rows = [dict(b_id=x[0], b_amount=x[3]) for x in sorted(claims.sent)]
+    sent_rows = [dict(b_id=x[0], b_amount=x[3]) for x in sorted(claims.sent)]
+    mark = {"auths": sorted(a for a, _ in claims.parcel_sent), "owner": owner, "run": run_id}
+    orders = {"orders": sorted({x[2] for x in claims.sent} | {r.order_id for r in claims.parcels}), "now": now}
+    sent = [x[1] for x in claims.sent] + [i for _, i in claims.parcel_sent]
+    if conn.dialect.name == "postgresql" and run_id is not None and claims.visited:
+        p: dict[str, Any] = dict(orders, ids=claims.visited, sent=sent, run=run_id)
+        if sent_rows:
+            p.update(_columns(sent_rows, "b_amount"), b_owner=owner, b_run=run_id)
+        if claims.parcels:
+            p.update(mark, rows=shipments.captures_json("postgresql", claims.parcels))
+        conn.execute(_claimed_pg(bool(sent_rows), bool(claims.parcels)), p)
+        _recorded(session, conn, run_id, claims)
+        return
+    if sent_rows:
         if conn.dialect.name == "postgresql":
-            conn.execute(_SEND_PG, dict(_columns(rows, "b_amount"), b_owner=owner, b_run=run_id))
+            conn.execute(_SEND_PG, dict(_columns(sent_rows, "b_amount"), b_owner=owner, b_run=run_id))
         else:
-            conn.execute(_SEND, [dict(r, b_owner=owner, b_run=run_id) for r in rows])
+            conn.execute(_SEND, [dict(r, b_owner=owner, b_run=run_id) for r in sent_rows])
     if claims.parcels:  # their rows before the calls, each under its own key; captured_amount kept
         shipments.add_captures(session, claims.parcels)
-        conn.execute(_SEND_PARCEL, {"ids": sorted(a for a, _ in claims.parcel_sent), "owner": owner, "run": run_id})
-    orders = {x[2] for x in claims.sent} | {r.order_id for r in claims.parcels}
-    if orders:
-        conn.execute(_TOUCH, {"orders": sorted(orders), "now": now})
-    sent = [x[1] for x in claims.sent] + [i for _, i in claims.parcel_sent]
+        conn.execute(_SEND_PARCEL, mark)
+    if orders["orders"]:
+        conn.execute(_TOUCH, orders)
     if run_id is None:  # one instalment captured outside a run: frozen, no run's mark
         if sent:
             conn.execute(_FROZEN, {"ids": sent})
         return
     if claims.visited:
         conn.execute(_TAKEN, {"ids": claims.visited, "sent": sent, "run": run_id})
+    _recorded(session, conn, run_id, claims)
+
+
+def _recorded(session: Session, conn: Any, run_id: int, claims: CaptureClaims) -> None:
+    """A claim's skipped and refused instalments: their lines of the run's report, counted."""
     if claims.results:
         insert_results(session, claims.results)  # one statement: compiled once, run once
     _count(conn, run_id, 0, claims.refused, 0, claims.skipped)
@@ -484,21 +523,31 @@ def write_capture_answers(session: Session, run_id: int | None, now: datetime, b
             conn.execute(_ANSWER, rows)
     if b.released:
         conn.execute(_RELEASE, {"ids": b.released})
-    if b.captured_insts:
-        conn.execute(_CAPTURED, {"ids": b.captured_insts})
-    if b.settled_insts:
-        conn.execute(_UNFROZEN, {"ids": b.settled_insts})
     _write_parcels(session, b)
+    _write_instalments(conn, b)
     status: dict[int, str] = {}
     if b.touched_orders:
         p = {"orders": sorted(b.touched_orders), "captured": sorted(b.captured_orders), "now": now}
         told = b.captured_orders | b.parcel_orders
         status = {x[0]: str(x[1]) for x in conn.execute(_SETTLE, p) if x[0] in told}
     if run_id is not None:
-        insert_results(session, b.results)
-    if run_id is not None:
-        _count(conn, run_id, b.approved, b.refused, b.unavailable, b.skipped)
+        _results_counted(conn, run_id, b)
     return status
+
+
+_COUNTED_PG = _RUN_COUNTS.add_cte(text(INSERT_RESULTS["postgresql"]).columns().cte("added"))
+"""PostgreSQL: a batch's run results and the run's counters in one statement."""
+
+
+def _results_counted(conn: Any, run_id: int, b: CaptureAnswers) -> None:
+    """The batch's lines of the run's report, and the run's counters moved."""
+    n = dict(n_approved=b.approved, n_refused=b.refused, n_unavailable=b.unavailable, n_skipped=b.skipped)
+    if b.results and any(n.values()) and conn.dialect.name == "postgresql":
+        conn.execute(_COUNTED_PG, dict(n, run=run_id, rows=results_json(conn.dialect, b.results)))
+        return
+    if b.results:
+        conn.execute(text(INSERT_RESULTS[conn.dialect.name]), {"rows": results_json(conn.dialect, b.results)})
+    _count(conn, run_id, b.approved, b.refused, b.unavailable, b.skipped)
 
 
 _PARCEL_AUTH = _ANSWER.values(  # and the void state (None: as it is)
@@ -518,14 +567,14 @@ _ROWS_ANSWERED = (
     .where(_c.c.idempotency_key == bindparam("b_key"))
     .values(state=bindparam("b_state"), response_code=bindparam("b_code"), answered_at=bindparam("b_at"))
 )
-_v_rows = _arrays(("b_key", String()), ("b_state", String()), ("b_code", String()))
+_v_rows = _arrays(("c_key", String()), ("c_state", String()), ("c_code", String()))
 _ROWS_ANSWERED_PG = (
     update(_c)
-    .where(_c.c.idempotency_key == _v_rows.c.b_key)
-    .values(state=_v_rows.c.b_state, response_code=_v_rows.c.b_code, answered_at=bindparam("b_at"))
+    .where(_c.c.idempotency_key == _v_rows.c.c_key)
+    .values(state=_v_rows.c.c_state, response_code=_v_rows.c.c_code, answered_at=bindparam("c_at"))
 )
-_CLOSED = update(_i).where(in_list(_i.c.id, "ids")).values(authorized_until=None)
-_DROPPED = update(_i).where(in_list(_i.c.id, "ids")).values(state=m.InstalmentState.CANCELLED.value)
+_BOTH_ANSWERED_PG = _PARCEL_AUTH_PG.add_cte(_ROWS_ANSWERED_PG.cte("answered"))
+"""PostgreSQL: a batch's capture rows and their authorizations answered in one statement."""
 # an order whose every instalment was dropped with nothing captured: cancelled, nothing to pay
 _NOTHING_PAID = (
     update(_o)
@@ -539,27 +588,40 @@ _NOTHING_PAID = (
 
 
 def _write_parcels(session: Session, b: CaptureAnswers) -> None:
-    """The parcels' part of a batch of answers: capture rows, authorizations (captured amount
-    added to, hold closed or its rest left to void), instalments closed by their last parcel."""
+    """The parcels' part of a batch of answers: capture rows and authorizations (captured amount
+    added to, hold closed or its rest left to void); their instalments: `_write_instalments`."""
     conn = session.connection()
-    pg = conn.dialect.name == "postgresql"  # rows as arrays, unnested: one statement, one round trip
-    if b.captures:
-        rows = [dict(r, b_code=r["b_code"][:4]) for r in b.captures]
-        if pg:
-            cols = {k: [r[k] for r in rows] for k in ("b_key", "b_state", "b_code")}
-            conn.execute(_ROWS_ANSWERED_PG, dict(cols, b_at=rows[0]["b_at"]))
-        else:
-            conn.execute(_ROWS_ANSWERED, rows)
-    if b.parcel_auths:
-        rows = sorted(b.parcel_auths, key=lambda x: x["b_id"])
-        if pg:
-            conn.execute(_PARCEL_AUTH_PG, _columns(rows, "b_amount"))
-        else:
-            conn.execute(_PARCEL_AUTH, rows)
-    if b.closed_insts:
-        conn.execute(_CLOSED, {"ids": b.closed_insts})
+    auths = sorted(b.parcel_auths, key=lambda x: x["b_id"])
+    if conn.dialect.name != "postgresql":
+        if b.captures:
+            conn.execute(_ROWS_ANSWERED, [dict(r, b_code=r["b_code"][:4]) for r in b.captures])
+        if auths:
+            conn.execute(_PARCEL_AUTH, auths)
+        return
+    # rows as arrays, unnested: one statement, one round trip (both tables at once when both change)
+    rows = dict(
+        c_key=[r["b_key"] for r in b.captures], c_state=[r["b_state"] for r in b.captures],
+        c_code=[r["b_code"][:4] for r in b.captures], c_at=b.captures[0]["b_at"] if b.captures else None,
+    )  # fmt: skip
+    if b.captures and auths:
+        conn.execute(_BOTH_ANSWERED_PG, dict(rows, **_columns(auths, "b_amount")))
+    elif b.captures:
+        conn.execute(_ROWS_ANSWERED_PG, rows)
+    elif auths:
+        conn.execute(_PARCEL_AUTH_PG, _columns(auths, "b_amount"))
+
+
+def _write_instalments(conn: Any, b: CaptureAnswers) -> None:
+    """The instalments a batch of answers changes, in one statement: captured (no longer held nor
+    frozen), answered (no longer frozen), their hold closed by a parcel, dropped by a last parcel
+    that took nothing (and their order cancelled if nothing at all was paid)."""
+    lists = dict(
+        captured=b.captured_insts, settled=b.settled_insts, closed=b.closed_insts, dropped=b.cancelled_insts
+    )  # fmt: skip
+    ids = sorted({x for v in lists.values() for x in v})
+    if ids:
+        conn.execute(_ANSWERED_INSTS, dict(lists, ids=ids))
     if b.cancelled_insts:
-        conn.execute(_DROPPED, {"ids": b.cancelled_insts})
         conn.execute(_NOTHING_PAID, {"orders": sorted(b.captured_orders), "why": Message("engine.nothing_to_pay")})
 
 
