@@ -175,6 +175,11 @@ def _as_sqlite(rows: list[tuple[Any, ...]]) -> Iterator[tuple[Any, ...]]:
 
 
 def analyze(db: Database) -> None:
+    """Statistics for the planner after a bulk load. On PostgreSQL the instalments are also
+    vacuumed: their pages are then marked all-visible, so the run's counts are index-only scans
+    at once instead of reading ~220k rows from the table until autovacuum passes (1M orders: end
+    counts 150 ms before it, 25-57 ms after)."""
+    pg = db.engine.dialect.name == "postgresql"
     with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         for table in ("orders", "order_lines", "instalments", "authorizations"):
-            conn.exec_driver_sql(f"ANALYZE {table}")
+            conn.exec_driver_sql(f"VACUUM (ANALYZE) {table}" if pg and table == "instalments" else f"ANALYZE {table}")
