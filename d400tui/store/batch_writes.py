@@ -23,6 +23,7 @@ from d400tui.domain.money import to_cents
 from . import tables as t
 from .claims import CARD, PENDING, VALIDATED
 from .db import StoreError
+from .in_lists import in_list
 from .json_rows import Stored, dumps, source, timestamp
 
 T = TypeVar("T")
@@ -153,10 +154,8 @@ def write_precheck_answers(session: Session, run_id: int, batch: AnswerBatch) ->
         # Lock the orders first, in id order — the order terminals lock them in (order row,
         # then its instalments and authorizations) — so the two never deadlock.
         conn.execute(
-            select(o.c.id)
-            .where(o.c.id.in_(sorted({r["order_id"] for r in batch.results})))
-            .order_by(o.c.id)
-            .with_for_update()
+            select(o.c.id).where(in_list(o.c.id, "ids")).order_by(o.c.id).with_for_update(),
+            dict(ids=sorted({r["order_id"] for r in batch.results})),
         )
     # one statement a table (json_rows): the answers onto their REQUESTED rows, the instalments
     answers = sorted(batch.answers, key=lambda x: (x.auth_id or 0, x.inst_id))
@@ -216,12 +215,14 @@ def write_precheck_answers(session: Session, run_id: int, batch: AnswerBatch) ->
     if batch.voided:
         conn.execute(
             update(a)
-            .where(a.c.id.in_(batch.voided))
-            .values(state=m.AuthState.VOIDED.value, void_state=m.VoidState.DONE.value)
+            .where(in_list(a.c.id, "ids"))
+            .values(state=m.AuthState.VOIDED.value, void_state=m.VoidState.DONE.value),
+            dict(ids=sorted(batch.voided)),
         )
     if batch.refused_orders:
         conn.execute(
-            update(o).where(o.c.id.in_(batch.refused_orders)).values(awaiting_decision=True, version=o.c.version + 1)
+            update(o).where(in_list(o.c.id, "ids")).values(awaiting_decision=True, version=o.c.version + 1),
+            dict(ids=sorted(batch.refused_orders)),
         )
     insert_results(session, batch.results)
     r = t.precheck_runs
@@ -242,11 +243,15 @@ def write_precheck_answers(session: Session, run_id: int, batch: AnswerBatch) ->
         orders = dict(
             (r[0], (r[1], r[2]))
             for r in conn.execute(
-                select(o.c.id, o.c.status, o.c.payment_method).where(o.c.id.in_({r[1] for r in approved}))
+                select(o.c.id, o.c.status, o.c.payment_method).where(in_list(o.c.id, "ids")),
+                dict(ids=sorted({r[1] for r in approved})),
             )
         )
         insts = dict(
-            (r[0], r[1]) for r in conn.execute(select(i.c.id, i.c.state).where(i.c.id.in_({r[2] for r in approved})))
+            (r[0], r[1])
+            for r in conn.execute(
+                select(i.c.id, i.c.state).where(in_list(i.c.id, "ids")), dict(ids=sorted({r[2] for r in approved}))
+            )
         )
         for auth_id, order_id, inst_id, _, void_state in approved:
             status, method = orders.get(order_id, (None, None))
@@ -259,7 +264,10 @@ def write_precheck_answers(session: Session, run_id: int, batch: AnswerBatch) ->
                 orphans.append((order_id, auth_id))
         orphans.sort()
     if orphans:
-        conn.execute(update(a).where(a.c.id.in_([x[1] for x in orphans])).values(void_state=m.VoidState.PENDING.value))
+        conn.execute(
+            update(a).where(in_list(a.c.id, "ids")).values(void_state=m.VoidState.PENDING.value),
+            dict(ids=[x[1] for x in orphans]),
+        )
     return orphans
 
 

@@ -21,6 +21,7 @@ from d400tui.domain.money import to_cents
 
 from . import retries
 from . import tables as t
+from .in_lists import in_list
 from .json_rows import dumps, source, timestamp
 
 PENDING, VALIDATED, PHONE, CARD = "PENDING", "VALIDATED", "PHONE", "CARD"
@@ -241,17 +242,19 @@ def claim_precheck(
     if expired_ids:
         for aid, inst_id, ref, key, held_by in session.execute(
             select(a.c.id, a.c.instalment_id, a.c.acquirer_ref, a.c.idempotency_key, a.c.acquirer).where(
-                a.c.instalment_id.in_(expired_ids),
+                in_list(a.c.instalment_id, "ids"),
                 a.c.state == m.AuthState.APPROVED.value,
                 a.c.kind == m.AuthKind.AUTHORIZE.value,
-            )
+            ),
+            dict(ids=expired_ids),
         ):
             old[inst_id] = (aid, ref, key, held_by)
         if old:
             session.execute(
                 update(a)
-                .where(a.c.id.in_([v[0] for v in old.values()]))
-                .values(state=m.AuthState.EXPIRED.value, void_state=m.VoidState.PENDING.value)
+                .where(in_list(a.c.id, "ids"))
+                .values(state=m.AuthState.EXPIRED.value, void_state=m.VoidState.PENDING.value),
+                dict(ids=sorted(v[0] for v in old.values())),
             )
     gone = {c.inst_id for c in claims if c.token and configured and c.acquirer not in configured}
     refused = _never_retry(session, never_retry, [c for c in claims if c.token and c.inst_id not in gone], cards)
@@ -309,12 +312,13 @@ def claim_precheck(
     pending = [c.inst_id for c in todo]
     session.execute(
         update(i)
-        .where(i.c.id.in_([c.inst_id for c in claims]))
+        .where(in_list(i.c.id, "ids"))
         .values(
             precheck_run_id=run_id,
             authorized_until=None,
-            auth_pending=case((i.c.id.in_(pending), True), else_=False) if pending else False,
-        )
+            auth_pending=case((in_list(i.c.id, "pending"), True), else_=False) if pending else False,
+        ),
+        dict(ids=[c.inst_id for c in claims], **(dict(pending=pending) if pending else {})),
     )
     skipped = [c for c in claims if not c.token or c.inst_id in gone or c.inst_id in refused]
     if skipped:

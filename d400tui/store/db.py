@@ -28,7 +28,7 @@ from .repositories import (
 )
 
 MIGRATIONS = Path(__file__).with_name("migrations")
-HEAD = "0019"
+HEAD = "0020"
 """The newest migration; a test checks it against Alembic's own head so it cannot fall behind."""
 
 

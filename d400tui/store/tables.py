@@ -338,7 +338,8 @@ run_results = Table(
     # 0009: who did it (the worker, owner.me()) and the acquirer's answer time, for the run report
     Column("worker", String(80)),
     Column("latency_ms", Float),
-    Index("ix_run_results_authorization", "authorization_id"),  # 0009: a batch written once per run
+    # 0009: a batch written once per run; 0020: with the run, one entry read per answer (lock_mine)
+    Index("ix_run_results_authorization", "authorization_id", "run_id"),
 )
 
 # 0009: the workers of a run and their leases. Times are seconds since the epoch on the database's
