@@ -208,12 +208,12 @@ def lock_mine(
     sent = a.c.capture_pending.is_(True) if capture else a.c.state == REQUESTED
     taken = and_(sent, a.c.owner.is_not(None), a.c.owner != me)
     # an answer written (a skip is no answer: a run's closing sweep may list one in flight skipped),
-    # asked of ix_run_results_authorization once per row: OFFSET 0 keeps the EXISTS a subplan, as
-    # PostgreSQL otherwise joins it with all of the run's results at each batch — planned on
-    # statistics from before the run (its results: none), that read 48,000 rows a batch (0020)
+    # one entry of ix_run_results_run_id (run, authorization) per row: OFFSET 0 keeps the EXISTS a
+    # subplan, as PostgreSQL otherwise joins it with all of the run's results at each batch —
+    # planned on statistics from before the run (its results: none), that read 48,000 rows a batch
     written = (
         select(rr.c.id)
-        .where(rr.c.authorization_id == a.c.id, rr.c.run_id == run_id, rr.c.outcome != "SKIPPED")
+        .where(rr.c.run_id == run_id, rr.c.authorization_id == a.c.id, rr.c.outcome != "SKIPPED")
         .offset(0)
         .exists()
     )

@@ -326,7 +326,7 @@ run_results = Table(
     "run_results",
     metadata,
     Column("id", Integer, primary_key=True),
-    Column("run_id", Integer, ForeignKey("precheck_runs.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("run_id", Integer, ForeignKey("precheck_runs.id", ondelete="CASCADE"), nullable=False),
     Column("order_id", Integer, nullable=False),
     Column("instalment_seq", Integer, nullable=False),
     Column("outcome", String(12), nullable=False),
@@ -338,8 +338,9 @@ run_results = Table(
     # 0009: who did it (the worker, owner.me()) and the acquirer's answer time, for the run report
     Column("worker", String(80)),
     Column("latency_ms", Float),
-    # 0009: a batch written once per run; 0020: with the run, one entry read per answer (lock_mine)
-    Index("ix_run_results_authorization", "authorization_id", "run_id"),
+    # 0020: the run's results, and whether one of them answers an authorization — a batch writes
+    # once per run (lock_mine): one entry read per answer, whatever plan PostgreSQL keeps
+    Index("ix_run_results_run_id", "run_id", "authorization_id"),
 )
 
 # 0009: the workers of a run and their leases. Times are seconds since the epoch on the database's
