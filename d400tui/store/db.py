@@ -16,6 +16,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from d400tui.domain.cards import scrub
 from d400tui.domain.message import json_default
 
+from . import sqlite_wait
 from . import tables as t
 from .repositories import (
     IMMEDIATE,
@@ -49,7 +50,7 @@ def make_engine(url: str, idle_transaction_timeout_s: float = 60.0) -> Engine:
             from d400tui.logs import private_file
 
             private_file(path)  # created 0600 before SQLite opens it (issue 9, point 8)
-        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+        engine = create_engine(url, connect_args=sqlite_wait.connect_args())
 
         @event.listens_for(engine, "connect")
         def _pragmas(dbapi_conn, _record):  # type: ignore[no-untyped-def]
