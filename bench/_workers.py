@@ -1,9 +1,12 @@
-"""The pre-check shared by 1, 2, 4 … worker processes on PostgreSQL (issue 14.2): the same due
-orders pre-checked once per worker count through the real `d400 precheck --workers N`, each
-worker with its own in-process simulator (the issuer's state file shared), and for each count the
-authorizations per second while the workers worked (first join to last leave, from run_workers),
-the ratio to workers × concurrency ÷ latency, wall time including process start, and each
-worker's peak RSS as it reported it."""
+"""A run shared by 1, 2, 4 … worker processes on PostgreSQL (issue 14.2), pre-check or capture:
+the same due orders (and, with `history`, that many more orders of the past: a million in all)
+worked once per worker count by real `d400 precheck worker --run ID` / `d400 capture worker --run
+ID` processes, each with its own in-process simulator (a copy of the issuer's state: a machine with
+its own acquirer link). Every round starts from the same database, a copy of a template loaded once
+(CREATE DATABASE … TEMPLATE): the pre-check's template as loaded, the capture's pre-checked at zero
+latency so every due instalment holds a live authorization. For each count: operations per second
+while the workers worked (first join to last leave, from run_workers), the ratio to workers ×
+concurrency ÷ latency, wall time including process start, each worker's peak RSS as it said."""
 
 from __future__ import annotations
 
@@ -54,8 +57,28 @@ def _drop(pg_url: str, name: str) -> None:
         c.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-async def _load(n: int, pans: list[str], concurrency: int) -> None:
+def _copy(pg_url: str, template: str, name: str) -> str:
+    """A fresh database `name`, a copy of `template` (its rows, indexes, statistics, visibility
+    map): every round starts from the same data. Returns its URL."""
+    import psycopg
+
+    with psycopg.connect(pg_url.replace("postgresql+psycopg://", "postgresql://"), autocommit=True) as c:
+        c.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        try:  # PostgreSQL 15: the files copied (the default writes all of them to the WAL: slower)
+            c.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}" STRATEGY FILE_COPY')
+        except psycopg.errors.SyntaxError:
+            c.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+    parts = urlsplit(pg_url.replace("postgresql+psycopg://", "postgresql://"))
+    return urlunsplit(parts._replace(path=f"/{name}"))
+
+
+async def _load(n: int, pans: list[str], concurrency: int, history: int = 0, precheck: bool = False) -> None:
+    """`n` due orders (after `history` mixed orders of the past, invoiced), the tables vacuumed and analyzed
+    as a database at rest; `precheck`: then pre-checked at zero latency (live holds to capture)."""
+    from sqlalchemy import text
+
     from d400tui.config import Settings
+    from d400tui.domain import model as m
     from d400tui.engine import open_engine
     from d400tui.engine.bootstrap import open_database
     from d400tui.engine.demo import generate_orders, seed_demo_operators
@@ -63,22 +86,21 @@ async def _load(n: int, pans: list[str], concurrency: int) -> None:
     db = open_database(Settings())
     seed_demo_operators(db)
     engine = open_engine(Settings(), db=db)
-    generate_orders(engine.db, n, await tokens(engine.acquirer, pans, concurrency), date.today(), all_due=True)
+    cards = await tokens(engine.acquirer, pans, concurrency)
+    if history:
+        generate_orders(engine.db, history, cards, date.today(), seed=1)
+        with engine.db.engine.begin() as c:  # the past is invoiced: tonight's due are the n below
+            c.execute(text("UPDATE instalments SET state = 'CAPTURED' WHERE state = 'PENDING'"))
+            c.execute(text("UPDATE orders SET status = 'INVOICED' WHERE status = 'VALIDATED'"))
+    generate_orders(engine.db, n, cards, date.today(), seed=2, all_due=True)
+    if precheck:
+        run = await engine.precheck(m.Actor("SUPER1", True), date.today(), concurrency)
+        assert run.approved == n, (run.approved, run.refused, run.unavailable, run.skipped)
     await engine.close()
-
-
-def _reset() -> None:
-    """Every due instalment back to needing an authorization, statistics fresh (the same work per round)."""
-    from sqlalchemy import text
-
-    from d400tui.config import Settings
-    from d400tui.engine.bootstrap import open_database
-
-    db = open_database(Settings(), migrate=False)
-    with db.engine.begin() as c:
-        c.execute(text("UPDATE instalments SET authorized_until = NULL, auth_pending = false, precheck_run_id = NULL"))
-        c.execute(text("ANALYZE"))
-    db.dispose()
+    if engine.db.dialect == "postgresql":
+        with engine.db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as c:
+            c.exec_driver_sql("VACUUM (ANALYZE)")
+    engine.db.dispose()
 
 
 def _figures(run_id: int) -> dict[str, object]:
@@ -96,73 +118,90 @@ def _figures(run_id: int) -> dict[str, object]:
     return {"progress": p, "report": r}
 
 
-def _start_run(concurrency: int) -> int:
+def _start_run(kind: str, concurrency: int) -> int:
     from d400tui.config import Settings
     from d400tui.domain import model as m
     from d400tui.engine import open_engine
 
     engine = open_engine(Settings())
+    sup = m.Actor("SUPER1", True)
     try:
-        return int(engine.start_precheck(m.Actor("SUPER1", True), date.today(), concurrency))
+        start = engine.start_capture if kind == "capture" else engine.start_precheck
+        return int(start(sup, date.today(), concurrency))
     finally:
         asyncio.run(engine.close())
 
 
-def precheck_workers(n: int, latency_ms: float, concurrency: int, counts: list[int], pg_url: str) -> None:
-    """Workers started here as `d400 precheck worker --run ID` (what `--workers N` starts), each
-    with its own copy of the simulated issuer's state (a machine with its own acquirer link): one
-    SQLite state file written by every worker measured the file's lock, not the run."""
+def run_workers(
+    kind: str, n: int, latency_ms: float, concurrency: int, counts: list[int], pg_url: str, history: int = 0
+) -> None:
+    """Rounds of `kind` (precheck, capture) by k = each of `counts` workers started here as
+    `d400 <kind> worker --run ID` (what `--workers N` starts)."""
     from d400tui.config import Settings
 
-    home = bench_home("workers")
+    home = bench_home(f"workers-{kind}")
     pans = synthetic_cards(home / "cards.csv", min(n, 20000))
-    url, name = _database(pg_url)
+    url, template = _database(pg_url)
     bench_env(home, url)
+    what = "authorizations" if kind == "precheck" else "captures"
     try:
         t0 = time.perf_counter()
-        asyncio.run(_load(n, pans, 64))
+        asyncio.run(_load(n, pans, 64, history, precheck=kind == "capture"))
         issuer = Settings().simulator_path
-        print(f"pre-check with workers, PostgreSQL: {n} due orders loaded in {time.perf_counter() - t0:.1f} s")
+        print(
+            f"{kind} with workers, PostgreSQL: {n} due orders + {history} of history loaded"
+            f"{' and pre-checked' if kind == 'capture' else ''} in {time.perf_counter() - t0:.1f} s"
+        )
         print(f"  latency {latency_ms:g} ms, concurrency {concurrency} per worker, in-process simulator each")
         base: float | None = None
         for k in counts:
-            _reset()
-            ref = reference_loop_ms()
-            run_id = _start_run(concurrency)
-            argv = [sys.executable, "-m", "d400tui", "precheck", "worker", "--run", str(run_id)]
-            argv += ["--concurrency", str(concurrency), "--json"]
-            procs = []
-            t0 = time.perf_counter()
-            for i in range(k):
-                own = home / f"issuer-{k}-{i}.db"
-                shutil.copyfile(issuer, own)
-                env = dict(os.environ, D400_SIMULATOR_LATENCY_MS=str(latency_ms), PYTHONPATH=str(ROOT))
-                env["D400_SIMULATOR_DB"] = str(own)
-                procs.append(
-                    subprocess.Popen(argv, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-                )
-            failed = [p.stderr.read().decode()[-300:] for p in procs if p.wait() and p.stderr]  # type: ignore[union-attr]
-            wall = time.perf_counter() - t0
-            if failed:
-                print(f"  {k} worker(s): failed: {failed}")
-                continue
-            f = _figures(run_id)
-            p, rep = f["progress"], f["report"]
-            done = p.done  # type: ignore[attr-defined]
-            rate = p.rate  # type: ignore[attr-defined]
-            limit = k * concurrency / (latency_ms / 1000)
-            base = base or rate
-            rss = ", ".join(f"{(w[4] or 0) / 1024:.0f}" for w in rep.workers)  # type: ignore[attr-defined]
-            shares = ", ".join(f"{w[1]} at {w[3]:.0f}/s" for w in rep.workers)  # type: ignore[attr-defined]
-            lat = rep.latency_ms  # type: ignore[attr-defined]
-            print(
-                f"  {k} worker(s): {done} authorizations, {rate:7.0f}/s while working (wall {wall:.1f} s with"
-                f" start-up), limit {limit:.0f}/s, ratio {rate / limit:.3f}, {rate / base:.2f}x one worker"
-            )
-            print(
-                f"      shares [{shares}], max RSS per worker [{rss}] MB, latency p50 {lat.get('p50', 0):.1f}"
-                f" p99 {lat.get('p99', 0):.1f} ms, reference loop {ref:.0f} ms"
-            )
+            round_db = f"{template}_r{k}"
+            os.environ["D400_DB_URL"] = _copy(pg_url, template, round_db)
+            try:
+                base = _round(kind, k, home, issuer, latency_ms, concurrency, what, base)
+            finally:
+                os.environ["D400_DB_URL"] = url
+                _drop(pg_url, round_db)
     finally:
-        _drop(pg_url, name)
+        _drop(pg_url, template)
         shutil.rmtree(home, ignore_errors=True)
+
+
+def _round(
+    kind: str, k: int, home: Path, issuer: Path, latency_ms: float, concurrency: int, what: str, base: float | None
+) -> float | None:
+    ref = reference_loop_ms()
+    run_id = _start_run(kind, concurrency)
+    argv = [sys.executable, "-m", "d400tui", kind, "worker", "--run", str(run_id)]
+    argv += ["--concurrency", str(concurrency), "--json"]
+    procs = []
+    t0 = time.perf_counter()
+    for i in range(k):
+        own = home / f"issuer-{k}-{i}.db"
+        shutil.copyfile(issuer, own)
+        env = dict(os.environ, D400_SIMULATOR_LATENCY_MS=str(latency_ms), PYTHONPATH=str(ROOT))
+        env["D400_SIMULATOR_DB"] = str(own)
+        procs.append(subprocess.Popen(argv, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE))
+    failed = [p.stderr.read().decode()[-300:] for p in procs if p.wait() and p.stderr]  # type: ignore[union-attr]
+    wall = time.perf_counter() - t0
+    if failed:
+        print(f"  {k} worker(s): failed: {failed}")
+        return base
+    f = _figures(run_id)
+    p, rep = f["progress"], f["report"]
+    done = p.done  # type: ignore[attr-defined]
+    rate = p.rate  # type: ignore[attr-defined]
+    limit = k * concurrency / (latency_ms / 1000)
+    base = base or rate
+    rss = ", ".join(f"{(w[4] or 0) / 1024:.0f}" for w in rep.workers)  # type: ignore[attr-defined]
+    shares = ", ".join(f"{w[1]} at {w[3]:.0f}/s" for w in rep.workers)  # type: ignore[attr-defined]
+    lat = rep.latency_ms  # type: ignore[attr-defined]
+    print(
+        f"  {k} worker(s): {done} {what}, {rate:7.0f}/s while working (wall {wall:.1f} s with"
+        f" start-up), limit {limit:.0f}/s, ratio {rate / limit:.3f}, {rate / base:.2f}x one worker"
+    )
+    print(
+        f"      shares [{shares}], max RSS per worker [{rss}] MB, latency p50 {lat.get('p50', 0):.1f}"
+        f" p99 {lat.get('p99', 0):.1f} ms, reference loop {ref:.0f} ms, load {os.getloadavg()[0]:.1f}"
+    )
+    return base

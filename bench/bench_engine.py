@@ -7,7 +7,9 @@
 
 usage: python bench/bench_engine.py [--orders 20000] [--latency-ms 50] [--concurrency 64] [--validations 500]
        [--acquirer simulator|http]
-       python bench/bench_engine.py --workers 1,2,4 [--pg-url URL] [--orders 20000]   (bench/_workers.py)"""
+       python bench/bench_engine.py --workers 1,2,4 [--kind precheck|capture|both] [--orders 20000]
+       [--history 0] [--pg-url URL]   (bench/_workers.py; a million orders, 100,000 due:
+       --orders 100000 --history 900000)"""
 
 from __future__ import annotations
 
@@ -136,15 +138,19 @@ def main() -> None:
     ap.add_argument("--validations", type=int, default=500)
     ap.add_argument("--acquirer", choices=["simulator", "http", "both"], default="simulator")
     ap.add_argument("--skip-validations", action="store_true")
-    ap.add_argument("--workers", help="e.g. 1,2,4: the pre-check by that many worker processes, PostgreSQL")
+    ap.add_argument("--workers", help="e.g. 1,2,4: runs by that many worker processes, PostgreSQL")
+    ap.add_argument("--kind", choices=["precheck", "capture", "both"], default="precheck", help="with --workers")
+    ap.add_argument("--history", type=int, default=0, help="with --workers: orders of the past beside the due")
     ap.add_argument("--pg-url", default=os.environ.get("D400_TEST_PG_URL"), help="a role with CREATEDB")
     a = ap.parse_args()
     if a.workers:
-        from bench._workers import precheck_workers
+        from bench._workers import run_workers
 
         if not a.pg_url:
             ap.error("--workers needs --pg-url (or D400_TEST_PG_URL)")
-        precheck_workers(a.orders, a.latency_ms, a.concurrency, [int(k) for k in a.workers.split(",")], a.pg_url)
+        counts = [int(k) for k in a.workers.split(",")]
+        for kind in ["precheck", "capture"] if a.kind == "both" else [a.kind]:
+            run_workers(kind, a.orders, a.latency_ms, a.concurrency, counts, a.pg_url, a.history)
         return
     if not a.skip_validations:
         aio.run(validations(a.validations))
