@@ -133,10 +133,18 @@ def _start_run(kind: str, concurrency: int) -> int:
 
 
 def run_workers(
-    kind: str, n: int, latency_ms: float, concurrency: int, counts: list[int], pg_url: str, history: int = 0
+    kind: str,
+    n: int,
+    latency_ms: float,
+    concurrency: int,
+    counts: list[int],
+    pg_url: str,
+    history: int = 0,
+    naive_s: float = 0.0,
 ) -> None:
     """Rounds of `kind` (precheck, capture) by k = each of `counts` workers started here as
-    `d400 <kind> worker --run ID` (what `--workers N` starts)."""
+    `d400 <kind> worker --run ID` (what `--workers N` starts); with `naive_s`, first the naive
+    baseline for that many seconds."""
     from d400tui.config import Settings
 
     home = bench_home(f"workers-{kind}")
@@ -153,6 +161,14 @@ def run_workers(
             f"{' and pre-checked' if kind == 'capture' else ''} in {time.perf_counter() - t0:.1f} s"
         )
         print(f"  latency {latency_ms:g} ms, concurrency {concurrency} per worker, in-process simulator each")
+        if naive_s:
+            round_db = f"{template}_naive"
+            os.environ["D400_DB_URL"] = _copy(pg_url, template, round_db)
+            try:
+                _naive(kind, home, issuer, latency_ms, naive_s, what)
+            finally:
+                os.environ["D400_DB_URL"] = url
+                _drop(pg_url, round_db)
         base: float | None = None
         for k in counts:
             round_db = f"{template}_r{k}"
@@ -165,6 +181,31 @@ def run_workers(
     finally:
         _drop(pg_url, template)
         shutil.rmtree(home, ignore_errors=True)
+
+
+def _naive(kind: str, home: Path, issuer: Path, latency_ms: float, seconds: float, what: str) -> None:
+    """The classic batch program's pace: one order at a time, one acquirer call after the other
+    (here the run at concurrency 1: its answers still written 32 at a time, so a program that
+    commits each answer is slower yet). Stopped after `seconds` (at 50 ms a call, 100,000 orders
+    would take 1 h 25 min); its rate from what it wrote meanwhile."""
+    run_id = _start_run(kind, 1)
+    argv = [sys.executable, "-m", "d400tui", kind, "worker", "--run", str(run_id), "--concurrency", "1"]
+    own = home / "issuer-naive.db"
+    shutil.copyfile(issuer, own)
+    env = dict(os.environ, D400_SIMULATOR_LATENCY_MS=str(latency_ms), PYTHONPATH=str(ROOT))
+    env["D400_SIMULATOR_DB"] = str(own)
+    proc = subprocess.Popen(argv, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(seconds)
+    proc.kill()
+    proc.wait()
+    p = _figures(run_id)["progress"]
+    done, elapsed = p.done, p.elapsed_s  # type: ignore[attr-defined]
+    rate = done / elapsed if elapsed else 0.0
+    limit = 1 / (latency_ms / 1000)
+    print(
+        f"  naive (one at a time): {done} {what} in {elapsed:.1f} s, {rate:7.1f}/s, limit {limit:.0f}/s,"
+        f" ratio {rate / limit:.3f} (stopped after {seconds:g} s)"
+    )
 
 
 def _round(

@@ -141,6 +141,7 @@ def main() -> None:
     ap.add_argument("--workers", help="e.g. 1,2,4: runs by that many worker processes, PostgreSQL")
     ap.add_argument("--kind", choices=["precheck", "capture", "both"], default="precheck", help="with --workers")
     ap.add_argument("--history", type=int, default=0, help="with --workers: orders of the past beside the due")
+    ap.add_argument("--naive-s", type=float, default=20.0, help="with --workers: the one-at-a-time baseline's time")
     ap.add_argument("--pg-url", default=os.environ.get("D400_TEST_PG_URL"), help="a role with CREATEDB")
     a = ap.parse_args()
     if a.workers:
@@ -150,7 +151,7 @@ def main() -> None:
             ap.error("--workers needs --pg-url (or D400_TEST_PG_URL)")
         counts = [int(k) for k in a.workers.split(",")]
         for kind in ["precheck", "capture"] if a.kind == "both" else [a.kind]:
-            run_workers(kind, a.orders, a.latency_ms, a.concurrency, counts, a.pg_url, a.history)
+            run_workers(kind, a.orders, a.latency_ms, a.concurrency, counts, a.pg_url, a.history, a.naive_s)
         return
     if not a.skip_validations:
         aio.run(validations(a.validations))
