@@ -145,7 +145,18 @@ class Precheck:
         # its own orders, locked in id order) overlap.
         with self.e.unit() as uow:
             db_turn = asyncio.Semaphore(claims.overlapping_writers(uow.session))
-        flushes: list[asyncio.Task[None]] = []
+        # the writes under way, and those that failed (the end's gather raises theirs); a batch
+        # written is let go — kept, each run held every answer to its end (~300 B an instalment)
+        flushes: set[asyncio.Task[None]] = set()
+
+        def written(task: asyncio.Task[None]) -> None:
+            if not task.cancelled() and task.exception() is None:
+                flushes.discard(task)
+
+        def flushing(batch: list[_Done]) -> None:
+            task = asyncio.create_task(flush(batch))
+            flushes.add(task)
+            task.add_done_callback(written)
 
         async def flush(batch: list[_Done]) -> None:
             async with db_turn:
@@ -198,12 +209,12 @@ class Precheck:
                 if len(done) >= claim_n:
                     batch = done[:]
                     done.clear()
-                    flushes.append(asyncio.create_task(flush(batch)))
+                    flushing(batch)
 
         with quiet_gc():
             await asyncio.gather(producer(), *(worker() for _ in range(concurrency)))
             if done:
-                flushes.append(asyncio.create_task(flush(done[:])))
+                flushing(done[:])
             await asyncio.gather(*flushes)
         if not lease.leave(self.e.clock()):  # other workers still at it: the last one ends the run
             with self.e.unit() as uow:

@@ -297,3 +297,23 @@ async def test_a_run_whose_workers_all_lost_their_lease_frees_what_it_tried(engi
     again = {(x.order_id, x.instalment_seq) for x in engine.run_results(run.id)}
     assert tried <= again  # asked again: the dead run holds nothing any more
     assert engine.last_runs("PRECHECK")[1].finished_at is None  # the dead run stays as it died
+
+
+async def test_a_batch_write_that_fails_fails_the_run(engine, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """A written batch is let go as the run goes on (memory flat whatever is due), a failed one
+    is kept: the run ends with its error, never as if the batch had been written."""
+    from d400tui.engine import precheck
+
+    run_date = await _due(engine, 40)
+    flush, calls = precheck.Precheck._flush, [0]
+
+    def first_fails(self, *args, **kw):  # type: ignore[no-untyped-def]
+        calls[0] += 1
+        if calls[0] == 1:
+            raise RuntimeError("disk gone")
+        return flush(self, *args, **kw)
+
+    monkeypatch.setattr(precheck.Precheck, "_flush", first_fails)
+    with pytest.raises(RuntimeError, match="disk gone"):
+        await engine.precheck(SUPER, run_date, 4)
+    assert calls[0] >= 2  # the other batches were written meanwhile
