@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import resource
+import sys
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
@@ -34,8 +35,18 @@ PERCENTILES = (50.0, 95.0, 99.0)
 
 
 def _rss_kb() -> int:
-    """This process's peak resident memory in kB (Linux's unit for ru_maxrss)."""
-    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+    """This process's peak resident memory in kB. Linux: the program's own (VmHWM), as
+    ru_maxrss keeps across exec the peak of the process that forked it — a bench that loaded a
+    million orders reported its own 178 MB for workers whose peak was 148 (83 while working)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    peak = int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+    return peak // 1024 if sys.platform == "darwin" else peak  # macOS counts bytes
 
 
 class Lease:
