@@ -11,6 +11,7 @@ from d400tui.acquirers.base import Acquirer, AcquirerResponse, AcquirerUnavailab
 from d400tui.domain import model as m
 from d400tui.domain.cards import Brand, CardData
 from d400tui.domain.message import Message
+from d400tui.store.batch_writes import DatabaseBusy, database_errors
 from d400tui.store.db import UnitOfWork
 
 from . import failover, lookups, networks
@@ -97,48 +98,55 @@ async def authorize_planned(
         except AcquirerUnavailable as exc:
             log.warning("authorization %s: no answer (%s)", auth_id, exc)
             resp = None
-        with ctx.unit() as after:
-            order = s.load_any(after, order_id)
-            auth = next(a for a in order.authorizations if a.id == auth_id)
-            s.record_answer(ctx, order, auth, resp)
-            if not sent:
-                failover.not_sent(auth)
-            elif n == 0 and card is not None and resp is not None and resp.token:
-                # the card as typed: its new token, with the acquirer that issued it, replaces the
-                # old one (after a failover the later calls go to the secondary, which knows it)
-                order.card_token, order.token_acquirer = resp.token, auth.acquirer
-            log.info(
-                "order %s %s %s %s: %s %s",
-                order_id,
-                kind.value.lower(),
-                auth.card,
-                amount,
-                auth.state.value,
-                auth.response_code,
-            )
-            after.audit(
-                actor.name,
-                "AUTHORIZE" if kind is m.AuthKind.AUTHORIZE else "VERIFY",
-                order_id,
-                authorization=auth_id,
-                amount=amount,
-                state=auth.state.value,
-                code=auth.response_code,
-            )
-            answers.append(s.answer(auth, seq))
-            more = answers[-1].approved and n + 1 < len(steps) and order.status is m.OrderStatus.VALIDATED
-            # Cancelled, deleted or re-paid on another terminal while the call was in flight:
-            # the hold just made must go at once.
-            orphan = auth.state is m.AuthState.APPROVED and (
-                auth.void_state is m.VoidState.PENDING or order.status is not m.OrderStatus.VALIDATED
-            )
-            more = more and not orphan
-            if more:
-                pending = s.open_request(ctx, after, order, actor, *steps[n + 1], None, acquirer)
-            else:
-                order.awaiting_decision = any(not a.approved for a in answers) and not orphan
-            order.touch(ctx.clock())
-            s.commit(after)
+        try:
+            with database_errors(), ctx.unit() as after:
+                order = s.load_any(after, order_id)
+                auth = next(a for a in order.authorizations if a.id == auth_id)
+                s.record_answer(ctx, order, auth, resp)
+                if not sent:
+                    failover.not_sent(auth)
+                elif n == 0 and card is not None and resp is not None and resp.token:
+                    # the card as typed: its new token, with the acquirer that issued it, replaces the
+                    # old one (after a failover the later calls go to the secondary, which knows it)
+                    order.card_token, order.token_acquirer = resp.token, auth.acquirer
+                log.info(
+                    "order %s %s %s %s: %s %s",
+                    order_id,
+                    kind.value.lower(),
+                    auth.card,
+                    amount,
+                    auth.state.value,
+                    auth.response_code,
+                )
+                after.audit(
+                    actor.name,
+                    "AUTHORIZE" if kind is m.AuthKind.AUTHORIZE else "VERIFY",
+                    order_id,
+                    authorization=auth_id,
+                    amount=amount,
+                    state=auth.state.value,
+                    code=auth.response_code,
+                )
+                answers.append(s.answer(auth, seq))
+                more = answers[-1].approved and n + 1 < len(steps) and order.status is m.OrderStatus.VALIDATED
+                # Cancelled, deleted or re-paid on another terminal while the call was in flight:
+                # the hold just made must go at once.
+                orphan = auth.state is m.AuthState.APPROVED and (
+                    auth.void_state is m.VoidState.PENDING or order.status is not m.OrderStatus.VALIDATED
+                )
+                more = more and not orphan
+                if more:
+                    pending = s.open_request(ctx, after, order, actor, *steps[n + 1], None, acquirer)
+                else:
+                    order.awaiting_decision = any(not a.approved for a in answers) and not orphan
+                order.touch(ctx.clock())
+                s.commit(after)
+        except DatabaseBusy as exc:
+            # The call went, its answer could not be written (the database busy past its wait):
+            # the order and its REQUESTED row are committed and the reconciler settles it. Said so:
+            # an operator told only "database locked" types the order again — a second hold.
+            log.warning("order %s authorization %s: answer not recorded (%s)", order_id, auth_id, exc)
+            raise EngineError("engine.answer_not_recorded", order=order_id) from exc
         if orphan:
             voids = [await ctx.void(actor, order_id, auth_id)]
             return ValidationResult(
