@@ -39,6 +39,10 @@ Lease = typer.Option(30.0, "--lease", min=2.0, max=3600.0, help="Seconds a silen
 POLL_S = 0.5
 
 
+LISTED = ("REFUSED", "UNAVAILABLE", "SKIPPED")
+LISTED_MAX = 200
+
+
 def _run_summary(batch: m.PrecheckRun, results: list[m.RunResult], as_json: bool, engine: Any, who: m.Actor) -> None:
     report = engine.run_report(who, batch.id)
     if as_json:
@@ -57,13 +61,20 @@ def _run_summary(batch: m.PrecheckRun, results: list[m.RunResult], as_json: bool
     if len(report.workers) > 1:
         for w, n, share, rate, _rss in report.workers:
             out.print(f"  worker {w}: {n} ({share:.1%}), {rate:.1f}/s", markup=False)
-    for r in results:
-        if r.outcome not in ("APPROVED", "CAPTURED"):
-            out.print(
-                f"  order {r.order_id} instalment {r.instalment_seq} {r.amount} EUR: {r.outcome} "
-                f"{r.code} {tx(r.reason)}",
-                markup=False,
-            )
+    # what someone must look at, whatever number of approvals came first (the first 200 results of
+    # a run of thousands were all approvals, and its refusals and skips went unsaid)
+    shown = sorted(
+        (r for outcome in LISTED for r in engine.run_results(batch.id, limit=LISTED_MAX, outcome=outcome)),
+        key=lambda r: r.id or 0,
+    )[:LISTED_MAX]
+    for r in shown:
+        out.print(
+            f"  order {r.order_id} instalment {r.instalment_seq} {r.amount} EUR: {r.outcome} {r.code} {tx(r.reason)}",
+            markup=False,
+        )
+    more = batch.refused + batch.unavailable + batch.skipped - len(shown)
+    if more > 0:
+        out.print(f"  … and {more} more refused, unavailable or skipped (d400 run report {batch.id})", markup=False)
 
 
 class _Display:
