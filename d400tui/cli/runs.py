@@ -305,6 +305,7 @@ def _report_dict(report: Any) -> dict[str, Any]:
         "operator": r.operator,
         "started_at": r.started_at,
         "finished_at": r.finished_at,
+        "stopped": report.stopped,
         "duration_s": round(report.duration_s, 3),
         "planned": r.planned,
         "outcomes": report.outcomes,
@@ -356,7 +357,14 @@ def run_report(
         for section, key, value in _csv_rows(d):
             w.writerow((section, key, "" if value is None else value))
         return
-    state = "finished" if d["finished_at"] else "unfinished"
+    command = "precheck" if d["kind"] == "PRECHECK" else "capture"
+    state = (
+        "finished"
+        if d["finished_at"]
+        else f"stopped, no worker alive (d400 {command} worker --run {d['run']} finishes it)"
+        if d["stopped"]
+        else "unfinished"
+    )
     out.print(
         f"{d['kind']} run {d['run']} for {d['run_date']} by {d['operator']}: {state}, "
         f"{d['duration_s']:.1f} s, planned {d['planned'] or 0}",

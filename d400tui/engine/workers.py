@@ -211,6 +211,9 @@ class RunProgress:
     elapsed_s: float
     finished: bool
     workers: list[WorkerFigures] = field(default_factory=list)
+    # not finished and every worker's lease ran out (killed, or stopped on an error): nobody is at
+    # it; its time stops at the last heartbeat instead of growing, and a worker joining finishes it
+    stopped: bool = False
 
 
 @dataclass(frozen=True)
@@ -221,6 +224,7 @@ class RunReport:
     refusals: list[tuple[str, str, str, int]]  # outcome, category, code, count
     latency_ms: dict[str, float]  # p50, p95, p99 of the acquirer calls
     workers: list[tuple[str, int, float, float, int | None]]  # worker, results, share, rate, max RSS kB
+    stopped: bool = False  # unfinished with no worker alive (RunProgress.stopped)
 
 
 def _figures(uow: UnitOfWork, run_id: int) -> tuple[m.PrecheckRun, RunProgress]:
@@ -237,12 +241,13 @@ def _figures(uow: UnitOfWork, run_id: int) -> tuple[m.PrecheckRun, RunProgress]:
     done = sum(f.done for f in figures)
     start = min((w.started for w in rows), default=now)
     finished = run.finished_at is not None
-    end = max((w.finished or w.heartbeat for w in rows), default=now) if finished else now
+    stopped = not finished and bool(figures) and all(f.state == "LOST" for f in figures)
+    end = max((w.finished or w.heartbeat for w in rows), default=now) if finished or stopped else now
     elapsed = max(end - start, 1e-3)
     rate = done / elapsed
     planned = max(run.planned or 0, done)
-    eta = None if finished or not rate else max(planned - done, 0) / rate
-    return run, RunProgress(run_id, run.kind, planned, done, rate, eta, elapsed, finished, figures)
+    eta = None if finished or stopped or not rate else max(planned - done, 0) / rate
+    return run, RunProgress(run_id, run.kind, planned, done, rate, eta, elapsed, finished, figures, stopped)
 
 
 def progress(ctx: BatchContext, actor: m.Actor, run_id: int) -> RunProgress:
@@ -271,7 +276,8 @@ def report(ctx: BatchContext, actor: m.Actor, run_id: int) -> RunReport:
         duration = (run.finished_at - run.started_at).total_seconds()
     else:
         duration = prog.elapsed_s
-    return RunReport(run, max(duration, 0.0), outcomes, refusals, {f"p{p:g}": v for p, v in ranks.items()}, shares)
+    ranked = {f"p{p:g}": v for p, v in ranks.items()}
+    return RunReport(run, max(duration, 0.0), outcomes, refusals, ranked, shares, prog.stopped)
 
 
 def can_share(ctx: BatchContext) -> bool:

@@ -293,6 +293,12 @@ async def test_a_run_whose_workers_all_lost_their_lease_frees_what_it_tried(engi
     tried = {(x.order_id, x.instalment_seq) for x in engine.run_results(dead) if x.outcome == "REFUSED"}
     assert len(tried) >= 32
     _wait_lost(engine, dead)
+    # said stopped, its time no longer growing (it read "unfinished, 237 s … 247 s" forever)
+    first = engine.run_report(SUPER, dead)
+    time.sleep(1.1)
+    again = engine.run_report(SUPER, dead)
+    assert first.stopped and again.stopped and again.duration_s == first.duration_s
+    assert engine.run_progress(SUPER, dead).eta_s is None
     run = await engine.precheck(SUPER, run_date, 4)
     again = {(x.order_id, x.instalment_seq) for x in engine.run_results(run.id)}
     assert tried <= again  # asked again: the dead run holds nothing any more
