@@ -236,6 +236,8 @@ class Capture:
             left = [Answered(x.sent, None, DB_BUSY) for x in batch]
             with contextlib.suppress(DatabaseBusy), database_errors(), self.e.unit(lock=True) as uow:
                 b, _ = decide_answers(run_id, left, {}, self.e.label)
+                for r in b.results:  # whose they were: the run report's shares name a worker
+                    r["worker"] = self.lease.me
                 store.write_capture_answers(uow.session, run_id, self.e.clock(), b)
                 uow.commit()
             return []

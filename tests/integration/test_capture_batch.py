@@ -16,6 +16,7 @@ from sqlalchemy import text
 
 from bench.invariants import check_invariants
 from d400tui.domain import model as m
+from d400tui.domain.message import Message
 from d400tui.engine.capture import Capture, capture_window
 from d400tui.store import capture_batch
 from tests.support.demo import OPER, SUPER, card
@@ -145,6 +146,7 @@ _KILL_MID_BATCH = """
 import asyncio, os, signal, sys
 from datetime import date
 from d400tui.domain import model as m
+from d400tui.domain.message import Message
 from d400tui.engine import open_engine
 
 async def main() -> None:
@@ -286,3 +288,25 @@ async def test_the_workers_count_is_every_instalment_the_run_took(engine, issuer
     assert (run.selected, run.approved, run.refused) == (9, 6, 3)
     prog = engine.run_progress(SUPER, run.id)
     assert prog.done == 9 and [w.done for w in prog.workers] == [9]
+
+
+async def test_answers_not_written_are_skipped_by_their_worker(engine, issuer, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The database refuses a batch of answers: its instalments are counted skipped for the
+    reconciler, each result naming the worker that had them (the run report's shares had a
+    worker with no name) and why."""
+    from d400tui.engine import capture
+    from d400tui.store.batch_writes import DatabaseBusy
+
+    await _orders(engine, 4)
+    record = capture.Capture._record_capture
+
+    def refused(self, *args, **kw):  # type: ignore[no-untyped-def]
+        raise DatabaseBusy("database is locked")
+
+    monkeypatch.setattr(capture.Capture, "_record_capture", refused)
+    run = await engine.capture(SUPER, engine.today(), concurrency=2)
+    monkeypatch.setattr(capture.Capture, "_record_capture", record)
+    skipped = [r for r in engine.run_results(run.id) if r.outcome == "SKIPPED"]
+    assert len(skipped) == run.skipped == 4
+    assert all(r.worker and r.reason == Message("engine.skip_db_busy") for r in skipped)
+    assert "" not in {w for w, *_ in engine.run_report(SUPER, run.id).workers}
