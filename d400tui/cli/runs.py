@@ -43,9 +43,10 @@ LISTED = ("REFUSED", "UNAVAILABLE", "SKIPPED")
 LISTED_MAX = 200
 
 
-def _run_summary(batch: m.PrecheckRun, results: list[m.RunResult], as_json: bool, engine: Any, who: m.Actor) -> None:
+def _run_summary(batch: m.PrecheckRun, as_json: bool, engine: Any, who: m.Actor) -> None:
     report = engine.run_report(who, batch.id)
     if as_json:
+        results = engine.run_results(batch.id, limit=LISTED_MAX)
         print_json({"run": batch, "results": results, "workers": _shares(report)})
         return
     state = "" if batch.finished_at is not None else " (still running: other workers at it)"
@@ -229,7 +230,7 @@ def _shared(k: _Kind, run_id: int | None, on: str | None, conc: int, workers: in
         run(engine.acquirer.close())
     else:
         batch = _in_process(k, engine, who, run_id, run_date, conc, lease, as_json)
-    _run_summary(batch, engine.run_results(batch.id, limit=200), as_json, engine, who)
+    _run_summary(batch, as_json, engine, who)
 
 
 @precheck_app.callback()

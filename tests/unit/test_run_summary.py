@@ -34,7 +34,7 @@ def test_refusals_after_thousands_of_approvals_are_listed(capsys, monkeypatch) -
     results += [_result(k, "REFUSED") for k in range(1001, 1004)] + [_result(k, "SKIPPED") for k in (1004, 1005)]
     batch = m.PrecheckRun("PRECHECK", date(2026, 12, 2), datetime(2026, 12, 2, 22), "SUPER1", 64)
     batch.id, batch.approved, batch.refused, batch.skipped, batch.finished_at = 1, 1000, 3, 2, datetime.now()
-    runs._run_summary(batch, results[:200], False, _Engine(results), m.Actor("SUPER1", True))
+    runs._run_summary(batch, False, _Engine(results), m.Actor("SUPER1", True))
     out = capsys.readouterr().out
     assert [line.split()[1] for line in out.splitlines() if line.startswith("  order ")] == ["2001", "2002", "2003"]
     assert "and 2 more refused, unavailable or skipped (d400 run report 1)" in out
